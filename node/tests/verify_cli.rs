@@ -1,0 +1,99 @@
+//! `souk verify` as a user runs it: exit status, human and JSON output, on the spec vectors
+//! and on a bundle with one flipped byte.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn souk(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_souk"))
+        .args(args)
+        .env_remove("SOUK_HOME")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run souk: {e}"))
+}
+
+fn vectors() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/vectors/bundles")
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap_or_else(|| panic!("non-UTF-8 path"))
+}
+
+#[test]
+fn every_vector_gets_its_exit_status_and_rule() {
+    let index: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(vectors().join("index.json")).unwrap_or_else(|e| panic!("{e}")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    for v in index.as_array().into_iter().flatten() {
+        let file = vectors().join(v["file"].as_str().unwrap_or_default());
+        let out = souk(&["verify", "--json", path_str(&file)]);
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        if v["valid"].as_bool() == Some(true) {
+            assert_eq!(out.status.code(), Some(0), "{}", file.display());
+            assert_eq!(json["state"], v["state"]);
+            assert_eq!(json["entries"], v["entries"]);
+        } else {
+            assert_eq!(out.status.code(), Some(1), "{}", file.display());
+            assert_eq!(json["rule"], v["rule"], "{}", file.display());
+            assert_eq!(json["entry"], v["entry"], "{}", file.display());
+        }
+    }
+}
+
+#[test]
+fn human_output_names_hire_state_and_verdict() {
+    let file = vectors().join("valid-completed-accepted.souk");
+    let out = souk(&["verify", path_str(&file)]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    for want in [
+        "VALID",
+        "hire",
+        "provider  souk",
+        "client    souk",
+        "entries   8",
+        "completed",
+        "accepted",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn a_flipped_byte_fails_and_names_the_rule() {
+    let src = std::fs::read(vectors().join("valid-completed-accepted.souk"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut bad = src.clone();
+    let at = bad.len() / 2;
+    bad[at] ^= 0x01;
+    let file = dir.path().join("tampered.souk");
+    std::fs::write(&file, &bad).unwrap_or_else(|e| panic!("{e}"));
+    let out = souk(&["verify", path_str(&file)]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("INVALID") && text.contains("rule "), "{text}");
+}
+
+#[test]
+fn missing_file_is_a_clear_error_with_status_2() {
+    let out = souk(&["verify", "/nonexistent/run.souk"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: cannot read /nonexistent/run.souk"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked") && !err.contains("backtrace"));
+}
+
+#[test]
+fn version_and_help() {
+    let out = souk(&["--version"]);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("souk "));
+    let out = souk(&["--help"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("verify"));
+}
