@@ -119,8 +119,8 @@ impl Canonical for EquivocationProof {
         r.array_of(3)?;
         r.version(RECEIPT_VERSION)?;
         let entry = |r: &mut Reader<'_>| {
-            let at = r.offset();
             let raw = r.bytes()?;
+            let at = r.offset() - raw.len();
             SignedEntry::decode_bytes(raw).map_err(|e| match e {
                 crate::signed::SignedError::Decode { source, .. } => DecodeError {
                     offset: at + source.offset,

@@ -196,8 +196,8 @@ impl fmt::Display for Verdict {
 /// Why a settlement was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SettleError {
-    /// Only a hire that ran and ended can be settled.
-    #[error("a hire in state {0} cannot be settled: it has not ended after running")]
+    /// Only a hire that had a contract and has ended can be settled.
+    #[error("a hire in state {0} cannot be settled: it has not ended, or ended before a contract")]
     NotSettleable(HireState),
     /// A hire is settled once.
     #[error("the hire is already settled ({0})")]
@@ -211,6 +211,8 @@ pub struct HireStatus {
     pub state: HireState,
     /// The client's verdict, once settled.
     pub verdict: Option<Verdict>,
+    /// Whether a contract was formed (the hire reached `accepted`).
+    pub contracted: bool,
 }
 
 impl HireStatus {
@@ -219,22 +221,27 @@ impl HireStatus {
         Self {
             state: HireState::Requested,
             verdict: None,
+            contracted: false,
         }
     }
 
     /// Applies an event (settled hires are terminal, so every event is refused).
     pub fn apply(&mut self, event: HireEvent) -> Result<HireState, IllegalTransition> {
         self.state = self.state.apply(event)?;
+        if self.state == HireState::Accepted {
+            self.contracted = true;
+        }
         Ok(self.state)
     }
 
-    /// Settles a hire that ran and ended (completed, failed, canceled after the contract, or
-    /// expired). Rejected hires never ran and cannot be settled.
+    /// Settles a hire that had a contract and has ended (completed, failed, canceled or
+    /// expired after the contract was formed). A hire that ended during negotiation has no
+    /// receipt chain to countersign and cannot be settled.
     pub fn settle(&mut self, verdict: Verdict) -> Result<(), SettleError> {
         if let Some(v) = self.verdict {
             return Err(SettleError::AlreadySettled(v));
         }
-        if !self.state.is_terminal() || self.state == HireState::Rejected {
+        if !self.state.is_terminal() || !self.contracted {
             return Err(SettleError::NotSettleable(self.state));
         }
         self.verdict = Some(verdict);
@@ -359,5 +366,20 @@ mod tests {
             rejected.settle(Verdict::Accepted),
             Err(SettleError::NotSettleable(S::Rejected))
         );
+        // Canceled during negotiation: nothing ran, nothing to settle.
+        let mut early = HireStatus::new();
+        for ev in [E::Offered, E::Canceled] {
+            assert!(early.apply(ev).is_ok());
+        }
+        assert_eq!(
+            early.settle(Verdict::Disputed),
+            Err(SettleError::NotSettleable(S::Canceled))
+        );
+        // Canceled after the contract: settleable.
+        let mut late = HireStatus::new();
+        for ev in [E::Offered, E::ContractAccepted, E::Canceled] {
+            assert!(late.apply(ev).is_ok());
+        }
+        assert_eq!(late.settle(Verdict::Accepted), Ok(()));
     }
 }

@@ -136,13 +136,13 @@ pub struct Manifest {
     pub expires_at: Timestamp,
 }
 
-/// Why a manifest was rejected. Each names the rule of `spec/manifest.md` it breaks.
+/// Why a manifest was rejected (rules M1 and M2 of `spec/manifest.md`, or freshness).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ManifestError {
-    /// Envelope or body not canonical, or signature invalid (rules M1, M2).
+    /// Envelope or body not canonical, or signature invalid (rule M1).
     #[error(transparent)]
     Signed(#[from] SignedError),
-    /// A field breaks a content rule (M3).
+    /// A field breaks a content rule (rule M2).
     #[error("manifest {id}: {field}: {reason}")]
     Invalid {
         /// Short manifest id.
@@ -152,7 +152,7 @@ pub enum ManifestError {
         /// What is wrong.
         reason: String,
     },
-    /// The validity window has passed (M4).
+    /// The validity window has passed (freshness, checked by nodes).
     #[error("manifest {id}: expired at {expires_at} (now {now})")]
     Expired {
         /// Short manifest id.
@@ -162,7 +162,7 @@ pub enum ManifestError {
         /// The time it was checked at.
         now: Timestamp,
     },
-    /// Issued in the future beyond the allowed clock skew (M4).
+    /// Issued in the future beyond the allowed clock skew (freshness, checked by nodes).
     #[error("manifest {id}: issued at {issued_at}, in the future (now {now})")]
     NotYetValid {
         /// Short manifest id.
@@ -237,7 +237,7 @@ fn is_json_object(s: &str) -> bool {
 }
 
 impl Manifest {
-    /// Checks every content rule (M3 in `spec/manifest.md`) with a precise error.
+    /// Checks every content rule (M2 in `spec/manifest.md`) with a precise error.
     pub fn validate(&self, id: &Hash) -> Result<(), ManifestError> {
         let bad = |field: &'static str, reason: String| ManifestError::Invalid {
             id: id.short(),
@@ -333,7 +333,16 @@ impl Manifest {
                 ));
             }
             match &slot.injection {
-                Injection::Header { name, .. } => {
+                Injection::Header { name, prefix } => {
+                    if !prefix.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+                        return Err(bad(
+                            "credentials",
+                            format!(
+                                "slot {:?}: header prefix must be printable ASCII",
+                                slot.name
+                            ),
+                        ));
+                    }
                     let ok = !name.is_empty()
                         && name
                             .bytes()
@@ -397,7 +406,7 @@ impl Manifest {
         Ok(())
     }
 
-    /// Checks the validity window against `now` (rule M4).
+    /// Checks the validity window against `now` (freshness; `spec/manifest.md`).
     pub fn check_fresh(&self, id: &Hash, now: Timestamp) -> Result<(), ManifestError> {
         if now >= self.expires_at {
             return Err(ManifestError::Expired {
@@ -417,14 +426,14 @@ impl Manifest {
     }
 
     /// Decodes and fully verifies a signed manifest: canonical bytes, the provider's
-    /// signature, every content rule, and freshness at `now` (rules M1-M4).
+    /// signature, every content rule, and freshness at `now` (M1, M2, freshness).
     pub fn verify(bytes: &[u8], now: Timestamp) -> Result<Signed<Manifest>, ManifestError> {
         let signed = Self::verify_offline(bytes)?;
         signed.body().check_fresh(&signed.id(), now)?;
         Ok(signed)
     }
 
-    /// Like [`Manifest::verify`] without the freshness check (rules M1-M3), for archived
+    /// Like [`Manifest::verify`] without the freshness check (rules M1, M2), for archived
     /// manifests such as the one inside a receipt bundle.
     pub fn verify_offline(bytes: &[u8]) -> Result<Signed<Manifest>, ManifestError> {
         let signed = Signed::<Manifest>::open(bytes)?;

@@ -354,13 +354,19 @@ impl Contract {
                 ),
             ));
         }
+        let currency = &manifest.body().pricing.currency;
+        if &self.proposal.terms().price.currency != currency {
+            return Err(Violation::new(
+                Rule::C7,
+                "the proposal's currency differs from the manifest's",
+            ));
+        }
         if let Proposal::Offer(offer) = &self.proposal {
             let terms = &offer.body().terms;
-            let currency = &manifest.body().pricing.currency;
-            if terms.price.currency != req.budget.currency || &terms.price.currency != currency {
+            if terms.price.currency != req.budget.currency {
                 return Err(Violation::new(
                     Rule::C7,
-                    "the offer's currency differs from the request's or the manifest's",
+                    "the offer's currency differs from the request's budget",
                 ));
             }
             if terms.price.amount > req.budget.amount {

@@ -29,8 +29,8 @@ pub enum Rule {
     C5,
     /// C6: the acceptance was made no later than the proposal's `valid_until`.
     C6,
-    /// C7: an offer (not a counter) stays within the request's budget and deadline, in the
-    /// manifest's currency.
+    /// C7: the proposal is in the manifest's currency; an offer (not a counter) also stays
+    /// within the request's budget (same currency) and deadline.
     C7,
     /// R1: every entry is a canonical envelope within the size limit.
     R1,
@@ -46,11 +46,14 @@ pub enum Rule {
     R6,
     /// R7: timestamps never decrease.
     R7,
-    /// R8: each entry kind is a legal step of the hire state machine (the first is
-    /// `started`, nothing follows a terminal entry, `input-provided` answers
-    /// `input-requested`, ...).
+    /// R8: each entry kind is a legal step of the hire state machine, replayed from
+    /// `accepted`: the first entry is `started` (or `failed`, `canceled`, `expired` for a hire
+    /// that never started), nothing follows a terminal entry, `input-provided` answers
+    /// `input-requested`, steps happen only while `working`.
     R8,
-    /// R9: each entry's fields are well formed (sizes, paths, codes).
+    /// R9: each entry's fields are well formed (host, method, path, status of a network call;
+    /// a non-empty tool name) and consistent with the hire (`started` names the manifest's
+    /// runtime digest; `expired` names the contract's deadline).
     R9,
     /// A1: the attestation is canonical and signed by the contract's client.
     A1,

@@ -213,9 +213,10 @@ impl<T: SignedBody> Canonical for Signed<T> {
                 kind: DecodeErrorKind::TooLarge("signed body exceeds its type's limit"),
             });
         }
+        // Offsets inside the body are reported relative to the outer input.
+        let content_start = r.offset() - body_bytes.len();
         let body: T = encoding::decode(body_bytes, T::MAX_BODY_LEN).map_err(|e| DecodeError {
-            // Report offsets relative to the outer input.
-            offset: body_start + 1 + e.offset,
+            offset: content_start + e.offset,
             kind: e.kind,
         })?;
         let signer = r.array_bytes::<PUBLIC_KEY_LEN>()?;
@@ -291,14 +292,20 @@ fn r_is_acceptable(r: &[u8; 32]) -> bool {
 /// Fast path: deterministic pre-checks on R, then `ed25519_dalek::verify_batch`. If the batch
 /// fails, every signature is checked strictly to find the first bad one. The result is the
 /// strict result for every input except one class that only the key's owner can produce
-/// (an R with a small-order component, accepted by the batch equation with probability
-/// about 1/8): see `spec/encoding.md` section "Batch verification".
+/// (an R with a small-order component, which the batch equation accepts for 1/2, 1/4 or 1/8
+/// of the coefficient choices depending on the component's order; dalek derives the
+/// coefficients deterministically from the input): see `spec/encoding.md`, "Batch
+/// verification". Such a signature is invalid by definition; `SignatureCheck::Strict` never
+/// accepts it.
 pub fn verify_batch(
     key: &VerifyingKey,
     messages: &[&[u8]],
     signatures: &[[u8; SIGNATURE_LEN]],
 ) -> Result<(), usize> {
-    debug_assert_eq!(messages.len(), signatures.len());
+    if messages.len() != signatures.len() {
+        // A caller bug, never input-driven: fail closed at the first unmatched position.
+        return Err(messages.len().min(signatures.len()));
+    }
     const CHUNK: usize = 4096;
     let mut base = 0;
     for (msgs, sigs) in messages.chunks(CHUNK).zip(signatures.chunks(CHUNK)) {

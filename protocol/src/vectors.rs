@@ -741,6 +741,25 @@ fn invalid_bundle_cases() -> Vec<Case> {
         },
     );
     case(
+        "invalid-r9-started-runtime.souk",
+        "started names a runtime package other than the manifest's",
+        &|b| {
+            let e = sign_entry(
+                &provider,
+                hire_id,
+                None,
+                T0 + 2000,
+                EntryKind::Started {
+                    runtime_digest: Hash::digest(b"some other package"),
+                },
+                None,
+            );
+            b.entries = vec![e.to_bytes()];
+            b.attestation = None;
+            b.disclosures.clear();
+        },
+    );
+    case(
         "invalid-a1-attestation-signer.souk",
         "attestation signed by the provider instead of the client",
         &|b| {
@@ -808,6 +827,136 @@ fn invalid_bundle_cases() -> Vec<Case> {
     cases
 }
 
+#[derive(Serialize)]
+struct InvalidIdentity {
+    name: &'static str,
+    /// Either `public_key` (hex) or `text` is given.
+    public_key: Option<String>,
+    text: Option<String>,
+    error: String,
+}
+
+fn invalid_identities() -> Vec<InvalidIdentity> {
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+    let mut identity_point = [0u8; 32];
+    identity_point[0] = 1;
+    let mut order2 = [0xffu8; 32];
+    order2[0] = 0xec;
+    order2[31] = 0x7f;
+    let mut y_is_p = [0xffu8; 32];
+    y_is_p[0] = 0xed;
+    y_is_p[31] = 0x7f;
+    let honest = provider_key().id();
+    // honest + (0, -1): a mixed-order point.
+    let mixed = match (
+        CompressedEdwardsY(*honest.as_bytes()).decompress(),
+        CompressedEdwardsY(order2).decompress(),
+    ) {
+        (Some(p), Some(t)) => (p + t).compress().to_bytes(),
+        _ => [0; 32],
+    };
+    let keys: [(&'static str, [u8; 32]); 4] = [
+        ("identity point (small order)", identity_point),
+        ("point of order 2", order2),
+        ("non-canonical encoding y = p", y_is_p),
+        ("mixed-order point (valid key plus a torsion point)", mixed),
+    ];
+    let mut out: Vec<InvalidIdentity> = keys
+        .iter()
+        .map(|(name, k)| InvalidIdentity {
+            name,
+            public_key: Some(hx(k)),
+            text: None,
+            error: crate::identity::NodeId::from_bytes(k)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
+        })
+        .collect();
+    let good = honest.to_string();
+    let last = if good.ends_with('a') { 'b' } else { 'a' };
+    let texts: [(&'static str, String); 4] = [
+        ("uppercase text form", good.to_uppercase()),
+        ("missing prefix", good[4..].to_string()),
+        ("one character short", good[..good.len() - 1].to_string()),
+        (
+            "last character changed (non-canonical base32 or another key)",
+            format!("{}{}", &good[..good.len() - 1], last),
+        ),
+    ];
+    for (name, text) in texts {
+        let error = text
+            .parse::<crate::identity::NodeId>()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        out.push(InvalidIdentity {
+            name,
+            public_key: None,
+            text: Some(text),
+            error,
+        });
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct InvalidSignature {
+    name: &'static str,
+    public_key: String,
+    message: String,
+    signature: String,
+}
+
+/// Adversarial signatures over one message: strict verification (and the batch path) must
+/// reject every one.
+fn invalid_signatures() -> Vec<InvalidSignature> {
+    let key = provider_key();
+    let msg = Domain::Receipt.input(b"adversarial signature vectors");
+    let good = key.sign_raw(&msg);
+    let pk = hx(key.id().as_bytes());
+    // The group order L, little-endian.
+    const L: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
+        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+    // S + L: the same signature with a non-reduced scalar.
+    let mut s_plus_l = good;
+    let mut carry = 0u16;
+    for i in 0..32 {
+        let sum = u16::from(s_plus_l[32 + i]) + u16::from(L[i]) + carry;
+        s_plus_l[32 + i] = sum as u8;
+        carry = sum >> 8;
+    }
+    let mut r_non_canonical = good;
+    r_non_canonical[..32].copy_from_slice(&[0xff; 32]);
+    r_non_canonical[0] = 0xef;
+    r_non_canonical[31] = 0x7f;
+    let mut r_small = [0u8; 64];
+    r_small[0] = 1; // R = identity point, S = 0
+    let mut r_flipped = good;
+    r_flipped[10] ^= 0x20;
+    let mut identity_point = [0u8; 32];
+    identity_point[0] = 1;
+    let v = |name, public_key: &str, signature: &[u8]| InvalidSignature {
+        name,
+        public_key: public_key.to_owned(),
+        message: hx(&msg),
+        signature: hx(signature),
+    };
+    vec![
+        v("S not reduced (S + L)", &pk, &s_plus_l),
+        v("R not canonical (y >= p)", &pk, &r_non_canonical),
+        v("R of small order (identity), S = 0", &pk, &r_small),
+        v("one bit of R flipped", &pk, &r_flipped),
+        v(
+            "weak public key (identity point)",
+            &hx(&identity_point),
+            &r_small,
+        ),
+    ]
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
@@ -832,6 +981,8 @@ pub fn generate() -> Vec<VectorFile> {
         })
         .collect();
     files.push(json_file("identity.json", &ids));
+    files.push(json_file("identity-invalid.json", &invalid_identities()));
+    files.push(json_file("signatures-invalid.json", &invalid_signatures()));
 
     // signatures.json: one signed object of every type.
     let fx = HireFixture::build(4, Ending::CompletedAccepted);

@@ -18,7 +18,7 @@ use crate::hire::{HireState, Verdict};
 use crate::identity::NodeId;
 use crate::manifest::Manifest;
 use crate::negotiation::{Contract, HireId};
-use crate::receipt::{Attestation, ReceiptEntry, SignedEntry};
+use crate::receipt::{Attestation, EntryKind, ReceiptEntry, SignedEntry};
 use crate::rules::{Rule, Violation};
 use crate::signed::{self, Signed};
 
@@ -31,21 +31,24 @@ pub struct ChainContext {
     pub provider: NodeId,
     /// The client, who signs the attestation.
     pub client: NodeId,
+    /// The runtime package the manifest promises (`started` must name it).
+    pub runtime_digest: Hash,
+    /// The contract's deadline (`expired` must name it).
+    pub deadline: Timestamp,
     provider_key: VerifyingKey,
 }
 
 impl ChainContext {
-    /// The context of a contract (which should already have passed [`Contract::verify`]).
-    pub fn from_contract(contract: &Contract) -> Self {
-        Self::new(contract.hire_id(), contract.provider(), contract.client())
-    }
-
-    /// A context from its parts.
-    pub fn new(hire_id: HireId, provider: NodeId, client: NodeId) -> Self {
+    /// The context of a contract (which should already have passed [`Contract::verify`]
+    /// against `manifest`).
+    pub fn new(contract: &Contract, manifest: &Manifest) -> Self {
+        let provider = contract.provider();
         Self {
-            hire_id,
+            hire_id: contract.hire_id(),
             provider,
-            client,
+            client: contract.client(),
+            runtime_digest: manifest.runtime_digest,
+            deadline: contract.terms().deadline,
             provider_key: provider.verifying_key(),
         }
     }
@@ -219,7 +222,30 @@ impl ChainVerifier {
         if let Some(problem) = e.kind.field_problem() {
             return Err(Violation::at(Rule::R9, pos, problem));
         }
-        Ok(())
+        match &e.kind {
+            EntryKind::Started { runtime_digest } if *runtime_digest != self.ctx.runtime_digest => {
+                Err(Violation::at(
+                    Rule::R9,
+                    pos,
+                    format!(
+                        "started names runtime {}, the manifest promises {}",
+                        runtime_digest.short(),
+                        self.ctx.runtime_digest.short()
+                    ),
+                ))
+            }
+            EntryKind::Expired { deadline } if *deadline != self.ctx.deadline => {
+                Err(Violation::at(
+                    Rule::R9,
+                    pos,
+                    format!(
+                        "expired names deadline {deadline}, the contract's is {}",
+                        self.ctx.deadline
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn next_state(&self, e: &ReceiptEntry, pos: u64) -> Result<HireState, Violation> {
@@ -317,7 +343,7 @@ pub fn verify_bundle(bundle: &Bundle, check: SignatureCheck) -> Result<BundleRep
         .map_err(|e| Violation::new(Rule::C1, format!("contract: {e}")))?;
     contract.verify(&manifest)?;
 
-    let ctx = ChainContext::from_contract(&contract);
+    let ctx = ChainContext::new(&contract, manifest.body());
     let mut chain = ChainVerifier::new(ctx.clone());
     let mut structural: Option<Violation> = None;
     for (i, raw) in bundle.entries.iter().enumerate() {

@@ -130,7 +130,7 @@ fn earlier_bad_signature_wins_over_later_structural_failure() {
 }
 
 fn ctx(fx: &HireFixture) -> ChainContext {
-    ChainContext::from_contract(&fx.contract)
+    ChainContext::new(&fx.contract, fx.manifest.body())
 }
 
 #[test]

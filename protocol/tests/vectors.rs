@@ -152,6 +152,46 @@ fn signature_vectors_verify_and_tampered_copies_do_not() {
 }
 
 #[test]
+fn invalid_identity_and_signature_vectors_are_rejected() {
+    for v in json("identity-invalid.json")
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        if let Some(text) = v["text"].as_str() {
+            assert!(text.parse::<NodeId>().is_err(), "{}", v["name"]);
+        } else {
+            let raw = unhex(&v["public_key"]);
+            assert!(NodeId::from_slice(&raw).is_err(), "{}", v["name"]);
+        }
+    }
+    let items = json("signatures-invalid.json");
+    let items = items.as_array().map(Vec::as_slice).unwrap_or_default();
+    assert!(items.len() >= 5);
+    for v in items {
+        let msg = unhex(&v["message"]);
+        let sig: [u8; 64] = unhex(&v["signature"])
+            .try_into()
+            .unwrap_or_else(|_| panic!("sig"));
+        let Ok(id) = NodeId::from_slice(&unhex(&v["public_key"])) else {
+            continue; // a weak key is rejected before any signature check
+        };
+        let key = id.verifying_key();
+        assert!(
+            !souk_protocol::signed::verify_strict(&key, &msg, &sig),
+            "{}",
+            v["name"]
+        );
+        let batch = souk_protocol::signed::verify_batch(
+            &key,
+            &[msg.as_slice(), msg.as_slice()],
+            &[sig, sig],
+        );
+        assert_eq!(batch, Err(0), "{}", v["name"]);
+    }
+}
+
+#[test]
 fn encoding_vectors() {
     use souk_protocol::negotiation::Decline;
     use souk_protocol::signed::Signed;

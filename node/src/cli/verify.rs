@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::Args;
 use serde_json::json;
 use souk_protocol::bundle::MAX_BUNDLE_LEN;
+use souk_protocol::rules::{Rule, Violation};
 use souk_protocol::verify::{BundleReport, SignatureCheck, verify_bundle_bytes};
 
 use super::EXIT_INVALID;
@@ -31,16 +32,6 @@ pub(crate) struct VerifyArgs {
 
 pub(crate) fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let path = &args.file;
-    let len = std::fs::metadata(path)
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .len();
-    if len > MAX_BUNDLE_LEN as u64 {
-        anyhow::bail!(
-            "{} is {len} bytes; bundles are at most {MAX_BUNDLE_LEN} bytes",
-            path.display()
-        );
-    }
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let check = if args.strict {
         SignatureCheck::Strict
     } else if args.head_only {
@@ -48,17 +39,31 @@ pub(crate) fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     } else {
         SignatureCheck::Batch
     };
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    // A readable file that is too large is an invalid bundle (B1), not an I/O error.
+    let outcome = if len > MAX_BUNDLE_LEN as u64 {
+        Err(Violation::new(
+            Rule::B1,
+            format!("the file is {len} bytes; a bundle is at most {MAX_BUNDLE_LEN} bytes"),
+        ))
+    } else {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        verify_bundle_bytes(&bytes, check)
+    };
     let mode = match check {
-        SignatureCheck::Batch => "full",
-        SignatureCheck::Strict => "full-strict",
+        SignatureCheck::Batch => "batch",
+        SignatureCheck::Strict => "strict",
         SignatureCheck::HeadOnly => "head-only",
     };
-    match verify_bundle_bytes(&bytes, check) {
+    match outcome {
         Ok(report) => {
             if args.json {
                 println!("{}", report_json(&report, mode));
             } else {
-                print_report(path, &report, mode);
+                print_report(&report, check);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -66,31 +71,25 @@ pub(crate) fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
             if args.json {
                 let out = json!({
                     "valid": false,
-                    "file": path.display().to_string(),
-                    "check": mode,
+                    "signatures": mode,
                     "rule": v.rule.code(),
                     "entry": v.entry,
                     "detail": v.detail,
                 });
                 println!("{out}");
             } else {
-                let at = v
-                    .entry
-                    .map(|e| format!(" at entry {e}"))
-                    .unwrap_or_default();
-                println!("INVALID  {}", path.display());
-                println!("  rule {}{at}: {}", v.rule.code(), v.detail);
-                println!("  (rules are numbered in spec/receipts.md)");
+                println!("invalid: {v}");
             }
             Ok(ExitCode::from(EXIT_INVALID))
         }
     }
 }
 
+/// The JSON report of `spec/bundle.md`.
 fn report_json(r: &BundleReport, mode: &str) -> serde_json::Value {
     json!({
         "valid": true,
-        "check": mode,
+        "signatures": mode,
         "hire_id": r.hire_id.to_hex(),
         "manifest_id": r.manifest_id.to_hex(),
         "agent": r.agent,
@@ -104,31 +103,33 @@ fn report_json(r: &BundleReport, mode: &str) -> serde_json::Value {
     })
 }
 
-fn print_report(path: &std::path::Path, r: &BundleReport, mode: &str) {
-    println!("VALID  {}  ({mode} check)", path.display());
-    println!("  hire      {}", r.hire_id);
-    println!(
-        "  agent     {} (manifest {})",
-        r.agent,
-        r.manifest_id.short()
-    );
-    println!("  provider  {}", r.provider);
-    println!("  client    {}", r.client);
-    println!("  entries   {}", r.entries);
-    let ended = if r.state.is_terminal() {
+/// The text report of `spec/bundle.md`: one `key: value` line each.
+fn print_report(r: &BundleReport, check: SignatureCheck) {
+    println!("valid: hire {}", r.hire_id);
+    println!("agent: {} (manifest {})", r.agent, r.manifest_id.short());
+    println!("provider: {}", r.provider);
+    println!("client: {}", r.client);
+    println!("entries: {}", r.entries);
+    let running = if r.state.is_terminal() {
         ""
     } else {
         " (chain not finished)"
     };
-    println!("  state     {}{ended}", r.state);
+    println!("state: {}{running}", r.state);
+    if let Some(head) = r.head {
+        println!("head: {}", head.short());
+    }
     match r.verdict {
-        Some(v) => println!("  verdict   {v} (countersigned by the client)"),
-        None => println!("  verdict   none (not settled)"),
+        Some(v) => println!("verdict: {v} (countersigned by the client)"),
+        None => println!("verdict: none (not settled)"),
     }
-    if r.disclosures > 0 {
-        println!(
-            "  disclosed {} payload(s), each opens its commitment",
-            r.disclosures
-        );
-    }
+    println!("disclosures: {}", r.disclosures);
+    println!(
+        "signatures: {}",
+        match check {
+            SignatureCheck::Batch => "batch (all entries)",
+            SignatureCheck::Strict => "strict (all entries, one by one)",
+            SignatureCheck::HeadOnly => "head-only (earlier entry signatures not checked)",
+        }
+    );
 }
