@@ -23,6 +23,7 @@
 //! [`bundle`] (the `.souk` file), [`rules`] (the numbered rules).
 
 pub mod bundle;
+pub mod discovery;
 pub mod encoding;
 pub mod equivocation;
 pub mod hash;

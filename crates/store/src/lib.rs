@@ -1,0 +1,182 @@
+//! # souk-store
+//!
+//! The node's durable state, in a single [redb](https://docs.rs/redb) file: manifests learned
+//! from the network, the agents this node provides, and small node state. Hires and receipts
+//! come later.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use souk_store::{Store, StoreConfig};
+//!
+//! # fn main() -> Result<(), souk_store::StoreError> {
+//! let store = Store::open(Path::new("/var/lib/souk/store.redb"), &StoreConfig::default())?;
+//! store.put_state("last_publish", b"1793491200000")?;
+//! assert_eq!(store.get_state("last_publish")?.as_deref(), Some(&b"1793491200000"[..]));
+//! # Ok(()) }
+//! ```
+//!
+//! Every write is one redb write transaction committed with [`redb::Durability::Immediate`]:
+//! once a method returns `Ok`, the change survives a crash. Reads use read transactions and
+//! see a consistent snapshot. Methods are synchronous and may block on disk I/O: call them from
+//! `spawn_blocking` or a storage thread. [`Store`] is `Send + Sync`; share it with an `Arc`.
+//!
+//! Module map: [`config`] (tunables), [`error`] (the error type), `tables` (table definitions
+//! and key layouts), `migrations` (schema version and upgrades), `manifests` (network
+//! manifests and their indexes), `agents` (local agents and node state). The on-disk layout is
+//! specified in `spec/store.md`.
+
+mod agents;
+pub mod config;
+pub mod error;
+mod manifests;
+mod migrations;
+mod tables;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use redb::{Builder, Database, Durability, ReadTransaction, ReadableDatabase, WriteTransaction};
+
+use crate::error::DbContext;
+
+pub use config::StoreConfig;
+pub use error::StoreError;
+pub use manifests::PutOutcome;
+pub use migrations::SCHEMA_VERSION;
+
+/// The node's durable state: an open redb database at the current schema version.
+///
+/// Cheap to share: wrap it in an `Arc`; every method takes `&self`. Dropping the last handle
+/// closes the file.
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens the store at `path`, creating the file if it is missing, creating every table and
+    /// bringing the schema to [`SCHEMA_VERSION`] (running migrations on an older file).
+    ///
+    /// Fails with [`StoreError::SchemaTooNew`] on a file written by a newer schema (left
+    /// untouched), and with [`StoreError::Open`], naming the path, on a file that is not a redb
+    /// database, is damaged, is already open, or cannot be read or written.
+    pub fn open(path: &Path, config: &StoreConfig) -> Result<Store, StoreError> {
+        let open_error = |source: StoreError| StoreError::Open {
+            path: path.to_owned(),
+            source: Box::new(source),
+        };
+        let db = Builder::new()
+            .set_cache_size(config.cache_size)
+            .set_check_integrity_on_open(true)
+            .create(path)
+            .ctx("opening the database file")
+            .map_err(open_error)?;
+        let version = migrations::run(&db).map_err(|e| match e {
+            StoreError::SchemaTooNew { .. } => e,
+            other => open_error(other),
+        })?;
+        tracing::debug!(path = %path.display(), version, cache_size = config.cache_size, "store opened");
+        Ok(Store {
+            db,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The database file this store was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version recorded in the file (equal to [`SCHEMA_VERSION`] once opened).
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        self.read(|txn| {
+            let meta = txn.open_table(tables::META).ctx("opening table meta")?;
+            let stored = meta
+                .get(tables::SCHEMA_VERSION_KEY)
+                .ctx("reading meta.schema_version")?;
+            match stored {
+                Some(guard) => tables::decode_version(guard.value()),
+                None => Err(StoreError::corrupt("meta.schema_version is missing")),
+            }
+        })
+    }
+
+    /// Makes every earlier commit durable with an empty [`Durability::Immediate`] commit. Every
+    /// write of this store is already immediate; the node calls this at shutdown regardless.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.write("flush", |_| Ok(()))
+    }
+
+    /// Runs `f` in a write transaction and commits it with [`Durability::Immediate`]; rolls
+    /// back if `f` fails. `f` must drop every table it opens (it does by returning).
+    pub(crate) fn write<T>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.write_or_abort(what, |txn| f(txn).map(Finish::Commit))
+    }
+
+    /// Like [`Store::write`], but `f` may decide to roll back instead (when it changed nothing),
+    /// which saves the commit's fdatasync.
+    pub(crate) fn write_or_abort<T>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&WriteTransaction) -> Result<Finish<T>, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut txn = self
+            .db
+            .begin_write()
+            .with_ctx(|| format!("{what}: beginning a write transaction"))?;
+        txn.set_durability(Durability::Immediate)
+            .with_ctx(|| format!("{what}: setting durability"))?;
+        match f(&txn)? {
+            Finish::Commit(out) => {
+                txn.commit().with_ctx(|| format!("{what}: committing"))?;
+                Ok(out)
+            }
+            Finish::Abort(out) => {
+                txn.abort().with_ctx(|| format!("{what}: rolling back"))?;
+                Ok(out)
+            }
+        }
+    }
+
+    /// Runs `f` in a read transaction.
+    pub(crate) fn read<T>(
+        &self,
+        f: impl FnOnce(&ReadTransaction) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let txn = self
+            .db
+            .begin_read()
+            .ctx("beginning a read transaction")?;
+        f(&txn)
+    }
+}
+
+/// How a write transaction run by [`Store::write_or_abort`] ends.
+pub(crate) enum Finish<T> {
+    /// Commit the changes, then return the value.
+    Commit(T),
+    /// Nothing changed: roll back, then return the value.
+    Abort(T),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_is_send_sync() {
+        fn check<T: Send + Sync + 'static>() {}
+        check::<Store>();
+        check::<StoreError>();
+    }
+}

@@ -1,0 +1,371 @@
+//! Manifests learned from the network, from any provider: the `manifests`, `manifest_latest`
+//! and `manifest_expiry` tables, kept consistent with each other in every write transaction.
+//!
+//! Only the highest `seq` per `(provider, name)` is kept: storing a newer manifest deletes the
+//! one it replaces, with its index rows. Removal (by id, or by expiry) deletes the
+//! `manifest_latest` row too, so a `(provider, name)` whose manifests are all gone has no
+//! recorded seq. The store does not verify signatures: callers store only manifests they have
+//! verified.
+
+use std::ops::Bound;
+
+use redb::{ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
+use souk_protocol::manifest::Manifest;
+use souk_protocol::{Hash, Signed};
+
+use crate::error::{DbContext, StoreError};
+use crate::tables::{self, Latest};
+use crate::{Finish, Store};
+
+/// What [`Store::put_manifest`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// The manifest was stored. `replaced` is the id of the lower-seq manifest of the same
+    /// `(provider, name)` that was deleted to make room, if there was one.
+    Inserted {
+        /// The deleted predecessor.
+        replaced: Option<Hash>,
+    },
+    /// A manifest with this id is already stored; nothing changed.
+    Duplicate,
+    /// A manifest of the same `(provider, name)` with an equal or higher seq is stored; nothing
+    /// changed.
+    Stale {
+        /// The seq of the stored manifest.
+        current_seq: u64,
+    },
+}
+
+/// The three manifest tables, open in one write transaction.
+struct ManifestTables<'txn> {
+    manifests: Table<'txn, &'static [u8], &'static [u8]>,
+    latest: Table<'txn, &'static [u8], &'static [u8]>,
+    expiry: Table<'txn, &'static [u8], &'static [u8]>,
+}
+
+impl<'txn> ManifestTables<'txn> {
+    /// Opens the three tables.
+    fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+        Ok(ManifestTables {
+            manifests: txn
+                .open_table(tables::MANIFESTS)
+                .ctx("opening table manifests")?,
+            latest: txn
+                .open_table(tables::MANIFEST_LATEST)
+                .ctx("opening table manifest_latest")?,
+            expiry: txn
+                .open_table(tables::MANIFEST_EXPIRY)
+                .ctx("opening table manifest_expiry")?,
+        })
+    }
+
+    /// The `manifest_latest` row of a key, decoded.
+    fn latest_row(&self, key: &[u8]) -> Result<Option<Latest>, StoreError> {
+        match self
+            .latest
+            .get(key)
+            .ctx("reading manifest_latest")?
+        {
+            Some(guard) => Latest::decode(guard.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Deletes manifest `id` with its `manifest_latest` row (if it points at `id`) and its
+    /// `manifest_expiry` row. Returns whether the manifest was stored.
+    fn remove(&mut self, id: &Hash) -> Result<bool, StoreError> {
+        let bytes = match self
+            .manifests
+            .remove(id.0.as_slice())
+            .with_ctx(|| format!("removing manifest {}", id.short()))?
+        {
+            Some(guard) => guard.value().to_vec(),
+            None => return Ok(false),
+        };
+        match Signed::<Manifest>::decode_bytes(&bytes) {
+            Ok(manifest) => {
+                let body = manifest.body();
+                let key = tables::latest_key(body.provider.as_bytes(), &body.name);
+                if self.latest_row(&key)?.is_some_and(|latest| latest.id == *id) {
+                    self.latest
+                        .remove(key.as_slice())
+                        .ctx("removing a manifest_latest row")?;
+                }
+                self.expiry
+                    .remove(tables::expiry_key(body.expires_at, id).as_slice())
+                    .ctx("removing a manifest_expiry row")?;
+            }
+            Err(error) => {
+                // Only if the stored bytes no longer decode (damage, or a stricter decoder in a
+                // later protocol version): find the index rows by id instead.
+                tracing::warn!(
+                    id = %id,
+                    %error,
+                    "stored manifest does not decode; scanning the indexes for its rows"
+                );
+                self.latest
+                    .retain(|_, value| !tables::ends_with_id(value, id))
+                    .ctx("scanning manifest_latest")?;
+                self.drop_expiry_rows(id)?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Deletes every `manifest_expiry` row of `id` by a scan (repair path only).
+    fn drop_expiry_rows(&mut self, id: &Hash) -> Result<(), StoreError> {
+        self.expiry
+            .retain(|key, _| !tables::ends_with_id(key, id))
+            .ctx("scanning manifest_expiry")
+    }
+}
+
+impl Store {
+    /// Stores a manifest learned from the network, in one write transaction, keeping only the
+    /// highest seq per `(provider, name)`:
+    ///
+    /// - the same id is stored: [`PutOutcome::Duplicate`];
+    /// - a manifest of the same `(provider, name)` with `seq >=` this one's is stored:
+    ///   [`PutOutcome::Stale`];
+    /// - otherwise the manifest is inserted and the lower-seq one it replaces is deleted with
+    ///   its index rows: [`PutOutcome::Inserted`].
+    ///
+    /// The signature is not checked here: verify before storing.
+    pub fn put_manifest(&self, manifest: &Signed<Manifest>) -> Result<PutOutcome, StoreError> {
+        let id = manifest.id();
+        let body = manifest.body();
+        let latest_key = tables::latest_key(body.provider.as_bytes(), &body.name);
+
+        // Gossip repeats itself: answer duplicates and stale copies from a read transaction,
+        // without queueing for the write lock or paying for a commit.
+        let early = self.read(|txn| {
+            let manifests = txn
+                .open_table(tables::MANIFESTS)
+                .ctx("opening table manifests")?;
+            if manifests
+                .get(id.0.as_slice())
+                .ctx("reading manifests")?
+                .is_some()
+            {
+                return Ok(Some(PutOutcome::Duplicate));
+            }
+            let latest = txn
+                .open_table(tables::MANIFEST_LATEST)
+                .ctx("opening table manifest_latest")?;
+            let current = match latest
+                .get(latest_key.as_slice())
+                .ctx("reading manifest_latest")?
+            {
+                Some(guard) => Some(Latest::decode(guard.value())?),
+                None => None,
+            };
+            Ok(current
+                .filter(|current| current.seq >= body.seq)
+                .map(|current| PutOutcome::Stale {
+                    current_seq: current.seq,
+                }))
+        })?;
+        if let Some(outcome) = early {
+            return Ok(outcome);
+        }
+
+        let bytes = manifest.to_bytes();
+        let outcome = self.write_or_abort("put_manifest", |txn| {
+            let mut t = ManifestTables::open(txn)?;
+            // Checked again: another writer may have committed since the read above.
+            if t.manifests
+                .get(id.0.as_slice())
+                .ctx("reading manifests")?
+                .is_some()
+            {
+                return Ok(Finish::Abort(PutOutcome::Duplicate));
+            }
+            let current = t.latest_row(&latest_key)?;
+            if let Some(current) = current
+                && current.seq >= body.seq
+            {
+                return Ok(Finish::Abort(PutOutcome::Stale {
+                    current_seq: current.seq,
+                }));
+            }
+            let replaced = match current {
+                Some(current) => {
+                    if t.remove(&current.id)? {
+                        Some(current.id)
+                    } else {
+                        tracing::warn!(
+                            id = %current.id,
+                            "manifest_latest pointed at a missing manifest; dropping its rows"
+                        );
+                        t.drop_expiry_rows(&current.id)?;
+                        None
+                    }
+                }
+                None => None,
+            };
+            t.manifests
+                .insert(id.0.as_slice(), bytes.as_slice())
+                .ctx("inserting into manifests")?;
+            t.latest
+                .insert(
+                    latest_key.as_slice(),
+                    Latest { seq: body.seq, id }.encode().as_slice(),
+                )
+                .ctx("inserting into manifest_latest")?;
+            t.expiry
+                .insert(
+                    tables::expiry_key(body.expires_at, &id).as_slice(),
+                    b"".as_slice(),
+                )
+                .ctx("inserting into manifest_expiry")?;
+            Ok(Finish::Commit(PutOutcome::Inserted { replaced }))
+        })?;
+        tracing::trace!(id = %id.short(), ?outcome, "put_manifest");
+        Ok(outcome)
+    }
+
+    /// The signed envelope bytes of manifest `id`, if stored.
+    pub fn get_manifest(&self, id: &Hash) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(|txn| {
+            let manifests = txn
+                .open_table(tables::MANIFESTS)
+                .ctx("opening table manifests")?;
+            let found = manifests
+                .get(id.0.as_slice())
+                .with_ctx(|| format!("reading manifest {}", id.short()))?;
+            Ok(found.map(|guard| guard.value().to_vec()))
+        })
+    }
+
+    /// The highest seq stored for `(provider, name)`, with that manifest's id.
+    pub fn latest_seq(
+        &self,
+        provider: &[u8; 32],
+        name: &str,
+    ) -> Result<Option<(u64, Hash)>, StoreError> {
+        let key = tables::latest_key(provider, name);
+        self.read(|txn| {
+            let latest = txn
+                .open_table(tables::MANIFEST_LATEST)
+                .ctx("opening table manifest_latest")?;
+            match latest
+                .get(key.as_slice())
+                .ctx("reading manifest_latest")?
+            {
+                Some(guard) => {
+                    let latest = Latest::decode(guard.value())?;
+                    Ok(Some((latest.seq, latest.id)))
+                }
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// How many manifests are stored.
+    pub fn manifest_count(&self) -> Result<u64, StoreError> {
+        self.read(|txn| {
+            let manifests = txn
+                .open_table(tables::MANIFESTS)
+                .ctx("opening table manifests")?;
+            manifests.len().ctx("counting manifests")
+        })
+    }
+
+    /// Up to `limit` manifests (id and envelope bytes) in increasing id order, starting strictly
+    /// after `after` (from the first when `None`). Pass the last id of a page to get the next.
+    pub fn manifests_page(
+        &self,
+        after: Option<&Hash>,
+        limit: usize,
+    ) -> Result<Vec<(Hash, Vec<u8>)>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.read(|txn| {
+            let manifests = txn
+                .open_table(tables::MANIFESTS)
+                .ctx("opening table manifests")?;
+            let lower = match after {
+                Some(after) => Bound::Excluded(after.0.as_slice()),
+                None => Bound::Unbounded,
+            };
+            let range = manifests
+                .range::<&[u8]>((lower, Bound::Unbounded))
+                .ctx("scanning manifests")?;
+            let mut page = Vec::with_capacity(limit.min(1024));
+            for row in range.take(limit) {
+                let (key, value) = row.ctx("scanning manifests")?;
+                page.push((
+                    tables::decode_id(key.value(), "manifests")?,
+                    value.value().to_vec(),
+                ));
+            }
+            Ok(page)
+        })
+    }
+
+    /// The envelope bytes of every stored manifest, in id order.
+    pub fn all_manifests(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.read(|txn| {
+            let manifests = txn
+                .open_table(tables::MANIFESTS)
+                .ctx("opening table manifests")?;
+            let mut all = Vec::new();
+            for row in manifests.iter().ctx("scanning manifests")? {
+                let (_, value) = row.ctx("scanning manifests")?;
+                all.push(value.value().to_vec());
+            }
+            Ok(all)
+        })
+    }
+
+    /// Deletes manifest `id` with its `manifest_latest` and `manifest_expiry` rows. Returns
+    /// whether it was stored.
+    pub fn remove_manifest(&self, id: &Hash) -> Result<bool, StoreError> {
+        self.write_or_abort("remove_manifest", |txn| {
+            let mut t = ManifestTables::open(txn)?;
+            Ok(if t.remove(id)? {
+                Finish::Commit(true)
+            } else {
+                Finish::Abort(false)
+            })
+        })
+    }
+
+    /// Deletes every manifest with `expires_at <= now_ms`, with its index rows, in one write
+    /// transaction. Returns their ids, in expiry order.
+    pub fn remove_expired(&self, now_ms: u64) -> Result<Vec<Hash>, StoreError> {
+        let upper = tables::expiry_key(now_ms, &Hash([0xff; 32]));
+        self.write_or_abort("remove_expired", |txn| {
+            let mut t = ManifestTables::open(txn)?;
+            let mut due = Vec::new();
+            for row in t
+                .expiry
+                .range::<&[u8]>(..=upper.as_slice())
+                .ctx("scanning manifest_expiry")?
+            {
+                let (key, _) = row.ctx("scanning manifest_expiry")?;
+                due.push(tables::decode_expiry_key(key.value())?);
+            }
+            if due.is_empty() {
+                return Ok(Finish::Abort(Vec::new()));
+            }
+            let mut removed = Vec::with_capacity(due.len());
+            for (expires_at, id) in due {
+                if t.remove(&id)? {
+                    removed.push(id);
+                } else {
+                    tracing::warn!(id = %id, "manifest_expiry row without its manifest; dropping it");
+                }
+                // Gone already unless the row and the manifest disagreed on expires_at.
+                t.expiry
+                    .remove(tables::expiry_key(expires_at, &id).as_slice())
+                    .ctx("removing a manifest_expiry row")?;
+            }
+            if !removed.is_empty() {
+                tracing::debug!(count = removed.len(), now_ms, "expired manifests removed");
+            }
+            Ok(Finish::Commit(removed))
+        })
+    }
+}

@@ -1,0 +1,207 @@
+//! Table definitions and the byte layouts of their keys and values (see `spec/store.md`).
+//!
+//! Every table maps raw bytes to raw bytes (`&[u8] -> &[u8]`): the store encodes and decodes
+//! its keys and values itself, so the on-disk layout is exactly what `spec/store.md` documents,
+//! independent of redb's own encodings of typed keys, and a damaged row surfaces as a
+//! [`StoreError::Corrupt`] instead of a panic inside a decoder. Integers are big-endian, so
+//! byte order is numeric order where a key contains one.
+
+use redb::TableDefinition;
+use souk_protocol::Hash;
+
+use crate::error::StoreError;
+
+/// The type of every table: raw bytes to raw bytes.
+pub(crate) type Bytes = TableDefinition<'static, &'static [u8], &'static [u8]>;
+
+/// `meta`: store-wide metadata; today only [`SCHEMA_VERSION_KEY`]. Its name and types never
+/// change across schema versions, so any version can read the version of any file.
+pub(crate) const META: Bytes = TableDefinition::new("meta");
+
+/// `manifests`: manifest id (32 bytes) -> the canonical signed envelope bytes.
+pub(crate) const MANIFESTS: Bytes = TableDefinition::new("manifests");
+
+/// `manifest_latest`: provider (32 bytes) ++ name (UTF-8) -> seq (u64 BE) ++ id (32 bytes).
+pub(crate) const MANIFEST_LATEST: Bytes = TableDefinition::new("manifest_latest");
+
+/// `manifest_expiry`: expires_at (u64 BE, ms) ++ id (32 bytes) -> empty.
+pub(crate) const MANIFEST_EXPIRY: Bytes = TableDefinition::new("manifest_expiry");
+
+/// `agents`: agent name (UTF-8) -> the node's opaque record (JSON today).
+pub(crate) const AGENTS: Bytes = TableDefinition::new("agents");
+
+/// `node_state`: key (UTF-8) -> opaque value.
+pub(crate) const NODE_STATE: Bytes = TableDefinition::new("node_state");
+
+/// Every table of the current schema, created at open if missing.
+pub(crate) const ALL: [Bytes; 6] = [
+    META,
+    MANIFESTS,
+    MANIFEST_LATEST,
+    MANIFEST_EXPIRY,
+    AGENTS,
+    NODE_STATE,
+];
+
+/// The `meta` key holding the schema version, a u32 BE.
+pub(crate) const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";
+
+/// Length of an id and of a provider key.
+const ID_LEN: usize = 32;
+/// Length of an encoded u64 (seq, timestamp).
+const U64_LEN: usize = 8;
+
+/// Length of a `manifest_latest` value.
+pub(crate) const LATEST_VALUE_LEN: usize = U64_LEN + ID_LEN;
+/// Length of a `manifest_expiry` key.
+pub(crate) const EXPIRY_KEY_LEN: usize = U64_LEN + ID_LEN;
+
+/// Encodes a schema version for `meta`.
+pub(crate) fn encode_version(version: u32) -> [u8; 4] {
+    version.to_be_bytes()
+}
+
+/// Decodes the schema version stored in `meta`.
+pub(crate) fn decode_version(bytes: &[u8]) -> Result<u32, StoreError> {
+    let raw: [u8; 4] = bytes.try_into().map_err(|_| {
+        StoreError::corrupt(format!(
+            "meta.schema_version is {} bytes, expected 4",
+            bytes.len()
+        ))
+    })?;
+    Ok(u32::from_be_bytes(raw))
+}
+
+/// Decodes a 32-byte id stored as a key or inside a value.
+pub(crate) fn decode_id(bytes: &[u8], table: &str) -> Result<Hash, StoreError> {
+    let raw: [u8; ID_LEN] = bytes.try_into().map_err(|_| {
+        StoreError::corrupt(format!(
+            "{table}: id is {} bytes, expected {ID_LEN}",
+            bytes.len()
+        ))
+    })?;
+    Ok(Hash(raw))
+}
+
+/// The `manifest_latest` key of `(provider, name)`: the 32 provider bytes, then the name's UTF-8
+/// bytes (no separator or length: the provider has a fixed length).
+pub(crate) fn latest_key(provider: &[u8; 32], name: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(ID_LEN + name.len());
+    key.extend_from_slice(provider);
+    key.extend_from_slice(name.as_bytes());
+    key
+}
+
+/// A `manifest_latest` value: the highest seq stored for a `(provider, name)`, and its id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Latest {
+    /// The manifest's seq.
+    pub(crate) seq: u64,
+    /// The manifest's id.
+    pub(crate) id: Hash,
+}
+
+impl Latest {
+    /// `seq` (u64 BE) ++ `id`.
+    pub(crate) fn encode(&self) -> [u8; LATEST_VALUE_LEN] {
+        let mut out = [0u8; LATEST_VALUE_LEN];
+        out[..U64_LEN].copy_from_slice(&self.seq.to_be_bytes());
+        out[U64_LEN..].copy_from_slice(&self.id.0);
+        out
+    }
+
+    /// The inverse of [`Latest::encode`].
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Latest, StoreError> {
+        let (seq, id) = split_u64_id(bytes).ok_or_else(|| {
+            StoreError::corrupt(format!(
+                "manifest_latest: value is {} bytes, expected {LATEST_VALUE_LEN}",
+                bytes.len()
+            ))
+        })?;
+        Ok(Latest { seq, id })
+    }
+}
+
+/// The `manifest_expiry` key: `expires_at` (u64 BE) ++ `id`, so keys sort by expiry time.
+pub(crate) fn expiry_key(expires_at: u64, id: &Hash) -> [u8; EXPIRY_KEY_LEN] {
+    let mut out = [0u8; EXPIRY_KEY_LEN];
+    out[..U64_LEN].copy_from_slice(&expires_at.to_be_bytes());
+    out[U64_LEN..].copy_from_slice(&id.0);
+    out
+}
+
+/// The inverse of [`expiry_key`].
+pub(crate) fn decode_expiry_key(bytes: &[u8]) -> Result<(u64, Hash), StoreError> {
+    split_u64_id(bytes).ok_or_else(|| {
+        StoreError::corrupt(format!(
+            "manifest_expiry: key is {} bytes, expected {EXPIRY_KEY_LEN}",
+            bytes.len()
+        ))
+    })
+}
+
+/// Splits `u64 BE ++ 32-byte id`; `None` if the length is wrong.
+fn split_u64_id(bytes: &[u8]) -> Option<(u64, Hash)> {
+    if bytes.len() != U64_LEN + ID_LEN {
+        return None;
+    }
+    let (n, id) = bytes.split_at(U64_LEN);
+    let n: [u8; U64_LEN] = n.try_into().ok()?;
+    let id: [u8; ID_LEN] = id.try_into().ok()?;
+    Some((u64::from_be_bytes(n), Hash(id)))
+}
+
+/// Whether `bytes` (a `manifest_latest` value or a `manifest_expiry` key) ends with `id`.
+pub(crate) fn ends_with_id(bytes: &[u8], id: &Hash) -> bool {
+    bytes.len() == U64_LEN + ID_LEN && bytes[U64_LEN..] == id.0
+}
+
+/// Decodes a UTF-8 key (agent name or state key).
+pub(crate) fn decode_name(bytes: &[u8], table: &str) -> Result<String, StoreError> {
+    String::from_utf8(bytes.to_vec())
+        .map_err(|e| StoreError::corrupt(format!("{table}: key is not UTF-8: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latest_round_trips() {
+        let v = Latest {
+            seq: 0x0102_0304_0506_0708,
+            id: Hash([7; 32]),
+        };
+        let bytes = v.encode();
+        assert_eq!(&bytes[..8], &[1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(Latest::decode(&bytes).ok(), Some(v));
+        assert!(matches!(
+            Latest::decode(&bytes[..39]),
+            Err(StoreError::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn expiry_keys_sort_by_time() {
+        let a = expiry_key(255, &Hash([0xff; 32]));
+        let b = expiry_key(256, &Hash([0; 32]));
+        assert!(a < b);
+        assert_eq!(decode_expiry_key(&b).ok(), Some((256, Hash([0; 32]))));
+        assert!(ends_with_id(&a, &Hash([0xff; 32])));
+        assert!(!ends_with_id(&a, &Hash([0; 32])));
+    }
+
+    #[test]
+    fn latest_key_is_provider_then_name() {
+        let key = latest_key(&[9; 32], "csv");
+        assert_eq!(&key[..32], &[9; 32]);
+        assert_eq!(&key[32..], b"csv");
+    }
+
+    #[test]
+    fn version_layout() {
+        assert_eq!(encode_version(1), [0, 0, 0, 1]);
+        assert_eq!(decode_version(&[0, 0, 1, 0]).ok(), Some(256));
+        assert!(decode_version(&[1]).is_err());
+    }
+}

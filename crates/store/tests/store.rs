@@ -1,0 +1,577 @@
+//! Behaviour of `souk_store::Store`: manifests (insert, duplicate, stale, replace, removal,
+//! expiry, pagination), agents and node state, persistence, schema versions and bad files.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use souk_protocol::manifest::Manifest;
+use souk_protocol::vectors::{T0, manifest_body, provider_key};
+use souk_protocol::{Hash, Keypair, Signed};
+use souk_store::{PutOutcome, SCHEMA_VERSION, Store, StoreConfig, StoreError};
+
+/// The tables as `spec/store.md` documents them, for checks that bypass the store.
+const RAW_META: TableDefinition<'static, &[u8], &[u8]> = TableDefinition::new("meta");
+const RAW_LATEST: &str = "manifest_latest";
+const RAW_EXPIRY: &str = "manifest_expiry";
+const RAW_MANIFESTS: &str = "manifests";
+
+const DAY: u64 = 24 * 3600 * 1000;
+
+fn small() -> StoreConfig {
+    StoreConfig {
+        cache_size: 4 * 1024 * 1024,
+    }
+}
+
+fn temp_store() -> (tempfile::TempDir, PathBuf, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    let store = Store::open(&path, &small()).unwrap();
+    (dir, path, store)
+}
+
+fn manifest(key: &Keypair, name: &str, seq: u64, expires_at: u64) -> Signed<Manifest> {
+    let mut body = manifest_body(key);
+    body.name = name.into();
+    body.seq = seq;
+    body.expires_at = expires_at;
+    Signed::sign(body, key)
+}
+
+fn other_key(n: u8) -> Keypair {
+    Keypair::from_seed(&[n; 32])
+}
+
+/// Every row of a bytes-to-bytes table, read with redb directly (the store must be closed).
+fn raw_rows(path: &Path, table: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let db = redb::Database::open(path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let def: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new(table);
+    let t = txn.open_table(def).unwrap();
+    t.iter()
+        .unwrap()
+        .map(|row| {
+            let (k, v) = row.unwrap();
+            (k.value().to_vec(), v.value().to_vec())
+        })
+        .collect()
+}
+
+fn set_raw_version(path: &Path, version: Option<&[u8]>) {
+    let db = redb::Database::open(path).unwrap();
+    let txn = db.begin_write().unwrap();
+    {
+        let mut meta = txn.open_table(RAW_META).unwrap();
+        match version {
+            Some(v) => {
+                meta.insert(b"schema_version".as_slice(), v).unwrap();
+            }
+            None => {
+                meta.remove(b"schema_version".as_slice()).unwrap();
+            }
+        }
+    }
+    txn.commit().unwrap();
+}
+
+#[test]
+fn insert_duplicate_stale_and_replace() {
+    let (_dir, _path, store) = temp_store();
+    let key = provider_key();
+    let provider = *key.id().as_bytes();
+    let v3 = manifest(&key, "csv-analyst", 3, T0 + DAY);
+
+    assert_eq!(
+        store.put_manifest(&v3).unwrap(),
+        PutOutcome::Inserted { replaced: None }
+    );
+    assert_eq!(store.put_manifest(&v3).unwrap(), PutOutcome::Duplicate);
+    assert_eq!(
+        store.latest_seq(&provider, "csv-analyst").unwrap(),
+        Some((3, v3.id()))
+    );
+    assert_eq!(store.get_manifest(&v3.id()).unwrap(), Some(v3.to_bytes()));
+
+    // Lower and equal seq (a different manifest at the same seq) are stale.
+    let v2 = manifest(&key, "csv-analyst", 2, T0 + DAY);
+    assert_eq!(
+        store.put_manifest(&v2).unwrap(),
+        PutOutcome::Stale { current_seq: 3 }
+    );
+    let v3b = manifest(&key, "csv-analyst", 3, T0 + 2 * DAY);
+    assert_ne!(v3b.id(), v3.id());
+    assert_eq!(
+        store.put_manifest(&v3b).unwrap(),
+        PutOutcome::Stale { current_seq: 3 }
+    );
+    assert_eq!(store.get_manifest(&v2.id()).unwrap(), None);
+    assert_eq!(store.manifest_count().unwrap(), 1);
+
+    // A higher seq replaces.
+    let v7 = manifest(&key, "csv-analyst", 7, T0 + 2 * DAY);
+    assert_eq!(
+        store.put_manifest(&v7).unwrap(),
+        PutOutcome::Inserted {
+            replaced: Some(v3.id())
+        }
+    );
+    assert_eq!(store.get_manifest(&v3.id()).unwrap(), None);
+    assert_eq!(store.get_manifest(&v7.id()).unwrap(), Some(v7.to_bytes()));
+    assert_eq!(
+        store.latest_seq(&provider, "csv-analyst").unwrap(),
+        Some((7, v7.id()))
+    );
+    assert_eq!(store.manifest_count().unwrap(), 1);
+    // The replaced one is now stale, not a duplicate.
+    assert_eq!(
+        store.put_manifest(&v3).unwrap(),
+        PutOutcome::Stale { current_seq: 7 }
+    );
+
+    // Other names and other providers are independent.
+    let other_name = manifest(&key, "pdf-reader", 1, T0 + DAY);
+    let other_provider = manifest(&other_key(0x44), "csv-analyst", 1, T0 + DAY);
+    for m in [&other_name, &other_provider] {
+        assert_eq!(
+            store.put_manifest(m).unwrap(),
+            PutOutcome::Inserted { replaced: None }
+        );
+    }
+    assert_eq!(store.manifest_count().unwrap(), 3);
+    assert_eq!(store.latest_seq(&provider, "nothing").unwrap(), None);
+}
+
+#[test]
+fn replaced_manifest_rows_are_gone() {
+    let (_dir, path, store) = temp_store();
+    let key = provider_key();
+    let old = manifest(&key, "csv-analyst", 1, T0 + DAY);
+    let new = manifest(&key, "csv-analyst", 2, T0 + 3 * DAY);
+    store.put_manifest(&old).unwrap();
+    store.put_manifest(&new).unwrap();
+    // The old expiry row is gone: sweeping at the old expiry removes nothing.
+    assert_eq!(store.remove_expired(T0 + DAY).unwrap(), Vec::<Hash>::new());
+    assert_eq!(store.manifest_count().unwrap(), 1);
+    drop(store);
+
+    // Byte-level check of every table against spec/store.md.
+    let manifests = raw_rows(&path, RAW_MANIFESTS);
+    assert_eq!(manifests, vec![(new.id().0.to_vec(), new.to_bytes())]);
+    let mut latest_key = key.id().as_bytes().to_vec();
+    latest_key.extend_from_slice(b"csv-analyst");
+    let mut latest_value = 2u64.to_be_bytes().to_vec();
+    latest_value.extend_from_slice(&new.id().0);
+    assert_eq!(raw_rows(&path, RAW_LATEST), vec![(latest_key, latest_value)]);
+    let mut expiry_key = (T0 + 3 * DAY).to_be_bytes().to_vec();
+    expiry_key.extend_from_slice(&new.id().0);
+    assert_eq!(raw_rows(&path, RAW_EXPIRY), vec![(expiry_key, Vec::new())]);
+}
+
+#[test]
+fn remove_manifest_cleans_every_table() {
+    let (_dir, path, store) = temp_store();
+    let key = provider_key();
+    let a = manifest(&key, "a", 1, T0 + DAY);
+    let b = manifest(&key, "b", 1, T0 + DAY);
+    store.put_manifest(&a).unwrap();
+    store.put_manifest(&b).unwrap();
+    assert!(store.remove_manifest(&a.id()).unwrap());
+    assert!(!store.remove_manifest(&a.id()).unwrap());
+    assert_eq!(store.get_manifest(&a.id()).unwrap(), None);
+    assert_eq!(store.latest_seq(key.id().as_bytes(), "a").unwrap(), None);
+    assert_eq!(store.manifest_count().unwrap(), 1);
+    // Once removed, the (provider, name) accepts any seq again.
+    assert_eq!(
+        store.put_manifest(&a).unwrap(),
+        PutOutcome::Inserted { replaced: None }
+    );
+    assert!(store.remove_manifest(&a.id()).unwrap());
+    drop(store);
+    assert_eq!(raw_rows(&path, RAW_MANIFESTS).len(), 1);
+    assert_eq!(raw_rows(&path, RAW_LATEST).len(), 1);
+    assert_eq!(raw_rows(&path, RAW_EXPIRY).len(), 1);
+}
+
+#[test]
+fn remove_expired_removes_only_expired_manifests_and_their_rows() {
+    let (_dir, path, store) = temp_store();
+    let key = provider_key();
+    let early = manifest(&key, "early", 1, T0);
+    let at_now = manifest(&key, "at-now", 1, T0 + DAY);
+    let later = manifest(&key, "later", 1, T0 + DAY + 1);
+    let other = manifest(&other_key(0x55), "early", 1, T0 + 10);
+    for m in [&later, &at_now, &other, &early] {
+        store.put_manifest(m).unwrap();
+    }
+    assert_eq!(store.remove_expired(T0 - 1).unwrap(), Vec::<Hash>::new());
+
+    let removed = store.remove_expired(T0 + DAY).unwrap();
+    // In expiry order; `expires_at == now` counts as expired.
+    assert_eq!(removed, vec![early.id(), other.id(), at_now.id()]);
+    assert_eq!(store.manifest_count().unwrap(), 1);
+    assert_eq!(store.get_manifest(&later.id()).unwrap(), Some(later.to_bytes()));
+    for m in [&early, &at_now, &other] {
+        assert_eq!(store.get_manifest(&m.id()).unwrap(), None);
+        let provider = m.body().provider.as_bytes();
+        assert_eq!(store.latest_seq(provider, &m.body().name).unwrap(), None);
+    }
+    assert_eq!(
+        store.latest_seq(key.id().as_bytes(), "later").unwrap(),
+        Some((1, later.id()))
+    );
+    assert_eq!(store.remove_expired(T0 + DAY).unwrap(), Vec::<Hash>::new());
+    drop(store);
+    assert_eq!(raw_rows(&path, RAW_LATEST).len(), 1);
+    let expiry = raw_rows(&path, RAW_EXPIRY);
+    assert_eq!(expiry.len(), 1);
+    assert_eq!(&expiry[0].0[8..], &later.id().0);
+}
+
+#[test]
+fn all_manifests_and_pages() {
+    let (_dir, _path, store) = temp_store();
+    assert!(store.all_manifests().unwrap().is_empty());
+    assert!(store.manifests_page(None, 10).unwrap().is_empty());
+    let key = provider_key();
+    let ms: Vec<_> = (0..5)
+        .map(|i| manifest(&key, &format!("agent-{i}"), 1, T0 + DAY))
+        .collect();
+    for m in &ms {
+        store.put_manifest(m).unwrap();
+    }
+    let mut expected: Vec<_> = ms.iter().map(|m| (m.id(), m.to_bytes())).collect();
+    expected.sort();
+    assert_eq!(
+        store.all_manifests().unwrap(),
+        expected.iter().map(|(_, b)| b.clone()).collect::<Vec<_>>()
+    );
+    assert_eq!(store.manifests_page(None, 0).unwrap(), Vec::new());
+    assert_eq!(store.manifests_page(None, 100).unwrap(), expected);
+    // `after` need not be a stored id.
+    let after = Hash([0; 32]);
+    assert_eq!(store.manifests_page(Some(&after), 2).unwrap(), expected[..2]);
+    let last = expected[4].0;
+    assert!(store.manifests_page(Some(&last), 2).unwrap().is_empty());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    #[test]
+    fn pages_cover_every_id_once_in_order(
+        specs in prop::collection::vec((0u8..4, 0u8..6, 1u64..5), 0..24),
+        limit in 1usize..7,
+    ) {
+        let (_dir, _path, store) = temp_store();
+        let keys: Vec<Keypair> = (0..4).map(|n| other_key(0x60 + n)).collect();
+        let mut kept = std::collections::BTreeMap::new();
+        for (provider, name, seq) in specs {
+            let m = manifest(&keys[provider as usize], &format!("n{name}"), seq, T0 + DAY);
+            if let PutOutcome::Inserted { .. } = store.put_manifest(&m).unwrap() {
+                kept.insert((provider, name), m.id());
+            }
+        }
+        let expected: BTreeSet<Hash> = kept.values().copied().collect();
+        prop_assert_eq!(store.manifest_count().unwrap(), expected.len() as u64);
+
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store.manifests_page(after.as_ref(), limit).unwrap();
+            prop_assert!(page.len() <= limit);
+            for (id, bytes) in &page {
+                let decoded = Signed::<Manifest>::decode_bytes(bytes).unwrap();
+                prop_assert_eq!(decoded.id(), *id);
+            }
+            let Some((last, _)) = page.last() else { break };
+            after = Some(*last);
+            seen.extend(page.iter().map(|(id, _)| *id));
+        }
+        prop_assert!(seen.windows(2).all(|w| w[0] < w[1]), "not strictly increasing");
+        prop_assert_eq!(seen.into_iter().collect::<BTreeSet<_>>(), expected);
+    }
+}
+
+#[test]
+fn data_survives_close_and_reopen() {
+    let (dir, path, store) = temp_store();
+    let key = provider_key();
+    let m = manifest(&key, "csv-analyst", 3, T0 + DAY);
+    store.put_manifest(&m).unwrap();
+    store.put_agent("csv-analyst", br#"{"enabled":true}"#).unwrap();
+    store.put_state("last_publish", b"123").unwrap();
+    store.flush().unwrap();
+    drop(store);
+
+    let store = Store::open(&path, &StoreConfig::default()).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(store.get_manifest(&m.id()).unwrap(), Some(m.to_bytes()));
+    assert_eq!(
+        store.latest_seq(key.id().as_bytes(), "csv-analyst").unwrap(),
+        Some((3, m.id()))
+    );
+    assert_eq!(
+        store.get_agent("csv-analyst").unwrap().as_deref(),
+        Some(br#"{"enabled":true}"#.as_slice())
+    );
+    assert_eq!(
+        store.get_state("last_publish").unwrap().as_deref(),
+        Some(b"123".as_slice())
+    );
+    assert_eq!(store.path(), path);
+    drop(dir);
+}
+
+#[test]
+fn agents_crud() {
+    let (_dir, _path, store) = temp_store();
+    assert_eq!(store.get_agent("x").unwrap(), None);
+    assert!(store.list_agents().unwrap().is_empty());
+    store.put_agent("zeta", b"{\"z\":1}").unwrap();
+    store.put_agent("alpha", b"{}").unwrap();
+    store.put_agent("mid", b"").unwrap();
+    store.put_agent("alpha", b"{\"v\":2}").unwrap();
+    assert_eq!(
+        store.list_agents().unwrap(),
+        vec![
+            ("alpha".to_owned(), b"{\"v\":2}".to_vec()),
+            ("mid".to_owned(), Vec::new()),
+            ("zeta".to_owned(), b"{\"z\":1}".to_vec()),
+        ]
+    );
+    assert_eq!(store.get_agent("mid").unwrap(), Some(Vec::new()));
+    assert!(store.remove_agent("mid").unwrap());
+    assert!(!store.remove_agent("mid").unwrap());
+    assert_eq!(store.get_agent("mid").unwrap(), None);
+    assert_eq!(store.list_agents().unwrap().len(), 2);
+}
+
+#[test]
+fn state_crud() {
+    let (_dir, _path, store) = temp_store();
+    assert_eq!(store.get_state("last_publish").unwrap(), None);
+    store.put_state("last_publish", b"1").unwrap();
+    store.put_state("last_publish", b"2").unwrap();
+    store.put_state("", b"empty key").unwrap();
+    assert_eq!(store.get_state("last_publish").unwrap(), Some(b"2".to_vec()));
+    assert_eq!(store.get_state("").unwrap(), Some(b"empty key".to_vec()));
+    // Agents and state are separate namespaces.
+    assert_eq!(store.get_agent("last_publish").unwrap(), None);
+    store.flush().unwrap();
+}
+
+#[test]
+fn new_store_has_current_schema() {
+    let (_dir, path, store) = temp_store();
+    assert_eq!(SCHEMA_VERSION, 1);
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    drop(store);
+    let meta = raw_rows(&path, "meta");
+    assert_eq!(
+        meta,
+        vec![(b"schema_version".to_vec(), SCHEMA_VERSION.to_be_bytes().to_vec())]
+    );
+    // Every table exists, so read transactions never meet TableDoesNotExist.
+    let db = redb::Database::open(&path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let names: BTreeSet<String> = txn
+        .list_tables()
+        .unwrap()
+        .map(|t| redb::TableHandle::name(&t).to_owned())
+        .collect();
+    let expected: BTreeSet<String> = [
+        "agents",
+        "manifest_expiry",
+        "manifest_latest",
+        "manifests",
+        "meta",
+        "node_state",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    assert_eq!(names, expected);
+}
+
+#[test]
+fn schema_too_new_is_refused_untouched() {
+    let (_dir, path, store) = temp_store();
+    drop(store);
+    set_raw_version(&path, Some(&99u32.to_be_bytes()));
+    let err = Store::open(&path, &small()).unwrap_err();
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found: 99, supported: 1 }),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(msg.contains("99") && msg.contains('1'), "{msg}");
+    // Nothing was written.
+    assert_eq!(
+        raw_rows(&path, "meta"),
+        vec![(b"schema_version".to_vec(), 99u32.to_be_bytes().to_vec())]
+    );
+}
+
+#[test]
+fn v0_file_without_version_is_migrated() {
+    // A v0 file: a `meta` table with unrelated content and no version, no other table.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.redb");
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut meta = txn.open_table(RAW_META).unwrap();
+            meta.insert(b"created_by".as_slice(), b"souk 0.0".as_slice())
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let store = Store::open(&path, &small()).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 1);
+    // Every table is usable.
+    let m = manifest(&provider_key(), "csv-analyst", 3, T0 + DAY);
+    store.put_manifest(&m).unwrap();
+    store.put_agent("a", b"{}").unwrap();
+    assert_eq!(store.list_agents().unwrap().len(), 1);
+    assert_eq!(store.get_state("k").unwrap(), None);
+    assert_eq!(store.remove_expired(T0 + DAY).unwrap(), vec![m.id()]);
+    drop(store);
+    // The old content is kept.
+    let meta = raw_rows(&path, "meta");
+    assert!(meta.contains(&(b"created_by".to_vec(), b"souk 0.0".to_vec())));
+}
+
+#[test]
+fn explicit_old_version_is_migrated() {
+    let (_dir, path, store) = temp_store();
+    store.put_state("kept", b"yes").unwrap();
+    drop(store);
+    set_raw_version(&path, Some(&0u32.to_be_bytes()));
+    let store = Store::open(&path, &small()).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.get_state("kept").unwrap(), Some(b"yes".to_vec()));
+}
+
+#[test]
+fn malformed_version_is_an_open_error() {
+    let (_dir, path, store) = temp_store();
+    drop(store);
+    set_raw_version(&path, Some(b"\x01"));
+    let err = Store::open(&path, &small()).unwrap_err();
+    assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    assert!(msg.contains("schema_version"), "{msg}");
+}
+
+#[test]
+fn missing_table_is_recreated() {
+    let (_dir, path, store) = temp_store();
+    store.put_agent("a", b"1").unwrap();
+    drop(store);
+    {
+        let db = redb::Database::open(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        let def: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("node_state");
+        assert!(txn.delete_table(def).unwrap());
+        txn.commit().unwrap();
+    }
+    let store = Store::open(&path, &small()).unwrap();
+    assert_eq!(store.get_state("k").unwrap(), None);
+    assert_eq!(store.get_agent("a").unwrap(), Some(b"1".to_vec()));
+}
+
+/// Deterministic pseudo-random bytes (xorshift64*).
+fn noise(len: usize, mut seed: u64) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            seed ^= seed >> 12;
+            seed ^= seed << 25;
+            seed ^= seed >> 27;
+            (seed.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn garbage_files_are_open_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, bytes) in [noise(64 * 1024, 7), noise(3, 9), b"SQLite format 3\0".to_vec()]
+        .into_iter()
+        .enumerate()
+    {
+        let path = dir.path().join(format!("garbage-{i}.redb"));
+        std::fs::write(&path, &bytes).unwrap();
+        let err = Store::open(&path, &small()).unwrap_err();
+        assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(msg.contains(&path.display().to_string()), "{msg}");
+        // The file is left as it was.
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    }
+}
+
+#[test]
+fn unopenable_paths_are_open_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing-dir").join("store.redb");
+    let err = Store::open(&path, &small()).unwrap_err();
+    assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+    assert!(err.to_string().contains("missing-dir"), "{err}");
+
+    // A directory is not a database file.
+    let err = Store::open(dir.path(), &small()).unwrap_err();
+    assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+}
+
+#[test]
+fn a_second_open_of_the_same_file_fails_cleanly() {
+    let (_dir, path, store) = temp_store();
+    let err = Store::open(&path, &small()).unwrap_err();
+    assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+    drop(store);
+    Store::open(&path, &small()).unwrap();
+}
+
+#[test]
+fn small_cache_sizes_open_and_work() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, cache_size) in [0usize, 64 * 1024, 1024 * 1024].into_iter().enumerate() {
+        let path = dir.path().join(format!("cache-{i}.redb"));
+        let store = Store::open(&path, &StoreConfig { cache_size }).unwrap();
+        let m = manifest(&provider_key(), "csv-analyst", 3, T0 + DAY);
+        store.put_manifest(&m).unwrap();
+        assert_eq!(store.get_manifest(&m.id()).unwrap(), Some(m.to_bytes()));
+    }
+    assert_eq!(StoreConfig::default().cache_size, 64 * 1024 * 1024);
+}
+
+#[test]
+fn shared_between_threads() {
+    let (_dir, _path, store) = temp_store();
+    let store = Arc::new(store);
+    let threads: Vec<_> = (0..2u8)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                let key = other_key(0x70 + t);
+                for seq in 1..=5 {
+                    let m = manifest(&key, "agent", seq, T0 + DAY);
+                    let outcome = store.put_manifest(&m).unwrap();
+                    assert!(matches!(outcome, PutOutcome::Inserted { .. }));
+                    let _ = store.manifest_count().unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(store.manifest_count().unwrap(), 2);
+}

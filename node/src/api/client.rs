@@ -1,0 +1,105 @@
+//! The blocking client of the local API, used by the CLI. Finds the running node through
+//! `api.addr` and authenticates with `api.token` from the data directory.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::data_dir::DataDir;
+
+/// A failed API call, worded for the person at the terminal.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No node runs on this data directory.
+    #[error("no node is running for {0} (start one with `souk node run`, or pass --data-dir)")]
+    NotRunning(String),
+    /// The data directory is unusable.
+    #[error(transparent)]
+    DataDir(#[from] crate::data_dir::DataDirError),
+    /// The connection failed.
+    #[error("cannot reach the node's API at {addr}: {reason} (is `souk node run` still running?)")]
+    Unreachable {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        reason: String,
+    },
+    /// The node answered with an error.
+    #[error("{0}")]
+    Api(String),
+}
+
+/// A connection to a running node's API.
+pub struct ApiClient {
+    addr: SocketAddr,
+    token: zeroize::Zeroizing<String>,
+    agent: ureq::Agent,
+}
+
+impl ApiClient {
+    /// Connects to the node running on `dir`.
+    pub fn connect(dir: &DataDir) -> Result<Self, ClientError> {
+        let token = dir.api_token()?;
+        let addr = dir
+            .api_addr()
+            .ok_or_else(|| ClientError::NotRunning(dir.root().display().to_string()))?;
+        Ok(Self::new(addr, token))
+    }
+
+    /// A client for `addr` with `token`.
+    pub fn new(addr: SocketAddr, token: zeroize::Zeroizing<String>) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .new_agent();
+        Self { addr, token, agent }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn finish<T: DeserializeOwned>(&self, r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<T, ClientError> {
+        let mut resp = r.map_err(|e| ClientError::Unreachable {
+            addr: self.addr,
+            reason: e.to_string(),
+        })?;
+        let status = resp.status();
+        let text = resp.body_mut().read_to_string().map_err(|e| ClientError::Unreachable {
+            addr: self.addr,
+            reason: e.to_string(),
+        })?;
+        if !status.is_success() {
+            let msg = serde_json::from_str::<super::ApiError>(&text)
+                .map(|e| e.error)
+                .unwrap_or_else(|_| format!("HTTP {status}"));
+            return Err(ClientError::Api(msg));
+        }
+        serde_json::from_str(&text).map_err(|e| ClientError::Api(format!("unexpected answer from the node: {e}")))
+    }
+
+    fn auth(&self) -> String {
+        format!("Bearer {}", self.token.as_str())
+    }
+
+    /// GET a JSON resource.
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let r = self.agent.get(self.url(path)).header("Authorization", self.auth()).call();
+        self.finish(r)
+    }
+
+    /// POST a JSON body.
+    pub fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ClientError> {
+        let r = self.agent.post(self.url(path)).header("Authorization", self.auth()).send_json(body);
+        self.finish(r)
+    }
+
+    /// DELETE a resource.
+    pub fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let r = self.agent.delete(self.url(path)).header("Authorization", self.auth()).call();
+        self.finish(r)
+    }
+}

@@ -1,0 +1,223 @@
+//! The local control API: HTTP + JSON on a loopback address, every request authenticated with
+//! the bearer token from `api.token`. Documented endpoint by endpoint in `docs/api.md`.
+//!
+//! Refused before any handler runs ([`auth`]): a request without the right token (401), one
+//! that carries an `Origin` header (a browser page; 403), and one whose `Host` is not a
+//! loopback name (DNS rebinding; 403). [`client`] is the blocking client the CLI uses.
+
+pub mod auth;
+pub mod client;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use souk_protocol::Hash;
+use souk_protocol::discovery::SearchRequest;
+use souk_protocol::manifest::Manifest;
+use souk_protocol::signed::Signed;
+use zeroize::Zeroizing;
+
+use crate::agent_file::{AgentSpec, parse_amount};
+use crate::service::{NodeHandle, SearchHit};
+
+/// Shared state of the API handlers.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The node.
+    pub node: NodeHandle,
+    /// The bearer token.
+    pub token: Arc<Zeroizing<String>>,
+    /// Asks the process to stop (POST /v1/shutdown).
+    pub shutdown: Arc<tokio::sync::Notify>,
+}
+
+/// A JSON error body: `{"error": "..."}`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ApiError {
+    /// What went wrong.
+    pub error: String,
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(ApiError { error: message.into() })).into_response()
+}
+
+/// The routes, with authentication applied to all of them.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/v1/info", get(info))
+        .route("/v1/metrics", get(metrics))
+        .route("/v1/agents", get(list_agents).post(publish))
+        .route("/v1/agents/{name}", delete(retire))
+        .route("/v1/search", get(search))
+        .route("/v1/manifests/{id}", get(manifest))
+        .route("/v1/shutdown", post(shutdown))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
+        .with_state(state)
+}
+
+/// Binds the API on `addr` (loopback only) and serves until `stop` resolves.
+pub async fn serve(
+    addr: SocketAddr,
+    state: ApiState,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    if !addr.ip().is_loopback() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("the API only listens on loopback addresses, not {addr}"),
+        ));
+    }
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let app = router(state);
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+            tracing::error!("local API stopped: {e}");
+        }
+    });
+    Ok((bound, task))
+}
+
+async fn info(State(s): State<ApiState>) -> Response {
+    match s.node.info().await {
+        Ok(i) => Json(i).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+async fn metrics(State(s): State<ApiState>) -> Response {
+    Json(s.node.metrics.snapshot()).into_response()
+}
+
+/// One agent in `GET /v1/agents`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AgentSummary {
+    /// Name.
+    pub name: String,
+    /// Current manifest id.
+    pub manifest_id: String,
+    /// Current seq.
+    pub seq: u64,
+    /// Capabilities.
+    pub capabilities: Vec<String>,
+    /// Price per hire, micro-units.
+    pub per_hire: u64,
+    /// Currency.
+    pub currency: String,
+    /// Expiry of the current manifest (ms).
+    pub expires_at: u64,
+    /// The command that runs it.
+    pub command: Vec<String>,
+}
+
+async fn list_agents(State(s): State<ApiState>) -> Response {
+    match s.node.agents().await {
+        Ok(records) => Json(
+            records
+                .into_iter()
+                .map(|r| AgentSummary {
+                    name: r.spec.name,
+                    manifest_id: r.manifest_id,
+                    seq: r.seq,
+                    capabilities: r.spec.capabilities,
+                    per_hire: r.spec.per_hire,
+                    currency: r.spec.currency,
+                    expires_at: r.expires_at,
+                    command: r.spec.run.command,
+                })
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+async fn publish(State(s): State<ApiState>, body: Result<Json<AgentSpec>, axum::extract::rejection::JsonRejection>) -> Response {
+    let Json(spec) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid agent spec: {e}")),
+    };
+    match s.node.publish(spec).await {
+        Ok(p) => (StatusCode::CREATED, Json(p)).into_response(),
+        Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
+    }
+}
+
+async fn retire(State(s): State<ApiState>, Path(name): Path<String>) -> Response {
+    match s.node.retire(&name).await {
+        Ok(id) => Json(serde_json::json!({ "name": name, "retiring_manifest_id": id })).into_response(),
+        Err(e) => error(StatusCode::NOT_FOUND, e),
+    }
+}
+
+/// Query string of `GET /v1/search`.
+#[derive(Debug, Default, Deserialize)]
+pub struct SearchParams {
+    /// Free text.
+    pub q: Option<String>,
+    /// Comma-separated capability tags (all required).
+    pub capabilities: Option<String>,
+    /// Highest price per hire, decimal (e.g. `2.5`).
+    pub max_price: Option<String>,
+    /// Currency filter.
+    pub currency: Option<String>,
+    /// Most results (default 20, at most 100).
+    pub limit: Option<u32>,
+}
+
+async fn search(State(s): State<ApiState>, params: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>) -> Response {
+    let Query(p) = match params {
+        Ok(p) => p,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid search parameters: {e}")),
+    };
+    let max_price = match p.max_price.as_deref().map(parse_amount) {
+        Some(None) => return error(StatusCode::BAD_REQUEST, "max_price is not a decimal amount (e.g. 2.50)"),
+        Some(Some(v)) => Some(v),
+        None => None,
+    };
+    let req = SearchRequest {
+        text: p.q.unwrap_or_default(),
+        capabilities: p
+            .capabilities
+            .map(|c| c.split(',').map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty()).collect())
+            .unwrap_or_default(),
+        max_price,
+        currency: p.currency.map(|c| c.to_uppercase()),
+        limit: p.limit.unwrap_or(20),
+    };
+    match s.node.search(req).await {
+        Ok(hits) => Json::<Vec<SearchHit>>(hits).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+async fn manifest(State(s): State<ApiState>, Path(id): Path<String>) -> Response {
+    let Some(hash) = Hash::from_hex(&id) else {
+        return error(StatusCode::BAD_REQUEST, "a manifest id is 64 hex digits");
+    };
+    match s.node.manifest(hash).await {
+        Ok(Some(bytes)) => match Signed::<Manifest>::decode_bytes(&bytes) {
+            Ok(m) => Json(serde_json::json!({
+                "id": m.id().to_hex(),
+                "envelope": hex::encode(&bytes),
+                "summary": SearchHit::from_manifest(&m),
+            }))
+            .into_response(),
+            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        },
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no manifest {id} on this node")),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+async fn shutdown(State(s): State<ApiState>) -> Response {
+    s.shutdown.notify_one();
+    (StatusCode::ACCEPTED, Json(serde_json::json!({ "stopping": true }))).into_response()
+}

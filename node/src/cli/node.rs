@@ -1,0 +1,184 @@
+//! `souk node run` (the node in the foreground) and `souk node info`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use souk_node::api::{self, ApiState, client::ApiClient};
+use souk_node::config::Mode;
+use souk_node::data_dir::{DB_FILE, DataDir};
+use souk_node::service::{self, NodeInfo, NodeOptions};
+use souk_node::swarm::SwarmSettings;
+use souk_store::{Store, StoreConfig};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum NodeCommand {
+    /// Run the node in the foreground until Ctrl-C or SIGTERM.
+    Run(RunArgs),
+    /// Show the running node's id, mode, addresses, peers and manifest count.
+    Info {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// Listen address (multiaddr); repeatable. Overrides `listen` in config.toml.
+    #[arg(long = "listen", value_name = "ADDR")]
+    listen: Vec<String>,
+    /// Peer to dial at start (multiaddr with /p2p/ID); repeatable. Adds to config.toml.
+    #[arg(long = "bootstrap", value_name = "ADDR")]
+    bootstrap: Vec<String>,
+    /// Local API address (loopback). Overrides `api` in config.toml.
+    #[arg(long, value_name = "ADDR")]
+    api: Option<String>,
+    /// Run as a light node whatever config.toml says.
+    #[arg(long)]
+    light: bool,
+    /// Log filter (tracing syntax), e.g. `info` or `souk_node=debug`. Env: RUST_LOG.
+    #[arg(long, env = "RUST_LOG", default_value = "info,libp2p_kad=error,libp2p_gossipsub=warn")]
+    log: String,
+}
+
+pub(crate) fn run(dir: &DataDir, cmd: NodeCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        NodeCommand::Run(args) => run_node(dir, args),
+        NodeCommand::Info { json } => {
+            let info: NodeInfo = ApiClient::connect(dir)?.get("/v1/info")?;
+            if json {
+                super::print_json(&info)?;
+            } else {
+                println!("node      {}", info.node_id);
+                println!("peer id   {}", info.peer_id);
+                println!("mode      {}", info.mode);
+                for a in &info.listen_addrs {
+                    println!("listen    {a}");
+                }
+                println!("peers     {}", info.peers.len());
+                println!("manifests {}", info.manifests);
+                println!("agents    {}", info.agents);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn run_node(dir: &DataDir, args: RunArgs) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).context("invalid --log filter")?)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    if !dir.is_initialized() {
+        anyhow::bail!(
+            "{} is not initialized: run `souk init{}` first",
+            dir.root().display(),
+            if args.light { " --light" } else { "" }
+        );
+    }
+    let mut config = dir.config()?;
+    if args.light {
+        config.mode = Mode::Light;
+    }
+    if !args.listen.is_empty() {
+        config.listen = args.listen.clone();
+    }
+    config.bootstrap.extend(args.bootstrap.iter().cloned());
+    if let Some(api) = &args.api {
+        config.api = api.clone();
+    }
+    config.validate("command line").map_err(anyhow::Error::new)?;
+    let key = dir.identity()?;
+    let sealing_public = dir.sealing_public()?;
+    let token = dir.api_token()?;
+    let light = config.mode == Mode::Light;
+    let store_path = dir.path(DB_FILE);
+    let store = Store::open(
+        &store_path,
+        &StoreConfig {
+            cache_size: (config.cache_size_mib as usize) << 20,
+        },
+    )
+    .with_context(|| format!("cannot open the database {}", store_path.display()))?;
+    let opts = NodeOptions {
+        light,
+        listen: config.listen.iter().filter_map(|a| a.parse().ok()).collect(),
+        bootstrap: config.bootstrap.iter().filter_map(|a| a.parse().ok()).collect(),
+        swarm: SwarmSettings {
+            light,
+            max_connections: config.max_connections,
+            idle_timeout: config.idle_timeout(),
+            mesh_n: config.mesh_n,
+            ..SwarmSettings::default()
+        },
+        manifest_ttl_ms: config.manifest_ttl_secs * 1000,
+        tick: Duration::from_secs(config.sweep_interval_secs),
+        sealing_public,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let (node, task) = service::start(key, Arc::new(store), opts).await?;
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let state = ApiState {
+            node: node.clone(),
+            token: Arc::new(token),
+            shutdown: stop.clone(),
+        };
+        let api_stop = stop.clone();
+        let (api_addr, api_task) = api::serve(config.api_addr(), state, async move { api_stop.notified().await })
+            .await
+            .with_context(|| format!("cannot bind the local API on {}", config.api))?;
+        dir.write_api_addr(api_addr)?;
+        tracing::info!(
+            "node {} ({}) running; API on http://{api_addr}",
+            node.node_id,
+            if light { "light" } else { "full" }
+        );
+        wait_for_stop(&stop).await;
+        tracing::info!("shutting down");
+        stop.notify_waiters();
+        node.shutdown().await;
+        let _ = task.await;
+        let _ = api_task.await;
+        dir.clear_api_addr();
+        tracing::info!("stopped cleanly");
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_stop(stop: &tokio::sync::Notify) {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("cannot watch SIGTERM: {e}");
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = stop.notified() => {}
+                }
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+            _ = stop.notified() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = stop.notified() => {}
+    }
+}

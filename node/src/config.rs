@@ -1,0 +1,249 @@
+//! `config.toml`: every node setting, its default, and validation with errors that say what
+//! to fix. [`Config::documented_default`] writes the commented file `souk init` creates.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Full node (stores and serves manifests) or light node (asks full nodes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Stores every manifest, serves sync and search, runs agents.
+    Full,
+    /// Keeps no index; searches through full nodes; stays small.
+    Light,
+}
+
+/// Node settings (`config.toml`). Unknown keys are an error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `full` or `light`.
+    pub mode: Mode,
+    /// libp2p listen addresses.
+    pub listen: Vec<String>,
+    /// Peers to dial at start (multiaddrs ending in `/p2p/<peer id>`).
+    pub bootstrap: Vec<String>,
+    /// Local API address; must be a loopback address (port 0 picks a free port).
+    pub api: String,
+    /// redb cache size in MiB.
+    pub cache_size_mib: u64,
+    /// Most established libp2p connections.
+    pub max_connections: u32,
+    /// Seconds before an idle connection is closed.
+    pub idle_timeout_secs: u64,
+    /// Validity window of the manifests this node publishes, in seconds (re-announced at half).
+    pub manifest_ttl_secs: u64,
+    /// Seconds between sweeps of expired manifests.
+    pub sweep_interval_secs: u64,
+    /// Gossipsub mesh degree.
+    pub mesh_n: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::for_mode(Mode::Full)
+    }
+}
+
+/// A config that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not valid TOML or not a Souk config.
+    #[error("{path} is not a valid Souk config: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What the parser said (line and column included).
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("{path}: {field}: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// The key.
+        field: &'static str,
+        /// What is wrong and what to do.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Defaults for a mode.
+    pub fn for_mode(mode: Mode) -> Self {
+        let light = mode == Mode::Light;
+        Self {
+            mode,
+            listen: vec![if light { "/ip4/127.0.0.1/tcp/0" } else { "/ip4/0.0.0.0/tcp/4710" }.into()],
+            bootstrap: Vec::new(),
+            api: "127.0.0.1:0".into(),
+            cache_size_mib: if light { 4 } else { 64 },
+            max_connections: if light { 32 } else { 128 },
+            idle_timeout_secs: 60,
+            manifest_ttl_secs: 3600,
+            sweep_interval_secs: 30,
+            mesh_n: 6,
+        }
+    }
+
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: p.clone(),
+            source,
+        })?;
+        Self::parse(&text, &p)
+    }
+
+    /// Parses and validates config text (`path` is for messages).
+    pub fn parse(text: &str, path: &str) -> Result<Self, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: e.to_string().trim().replace('\n', " "),
+        })?;
+        cfg.validate(path)?;
+        Ok(cfg)
+    }
+
+    /// Checks ranges and addresses.
+    pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        let bad = |field, message: String| ConfigError::Invalid {
+            path: path.into(),
+            field,
+            message,
+        };
+        let api: SocketAddr = self
+            .api
+            .parse()
+            .map_err(|_| bad("api", format!("{:?} is not an ip:port address", self.api)))?;
+        if !api.ip().is_loopback() {
+            return Err(bad("api", format!("{api} is not a loopback address; the local API only listens on 127.0.0.1 or ::1")));
+        }
+        for a in &self.listen {
+            a.parse::<libp2p::Multiaddr>()
+                .map_err(|e| bad("listen", format!("{a:?} is not a multiaddr: {e}")))?;
+        }
+        for a in &self.bootstrap {
+            a.parse::<libp2p::Multiaddr>()
+                .map_err(|e| bad("bootstrap", format!("{a:?} is not a multiaddr: {e}")))?;
+        }
+        if !(1..=65_536).contains(&self.cache_size_mib) {
+            return Err(bad("cache_size_mib", "must be between 1 and 65536".into()));
+        }
+        if self.max_connections == 0 {
+            return Err(bad("max_connections", "must be at least 1".into()));
+        }
+        let max_ttl = souk_protocol::manifest::MAX_MANIFEST_TTL_MS / 1000;
+        if !(60..=max_ttl).contains(&self.manifest_ttl_secs) {
+            return Err(bad("manifest_ttl_secs", format!("must be between 60 and {max_ttl}")));
+        }
+        if !(1..=3600).contains(&self.sweep_interval_secs) {
+            return Err(bad("sweep_interval_secs", "must be between 1 and 3600".into()));
+        }
+        if !(2..=32).contains(&self.mesh_n) {
+            return Err(bad("mesh_n", "must be between 2 and 32".into()));
+        }
+        Ok(())
+    }
+
+    /// The API address (validated).
+    pub fn api_addr(&self) -> SocketAddr {
+        self.api.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Idle timeout.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
+    }
+
+    /// The commented `config.toml` written by `souk init`: every option with its default.
+    pub fn documented_default(mode: Mode) -> String {
+        let d = Self::for_mode(mode);
+        let list = |v: &[String]| v.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ");
+        format!(
+            r#"# Souk node configuration. Every option is shown with its default.
+# Command-line flags of `souk node run` override these values for one run.
+
+# "full": stores and serves manifests, answers search, runs agents.
+# "light": keeps no index and asks full nodes; for clients.
+mode = "{mode}"
+
+# libp2p listen addresses (multiaddrs). Port 0 picks a free port.
+listen = [{listen}]
+
+# Peers to dial at start, e.g. "/ip4/192.0.2.7/tcp/4710/p2p/12D3KooW...".
+bootstrap = []
+
+# The local control API (HTTP + JSON, bearer token in api.token). Loopback only;
+# port 0 picks a free port, written to api.addr while the node runs.
+api = "{api}"
+
+# redb page cache, MiB. Light nodes want little.
+cache_size_mib = {cache}
+
+# Most established libp2p connections, and seconds before an idle one is closed.
+max_connections = {maxc}
+idle_timeout_secs = {idle}
+
+# Validity window of the manifests this node publishes, in seconds. They are
+# re-announced at half of it, so agents of a dead node fall out of search on their own.
+manifest_ttl_secs = {ttl}
+
+# Seconds between sweeps that drop expired manifests.
+sweep_interval_secs = {sweep}
+
+# Gossipsub mesh degree (peers each message is pushed to eagerly).
+mesh_n = {mesh}
+"#,
+            mode = if mode == Mode::Light { "light" } else { "full" },
+            listen = list(&d.listen),
+            api = d.api,
+            cache = d.cache_size_mib,
+            maxc = d.max_connections,
+            idle = d.idle_timeout_secs,
+            ttl = d.manifest_ttl_secs,
+            sweep = d.sweep_interval_secs,
+            mesh = d.mesh_n,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documented_default_parses_to_the_defaults() {
+        for mode in [Mode::Full, Mode::Light] {
+            let text = Config::documented_default(mode);
+            let parsed = Config::parse(&text, "config.toml").unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(parsed, Config::for_mode(mode));
+        }
+    }
+
+    #[test]
+    fn foreign_or_broken_configs_are_clear_errors() {
+        let unknown = Config::parse("mode = \"full\"\nport = 3\n", "c.toml").err().map(|e| e.to_string());
+        assert!(unknown.is_some_and(|m| m.contains("c.toml") && m.contains("port")));
+        let garbage = Config::parse("\u{0}\u{1}not toml [[[", "c.toml").err().map(|e| e.to_string());
+        assert!(garbage.is_some_and(|m| m.contains("not a valid Souk config")));
+        let public_api = Config::parse("api = \"0.0.0.0:80\"\n", "c.toml").err().map(|e| e.to_string());
+        assert!(public_api.is_some_and(|m| m.contains("loopback")));
+        let bad_mode = Config::parse("mode = \"heavy\"\n", "c.toml");
+        assert!(bad_mode.is_err());
+    }
+}

@@ -1,0 +1,33 @@
+//! # souk-node
+//!
+//! The Souk node: a libp2p swarm that gossips, syncs and searches signed agent manifests,
+//! a redb store, an in-memory search index, the provider's publisher, and the local HTTP
+//! API the `souk` CLI drives it through. The binary (`src/main.rs`, `src/cli/`) is a thin
+//! layer over this library; tests start nodes in-process through [`service::start`].
+//!
+//! Map: [`config`] (config.toml), [`data_dir`] (on-disk layout, keys, token), [`agent_file`]
+//! (agent.toml -> manifest fields), [`swarm`] (libp2p behaviours and codecs), [`discovery`]
+//! (where inbound manifests are admitted or rejected), [`peer_score`] (penalties and bans),
+//! [`publisher`] (signing and re-announcing local agents), [`storage`] (the store worker
+//! thread), [`service`] (the event loop and its handle), [`api`] (local HTTP API and client),
+//! [`metrics`].
+
+pub mod agent_file;
+pub mod api;
+pub mod config;
+pub mod data_dir;
+pub mod discovery;
+pub mod metrics;
+pub mod peer_score;
+pub mod publisher;
+pub mod service;
+pub mod storage;
+pub mod swarm;
+
+/// Milliseconds since the Unix epoch, from the system clock.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

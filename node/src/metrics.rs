@@ -1,0 +1,104 @@
+//! Counters a node keeps about what it received, accepted and rejected. Lock-free; read by
+//! the local API (`GET /v1/metrics`) and by tests.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+
+/// One counter.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds one.
+    pub fn inc(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+    /// The current value.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Every counter of a node.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Gossip messages received on the manifest topic.
+    pub gossip_received: Counter,
+    /// Gossip messages accepted (valid, new, forwarded).
+    pub gossip_accepted: Counter,
+    /// Gossip messages ignored (duplicates).
+    pub gossip_ignored: Counter,
+    /// Gossip messages rejected (invalid: not forwarded, sender penalised).
+    pub gossip_rejected: Counter,
+    /// Manifests received through sync.
+    pub sync_received: Counter,
+    /// Manifests from sync or search responses that were invalid.
+    pub sync_rejected: Counter,
+    /// Sync requests served.
+    pub sync_served: Counter,
+    /// Search requests served.
+    pub search_served: Counter,
+    /// Manifests this node published (including re-announcements).
+    pub published: Counter,
+    /// Manifests removed because they expired.
+    pub expired: Counter,
+    /// Peers banned for repeated invalid input.
+    pub peers_banned: Counter,
+    /// Store writes dropped because the storage queue was full (re-fetched by sync later).
+    pub store_dropped: Counter,
+    /// Store operations that failed.
+    pub store_errors: Counter,
+}
+
+/// A point-in-time copy of [`Metrics`], for JSON.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct MetricsSnapshot {
+    /// See [`Metrics::gossip_received`].
+    pub gossip_received: u64,
+    /// See [`Metrics::gossip_accepted`].
+    pub gossip_accepted: u64,
+    /// See [`Metrics::gossip_ignored`].
+    pub gossip_ignored: u64,
+    /// See [`Metrics::gossip_rejected`].
+    pub gossip_rejected: u64,
+    /// See [`Metrics::sync_received`].
+    pub sync_received: u64,
+    /// See [`Metrics::sync_rejected`].
+    pub sync_rejected: u64,
+    /// See [`Metrics::sync_served`].
+    pub sync_served: u64,
+    /// See [`Metrics::search_served`].
+    pub search_served: u64,
+    /// See [`Metrics::published`].
+    pub published: u64,
+    /// See [`Metrics::expired`].
+    pub expired: u64,
+    /// See [`Metrics::peers_banned`].
+    pub peers_banned: u64,
+    /// See [`Metrics::store_dropped`].
+    pub store_dropped: u64,
+    /// See [`Metrics::store_errors`].
+    pub store_errors: u64,
+}
+
+impl Metrics {
+    /// Copies every counter.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        MetricsSnapshot {
+            gossip_received: self.gossip_received.get(),
+            gossip_accepted: self.gossip_accepted.get(),
+            gossip_ignored: self.gossip_ignored.get(),
+            gossip_rejected: self.gossip_rejected.get(),
+            sync_received: self.sync_received.get(),
+            sync_rejected: self.sync_rejected.get(),
+            sync_served: self.sync_served.get(),
+            search_served: self.search_served.get(),
+            published: self.published.get(),
+            expired: self.expired.get(),
+            peers_banned: self.peers_banned.get(),
+            store_dropped: self.store_dropped.get(),
+            store_errors: self.store_errors.get(),
+        }
+    }
+}

@@ -1,0 +1,901 @@
+//! The running node: one task that owns the libp2p swarm, the catalog and the publisher, and
+//! reacts to swarm events, commands from the local API, and timers.
+//!
+//! Nothing in the loop blocks on disk: writes go to the storage worker ([`crate::storage`]).
+//! Inbound manifests pass through [`Catalog::admit`] before gossipsub may forward them;
+//! invalid ones are rejected, counted and charged to the sender ([`crate::peer_score`]).
+//! [`NodeHandle`] is the typed front door used by the API server and by tests.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, gossipsub, identify, kad, request_response};
+use serde::{Deserialize, Serialize};
+use souk_index::{Index, Query};
+use souk_protocol::discovery::{
+    MANIFEST_TOPIC, MAX_SEARCH_RESULTS, MAX_SYNC_PAGE, SEARCH_PROTOCOL, SYNC_PROTOCOL, SearchRequest, SearchResponse,
+    SyncRequest, capability_key,
+};
+use souk_protocol::identity::Keypair;
+use souk_protocol::manifest::Manifest;
+use souk_protocol::signed::Signed;
+use souk_protocol::{Hash, NodeId};
+use souk_store::Store;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::agent_file::AgentSpec;
+use crate::discovery::{Admission, Catalog, verify_envelope};
+use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::now_ms;
+use crate::peer_score::{PeerScores, Verdict};
+use crate::publisher::{AgentRecord, Publisher};
+use crate::storage::{self, StoreOp};
+use crate::swarm::{self, Behaviour, BehaviourEvent, KAD_PROTOCOL, SwarmSettings};
+
+/// How a node is started.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    /// Light node?
+    pub light: bool,
+    /// Addresses to listen on.
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial at start.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Swarm tuning.
+    pub swarm: SwarmSettings,
+    /// Validity of published manifests, ms.
+    pub manifest_ttl_ms: u64,
+    /// Period of expiry sweeps and housekeeping.
+    pub tick: Duration,
+    /// The X25519 public key published in manifests.
+    pub sealing_public: [u8; 32],
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        Self {
+            light: false,
+            listen: Vec::new(),
+            bootstrap: Vec::new(),
+            swarm: SwarmSettings::default(),
+            manifest_ttl_ms: 3_600_000,
+            tick: Duration::from_secs(30),
+            sealing_public: [0; 32],
+        }
+    }
+}
+
+/// What `souk node info` shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// The node id (`souk…`).
+    pub node_id: String,
+    /// The libp2p peer id.
+    pub peer_id: String,
+    /// `full` or `light`.
+    pub mode: String,
+    /// Where it listens.
+    pub listen_addrs: Vec<String>,
+    /// Connected peers.
+    pub peers: Vec<String>,
+    /// Manifests in the catalog (0 on light nodes).
+    pub manifests: usize,
+    /// Agents this node publishes.
+    pub agents: usize,
+    /// Counters.
+    pub metrics: MetricsSnapshot,
+}
+
+/// A search result as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchHit {
+    /// Manifest id (hex).
+    pub id: String,
+    /// Provider node id.
+    pub provider: String,
+    /// Agent name.
+    pub name: String,
+    /// Manifest seq.
+    pub seq: u64,
+    /// Capability tags.
+    pub capabilities: Vec<String>,
+    /// Description.
+    pub description: String,
+    /// Currency.
+    pub currency: String,
+    /// Price per hire (micro-units).
+    pub per_hire: u64,
+    /// Price per hour (micro-units).
+    pub per_hour: u64,
+    /// Expiry (ms).
+    pub expires_at: u64,
+}
+
+impl SearchHit {
+    /// From a verified manifest.
+    pub fn from_manifest(m: &Signed<Manifest>) -> Self {
+        let b = m.body();
+        Self {
+            id: m.id().to_hex(),
+            provider: b.provider.to_string(),
+            name: b.name.clone(),
+            seq: b.seq,
+            capabilities: b.capabilities.clone(),
+            description: b.description.clone(),
+            currency: b.pricing.currency.clone(),
+            per_hire: b.pricing.per_hire,
+            per_hour: b.pricing.per_hour,
+            expires_at: b.expires_at,
+        }
+    }
+}
+
+/// The result of publishing an agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Published {
+    /// Agent name.
+    pub name: String,
+    /// Manifest id (hex).
+    pub manifest_id: String,
+    /// Its seq.
+    pub seq: u64,
+    /// When it expires (ms).
+    pub expires_at: u64,
+}
+
+type Reply<T> = oneshot::Sender<T>;
+
+/// Requests to the node's task.
+#[derive(Debug)]
+enum Command {
+    Info(Reply<NodeInfo>),
+    Publish(Box<AgentSpec>, Reply<Result<Published, String>>),
+    Committed {
+        manifest: Box<Signed<Manifest>>,
+        record: Box<AgentRecord>,
+        reply: Option<Reply<Result<Published, String>>>,
+        durable: Result<(), String>,
+    },
+    Retire(String, Reply<Result<String, String>>),
+    Agents(Reply<Vec<AgentRecord>>),
+    Search(SearchRequest, Reply<Result<Vec<SearchHit>, String>>),
+    Manifest(Hash, Reply<Option<Vec<u8>>>),
+    Dial(Multiaddr, Reply<Result<(), String>>),
+    GossipRaw(Vec<u8>, Reply<Result<(), String>>),
+    Shutdown(Reply<()>),
+}
+
+/// A handle on a running node.
+#[derive(Debug, Clone)]
+pub struct NodeHandle {
+    tx: mpsc::Sender<Command>,
+    /// The node's counters.
+    pub metrics: Arc<Metrics>,
+    /// The node id.
+    pub node_id: NodeId,
+    /// The libp2p peer id.
+    pub peer_id: PeerId,
+}
+
+/// Starting a node failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The swarm could not be built.
+    #[error("cannot build the libp2p swarm: {0}")]
+    Swarm(String),
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
+    /// The store could not be read.
+    #[error("cannot read the store: {0}")]
+    Store(String),
+}
+
+const STOPPED: &str = "the node is shutting down";
+
+impl NodeHandle {
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, String> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(make(tx)).await.map_err(|_| STOPPED.to_string())?;
+        rx.await.map_err(|_| STOPPED.to_string())
+    }
+
+    /// Node id, addresses, peers, counts.
+    pub async fn info(&self) -> Result<NodeInfo, String> {
+        self.ask(Command::Info).await
+    }
+
+    /// Signs and announces an agent (durably recorded before this returns).
+    pub async fn publish(&self, spec: AgentSpec) -> Result<Published, String> {
+        self.ask(|r| Command::Publish(Box::new(spec), r)).await?
+    }
+
+    /// Retires an agent; returns the retiring manifest id.
+    pub async fn retire(&self, name: &str) -> Result<String, String> {
+        self.ask(|r| Command::Retire(name.to_owned(), r)).await?
+    }
+
+    /// This node's agents.
+    pub async fn agents(&self) -> Result<Vec<AgentRecord>, String> {
+        self.ask(Command::Agents).await
+    }
+
+    /// Searches (locally on a full node, through full peers on a light node).
+    pub async fn search(&self, req: SearchRequest) -> Result<Vec<SearchHit>, String> {
+        self.ask(|r| Command::Search(req, r)).await?
+    }
+
+    /// A manifest envelope held by this node.
+    pub async fn manifest(&self, id: Hash) -> Result<Option<Vec<u8>>, String> {
+        self.ask(|r| Command::Manifest(id, r)).await
+    }
+
+    /// Dials a peer.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), String> {
+        self.ask(|r| Command::Dial(addr, r)).await?
+    }
+
+    /// Fault injection: publishes raw bytes on the manifest topic without any validation,
+    /// as a buggy or malicious peer would. Used by tests and testnet scenarios.
+    pub async fn gossip_raw(&self, bytes: Vec<u8>) -> Result<(), String> {
+        self.ask(|r| Command::GossipRaw(bytes, r)).await?
+    }
+
+    /// Stops the node, flushing the store.
+    pub async fn shutdown(&self) {
+        let _ = self.ask(Command::Shutdown).await;
+    }
+}
+
+struct PendingSearch {
+    req: SearchRequest,
+    waiting: HashSet<request_response::OutboundRequestId>,
+    results: Vec<Signed<Manifest>>,
+    reply: Reply<Result<Vec<SearchHit>, String>>,
+    deadline: tokio::time::Instant,
+}
+
+struct Node {
+    key: Keypair,
+    light: bool,
+    swarm: libp2p::Swarm<Behaviour>,
+    store: Arc<Store>,
+    store_tx: mpsc::Sender<StoreOp>,
+    self_tx: mpsc::Sender<Command>,
+    metrics: Arc<Metrics>,
+    catalog: Catalog,
+    publisher: Publisher,
+    scores: PeerScores,
+    topic: gossipsub::IdentTopic,
+    listen_addrs: Vec<Multiaddr>,
+    full_peers: HashMap<PeerId, Vec<Multiaddr>>,
+    synced: HashSet<PeerId>,
+    pending_publish: Vec<Vec<u8>>,
+    searches: HashMap<u64, PendingSearch>,
+    search_of: HashMap<request_response::OutboundRequestId, u64>,
+    next_search: u64,
+    kad_bootstrapped: bool,
+    request_timeout: Duration,
+}
+
+/// Starts a node on the current tokio runtime. `store` is opened by the caller.
+pub async fn start(key: Keypair, store: Arc<Store>, opts: NodeOptions) -> Result<(NodeHandle, JoinHandle<()>), StartError> {
+    let seed = key.seed();
+    let mut seed_copy = *seed;
+    let p2p_key = libp2p::identity::Keypair::ed25519_from_bytes(&mut seed_copy).map_err(|e| StartError::Swarm(e.to_string()))?;
+    let peer_id = p2p_key.public().to_peer_id();
+    let mut settings = opts.swarm.clone();
+    settings.light = opts.light;
+    let mut swarm = swarm::build(p2p_key, &settings).map_err(StartError::Swarm)?;
+    for addr in &opts.listen {
+        swarm.listen_on(addr.clone()).map_err(|e| StartError::Listen {
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        })?;
+    }
+    for addr in &opts.bootstrap {
+        if let Err(e) = swarm.dial(addr.clone()) {
+            tracing::warn!("cannot dial bootstrap peer {addr}: {e}");
+        }
+    }
+
+    let metrics = Arc::new(Metrics::default());
+    let (store_tx, _store_thread) = storage::spawn(store.clone(), metrics.clone());
+    let (tx, rx) = mpsc::channel(256);
+
+    let now = now_ms();
+    let mut catalog = Catalog::new();
+    let mut records = Vec::new();
+    {
+        let store = store.clone();
+        let loaded = tokio::task::spawn_blocking(move || -> Result<(Vec<Vec<u8>>, Vec<(String, Vec<u8>)>), String> {
+            Ok((
+                store.all_manifests().map_err(|e| e.to_string())?,
+                store.list_agents().map_err(|e| e.to_string())?,
+            ))
+        })
+        .await
+        .map_err(|e| StartError::Store(e.to_string()))?
+        .map_err(StartError::Store)?;
+        if !opts.light {
+            for bytes in loaded.0 {
+                // Stored manifests were verified on the way in; freshness is re-checked.
+                match verify_envelope(&bytes, now) {
+                    Ok(m) => {
+                        catalog.insert_verified(m);
+                    }
+                    Err(e) => tracing::debug!("dropping stored manifest: {e}"),
+                }
+            }
+        }
+        for (name, raw) in loaded.1 {
+            match serde_json::from_slice::<AgentRecord>(&raw) {
+                Ok(r) => records.push(r),
+                Err(e) => tracing::error!("stored record of agent {name:?} is unreadable, skipping it: {e}"),
+            }
+        }
+    }
+    let node_id = key.id();
+    let publisher = Publisher::new(records, opts.manifest_ttl_ms, opts.sealing_public);
+    let node = Node {
+        key,
+        light: opts.light,
+        swarm,
+        store,
+        store_tx,
+        self_tx: tx.clone(),
+        metrics: metrics.clone(),
+        catalog,
+        publisher,
+        scores: PeerScores::default(),
+        topic: gossipsub::IdentTopic::new(MANIFEST_TOPIC),
+        listen_addrs: Vec::new(),
+        full_peers: HashMap::new(),
+        synced: HashSet::new(),
+        pending_publish: Vec::new(),
+        searches: HashMap::new(),
+        search_of: HashMap::new(),
+        next_search: 0,
+        kad_bootstrapped: false,
+        request_timeout: settings.request_timeout,
+    };
+    let task = tokio::spawn(node.run(rx, opts.tick));
+    Ok((
+        NodeHandle {
+            tx,
+            metrics,
+            node_id,
+            peer_id,
+        },
+        task,
+    ))
+}
+
+impl Node {
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>, tick: Duration) {
+        // Re-announce every agent at start: their last manifests may have expired meanwhile.
+        let names: Vec<String> = self.publisher.agents().map(|r| r.spec.name.clone()).collect();
+        for name in names {
+            self.reannounce(&name);
+        }
+        let mut ticker = tokio::time::interval(tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut search_timer = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                cmd = rx.recv() => match cmd {
+                    Some(Command::Shutdown(reply)) => {
+                        self.stop().await;
+                        let _ = reply.send(());
+                        return;
+                    }
+                    Some(cmd) => self.on_command(cmd),
+                    None => {
+                        self.stop().await;
+                        return;
+                    }
+                },
+                _ = ticker.tick() => self.housekeeping(),
+                _ = search_timer.tick(), if !self.searches.is_empty() => self.expire_searches(),
+            }
+        }
+    }
+
+    async fn stop(&mut self) {
+        let (tx, rx) = oneshot::channel();
+        if self.store_tx.send(StoreOp::Flush(tx)).await.is_ok() {
+            match rx.await {
+                Ok(Ok(())) => tracing::info!("store flushed"),
+                Ok(Err(e)) => tracing::error!("store flush failed: {e}"),
+                Err(_) => tracing::error!("storage worker stopped before the flush"),
+            }
+        }
+    }
+
+    fn store_op(&self, op: StoreOp) {
+        match self.store_tx.try_send(op) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(op)) => match op {
+                // Manifests can be fetched again; never stall the loop for them.
+                StoreOp::PutManifest(_) | StoreOp::RemoveManifest(_) | StoreOp::RemoveExpired(_) => {
+                    self.metrics.store_dropped.inc();
+                }
+                other => {
+                    let tx = self.store_tx.clone();
+                    tokio::spawn(async move {
+                        let _ = tx.send(other).await;
+                    });
+                }
+            },
+            Err(mpsc::error::TrySendError::Closed(_)) => self.metrics.store_errors.inc(),
+        }
+    }
+
+    fn penalize(&mut self, peer: PeerId, why: &str) {
+        tracing::debug!(%peer, "invalid input: {why}");
+        if self.scores.penalize(peer, now_ms()) == Verdict::Banned {
+            tracing::warn!(%peer, "banning peer after repeated invalid input ({why})");
+            self.metrics.peers_banned.inc();
+            self.swarm.behaviour_mut().blocked.block_peer(peer);
+        }
+    }
+
+    fn housekeeping(&mut self) {
+        let now = now_ms();
+        let gone = self.catalog.sweep(now);
+        for _ in &gone {
+            self.metrics.expired.inc();
+        }
+        if !gone.is_empty() {
+            self.store_op(StoreOp::RemoveExpired(now));
+        }
+        for peer in self.scores.expire_bans(now) {
+            self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+        }
+        for name in self.publisher.due(now) {
+            self.reannounce(&name);
+        }
+        self.flush_pending_publish();
+    }
+
+    fn reannounce(&mut self, name: &str) {
+        match self.publisher.reannounce(name, &self.key, now_ms()) {
+            Ok((manifest, record)) => self.persist_and_announce(manifest, record, None),
+            Err(e) => tracing::error!("cannot re-announce {name}: {e}"),
+        }
+    }
+
+    /// Persists the agent record, then (in `Committed`) indexes and gossips the manifest.
+    fn persist_and_announce(&mut self, manifest: Signed<Manifest>, record: AgentRecord, reply: Option<Reply<Result<Published, String>>>) {
+        let raw = match serde_json::to_vec(&record) {
+            Ok(r) => r,
+            Err(e) => {
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(e.to_string()));
+                }
+                return;
+            }
+        };
+        let (done_tx, done_rx) = oneshot::channel();
+        self.store_op(StoreOp::PutAgent {
+            name: record.spec.name.clone(),
+            record: raw,
+            done: done_tx,
+        });
+        let tx = self.self_tx.clone();
+        tokio::spawn(async move {
+            let durable = done_rx.await.unwrap_or_else(|_| Err("storage worker stopped".into()));
+            let _ = tx
+                .send(Command::Committed {
+                    manifest: Box::new(manifest),
+                    record: Box::new(record),
+                    reply,
+                    durable,
+                })
+                .await;
+        });
+    }
+
+    fn announce(&mut self, manifest: Signed<Manifest>) {
+        let bytes = manifest.to_bytes();
+        for tag in &manifest.body().capabilities {
+            let key = kad::RecordKey::new(&capability_key(tag).0);
+            if let Err(e) = self.swarm.behaviour_mut().kad.start_providing(key) {
+                tracing::debug!("cannot announce capability {tag}: {e}");
+            }
+        }
+        if !self.light {
+            if let Admission::Accepted { manifest, replaced } = self.catalog.insert_verified(manifest) {
+                if let Some(old) = replaced {
+                    self.store_op(StoreOp::RemoveManifest(old));
+                }
+                self.store_op(StoreOp::PutManifest(manifest));
+            }
+        }
+        self.metrics.published.inc();
+        self.gossip(bytes);
+    }
+
+    fn gossip(&mut self, bytes: Vec<u8>) {
+        let topic = self.topic.clone();
+        match self.swarm.behaviour_mut().gossipsub.publish(topic, bytes.clone()) {
+            Ok(_) => {}
+            Err(gossipsub::PublishError::Duplicate) => {}
+            Err(e) => {
+                tracing::debug!("gossip deferred: {e}");
+                self.pending_publish.push(bytes);
+            }
+        }
+    }
+
+    fn flush_pending_publish(&mut self) {
+        let pending = std::mem::take(&mut self.pending_publish);
+        for bytes in pending {
+            self.gossip(bytes);
+        }
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Info(reply) => {
+                let _ = reply.send(self.info());
+            }
+            Command::Publish(spec, reply) => {
+                let min_seq = self
+                    .store
+                    .latest_seq(self.key.id().as_bytes(), &spec.name)
+                    .ok()
+                    .flatten()
+                    .map_or(0, |(seq, _)| seq);
+                match self.publisher.publish(*spec, &self.key, now_ms(), min_seq) {
+                    Ok((manifest, record)) => self.persist_and_announce(manifest, record, Some(reply)),
+                    Err(e) => {
+                        let _ = reply.send(Err(e.to_string()));
+                    }
+                }
+            }
+            Command::Committed {
+                manifest,
+                record,
+                reply,
+                durable,
+            } => match durable {
+                Ok(()) => {
+                    let published = Published {
+                        name: record.spec.name.clone(),
+                        manifest_id: record.manifest_id.clone(),
+                        seq: record.seq,
+                        expires_at: record.expires_at,
+                    };
+                    self.publisher.commit(*record);
+                    self.announce(*manifest);
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Ok(published));
+                    }
+                }
+                Err(e) => {
+                    tracing::error!("agent record not stored: {e}");
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Err(format!("could not store the agent record: {e}")));
+                    }
+                }
+            },
+            Command::Retire(name, reply) => {
+                let result = self.publisher.retire(&name, &self.key, now_ms()).map_err(|e| e.to_string());
+                match result {
+                    Ok(manifest) => {
+                        let id = manifest.id().to_hex();
+                        self.publisher.remove(&name);
+                        let (done, _) = oneshot::channel();
+                        self.store_op(StoreOp::RemoveAgent { name, done });
+                        self.announce(manifest);
+                        let _ = reply.send(Ok(id));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Command::Agents(reply) => {
+                let _ = reply.send(self.publisher.agents().cloned().collect());
+            }
+            Command::Search(req, reply) => self.search(req, reply),
+            Command::Manifest(id, reply) => {
+                let _ = reply.send(self.catalog.get(&id).map(|m| m.to_bytes()));
+            }
+            Command::Dial(addr, reply) => {
+                let _ = reply.send(self.swarm.dial(addr).map_err(|e| e.to_string()));
+            }
+            Command::GossipRaw(bytes, reply) => {
+                let topic = self.topic.clone();
+                let r = self.swarm.behaviour_mut().gossipsub.publish(topic, bytes).map(|_| ()).map_err(|e| e.to_string());
+                let _ = reply.send(r);
+            }
+            Command::Shutdown(reply) => {
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    fn info(&self) -> NodeInfo {
+        NodeInfo {
+            node_id: self.key.id().to_string(),
+            peer_id: self.swarm.local_peer_id().to_string(),
+            mode: if self.light { "light" } else { "full" }.into(),
+            listen_addrs: self.listen_addrs.iter().map(|a| a.to_string()).collect(),
+            peers: self.swarm.connected_peers().map(|p| p.to_string()).collect(),
+            manifests: self.catalog.len(),
+            agents: self.publisher.agents().count(),
+            metrics: self.metrics.snapshot(),
+        }
+    }
+
+    fn search(&mut self, mut req: SearchRequest, reply: Reply<Result<Vec<SearchHit>, String>>) {
+        req.limit = req.limit.clamp(1, MAX_SEARCH_RESULTS);
+        if !self.light {
+            let hits = self.catalog.search(&req, now_ms()).iter().map(SearchHit::from_manifest).collect();
+            let _ = reply.send(Ok(hits));
+            return;
+        }
+        // Light node: ask up to three connected full nodes, verify and rank their answers.
+        let connected: HashSet<PeerId> = self.swarm.connected_peers().copied().collect();
+        let mut peers: Vec<PeerId> = self.full_peers.keys().filter(|p| connected.contains(p)).copied().collect();
+        if peers.is_empty() {
+            peers = self.full_peers.keys().copied().collect();
+        }
+        peers.sort();
+        peers.truncate(3);
+        if peers.is_empty() {
+            let _ = reply.send(Err("no full node known yet: connect to the network first (souk node run --bootstrap ADDR)".into()));
+            return;
+        }
+        let id = self.next_search;
+        self.next_search += 1;
+        let mut waiting = HashSet::new();
+        for p in peers {
+            let rid = self.swarm.behaviour_mut().search.send_request(&p, req.clone());
+            waiting.insert(rid);
+            self.search_of.insert(rid, id);
+        }
+        self.searches.insert(
+            id,
+            PendingSearch {
+                req,
+                waiting,
+                results: Vec::new(),
+                reply,
+                deadline: tokio::time::Instant::now() + self.request_timeout,
+            },
+        );
+    }
+
+    fn finish_search(&mut self, id: u64) {
+        let Some(p) = self.searches.remove(&id) else { return };
+        for rid in &p.waiting {
+            self.search_of.remove(rid);
+        }
+        // Rank the merged, verified answers with the same index a full node uses.
+        let mut index = Index::new();
+        for m in &p.results {
+            index.insert(m);
+        }
+        let query = Query {
+            text: (!p.req.text.trim().is_empty()).then(|| p.req.text.clone()),
+            capabilities: p.req.capabilities.clone(),
+            max_price: p.req.max_price,
+            currency: p.req.currency.clone(),
+            provider: None,
+            limit: p.req.limit as usize,
+        };
+        let hits = index.search(&query, now_ms()).iter().map(|h| SearchHit::from_manifest(&h.manifest)).collect();
+        let _ = p.reply.send(Ok(hits));
+    }
+
+    fn expire_searches(&mut self) {
+        let now = tokio::time::Instant::now();
+        let late: Vec<u64> = self.searches.iter().filter(|(_, s)| s.deadline <= now).map(|(id, _)| *id).collect();
+        for id in late {
+            self.finish_search(id);
+        }
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!("listening on {address}/p2p/{}", self.swarm.local_peer_id());
+                self.listen_addrs.push(address);
+            }
+            SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
+                tracing::debug!(%peer_id, "connected ({})", endpoint.get_remote_address());
+            }
+            SwarmEvent::ConnectionClosed { peer_id, num_established, .. } if num_established == 0 => {
+                tracing::debug!(%peer_id, "disconnected");
+            }
+            SwarmEvent::Behaviour(ev) => self.on_behaviour_event(ev),
+            _ => {}
+        }
+    }
+
+    fn on_behaviour_event(&mut self, ev: BehaviourEvent) {
+        match ev {
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            }) => self.on_gossip(propagation_source, message_id, &message.data),
+            BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { .. }) => self.flush_pending_publish(),
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => self.on_identify(peer_id, info),
+            BehaviourEvent::Sync(ev) => self.on_sync(ev),
+            BehaviourEvent::Search(ev) => self.on_search(ev),
+            _ => {}
+        }
+    }
+
+    fn on_gossip(&mut self, source: PeerId, id: gossipsub::MessageId, data: &[u8]) {
+        self.metrics.gossip_received.inc();
+        let acceptance = match self.catalog.admit(data, now_ms()) {
+            Admission::Accepted { manifest, replaced } => {
+                self.metrics.gossip_accepted.inc();
+                if let Some(old) = replaced {
+                    self.store_op(StoreOp::RemoveManifest(old));
+                }
+                self.store_op(StoreOp::PutManifest(manifest));
+                gossipsub::MessageAcceptance::Accept
+            }
+            Admission::Duplicate => {
+                self.metrics.gossip_ignored.inc();
+                gossipsub::MessageAcceptance::Ignore
+            }
+            Admission::Rejected(why) => {
+                self.metrics.gossip_rejected.inc();
+                self.penalize(source, &why.to_string());
+                gossipsub::MessageAcceptance::Reject
+            }
+        };
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(&id, &source, acceptance);
+    }
+
+    fn on_identify(&mut self, peer: PeerId, info: identify::Info) {
+        let speaks = |p: &str| info.protocols.iter().any(|x| x.as_ref() == p);
+        if speaks(KAD_PROTOCOL.as_ref()) {
+            for addr in &info.listen_addrs {
+                self.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+            }
+            if !self.kad_bootstrapped {
+                self.kad_bootstrapped = self.swarm.behaviour_mut().kad.bootstrap().is_ok();
+            }
+        }
+        if speaks(SEARCH_PROTOCOL) && speaks(SYNC_PROTOCOL) {
+            for addr in &info.listen_addrs {
+                self.swarm.add_peer_address(peer, addr.clone());
+            }
+            self.full_peers.insert(peer, info.listen_addrs.clone());
+            if !self.light && self.synced.insert(peer) {
+                self.swarm.behaviour_mut().sync.send_request(
+                    &peer,
+                    SyncRequest {
+                        after: None,
+                        limit: MAX_SYNC_PAGE,
+                    },
+                );
+            }
+        }
+    }
+
+    fn on_sync(&mut self, ev: request_response::Event<SyncRequest, souk_protocol::discovery::SyncResponse>) {
+        match ev {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request { request, channel, .. } => {
+                    self.metrics.sync_served.inc();
+                    let page = self.catalog.sync_page(&request);
+                    let _ = self.swarm.behaviour_mut().sync.send_response(channel, page);
+                }
+                request_response::Message::Response { response, .. } => {
+                    let now = now_ms();
+                    let mut bad = 0;
+                    for bytes in &response.manifests {
+                        self.metrics.sync_received.inc();
+                        match self.catalog.admit(bytes, now) {
+                            Admission::Accepted { manifest, replaced } => {
+                                if let Some(old) = replaced {
+                                    self.store_op(StoreOp::RemoveManifest(old));
+                                }
+                                self.store_op(StoreOp::PutManifest(manifest));
+                            }
+                            Admission::Duplicate => {}
+                            // A stale seq from sync is normal (we already have newer); an
+                            // invalid manifest is not.
+                            Admission::Rejected(crate::discovery::Rejection::StaleSeq) => {}
+                            Admission::Rejected(crate::discovery::Rejection::Expired) => {}
+                            Admission::Rejected(why) => {
+                                bad += 1;
+                                self.metrics.sync_rejected.inc();
+                                tracing::debug!(%peer, "invalid manifest in sync: {why}");
+                            }
+                        }
+                    }
+                    if bad > 0 {
+                        self.penalize(peer, "invalid manifests in a sync page");
+                    }
+                    if let Some(next) = response.next {
+                        self.swarm.behaviour_mut().sync.send_request(
+                            &peer,
+                            SyncRequest {
+                                after: Some(next),
+                                limit: MAX_SYNC_PAGE,
+                            },
+                        );
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, "sync request failed: {error}");
+                // Try again on the next identify from this peer.
+                self.synced.remove(&peer);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_search(&mut self, ev: request_response::Event<SearchRequest, SearchResponse>) {
+        match ev {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request { request, channel, .. } => {
+                    self.metrics.search_served.inc();
+                    let manifests = self.catalog.search(&request, now_ms()).iter().map(|m| m.to_bytes()).collect();
+                    let _ = self.swarm.behaviour_mut().search.send_response(channel, SearchResponse { manifests });
+                }
+                request_response::Message::Response { request_id, response } => {
+                    let Some(sid) = self.search_of.remove(&request_id) else { return };
+                    let now = now_ms();
+                    let mut bad = false;
+                    if let Some(p) = self.searches.get_mut(&sid) {
+                        p.waiting.remove(&request_id);
+                        for bytes in &response.manifests {
+                            match verify_envelope(bytes, now) {
+                                Ok(m) => {
+                                    if !p.results.iter().any(|r| r.id() == m.id()) {
+                                        p.results.push(m);
+                                    }
+                                }
+                                Err(_) => bad = true,
+                            }
+                        }
+                    }
+                    if bad {
+                        self.metrics.sync_rejected.inc();
+                        self.penalize(peer, "invalid manifest in a search response");
+                    }
+                    if self.searches.get(&sid).is_some_and(|p| p.waiting.is_empty()) {
+                        self.finish_search(sid);
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure { peer, request_id, error, .. } => {
+                tracing::debug!(%peer, "search request failed: {error}");
+                if let Some(sid) = self.search_of.remove(&request_id) {
+                    if let Some(p) = self.searches.get_mut(&sid) {
+                        p.waiting.remove(&request_id);
+                        if p.waiting.is_empty() {
+                            self.finish_search(sid);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}

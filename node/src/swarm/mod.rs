@@ -1,0 +1,161 @@
+//! The libp2p side of a node: the composed [`Behaviour`] and how the swarm is built.
+//!
+//! TCP + noise + yamux; identify and ping; Kademlia (server mode on full nodes even on
+//! loopback, client mode on light nodes); gossipsub in anonymous mode with content-addressed
+//! message ids and application-level validation (each manifest is verified once per message,
+//! not once per copy); request-response for manifest sync and search; connection limits and
+//! a block list for banned peers. No Souk logic lives here: [`crate::service`] drives it.
+
+pub mod codec;
+mod composed;
+
+pub use composed::{Behaviour, BehaviourEvent};
+
+use std::time::Duration;
+
+use libp2p::{
+    StreamProtocol, allow_block_list, connection_limits, gossipsub, identify, kad, noise, ping,
+    request_response, tcp, yamux,
+};
+use souk_protocol::discovery::{
+    MANIFEST_TOPIC, MAX_ENVELOPE_LEN, MAX_REQUEST_LEN, MAX_RESPONSE_LEN, SEARCH_PROTOCOL, SYNC_PROTOCOL, SearchRequest,
+    SearchResponse, SyncRequest, SyncResponse,
+};
+
+use self::codec::CborCodec;
+
+/// The Kademlia protocol name of the Souk DHT.
+pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/souk/kad/1.0.0");
+/// The identify protocol version string.
+pub const IDENTIFY_VERSION: &str = "/souk/1.0.0";
+
+/// Sync codec.
+pub type SyncCodec = CborCodec<SyncRequest, SyncResponse>;
+/// Search codec.
+pub type SearchCodec = CborCodec<SearchRequest, SearchResponse>;
+
+/// Swarm-level settings.
+#[derive(Debug, Clone)]
+pub struct SwarmSettings {
+    /// Light node: Kademlia client mode, no gossip subscription, no sync or search serving.
+    pub light: bool,
+    /// Most established connections.
+    pub max_connections: u32,
+    /// Close connections idle this long.
+    pub idle_timeout: Duration,
+    /// Gossipsub mesh degree (`mesh_n`); low/high are derived.
+    pub mesh_n: usize,
+    /// Gossipsub heartbeat.
+    pub heartbeat: Duration,
+    /// Request-response timeout.
+    pub request_timeout: Duration,
+}
+
+impl Default for SwarmSettings {
+    fn default() -> Self {
+        Self {
+            light: false,
+            max_connections: 128,
+            idle_timeout: Duration::from_secs(60),
+            mesh_n: 6,
+            heartbeat: Duration::from_millis(700),
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Gossipsub message id: the first 20 bytes of BLAKE3 of the data (content-addressed, so
+/// the same manifest bytes are one message however many peers forward it).
+fn message_id(msg: &gossipsub::Message) -> gossipsub::MessageId {
+    gossipsub::MessageId::from(&blake3::hash(&msg.data).as_bytes()[..20])
+}
+
+/// Builds the composed behaviour for `key`.
+pub fn behaviour(key: &libp2p::identity::Keypair, s: &SwarmSettings) -> Result<Behaviour, String> {
+    let peer_id = key.public().to_peer_id();
+    let mesh_n = s.mesh_n.max(2);
+    let gossip_config = gossipsub::ConfigBuilder::default()
+        .validation_mode(gossipsub::ValidationMode::Anonymous)
+        .validate_messages()
+        .message_id_fn(message_id)
+        .max_transmit_size(MAX_ENVELOPE_LEN + 1024)
+        .mesh_n(mesh_n)
+        .mesh_n_low((mesh_n * 2 / 3).max(1))
+        .mesh_n_high(mesh_n * 2)
+        .mesh_outbound_min((mesh_n / 3).max(1).min((mesh_n * 2 / 3).max(1)))
+        .gossip_lazy(mesh_n)
+        .heartbeat_interval(s.heartbeat)
+        .flood_publish(true)
+        .build()
+        .map_err(|e| format!("gossipsub config: {e}"))?;
+    let mut gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config)
+        .map_err(|e| format!("gossipsub: {e}"))?;
+    if !s.light {
+        gossipsub
+            .subscribe(&gossipsub::IdentTopic::new(MANIFEST_TOPIC))
+            .map_err(|e| format!("gossipsub subscribe: {e}"))?;
+    }
+
+    let mut kad_config = kad::Config::new(KAD_PROTOCOL);
+    kad_config.set_query_timeout(Duration::from_secs(30));
+    let mut kad = kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
+    kad.set_mode(Some(if s.light { kad::Mode::Client } else { kad::Mode::Server }));
+
+    let support = if s.light {
+        request_response::ProtocolSupport::Outbound
+    } else {
+        request_response::ProtocolSupport::Full
+    };
+    let rr_config = request_response::Config::default()
+        .with_request_timeout(s.request_timeout)
+        .with_max_concurrent_streams(64);
+    let sync = request_response::Behaviour::with_codec(
+        SyncCodec::new(MAX_REQUEST_LEN, MAX_RESPONSE_LEN),
+        [(StreamProtocol::new(SYNC_PROTOCOL), support.clone())],
+        rr_config.clone(),
+    );
+    let search = request_response::Behaviour::with_codec(
+        SearchCodec::new(MAX_REQUEST_LEN, MAX_RESPONSE_LEN),
+        [(StreamProtocol::new(SEARCH_PROTOCOL), support)],
+        rr_config,
+    );
+
+    let mode = if s.light { "light" } else { "full" };
+    let identify = identify::Behaviour::new(
+        identify::Config::new(IDENTIFY_VERSION.into(), key.public())
+            .with_agent_version(format!("souk/{} ({mode})", env!("CARGO_PKG_VERSION")))
+            .with_interval(Duration::from_secs(300)),
+    );
+    let limits = connection_limits::Behaviour::new(
+        connection_limits::ConnectionLimits::default()
+            .with_max_established(Some(s.max_connections))
+            .with_max_established_per_peer(Some(2))
+            .with_max_pending_incoming(Some(64)),
+    );
+    Ok(Behaviour {
+        blocked: allow_block_list::Behaviour::default(),
+        limits,
+        identify,
+        ping: ping::Behaviour::new(ping::Config::new()),
+        kad,
+        gossipsub,
+        sync,
+        search,
+    })
+}
+
+/// Builds a TCP/noise/yamux swarm on the tokio runtime.
+pub fn build(key: libp2p::identity::Keypair, s: &SwarmSettings) -> Result<libp2p::Swarm<Behaviour>, String> {
+    let settings = s.clone();
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .map_err(|e| format!("transport: {e}"))?
+        .with_behaviour(|key| {
+            behaviour(key, &settings).map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e.into() })
+        })
+        .map_err(|e| format!("behaviour: {e}"))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(settings.idle_timeout))
+        .build();
+    Ok(swarm)
+}
