@@ -199,7 +199,11 @@ pub fn parse_amount(s: &str) -> Option<u64> {
         return None;
     }
     let int: u64 = if int.is_empty() { 0 } else { int.parse().ok()? };
-    let frac_val: u64 = if frac.is_empty() { 0 } else { format!("{frac:0<6}").parse().ok()? };
+    let frac_val: u64 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<6}").parse().ok()?
+    };
     int.checked_mul(1_000_000)?.checked_add(frac_val)
 }
 
@@ -275,7 +279,12 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), AgentFi
         } else if kind.is_file() {
             let rel = path
                 .strip_prefix(root)
-                .map(|p| p.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"))
+                .map(|p| {
+                    p.components()
+                        .map(|c| c.as_os_str().to_string_lossy())
+                        .collect::<Vec<_>>()
+                        .join("/")
+                })
                 .unwrap_or(name);
             out.push(rel);
             if out.len() > MAX_PACKAGE_FILES {
@@ -308,7 +317,8 @@ impl AgentSpec {
             path: path.into(),
             message,
         };
-        let f: AgentFile = toml::from_str(text).map_err(|e| bad(e.to_string().trim().replace('\n', " ")))?;
+        let f: AgentFile =
+            toml::from_str(text).map_err(|e| bad(e.to_string().trim().replace('\n', " ")))?;
         let schema = |s: &SchemaSource, which: &str| -> Result<String, AgentFileError> {
             let json = match s {
                 SchemaSource::File(rel) => {
@@ -318,10 +328,12 @@ impl AgentSpec {
                         source,
                     })?
                 }
-                SchemaSource::Inline(table) => serde_json::to_string(table).map_err(|e| bad(format!("{which}: {e}")))?,
+                SchemaSource::Inline(table) => {
+                    serde_json::to_string(table).map_err(|e| bad(format!("{which}: {e}")))?
+                }
             };
-            let value: serde_json::Value =
-                serde_json::from_str(&json).map_err(|e| bad(format!("{which} is not valid JSON: {e}")))?;
+            let value: serde_json::Value = serde_json::from_str(&json)
+                .map_err(|e| bad(format!("{which} is not valid JSON: {e}")))?;
             if !value.is_object() {
                 return Err(bad(format!("{which} must be a JSON object")));
             }
@@ -336,13 +348,19 @@ impl AgentSpec {
         let mut hosts = f.hosts.clone();
         hosts.sort();
         hosts.dedup();
-        let mut tools: Vec<(String, String)> = f.tools.iter().map(|t| (t.name.clone(), t.description.clone())).collect();
+        let mut tools: Vec<(String, String)> = f
+            .tools
+            .iter()
+            .map(|t| (t.name.clone(), t.description.clone()))
+            .collect();
         tools.sort();
         let mut credentials = Vec::new();
         for c in &f.credentials {
             let i = &c.inject;
             let (inject, param, prefix) = match (&i.header, i.basic, &i.query) {
-                (Some(h), false, None) => ("header", h.clone(), i.prefix.clone().unwrap_or_default()),
+                (Some(h), false, None) => {
+                    ("header", h.clone(), i.prefix.clone().unwrap_or_default())
+                }
                 (None, true, None) => ("basic", String::new(), String::new()),
                 (None, false, Some(q)) => ("query", q.clone(), String::new()),
                 _ => {
@@ -364,10 +382,18 @@ impl AgentSpec {
             });
         }
         credentials.sort_by(|a, b| a.name.cmp(&b.name));
-        let per_hire = parse_amount(&f.pricing.per_hire)
-            .ok_or_else(|| bad(format!("pricing.per_hire {:?} is not a decimal amount (e.g. \"2.50\")", f.pricing.per_hire)))?;
-        let per_hour = parse_amount(&f.pricing.per_hour)
-            .ok_or_else(|| bad(format!("pricing.per_hour {:?} is not a decimal amount", f.pricing.per_hour)))?;
+        let per_hire = parse_amount(&f.pricing.per_hire).ok_or_else(|| {
+            bad(format!(
+                "pricing.per_hire {:?} is not a decimal amount (e.g. \"2.50\")",
+                f.pricing.per_hire
+            ))
+        })?;
+        let per_hour = parse_amount(&f.pricing.per_hour).ok_or_else(|| {
+            bad(format!(
+                "pricing.per_hour {:?} is not a decimal amount",
+                f.pricing.per_hour
+            ))
+        })?;
         if f.run.command.is_empty() {
             return Err(bad("run.command must name a program".into()));
         }
@@ -396,8 +422,12 @@ impl AgentSpec {
             },
         };
         // Check every manifest rule now, so a bad file fails here, not at the node.
-        let probe = spec.to_manifest(probe_provider(), 0, [0; 32], 1, 2).map_err(bad)?;
-        probe.validate(&Hash::ZERO).map_err(|e| bad(e.to_string()))?;
+        let probe = spec
+            .to_manifest(probe_provider(), 0, [0; 32], 1, 2)
+            .map_err(bad)?;
+        probe
+            .validate(&Hash::ZERO)
+            .map_err(|e| bad(e.to_string()))?;
         Ok(spec)
     }
 
@@ -410,7 +440,8 @@ impl AgentSpec {
         issued_at: u64,
         expires_at: u64,
     ) -> Result<Manifest, String> {
-        let runtime_digest = Hash::from_hex(&self.runtime_digest).ok_or("runtime_digest is not 64 hex digits")?;
+        let runtime_digest =
+            Hash::from_hex(&self.runtime_digest).ok_or("runtime_digest is not 64 hex digits")?;
         let credentials = self
             .credentials
             .iter()
@@ -421,8 +452,15 @@ impl AgentSpec {
                         prefix: s.prefix.clone(),
                     },
                     "basic" => Injection::Basic,
-                    "query" => Injection::Query { param: s.param.clone() },
-                    other => return Err(format!("credential {:?}: unknown injection {other:?}", s.name)),
+                    "query" => Injection::Query {
+                        param: s.param.clone(),
+                    },
+                    other => {
+                        return Err(format!(
+                            "credential {:?}: unknown injection {other:?}",
+                            s.name
+                        ));
+                    }
                 };
                 Ok(CredentialSlot {
                     name: s.name.clone(),
@@ -500,7 +538,10 @@ mod tests {
     #[test]
     fn bad_files_say_what_is_wrong() {
         let base = Path::new(".");
-        let err = AgentSpec::parse("name = 3", base, "a.toml").err().map(|e| e.to_string()).unwrap_or_default();
+        let err = AgentSpec::parse("name = 3", base, "a.toml")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.starts_with("a.toml:"), "{err}");
         let text = r#"
 name = "Bad Name"
@@ -518,7 +559,10 @@ max_input_bytes = 10
 [run]
 command = ["true"]
 "#;
-        let err = AgentSpec::parse(text, base, "a.toml").err().map(|e| e.to_string()).unwrap_or_default();
+        let err = AgentSpec::parse(text, base, "a.toml")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("name"), "{err}");
     }
 }

@@ -87,7 +87,14 @@ impl Config {
         let light = mode == Mode::Light;
         Self {
             mode,
-            listen: vec![if light { "/ip4/127.0.0.1/tcp/0" } else { "/ip4/0.0.0.0/tcp/4710" }.into()],
+            listen: vec![
+                if light {
+                    "/ip4/127.0.0.1/tcp/0"
+                } else {
+                    "/ip4/0.0.0.0/tcp/4710"
+                }
+                .into(),
+            ],
             bootstrap: Vec::new(),
             api: "127.0.0.1:0".into(),
             cache_size_mib: if light { 4 } else { 64 },
@@ -131,7 +138,12 @@ impl Config {
             .parse()
             .map_err(|_| bad("api", format!("{:?} is not an ip:port address", self.api)))?;
         if !api.ip().is_loopback() {
-            return Err(bad("api", format!("{api} is not a loopback address; the local API only listens on 127.0.0.1 or ::1")));
+            return Err(bad(
+                "api",
+                format!(
+                    "{api} is not a loopback address; the local API only listens on 127.0.0.1 or ::1"
+                ),
+            ));
         }
         for a in &self.listen {
             a.parse::<libp2p::Multiaddr>()
@@ -149,10 +161,16 @@ impl Config {
         }
         let max_ttl = souk_protocol::manifest::MAX_MANIFEST_TTL_MS / 1000;
         if !(60..=max_ttl).contains(&self.manifest_ttl_secs) {
-            return Err(bad("manifest_ttl_secs", format!("must be between 60 and {max_ttl}")));
+            return Err(bad(
+                "manifest_ttl_secs",
+                format!("must be between 60 and {max_ttl}"),
+            ));
         }
         if !(1..=3600).contains(&self.sweep_interval_secs) {
-            return Err(bad("sweep_interval_secs", "must be between 1 and 3600".into()));
+            return Err(bad(
+                "sweep_interval_secs",
+                "must be between 1 and 3600".into(),
+            ));
         }
         if !(2..=32).contains(&self.mesh_n) {
             return Err(bad("mesh_n", "must be between 2 and 32".into()));
@@ -162,7 +180,9 @@ impl Config {
 
     /// The API address (validated).
     pub fn api_addr(&self) -> SocketAddr {
-        self.api.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+        self.api
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
     /// Idle timeout.
@@ -173,7 +193,12 @@ impl Config {
     /// The commented `config.toml` written by `souk init`: every option with its default.
     pub fn documented_default(mode: Mode) -> String {
         let d = Self::for_mode(mode);
-        let list = |v: &[String]| v.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ");
+        let list = |v: &[String]| {
+            v.iter()
+                .map(|s| format!("{s:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         format!(
             r#"# Souk node configuration. Every option is shown with its default.
 # Command-line flags of `souk node run` override these values for one run.
@@ -237,11 +262,17 @@ mod tests {
 
     #[test]
     fn foreign_or_broken_configs_are_clear_errors() {
-        let unknown = Config::parse("mode = \"full\"\nport = 3\n", "c.toml").err().map(|e| e.to_string());
+        let unknown = Config::parse("mode = \"full\"\nport = 3\n", "c.toml")
+            .err()
+            .map(|e| e.to_string());
         assert!(unknown.is_some_and(|m| m.contains("c.toml") && m.contains("port")));
-        let garbage = Config::parse("\u{0}\u{1}not toml [[[", "c.toml").err().map(|e| e.to_string());
+        let garbage = Config::parse("\u{0}\u{1}not toml [[[", "c.toml")
+            .err()
+            .map(|e| e.to_string());
         assert!(garbage.is_some_and(|m| m.contains("not a valid Souk config")));
-        let public_api = Config::parse("api = \"0.0.0.0:80\"\n", "c.toml").err().map(|e| e.to_string());
+        let public_api = Config::parse("api = \"0.0.0.0:80\"\n", "c.toml")
+            .err()
+            .map(|e| e.to_string());
         assert!(public_api.is_some_and(|m| m.contains("loopback")));
         let bad_mode = Config::parse("mode = \"heavy\"\n", "c.toml");
         assert!(bad_mode.is_err());

@@ -130,7 +130,9 @@ impl DataDir {
     /// existing identity. Returns the new node's key pair.
     pub fn init(&self, mode: Mode) -> Result<Keypair, DataDirError> {
         if self.is_initialized() {
-            return Err(DataDirError::AlreadyInitialized(self.root.display().to_string()));
+            return Err(DataDirError::AlreadyInitialized(
+                self.root.display().to_string(),
+            ));
         }
         std::fs::create_dir_all(&self.root).map_err(io_err(&self.root))?;
         set_mode(&self.root, 0o700)?;
@@ -138,7 +140,10 @@ impl DataDir {
         let sealing = random_32()?;
         let token = random_32()?;
         write_secret(&self.path(SEALING_FILE), sealing.as_ref())?;
-        write_secret(&self.path(TOKEN_FILE), hex::encode(token.as_ref()).as_bytes())?;
+        write_secret(
+            &self.path(TOKEN_FILE),
+            hex::encode(token.as_ref()).as_bytes(),
+        )?;
         let config = self.path(CONFIG_FILE);
         if !config.exists() {
             std::fs::write(&config, Config::documented_default(mode)).map_err(io_err(&config))?;
@@ -151,7 +156,9 @@ impl DataDir {
     fn read_secret_32(&self, name: &str) -> Result<Zeroizing<[u8; 32]>, DataDirError> {
         let path = self.path(name);
         if !path.exists() {
-            return Err(DataDirError::NotInitialized(self.root.display().to_string()));
+            return Err(DataDirError::NotInitialized(
+                self.root.display().to_string(),
+            ));
         }
         check_private(&path)?;
         let raw = Zeroizing::new(std::fs::read(&path).map_err(io_err(&path))?);
@@ -182,7 +189,9 @@ impl DataDir {
     pub fn api_token(&self) -> Result<Zeroizing<String>, DataDirError> {
         let path = self.path(TOKEN_FILE);
         if !path.exists() {
-            return Err(DataDirError::NotInitialized(self.root.display().to_string()));
+            return Err(DataDirError::NotInitialized(
+                self.root.display().to_string(),
+            ));
         }
         check_private(&path)?;
         let text = Zeroizing::new(std::fs::read_to_string(&path).map_err(io_err(&path))?);
@@ -238,7 +247,11 @@ fn set_mode(_: &Path, _: u32) -> Result<(), DataDirError> {
 #[cfg(unix)]
 fn check_private(path: &Path) -> Result<(), DataDirError> {
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path).map_err(io_err(path))?.permissions().mode() & 0o777;
+    let mode = std::fs::metadata(path)
+        .map_err(io_err(path))?
+        .permissions()
+        .mode()
+        & 0o777;
     if mode & 0o077 != 0 {
         return Err(DataDirError::Permissions {
             path: path.display().to_string(),
@@ -279,17 +292,28 @@ mod tests {
         assert_eq!(dir.identity().map(|k| k.id()).ok(), Some(kp.id()));
         assert!(dir.api_token().is_ok());
         assert!(dir.sealing_public().is_ok());
-        assert!(matches!(dir.init(Mode::Full), Err(DataDirError::AlreadyInitialized(_))));
+        assert!(matches!(
+            dir.init(Mode::Full),
+            Err(DataDirError::AlreadyInitialized(_))
+        ));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             for f in [IDENTITY_FILE, SEALING_FILE, TOKEN_FILE] {
-                let mode = std::fs::metadata(dir.path(f)).map(|m| m.permissions().mode() & 0o777).ok();
+                let mode = std::fs::metadata(dir.path(f))
+                    .map(|m| m.permissions().mode() & 0o777)
+                    .ok();
                 assert_eq!(mode, Some(0o600), "{f}");
             }
-            std::fs::set_permissions(dir.path(IDENTITY_FILE), std::fs::Permissions::from_mode(0o644))
-                .unwrap_or_else(|e| panic!("{e}"));
-            assert!(matches!(dir.identity(), Err(DataDirError::Permissions { .. })));
+            std::fs::set_permissions(
+                dir.path(IDENTITY_FILE),
+                std::fs::Permissions::from_mode(0o644),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            assert!(matches!(
+                dir.identity(),
+                Err(DataDirError::Permissions { .. })
+            ));
         }
     }
 
@@ -297,9 +321,16 @@ mod tests {
     fn missing_and_corrupt_keys_are_clear_errors() {
         let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let dir = DataDir::new(tmp.path());
-        assert!(matches!(dir.identity(), Err(DataDirError::NotInitialized(_))));
+        assert!(matches!(
+            dir.identity(),
+            Err(DataDirError::NotInitialized(_))
+        ));
         write_secret(&dir.path(IDENTITY_FILE), b"short").unwrap_or_else(|e| panic!("{e}"));
-        let err = dir.identity().err().map(|e| e.to_string()).unwrap_or_default();
+        let err = dir
+            .identity()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("corrupt") && err.contains("32 bytes"), "{err}");
     }
 }

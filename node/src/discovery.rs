@@ -71,7 +71,9 @@ pub fn verify_envelope(bytes: &[u8], now_ms: u64) -> Result<Signed<Manifest>, Re
         return Err(Rejection::Oversized(bytes.len()));
     }
     Manifest::verify(bytes, now_ms).map_err(|e| match e {
-        ManifestError::Signed(SignedError::Decode { source, .. }) => Rejection::Malformed(source.to_string()),
+        ManifestError::Signed(SignedError::Decode { source, .. }) => {
+            Rejection::Malformed(source.to_string())
+        }
         ManifestError::Signed(other) => Rejection::BadSignature(other.to_string()),
         ManifestError::Invalid { .. } => Rejection::Invalid(e.to_string()),
         ManifestError::Expired { .. } => Rejection::Expired,
@@ -189,7 +191,11 @@ impl Catalog {
             provider: None,
             limit: req.limit.clamp(1, MAX_SEARCH_RESULTS) as usize,
         };
-        self.index.search(&query, now_ms).into_iter().map(|h| h.manifest).collect()
+        self.index
+            .search(&query, now_ms)
+            .into_iter()
+            .map(|h| h.manifest)
+            .collect()
     }
 }
 
@@ -210,9 +216,15 @@ mod tests {
         let mut c = Catalog::new();
         let now = T0 + 1000;
         let m5 = signed(5);
-        assert!(matches!(c.admit(&m5.to_bytes(), now), Admission::Accepted { replaced: None, .. }));
+        assert!(matches!(
+            c.admit(&m5.to_bytes(), now),
+            Admission::Accepted { replaced: None, .. }
+        ));
         assert!(matches!(c.admit(&m5.to_bytes(), now), Admission::Duplicate));
-        assert!(matches!(c.admit(&signed(4).to_bytes(), now), Admission::Rejected(Rejection::StaleSeq)));
+        assert!(matches!(
+            c.admit(&signed(4).to_bytes(), now),
+            Admission::Rejected(Rejection::StaleSeq)
+        ));
         let m6 = signed(6);
         match c.admit(&m6.to_bytes(), now) {
             Admission::Accepted { replaced, .. } => assert_eq!(replaced, Some(m5.id())),
@@ -221,13 +233,25 @@ mod tests {
         let mut forged = m6.to_bytes();
         let n = forged.len();
         forged[n - 1] ^= 1;
-        assert!(matches!(c.admit(&forged, now), Admission::Rejected(Rejection::BadSignature(_))));
+        assert!(matches!(
+            c.admit(&forged, now),
+            Admission::Rejected(Rejection::BadSignature(_))
+        ));
         let mut non_canonical = vec![0x98, 0x03];
         non_canonical.extend_from_slice(&m6.to_bytes()[1..]);
-        assert!(matches!(c.admit(&non_canonical, now), Admission::Rejected(Rejection::Malformed(_))));
+        assert!(matches!(
+            c.admit(&non_canonical, now),
+            Admission::Rejected(Rejection::Malformed(_))
+        ));
         let expired_at = m6.body().expires_at;
-        assert!(matches!(c.admit(&signed(7).to_bytes(), expired_at), Admission::Rejected(Rejection::Expired)));
-        assert!(matches!(c.admit(&vec![0u8; MAX_ENVELOPE_LEN + 1], now), Admission::Rejected(Rejection::Oversized(_))));
+        assert!(matches!(
+            c.admit(&signed(7).to_bytes(), expired_at),
+            Admission::Rejected(Rejection::Expired)
+        ));
+        assert!(matches!(
+            c.admit(&vec![0u8; MAX_ENVELOPE_LEN + 1], now),
+            Admission::Rejected(Rejection::Oversized(_))
+        ));
         assert_eq!(c.len(), 1);
         assert_eq!(c.sweep(expired_at), vec![m6.id()]);
         assert!(c.is_empty());
@@ -240,7 +264,10 @@ mod tests {
             let k = souk_protocol::Keypair::from_seed(&[i + 1; 32]);
             let mut m = manifest_body(&k);
             m.provider = k.id();
-            assert!(matches!(c.insert_verified(Signed::sign(m, &k)), Admission::Accepted { .. }));
+            assert!(matches!(
+                c.insert_verified(Signed::sign(m, &k)),
+                Admission::Accepted { .. }
+            ));
         }
         let mut seen = Vec::new();
         let mut after = None;

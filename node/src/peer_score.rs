@@ -11,8 +11,8 @@ use libp2p::PeerId;
 
 /// Points for one invalid message.
 pub const PENALTY_INVALID: f64 = 10.0;
-/// Score at which a peer is banned.
-pub const BAN_THRESHOLD: f64 = 30.0;
+/// Score at which a peer is banned: three invalid messages within about a minute.
+pub const BAN_THRESHOLD: f64 = 25.0;
 /// Points forgiven per minute.
 pub const DECAY_PER_MINUTE: f64 = 5.0;
 /// How long a ban lasts.
@@ -80,8 +80,10 @@ impl PeerScores {
         for p in &ended {
             self.bans.remove(p);
         }
-        self.scores
-            .retain(|_, s| s.points - (now_ms.saturating_sub(s.updated_ms) as f64 / 60_000.0) * DECAY_PER_MINUTE > 0.0);
+        self.scores.retain(|_, s| {
+            s.points - (now_ms.saturating_sub(s.updated_ms) as f64 / 60_000.0) * DECAY_PER_MINUTE
+                > 0.0
+        });
         ended
     }
 }

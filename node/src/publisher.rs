@@ -62,7 +62,10 @@ impl Publisher {
     /// A publisher with records loaded from the store.
     pub fn new(records: Vec<AgentRecord>, ttl_ms: u64, sealing_key: [u8; 32]) -> Self {
         Self {
-            agents: records.into_iter().map(|r| (r.spec.name.clone(), r)).collect(),
+            agents: records
+                .into_iter()
+                .map(|r| (r.spec.name.clone(), r))
+                .collect(),
             ttl_ms,
             sealing_key,
         }
@@ -78,7 +81,14 @@ impl Publisher {
         self.agents.get(name)
     }
 
-    fn sign(&self, spec: &AgentSpec, seq: u64, key: &Keypair, now: u64, ttl: u64) -> Result<Signed<Manifest>, PublishError> {
+    fn sign(
+        &self,
+        spec: &AgentSpec,
+        seq: u64,
+        key: &Keypair,
+        now: u64,
+        ttl: u64,
+    ) -> Result<Signed<Manifest>, PublishError> {
         let invalid = |reason: String| PublishError::Invalid {
             name: spec.name.clone(),
             reason,
@@ -87,7 +97,10 @@ impl Publisher {
             .to_manifest(key.id(), seq, self.sealing_key, now, now + ttl)
             .map_err(invalid)?;
         let signed = Signed::sign(body, key);
-        signed.body().validate(&signed.id()).map_err(|e| invalid(e.to_string()))?;
+        signed
+            .body()
+            .validate(&signed.id())
+            .map_err(|e| invalid(e.to_string()))?;
         Ok(signed)
     }
 
@@ -129,14 +142,30 @@ impl Publisher {
     }
 
     /// The heartbeat: a fresh manifest for an agent already published.
-    pub fn reannounce(&self, name: &str, key: &Keypair, now: u64) -> Result<(Signed<Manifest>, AgentRecord), PublishError> {
-        let rec = self.agents.get(name).ok_or_else(|| PublishError::Unknown(name.into()))?;
+    pub fn reannounce(
+        &self,
+        name: &str,
+        key: &Keypair,
+        now: u64,
+    ) -> Result<(Signed<Manifest>, AgentRecord), PublishError> {
+        let rec = self
+            .agents
+            .get(name)
+            .ok_or_else(|| PublishError::Unknown(name.into()))?;
         self.publish(rec.spec.clone(), key, now, 0)
     }
 
     /// The retiring announcement for `name`; the caller removes the record once durable.
-    pub fn retire(&self, name: &str, key: &Keypair, now: u64) -> Result<Signed<Manifest>, PublishError> {
-        let rec = self.agents.get(name).ok_or_else(|| PublishError::Unknown(name.into()))?;
+    pub fn retire(
+        &self,
+        name: &str,
+        key: &Keypair,
+        now: u64,
+    ) -> Result<Signed<Manifest>, PublishError> {
+        let rec = self
+            .agents
+            .get(name)
+            .ok_or_else(|| PublishError::Unknown(name.into()))?;
         self.sign(&rec.spec, rec.seq + 1, key, now, RETIRE_TTL_MS)
     }
 
@@ -147,6 +176,8 @@ impl Publisher {
 
     /// The current manifest id of an agent.
     pub fn manifest_id(&self, name: &str) -> Option<Hash> {
-        self.agents.get(name).and_then(|r| Hash::from_hex(&r.manifest_id))
+        self.agents
+            .get(name)
+            .and_then(|r| Hash::from_hex(&r.manifest_id))
     }
 }

@@ -16,8 +16,8 @@ use libp2p::{Multiaddr, PeerId, gossipsub, identify, kad, request_response};
 use serde::{Deserialize, Serialize};
 use souk_index::{Index, Query};
 use souk_protocol::discovery::{
-    MANIFEST_TOPIC, MAX_SEARCH_RESULTS, MAX_SYNC_PAGE, SEARCH_PROTOCOL, SYNC_PROTOCOL, SearchRequest, SearchResponse,
-    SyncRequest, capability_key,
+    MANIFEST_TOPIC, MAX_SEARCH_RESULTS, MAX_SYNC_PAGE, SEARCH_PROTOCOL, SYNC_PROTOCOL,
+    SearchRequest, SearchResponse, SyncRequest, capability_key,
 };
 use souk_protocol::identity::Keypair;
 use souk_protocol::manifest::Manifest;
@@ -205,7 +205,10 @@ const STOPPED: &str = "the node is shutting down";
 impl NodeHandle {
     async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, String> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(make(tx)).await.map_err(|_| STOPPED.to_string())?;
+        self.tx
+            .send(make(tx))
+            .await
+            .map_err(|_| STOPPED.to_string())?;
         rx.await.map_err(|_| STOPPED.to_string())
     }
 
@@ -268,8 +271,10 @@ struct Node {
     key: Keypair,
     light: bool,
     swarm: libp2p::Swarm<Behaviour>,
-    store: Arc<Store>,
+    /// `None` once stopped (the database must be closed when shutdown returns).
+    store: Option<Arc<Store>>,
     store_tx: mpsc::Sender<StoreOp>,
+    store_thread: Option<std::thread::JoinHandle<()>>,
     self_tx: mpsc::Sender<Command>,
     metrics: Arc<Metrics>,
     catalog: Catalog,
@@ -287,20 +292,30 @@ struct Node {
     request_timeout: Duration,
 }
 
+/// What a node reads from its store at start: manifest envelopes and agent records.
+type Loaded = (Vec<Vec<u8>>, Vec<(String, Vec<u8>)>);
+
 /// Starts a node on the current tokio runtime. `store` is opened by the caller.
-pub async fn start(key: Keypair, store: Arc<Store>, opts: NodeOptions) -> Result<(NodeHandle, JoinHandle<()>), StartError> {
+pub async fn start(
+    key: Keypair,
+    store: Arc<Store>,
+    opts: NodeOptions,
+) -> Result<(NodeHandle, JoinHandle<()>), StartError> {
     let seed = key.seed();
     let mut seed_copy = *seed;
-    let p2p_key = libp2p::identity::Keypair::ed25519_from_bytes(&mut seed_copy).map_err(|e| StartError::Swarm(e.to_string()))?;
+    let p2p_key = libp2p::identity::Keypair::ed25519_from_bytes(&mut seed_copy)
+        .map_err(|e| StartError::Swarm(e.to_string()))?;
     let peer_id = p2p_key.public().to_peer_id();
     let mut settings = opts.swarm.clone();
     settings.light = opts.light;
     let mut swarm = swarm::build(p2p_key, &settings).map_err(StartError::Swarm)?;
     for addr in &opts.listen {
-        swarm.listen_on(addr.clone()).map_err(|e| StartError::Listen {
-            addr: addr.to_string(),
-            reason: e.to_string(),
-        })?;
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| StartError::Listen {
+                addr: addr.to_string(),
+                reason: e.to_string(),
+            })?;
     }
     for addr in &opts.bootstrap {
         if let Err(e) = swarm.dial(addr.clone()) {
@@ -309,7 +324,7 @@ pub async fn start(key: Keypair, store: Arc<Store>, opts: NodeOptions) -> Result
     }
 
     let metrics = Arc::new(Metrics::default());
-    let (store_tx, _store_thread) = storage::spawn(store.clone(), metrics.clone());
+    let (store_tx, store_thread) = storage::spawn(store.clone(), metrics.clone());
     let (tx, rx) = mpsc::channel(256);
 
     let now = now_ms();
@@ -317,7 +332,7 @@ pub async fn start(key: Keypair, store: Arc<Store>, opts: NodeOptions) -> Result
     let mut records = Vec::new();
     {
         let store = store.clone();
-        let loaded = tokio::task::spawn_blocking(move || -> Result<(Vec<Vec<u8>>, Vec<(String, Vec<u8>)>), String> {
+        let loaded = tokio::task::spawn_blocking(move || -> Result<Loaded, String> {
             Ok((
                 store.all_manifests().map_err(|e| e.to_string())?,
                 store.list_agents().map_err(|e| e.to_string())?,
@@ -340,7 +355,9 @@ pub async fn start(key: Keypair, store: Arc<Store>, opts: NodeOptions) -> Result
         for (name, raw) in loaded.1 {
             match serde_json::from_slice::<AgentRecord>(&raw) {
                 Ok(r) => records.push(r),
-                Err(e) => tracing::error!("stored record of agent {name:?} is unreadable, skipping it: {e}"),
+                Err(e) => tracing::error!(
+                    "stored record of agent {name:?} is unreadable, skipping it: {e}"
+                ),
             }
         }
     }
@@ -350,8 +367,9 @@ pub async fn start(key: Keypair, store: Arc<Store>, opts: NodeOptions) -> Result
         key,
         light: opts.light,
         swarm,
-        store,
+        store: Some(store),
         store_tx,
+        store_thread: Some(store_thread),
         self_tx: tx.clone(),
         metrics: metrics.clone(),
         catalog,
@@ -383,7 +401,11 @@ pub async fn start(key: Keypair, store: Arc<Store>, opts: NodeOptions) -> Result
 impl Node {
     async fn run(mut self, mut rx: mpsc::Receiver<Command>, tick: Duration) {
         // Re-announce every agent at start: their last manifests may have expired meanwhile.
-        let names: Vec<String> = self.publisher.agents().map(|r| r.spec.name.clone()).collect();
+        let names: Vec<String> = self
+            .publisher
+            .agents()
+            .map(|r| r.spec.name.clone())
+            .collect();
         for name in names {
             self.reannounce(&name);
         }
@@ -411,6 +433,8 @@ impl Node {
         }
     }
 
+    /// Flushes the store and waits for the storage worker to end, so the database file is
+    /// closed (and can be reopened) when shutdown returns.
     async fn stop(&mut self) {
         let (tx, rx) = oneshot::channel();
         if self.store_tx.send(StoreOp::Flush(tx)).await.is_ok() {
@@ -420,6 +444,13 @@ impl Node {
                 Err(_) => tracing::error!("storage worker stopped before the flush"),
             }
         }
+        // Close the queue: the worker ends once it has drained it and dropped its store.
+        self.store = None;
+        let (closed, _) = mpsc::channel(1);
+        drop(std::mem::replace(&mut self.store_tx, closed));
+        if let Some(thread) = self.store_thread.take() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
     }
 
     fn store_op(&self, op: StoreOp) {
@@ -427,7 +458,9 @@ impl Node {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(op)) => match op {
                 // Manifests can be fetched again; never stall the loop for them.
-                StoreOp::PutManifest(_) | StoreOp::RemoveManifest(_) | StoreOp::RemoveExpired(_) => {
+                StoreOp::PutManifest(_)
+                | StoreOp::RemoveManifest(_)
+                | StoreOp::RemoveExpired(_) => {
                     self.metrics.store_dropped.inc();
                 }
                 other => {
@@ -476,7 +509,12 @@ impl Node {
     }
 
     /// Persists the agent record, then (in `Committed`) indexes and gossips the manifest.
-    fn persist_and_announce(&mut self, manifest: Signed<Manifest>, record: AgentRecord, reply: Option<Reply<Result<Published, String>>>) {
+    fn persist_and_announce(
+        &mut self,
+        manifest: Signed<Manifest>,
+        record: AgentRecord,
+        reply: Option<Reply<Result<Published, String>>>,
+    ) {
         let raw = match serde_json::to_vec(&record) {
             Ok(r) => r,
             Err(e) => {
@@ -494,7 +532,9 @@ impl Node {
         });
         let tx = self.self_tx.clone();
         tokio::spawn(async move {
-            let durable = done_rx.await.unwrap_or_else(|_| Err("storage worker stopped".into()));
+            let durable = done_rx
+                .await
+                .unwrap_or_else(|_| Err("storage worker stopped".into()));
             let _ = tx
                 .send(Command::Committed {
                     manifest: Box::new(manifest),
@@ -514,13 +554,15 @@ impl Node {
                 tracing::debug!("cannot announce capability {tag}: {e}");
             }
         }
-        if !self.light {
-            if let Admission::Accepted { manifest, replaced } = self.catalog.insert_verified(manifest) {
-                if let Some(old) = replaced {
-                    self.store_op(StoreOp::RemoveManifest(old));
-                }
-                self.store_op(StoreOp::PutManifest(manifest));
+        if self.light {
+            // Light nodes keep no catalog.
+        } else if let Admission::Accepted { manifest, replaced } =
+            self.catalog.insert_verified(manifest)
+        {
+            if let Some(old) = replaced {
+                self.store_op(StoreOp::RemoveManifest(old));
             }
+            self.store_op(StoreOp::PutManifest(manifest));
         }
         self.metrics.published.inc();
         self.gossip(bytes);
@@ -528,7 +570,12 @@ impl Node {
 
     fn gossip(&mut self, bytes: Vec<u8>) {
         let topic = self.topic.clone();
-        match self.swarm.behaviour_mut().gossipsub.publish(topic, bytes.clone()) {
+        match self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(topic, bytes.clone())
+        {
             Ok(_) => {}
             Err(gossipsub::PublishError::Duplicate) => {}
             Err(e) => {
@@ -553,12 +600,17 @@ impl Node {
             Command::Publish(spec, reply) => {
                 let min_seq = self
                     .store
-                    .latest_seq(self.key.id().as_bytes(), &spec.name)
-                    .ok()
-                    .flatten()
+                    .as_ref()
+                    .and_then(|s| {
+                        s.latest_seq(self.key.id().as_bytes(), &spec.name)
+                            .ok()
+                            .flatten()
+                    })
                     .map_or(0, |(seq, _)| seq);
                 match self.publisher.publish(*spec, &self.key, now_ms(), min_seq) {
-                    Ok((manifest, record)) => self.persist_and_announce(manifest, record, Some(reply)),
+                    Ok((manifest, record)) => {
+                        self.persist_and_announce(manifest, record, Some(reply))
+                    }
                     Err(e) => {
                         let _ = reply.send(Err(e.to_string()));
                     }
@@ -591,7 +643,10 @@ impl Node {
                 }
             },
             Command::Retire(name, reply) => {
-                let result = self.publisher.retire(&name, &self.key, now_ms()).map_err(|e| e.to_string());
+                let result = self
+                    .publisher
+                    .retire(&name, &self.key, now_ms())
+                    .map_err(|e| e.to_string());
                 match result {
                     Ok(manifest) => {
                         let id = manifest.id().to_hex();
@@ -618,7 +673,13 @@ impl Node {
             }
             Command::GossipRaw(bytes, reply) => {
                 let topic = self.topic.clone();
-                let r = self.swarm.behaviour_mut().gossipsub.publish(topic, bytes).map(|_| ()).map_err(|e| e.to_string());
+                let r = self
+                    .swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .publish(topic, bytes)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string());
                 let _ = reply.send(r);
             }
             Command::Shutdown(reply) => {
@@ -633,7 +694,11 @@ impl Node {
             peer_id: self.swarm.local_peer_id().to_string(),
             mode: if self.light { "light" } else { "full" }.into(),
             listen_addrs: self.listen_addrs.iter().map(|a| a.to_string()).collect(),
-            peers: self.swarm.connected_peers().map(|p| p.to_string()).collect(),
+            peers: self
+                .swarm
+                .connected_peers()
+                .map(|p| p.to_string())
+                .collect(),
             manifests: self.catalog.len(),
             agents: self.publisher.agents().count(),
             metrics: self.metrics.snapshot(),
@@ -643,13 +708,23 @@ impl Node {
     fn search(&mut self, mut req: SearchRequest, reply: Reply<Result<Vec<SearchHit>, String>>) {
         req.limit = req.limit.clamp(1, MAX_SEARCH_RESULTS);
         if !self.light {
-            let hits = self.catalog.search(&req, now_ms()).iter().map(SearchHit::from_manifest).collect();
+            let hits = self
+                .catalog
+                .search(&req, now_ms())
+                .iter()
+                .map(SearchHit::from_manifest)
+                .collect();
             let _ = reply.send(Ok(hits));
             return;
         }
         // Light node: ask up to three connected full nodes, verify and rank their answers.
         let connected: HashSet<PeerId> = self.swarm.connected_peers().copied().collect();
-        let mut peers: Vec<PeerId> = self.full_peers.keys().filter(|p| connected.contains(p)).copied().collect();
+        let mut peers: Vec<PeerId> = self
+            .full_peers
+            .keys()
+            .filter(|p| connected.contains(p))
+            .copied()
+            .collect();
         if peers.is_empty() {
             peers = self.full_peers.keys().copied().collect();
         }
@@ -663,7 +738,11 @@ impl Node {
         self.next_search += 1;
         let mut waiting = HashSet::new();
         for p in peers {
-            let rid = self.swarm.behaviour_mut().search.send_request(&p, req.clone());
+            let rid = self
+                .swarm
+                .behaviour_mut()
+                .search
+                .send_request(&p, req.clone());
             waiting.insert(rid);
             self.search_of.insert(rid, id);
         }
@@ -680,7 +759,9 @@ impl Node {
     }
 
     fn finish_search(&mut self, id: u64) {
-        let Some(p) = self.searches.remove(&id) else { return };
+        let Some(p) = self.searches.remove(&id) else {
+            return;
+        };
         for rid in &p.waiting {
             self.search_of.remove(rid);
         }
@@ -697,13 +778,22 @@ impl Node {
             provider: None,
             limit: p.req.limit as usize,
         };
-        let hits = index.search(&query, now_ms()).iter().map(|h| SearchHit::from_manifest(&h.manifest)).collect();
+        let hits = index
+            .search(&query, now_ms())
+            .iter()
+            .map(|h| SearchHit::from_manifest(&h.manifest))
+            .collect();
         let _ = p.reply.send(Ok(hits));
     }
 
     fn expire_searches(&mut self) {
         let now = tokio::time::Instant::now();
-        let late: Vec<u64> = self.searches.iter().filter(|(_, s)| s.deadline <= now).map(|(id, _)| *id).collect();
+        let late: Vec<u64> = self
+            .searches
+            .iter()
+            .filter(|(_, s)| s.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
         for id in late {
             self.finish_search(id);
         }
@@ -715,10 +805,16 @@ impl Node {
                 tracing::info!("listening on {address}/p2p/{}", self.swarm.local_peer_id());
                 self.listen_addrs.push(address);
             }
-            SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
+            SwarmEvent::ConnectionEstablished {
+                peer_id, endpoint, ..
+            } => {
                 tracing::debug!(%peer_id, "connected ({})", endpoint.get_remote_address());
             }
-            SwarmEvent::ConnectionClosed { peer_id, num_established, .. } if num_established == 0 => {
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
                 tracing::debug!(%peer_id, "disconnected");
             }
             SwarmEvent::Behaviour(ev) => self.on_behaviour_event(ev),
@@ -733,8 +829,12 @@ impl Node {
                 message_id,
                 message,
             }) => self.on_gossip(propagation_source, message_id, &message.data),
-            BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { .. }) => self.flush_pending_publish(),
-            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => self.on_identify(peer_id, info),
+            BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { .. }) => {
+                self.flush_pending_publish()
+            }
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                self.on_identify(peer_id, info)
+            }
             BehaviourEvent::Sync(ev) => self.on_sync(ev),
             BehaviourEvent::Search(ev) => self.on_search(ev),
             _ => {}
@@ -772,7 +872,10 @@ impl Node {
         let speaks = |p: &str| info.protocols.iter().any(|x| x.as_ref() == p);
         if speaks(KAD_PROTOCOL.as_ref()) {
             for addr in &info.listen_addrs {
-                self.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+                self.swarm
+                    .behaviour_mut()
+                    .kad
+                    .add_address(&peer, addr.clone());
             }
             if !self.kad_bootstrapped {
                 self.kad_bootstrapped = self.swarm.behaviour_mut().kad.bootstrap().is_ok();
@@ -795,10 +898,15 @@ impl Node {
         }
     }
 
-    fn on_sync(&mut self, ev: request_response::Event<SyncRequest, souk_protocol::discovery::SyncResponse>) {
+    fn on_sync(
+        &mut self,
+        ev: request_response::Event<SyncRequest, souk_protocol::discovery::SyncResponse>,
+    ) {
         match ev {
             request_response::Event::Message { peer, message, .. } => match message {
-                request_response::Message::Request { request, channel, .. } => {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
                     self.metrics.sync_served.inc();
                     let page = self.catalog.sync_page(&request);
                     let _ = self.swarm.behaviour_mut().sync.send_response(channel, page);
@@ -853,13 +961,29 @@ impl Node {
     fn on_search(&mut self, ev: request_response::Event<SearchRequest, SearchResponse>) {
         match ev {
             request_response::Event::Message { peer, message, .. } => match message {
-                request_response::Message::Request { request, channel, .. } => {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
                     self.metrics.search_served.inc();
-                    let manifests = self.catalog.search(&request, now_ms()).iter().map(|m| m.to_bytes()).collect();
-                    let _ = self.swarm.behaviour_mut().search.send_response(channel, SearchResponse { manifests });
+                    let manifests = self
+                        .catalog
+                        .search(&request, now_ms())
+                        .iter()
+                        .map(|m| m.to_bytes())
+                        .collect();
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .search
+                        .send_response(channel, SearchResponse { manifests });
                 }
-                request_response::Message::Response { request_id, response } => {
-                    let Some(sid) = self.search_of.remove(&request_id) else { return };
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    let Some(sid) = self.search_of.remove(&request_id) else {
+                        return;
+                    };
                     let now = now_ms();
                     let mut bad = false;
                     if let Some(p) = self.searches.get_mut(&sid) {
@@ -879,19 +1003,29 @@ impl Node {
                         self.metrics.sync_rejected.inc();
                         self.penalize(peer, "invalid manifest in a search response");
                     }
-                    if self.searches.get(&sid).is_some_and(|p| p.waiting.is_empty()) {
+                    if self
+                        .searches
+                        .get(&sid)
+                        .is_some_and(|p| p.waiting.is_empty())
+                    {
                         self.finish_search(sid);
                     }
                 }
             },
-            request_response::Event::OutboundFailure { peer, request_id, error, .. } => {
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
                 tracing::debug!(%peer, "search request failed: {error}");
-                if let Some(sid) = self.search_of.remove(&request_id) {
-                    if let Some(p) = self.searches.get_mut(&sid) {
-                        p.waiting.remove(&request_id);
-                        if p.waiting.is_empty() {
-                            self.finish_search(sid);
-                        }
+                let sid = self.search_of.remove(&request_id);
+                if let Some((sid, p)) =
+                    sid.and_then(|sid| self.searches.get_mut(&sid).map(|p| (sid, p)))
+                {
+                    p.waiting.remove(&request_id);
+                    if p.waiting.is_empty() {
+                        self.finish_search(sid);
                     }
                 }
             }

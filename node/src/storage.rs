@@ -49,7 +49,10 @@ pub enum StoreOp {
 }
 
 /// Starts the worker thread; it ends when every sender is dropped.
-pub fn spawn(store: Arc<Store>, metrics: Arc<Metrics>) -> (mpsc::Sender<StoreOp>, std::thread::JoinHandle<()>) {
+pub fn spawn(
+    store: Arc<Store>,
+    metrics: Arc<Metrics>,
+) -> (mpsc::Sender<StoreOp>, std::thread::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel::<StoreOp>(QUEUE);
     let handle = std::thread::Builder::new()
         .name("souk-store".into())
@@ -94,7 +97,10 @@ fn apply(store: &Store, metrics: &Metrics, op: StoreOp) {
             let _ = done.send(r);
         }
         StoreOp::RemoveAgent { name, done } => {
-            let r = store.remove_agent(&name).map(|_| ()).map_err(|e| e.to_string());
+            let r = store
+                .remove_agent(&name)
+                .map(|_| ())
+                .map_err(|e| e.to_string());
             if let Err(e) = &r {
                 fail("remove agent", e);
             }

@@ -231,10 +231,22 @@ mod tests {
         let results = SearchResponse {
             manifests: vec![vec![9; 40]],
         };
-        assert_eq!(encoding::decode::<SyncRequest>(&to_bytes(&req), MAX_REQUEST_LEN), Ok(req));
-        assert_eq!(encoding::decode::<SyncResponse>(&to_bytes(&resp), MAX_RESPONSE_LEN), Ok(resp));
-        assert_eq!(encoding::decode::<SearchRequest>(&to_bytes(&search), MAX_REQUEST_LEN), Ok(search));
-        assert_eq!(encoding::decode::<SearchResponse>(&to_bytes(&results), MAX_RESPONSE_LEN), Ok(results));
+        assert_eq!(
+            encoding::decode::<SyncRequest>(&to_bytes(&req), MAX_REQUEST_LEN),
+            Ok(req)
+        );
+        assert_eq!(
+            encoding::decode::<SyncResponse>(&to_bytes(&resp), MAX_RESPONSE_LEN),
+            Ok(resp)
+        );
+        assert_eq!(
+            encoding::decode::<SearchRequest>(&to_bytes(&search), MAX_REQUEST_LEN),
+            Ok(search)
+        );
+        assert_eq!(
+            encoding::decode::<SearchResponse>(&to_bytes(&results), MAX_RESPONSE_LEN),
+            Ok(results)
+        );
     }
 
     #[test]

@@ -35,7 +35,9 @@
 //!
 //! A query without text (or whose text has no token) ranks by reputation alone:
 //! `score = 0.5 + reputation`. Ties are broken by lower `per_hire` price, then by manifest
-//! id ascending, so results are fully deterministic.
+//! id ascending, so results are fully deterministic. `N`, `df` and the mean length count
+//! every indexed manifest, expired ones included until [`Index::remove_expired`] drops
+//! them. The crate's `README.md` writes the formulas out and has benchmark figures.
 //!
 //! # Cost
 //!
@@ -97,7 +99,7 @@ pub struct Query {
     /// Free text over agent name and description (tokenized: lowercase, split on
     /// non-alphanumeric characters). Query terms equal to a capability tag boost it.
     pub text: Option<String>,
-    /// Capability tags that must all be present (AND).
+    /// Capability tags that must all be present (AND); compared lowercased.
     pub capabilities: Vec<String>,
     /// Highest `pricing.per_hire`, in micro-units, inclusive.
     pub max_price: Option<u64>,
@@ -533,7 +535,11 @@ impl Index {
             return Some(None);
         }
         let set = postings::intersect(lists);
-        if set.is_empty() { None } else { Some(Some(set)) }
+        if set.is_empty() {
+            None
+        } else {
+            Some(Some(set))
+        }
     }
 
     /// No query text: rank the candidates by reputation.
@@ -802,6 +808,10 @@ impl TopK {
 
     fn into_sorted(self) -> Vec<Ranked> {
         // `into_sorted_vec` is ascending in `Reverse`, i.e. best first.
-        self.heap.into_sorted_vec().into_iter().map(|r| r.0).collect()
+        self.heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|r| r.0)
+            .collect()
     }
 }

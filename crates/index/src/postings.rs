@@ -131,7 +131,10 @@ mod tests {
         let a: Vec<DocId> = (0..50).collect();
         let b: Vec<DocId> = (0..50).step_by(3).collect();
         let c: Vec<DocId> = (0..50).step_by(2).collect();
-        assert_eq!(intersect(vec![&a, &b, &c]), [0, 6, 12, 18, 24, 30, 36, 42, 48]);
+        assert_eq!(
+            intersect(vec![&a, &b, &c]),
+            [0, 6, 12, 18, 24, 30, 36, 42, 48]
+        );
         assert!(intersect(vec![&a, &[]]).is_empty());
         assert!(intersect(vec![]).is_empty());
     }

@@ -128,7 +128,10 @@ impl Index {
             assert_eq!(meta.len, len);
             total_len += u64::from(len);
             for (t, n) in tf {
-                want_terms.entry(t).or_default().push(Posting { doc: d, tf: n });
+                want_terms
+                    .entry(t)
+                    .or_default()
+                    .push(Posting { doc: d, tf: n });
             }
             for c in &body.capabilities {
                 want_tags.entry(c.clone()).or_default().push(d);
@@ -171,7 +174,12 @@ impl Index {
                 .unwrap_or(DEFAULT_REPUTATION);
             assert_eq!(self.provider_rep[p], rep);
         }
-        let used: BTreeSet<u32> = self.metas.iter().filter(|m| m.live).map(|m| m.currency).collect();
+        let used: BTreeSet<u32> = self
+            .metas
+            .iter()
+            .filter(|m| m.live)
+            .map(|m| m.currency)
+            .collect();
         assert_eq!(used.len(), self.currencies.ids.len());
     }
 }
@@ -330,7 +338,10 @@ fn reputation_boosts_and_defaults() {
     // Equal relevance and reputation: lower price first, then id.
     let mut ab = [a.id(), b.id()];
     ab.sort();
-    assert_eq!(ids(&index.search(&text("same"), T0)), [c.id(), ab[0], ab[1]]);
+    assert_eq!(
+        ids(&index.search(&text("same"), T0)),
+        [c.id(), ab[0], ab[1]]
+    );
     index.set_reputation(provider(1), 0.9);
     index.set_reputation(provider(2), 0.0);
     let hits = index.search(&text("same"), T0);
@@ -372,7 +383,10 @@ fn filters_apply() {
         with_text
     };
     assert_eq!(q(&|_| {}), [eur.id(), usd.id()]);
-    assert_eq!(q(&|q| q.capabilities = vec!["a".into(), "b".into()]), [eur.id()]);
+    assert_eq!(
+        q(&|q| q.capabilities = vec!["a".into(), "b".into()]),
+        [eur.id()]
+    );
     assert_eq!(q(&|q| q.capabilities = vec!["B".into()]), [eur.id()]);
     assert!(q(&|q| q.capabilities = vec!["a".into(), "nope".into()]).is_empty());
     assert_eq!(q(&|q| q.max_price = Some(20)), [eur.id(), usd.id()]);
@@ -440,22 +454,20 @@ fn spec_strategy() -> impl Strategy<Value = Spec> {
         0..5u64,
         1..6u64,
     )
-        .prop_map(
-            |(key, name, seq, caps, words, eur, price, exp)| Spec {
-                key,
-                name: NAMES[name].into(),
-                seq,
-                caps: caps.iter().map(|c| (*c).to_owned()).collect(),
-                description: words
-                    .iter()
-                    .map(|&w| WORDS[w])
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                currency: if eur { "EUR" } else { "USD" }.into(),
-                price: price * 1000,
-                expires_at: T0 + exp * 1000,
-            },
-        )
+        .prop_map(|(key, name, seq, caps, words, eur, price, exp)| Spec {
+            key,
+            name: NAMES[name].into(),
+            seq,
+            caps: caps.iter().map(|c| (*c).to_owned()).collect(),
+            description: words
+                .iter()
+                .map(|&w| WORDS[w])
+                .collect::<Vec<_>>()
+                .join(" "),
+            currency: if eur { "EUR" } else { "USD" }.into(),
+            price: price * 1000,
+            expires_at: T0 + exp * 1000,
+        })
 }
 
 #[derive(Debug, Clone)]
@@ -605,11 +617,15 @@ impl Model {
 }
 
 fn effective_limit(q: &Query) -> usize {
-    if q.limit == 0 { DEFAULT_LIMIT } else { q.limit.min(MAX_LIMIT) }
+    if q.limit == 0 {
+        DEFAULT_LIMIT
+    } else {
+        q.limit.min(MAX_LIMIT)
+    }
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// Against the brute-force model: insert outcomes, one entry per (provider, name),
     /// postings consistent, and every search returns exactly the reference top-k, every hit

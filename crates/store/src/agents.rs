@@ -22,9 +22,7 @@ impl Store {
     /// Every local agent with its record, sorted by name (byte order of the UTF-8 names).
     pub fn list_agents(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         self.read(|txn| {
-            let agents = txn
-                .open_table(tables::AGENTS)
-                .ctx("opening table agents")?;
+            let agents = txn.open_table(tables::AGENTS).ctx("opening table agents")?;
             let mut all = Vec::new();
             for row in agents.iter().ctx("scanning agents")? {
                 let (key, value) = row.ctx("scanning agents")?;
@@ -40,9 +38,7 @@ impl Store {
     /// Deletes local agent `name`. Returns whether it was stored.
     pub fn remove_agent(&self, name: &str) -> Result<bool, StoreError> {
         self.write_or_abort("remove_agent", |txn| {
-            let mut agents = txn
-                .open_table(tables::AGENTS)
-                .ctx("opening table agents")?;
+            let mut agents = txn.open_table(tables::AGENTS).ctx("opening table agents")?;
             let existed = agents
                 .remove(name.as_bytes())
                 .with_ctx(|| format!("removing agent {name:?}"))?

@@ -20,7 +20,7 @@ pub enum StoreError {
         source: Box<StoreError>,
     },
     /// The database was written by a newer version of the node, with a schema this code does not
-    /// know. Nothing was modified.
+    /// know. No table was changed.
     #[error(
         "store schema version {found} is newer than the newest this build supports ({supported}); \
          upgrade the node or use another data directory"

@@ -63,8 +63,12 @@ impl Store {
     /// Opens the store at `path`, creating the file if it is missing, creating every table and
     /// bringing the schema to [`SCHEMA_VERSION`] (running migrations on an older file).
     ///
-    /// Fails with [`StoreError::SchemaTooNew`] on a file written by a newer schema (left
-    /// untouched), and with [`StoreError::Open`], naming the path, on a file that is not a redb
+    /// The file's integrity is checked on every open (redb verifies the checksum of every live
+    /// page, so the open reads the whole file: tens of milliseconds for tens of MiB): redb
+    /// trusts the file otherwise, and may panic on one damaged since it was written.
+    ///
+    /// Fails with [`StoreError::SchemaTooNew`] on a file written by a newer schema (no table is
+    /// changed), and with [`StoreError::Open`], naming the path, on a file that is not a redb
     /// database, is damaged, is already open, or cannot be read or written.
     pub fn open(path: &Path, config: &StoreConfig) -> Result<Store, StoreError> {
         let open_error = |source: StoreError| StoreError::Open {
@@ -153,10 +157,7 @@ impl Store {
         &self,
         f: impl FnOnce(&ReadTransaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let txn = self
-            .db
-            .begin_read()
-            .ctx("beginning a read transaction")?;
+        let txn = self.db.begin_read().ctx("beginning a read transaction")?;
         f(&txn)
     }
 }

@@ -61,11 +61,7 @@ impl<'txn> ManifestTables<'txn> {
 
     /// The `manifest_latest` row of a key, decoded.
     fn latest_row(&self, key: &[u8]) -> Result<Option<Latest>, StoreError> {
-        match self
-            .latest
-            .get(key)
-            .ctx("reading manifest_latest")?
-        {
+        match self.latest.get(key).ctx("reading manifest_latest")? {
             Some(guard) => Latest::decode(guard.value()).map(Some),
             None => Ok(None),
         }
@@ -86,7 +82,10 @@ impl<'txn> ManifestTables<'txn> {
             Ok(manifest) => {
                 let body = manifest.body();
                 let key = tables::latest_key(body.provider.as_bytes(), &body.name);
-                if self.latest_row(&key)?.is_some_and(|latest| latest.id == *id) {
+                if self
+                    .latest_row(&key)?
+                    .is_some_and(|latest| latest.id == *id)
+                {
                     self.latest
                         .remove(key.as_slice())
                         .ctx("removing a manifest_latest row")?;
@@ -121,8 +120,10 @@ impl<'txn> ManifestTables<'txn> {
 }
 
 impl Store {
-    /// Stores a manifest learned from the network, in one write transaction, keeping only the
-    /// highest seq per `(provider, name)`:
+    /// Stores a manifest learned from the network, keeping only the highest seq per
+    /// `(provider, name)`. The decision and every change happen in one write transaction
+    /// (duplicates and stale copies are answered from a read transaction first, without taking
+    /// the write lock):
     ///
     /// - the same id is stored: [`PutOutcome::Duplicate`];
     /// - a manifest of the same `(provider, name)` with `seq >=` this one's is stored:
@@ -248,10 +249,7 @@ impl Store {
             let latest = txn
                 .open_table(tables::MANIFEST_LATEST)
                 .ctx("opening table manifest_latest")?;
-            match latest
-                .get(key.as_slice())
-                .ctx("reading manifest_latest")?
-            {
+            match latest.get(key.as_slice()).ctx("reading manifest_latest")? {
                 Some(guard) => {
                     let latest = Latest::decode(guard.value())?;
                     Ok(Some((latest.seq, latest.id)))

@@ -5,7 +5,7 @@
 //! order: step `i` takes a file from version `i` to `i + 1`, and [`SCHEMA_VERSION`] is their
 //! count. [`run`] applies each missing step in its own write transaction together with the new
 //! version number, so a crash mid-migration leaves the file at the last completed version and
-//! the next open resumes from there. A file newer than [`SCHEMA_VERSION`] is refused untouched.
+//! the next open resumes from there. A file newer than [`SCHEMA_VERSION`] is refused with its tables unchanged.
 //!
 //! Policy (also in `spec/store.md`): steps are append-only, never edited once released; a step
 //! refers to the tables as they were at its version (not to [`tables::ALL`]); the `meta` table's
@@ -114,7 +114,9 @@ pub(crate) fn run_with(
     let supported = u32::try_from(steps.len())
         .map_err(|_| StoreError::corrupt("more migrations than fit a u32"))?;
     loop {
-        let mut txn = db.begin_write().ctx("beginning the migration transaction")?;
+        let mut txn = db
+            .begin_write()
+            .ctx("beginning the migration transaction")?;
         txn.set_durability(Durability::Immediate)
             .ctx("setting durability")?;
         let found = read_version(&txn)?;
@@ -182,9 +184,21 @@ mod tests {
 
     fn steps() -> [Migration; 3] {
         [
-            Migration { to: 1, description: "one", apply: one },
-            Migration { to: 2, description: "two", apply: two },
-            Migration { to: 3, description: "three", apply: three },
+            Migration {
+                to: 1,
+                description: "one",
+                apply: one,
+            },
+            Migration {
+                to: 2,
+                description: "two",
+                apply: two,
+            },
+            Migration {
+                to: 3,
+                description: "three",
+                apply: three,
+            },
         ]
     }
 
@@ -206,10 +220,7 @@ mod tests {
         let db = Database::create(dir.path().join("m.redb")).unwrap();
         // A file at v0 goes to v2 with the first two steps.
         assert_eq!(run_with(&db, &steps()[..2], nothing).unwrap(), 2);
-        assert_eq!(
-            logged(&db),
-            vec![(1, "one".into()), (2, "two".into())]
-        );
+        assert_eq!(logged(&db), vec![(1, "one".into()), (2, "two".into())]);
         // A newer build runs only step 3.
         assert_eq!(run_with(&db, &steps(), nothing).unwrap(), 3);
         assert_eq!(logged(&db).len(), 3);
@@ -219,7 +230,10 @@ mod tests {
         // An older build refuses the file.
         assert!(matches!(
             run_with(&db, &steps()[..1], nothing),
-            Err(StoreError::SchemaTooNew { found: 3, supported: 1 })
+            Err(StoreError::SchemaTooNew {
+                found: 3,
+                supported: 1
+            })
         ));
     }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use proptest::prelude::*;
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use souk_protocol::manifest::Manifest;
 use souk_protocol::vectors::{T0, manifest_body, provider_key};
 use souk_protocol::{Hash, Keypair, Signed};
@@ -166,7 +166,10 @@ fn replaced_manifest_rows_are_gone() {
     latest_key.extend_from_slice(b"csv-analyst");
     let mut latest_value = 2u64.to_be_bytes().to_vec();
     latest_value.extend_from_slice(&new.id().0);
-    assert_eq!(raw_rows(&path, RAW_LATEST), vec![(latest_key, latest_value)]);
+    assert_eq!(
+        raw_rows(&path, RAW_LATEST),
+        vec![(latest_key, latest_value)]
+    );
     let mut expiry_key = (T0 + 3 * DAY).to_be_bytes().to_vec();
     expiry_key.extend_from_slice(&new.id().0);
     assert_eq!(raw_rows(&path, RAW_EXPIRY), vec![(expiry_key, Vec::new())]);
@@ -197,6 +200,69 @@ fn remove_manifest_cleans_every_table() {
     assert_eq!(raw_rows(&path, RAW_EXPIRY).len(), 1);
 }
 
+/// Writes rows into bytes-to-bytes tables with redb directly (the store must be closed).
+fn raw_insert(path: &Path, rows: &[(&str, Vec<u8>, Vec<u8>)]) {
+    let db = redb::Database::open(path).unwrap();
+    let txn = db.begin_write().unwrap();
+    for (table, key, value) in rows {
+        let def: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new(table);
+        let mut t = txn.open_table(def).unwrap();
+        t.insert(key.as_slice(), value.as_slice()).unwrap();
+    }
+    txn.commit().unwrap();
+}
+
+#[test]
+fn inconsistent_rows_are_repaired_not_fatal() {
+    let (_dir, path, store) = temp_store();
+    drop(store);
+    let key = provider_key();
+    // A stored manifest whose bytes no longer decode, with its index rows.
+    let broken = Hash([0xb0; 32]);
+    let mut broken_latest = key.id().as_bytes().to_vec();
+    broken_latest.extend_from_slice(b"broken");
+    let mut broken_latest_value = 1u64.to_be_bytes().to_vec();
+    broken_latest_value.extend_from_slice(&broken.0);
+    let mut broken_expiry = T0.to_be_bytes().to_vec();
+    broken_expiry.extend_from_slice(&broken.0);
+    // A manifest_latest row (and expiry row) naming a manifest that is not stored.
+    let ghost = Hash([0x60; 32]);
+    let mut ghost_latest = key.id().as_bytes().to_vec();
+    ghost_latest.extend_from_slice(b"ghost");
+    let mut ghost_latest_value = 1u64.to_be_bytes().to_vec();
+    ghost_latest_value.extend_from_slice(&ghost.0);
+    let mut ghost_expiry = (T0 + 5).to_be_bytes().to_vec();
+    ghost_expiry.extend_from_slice(&ghost.0);
+    raw_insert(
+        &path,
+        &[
+            (RAW_MANIFESTS, broken.0.to_vec(), b"not cbor".to_vec()),
+            (RAW_LATEST, broken_latest, broken_latest_value),
+            (RAW_EXPIRY, broken_expiry, Vec::new()),
+            (RAW_LATEST, ghost_latest, ghost_latest_value),
+            (RAW_EXPIRY, ghost_expiry, Vec::new()),
+        ],
+    );
+
+    let store = Store::open(&path, &small()).unwrap();
+    assert!(store.remove_manifest(&broken).unwrap());
+    assert_eq!(
+        store.latest_seq(key.id().as_bytes(), "broken").unwrap(),
+        None
+    );
+    // The ghost is replaced by a higher seq; nothing real was replaced.
+    let real = manifest(&key, "ghost", 2, T0 + DAY);
+    assert_eq!(
+        store.put_manifest(&real).unwrap(),
+        PutOutcome::Inserted { replaced: None }
+    );
+    assert_eq!(store.remove_expired(T0 + DAY).unwrap(), vec![real.id()]);
+    drop(store);
+    for table in [RAW_MANIFESTS, RAW_LATEST, RAW_EXPIRY] {
+        assert!(raw_rows(&path, table).is_empty(), "{table}");
+    }
+}
+
 #[test]
 fn remove_expired_removes_only_expired_manifests_and_their_rows() {
     let (_dir, path, store) = temp_store();
@@ -214,7 +280,10 @@ fn remove_expired_removes_only_expired_manifests_and_their_rows() {
     // In expiry order; `expires_at == now` counts as expired.
     assert_eq!(removed, vec![early.id(), other.id(), at_now.id()]);
     assert_eq!(store.manifest_count().unwrap(), 1);
-    assert_eq!(store.get_manifest(&later.id()).unwrap(), Some(later.to_bytes()));
+    assert_eq!(
+        store.get_manifest(&later.id()).unwrap(),
+        Some(later.to_bytes())
+    );
     for m in [&early, &at_now, &other] {
         assert_eq!(store.get_manifest(&m.id()).unwrap(), None);
         let provider = m.body().provider.as_bytes();
@@ -254,7 +323,10 @@ fn all_manifests_and_pages() {
     assert_eq!(store.manifests_page(None, 100).unwrap(), expected);
     // `after` need not be a stored id.
     let after = Hash([0; 32]);
-    assert_eq!(store.manifests_page(Some(&after), 2).unwrap(), expected[..2]);
+    assert_eq!(
+        store.manifests_page(Some(&after), 2).unwrap(),
+        expected[..2]
+    );
     let last = expected[4].0;
     assert!(store.manifests_page(Some(&last), 2).unwrap().is_empty());
 }
@@ -303,7 +375,9 @@ fn data_survives_close_and_reopen() {
     let key = provider_key();
     let m = manifest(&key, "csv-analyst", 3, T0 + DAY);
     store.put_manifest(&m).unwrap();
-    store.put_agent("csv-analyst", br#"{"enabled":true}"#).unwrap();
+    store
+        .put_agent("csv-analyst", br#"{"enabled":true}"#)
+        .unwrap();
     store.put_state("last_publish", b"123").unwrap();
     store.flush().unwrap();
     drop(store);
@@ -312,7 +386,9 @@ fn data_survives_close_and_reopen() {
     assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
     assert_eq!(store.get_manifest(&m.id()).unwrap(), Some(m.to_bytes()));
     assert_eq!(
-        store.latest_seq(key.id().as_bytes(), "csv-analyst").unwrap(),
+        store
+            .latest_seq(key.id().as_bytes(), "csv-analyst")
+            .unwrap(),
         Some((3, m.id()))
     );
     assert_eq!(
@@ -358,7 +434,10 @@ fn state_crud() {
     store.put_state("last_publish", b"1").unwrap();
     store.put_state("last_publish", b"2").unwrap();
     store.put_state("", b"empty key").unwrap();
-    assert_eq!(store.get_state("last_publish").unwrap(), Some(b"2".to_vec()));
+    assert_eq!(
+        store.get_state("last_publish").unwrap(),
+        Some(b"2".to_vec())
+    );
     assert_eq!(store.get_state("").unwrap(), Some(b"empty key".to_vec()));
     // Agents and state are separate namespaces.
     assert_eq!(store.get_agent("last_publish").unwrap(), None);
@@ -374,7 +453,10 @@ fn new_store_has_current_schema() {
     let meta = raw_rows(&path, "meta");
     assert_eq!(
         meta,
-        vec![(b"schema_version".to_vec(), SCHEMA_VERSION.to_be_bytes().to_vec())]
+        vec![(
+            b"schema_version".to_vec(),
+            SCHEMA_VERSION.to_be_bytes().to_vec()
+        )]
     );
     // Every table exists, so read transactions never meet TableDoesNotExist.
     let db = redb::Database::open(&path).unwrap();
@@ -405,12 +487,18 @@ fn schema_too_new_is_refused_untouched() {
     set_raw_version(&path, Some(&99u32.to_be_bytes()));
     let err = Store::open(&path, &small()).unwrap_err();
     assert!(
-        matches!(err, StoreError::SchemaTooNew { found: 99, supported: 1 }),
+        matches!(
+            err,
+            StoreError::SchemaTooNew {
+                found: 99,
+                supported: 1
+            }
+        ),
         "{err:?}"
     );
     let msg = err.to_string();
     assert!(msg.contains("99") && msg.contains('1'), "{msg}");
-    // Nothing was written.
+    // The version row is unchanged.
     assert_eq!(
         raw_rows(&path, "meta"),
         vec![(b"schema_version".to_vec(), 99u32.to_be_bytes().to_vec())]
@@ -502,9 +590,13 @@ fn noise(len: usize, mut seed: u64) -> Vec<u8> {
 #[test]
 fn garbage_files_are_open_errors() {
     let dir = tempfile::tempdir().unwrap();
-    for (i, bytes) in [noise(64 * 1024, 7), noise(3, 9), b"SQLite format 3\0".to_vec()]
-        .into_iter()
-        .enumerate()
+    for (i, bytes) in [
+        noise(64 * 1024, 7),
+        noise(3, 9),
+        b"SQLite format 3\0".to_vec(),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let path = dir.path().join(format!("garbage-{i}.redb"));
         std::fs::write(&path, &bytes).unwrap();
@@ -515,6 +607,51 @@ fn garbage_files_are_open_errors() {
         // The file is left as it was.
         assert_eq!(std::fs::read(&path).unwrap(), bytes);
     }
+}
+
+#[test]
+fn damaged_files_are_open_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    {
+        let store = Store::open(&path, &small()).unwrap();
+        let key = provider_key();
+        for i in 0..40 {
+            store
+                .put_manifest(&manifest(&key, &format!("agent-{i}"), 1, T0 + i))
+                .unwrap();
+        }
+        store.put_agent("a", b"{}").unwrap();
+    }
+    let good = std::fs::read(&path).unwrap();
+    let mut refused = 0;
+    // Damage 64 bytes at offsets spread over the file (the header, live pages, free pages).
+    for off in (0..good.len()).step_by(good.len() / 40) {
+        let mut bad = good.clone();
+        let end = (off + 64).min(bad.len());
+        for b in &mut bad[off..end] {
+            *b ^= 0x5a;
+        }
+        std::fs::write(&path, &bad).unwrap();
+        match Store::open(&path, &small()) {
+            Err(err) => {
+                assert!(matches!(err, StoreError::Open { .. }), "at {off}: {err:?}");
+                assert!(err.to_string().contains(&path.display().to_string()));
+                assert!(
+                    std::fs::read(&path).unwrap() == bad,
+                    "at {off}: file modified"
+                );
+                refused += 1;
+            }
+            // Damage confined to unused space: the store works.
+            Ok(store) => {
+                assert_eq!(store.manifest_count().unwrap(), 40, "at {off}");
+                assert_eq!(store.all_manifests().unwrap().len(), 40, "at {off}");
+                assert_eq!(store.list_agents().unwrap().len(), 1, "at {off}");
+            }
+        }
+    }
+    assert!(refused > 0);
 }
 
 #[test]

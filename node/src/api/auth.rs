@@ -21,7 +21,10 @@ fn host_is_loopback(host: &str) -> bool {
     } else {
         host.rsplit_once(':').map_or(host, |(h, _)| h)
     };
-    name == "localhost" || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    name == "localhost"
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Middleware: refuses unauthenticated, cross-origin and non-loopback-host requests.
@@ -29,9 +32,16 @@ pub async fn require_token(State(s): State<ApiState>, req: Request, next: Next) 
     if req.headers().contains_key(header::ORIGIN) {
         return error(StatusCode::FORBIDDEN, "cross-origin requests are refused");
     }
-    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
     if !host_is_loopback(host) {
-        return error(StatusCode::FORBIDDEN, "the API answers only requests addressed to a loopback host");
+        return error(
+            StatusCode::FORBIDDEN,
+            "the API answers only requests addressed to a loopback host",
+        );
     }
     let presented = req
         .headers()
@@ -54,10 +64,22 @@ mod tests {
 
     #[test]
     fn loopback_hosts() {
-        for ok in ["127.0.0.1:80", "localhost:9", "[::1]:5", "127.3.4.5:1", "localhost"] {
+        for ok in [
+            "127.0.0.1:80",
+            "localhost:9",
+            "[::1]:5",
+            "127.3.4.5:1",
+            "localhost",
+        ] {
             assert!(host_is_loopback(ok), "{ok}");
         }
-        for bad in ["", "example.com:80", "10.0.0.1:80", "[2001:db8::1]:80", "127.0.0.1.evil.com:80"] {
+        for bad in [
+            "",
+            "example.com:80",
+            "10.0.0.1:80",
+            "[2001:db8::1]:80",
+            "127.0.0.1.evil.com:80",
+        ] {
             assert!(!host_is_loopback(bad), "{bad}");
         }
     }

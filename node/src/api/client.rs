@@ -62,23 +62,30 @@ impl ApiClient {
         format!("http://{}{path}", self.addr)
     }
 
-    fn finish<T: DeserializeOwned>(&self, r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<T, ClientError> {
+    fn finish<T: DeserializeOwned>(
+        &self,
+        r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<T, ClientError> {
         let mut resp = r.map_err(|e| ClientError::Unreachable {
             addr: self.addr,
             reason: e.to_string(),
         })?;
         let status = resp.status();
-        let text = resp.body_mut().read_to_string().map_err(|e| ClientError::Unreachable {
-            addr: self.addr,
-            reason: e.to_string(),
-        })?;
+        let text = resp
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| ClientError::Unreachable {
+                addr: self.addr,
+                reason: e.to_string(),
+            })?;
         if !status.is_success() {
             let msg = serde_json::from_str::<super::ApiError>(&text)
                 .map(|e| e.error)
                 .unwrap_or_else(|_| format!("HTTP {status}"));
             return Err(ClientError::Api(msg));
         }
-        serde_json::from_str(&text).map_err(|e| ClientError::Api(format!("unexpected answer from the node: {e}")))
+        serde_json::from_str(&text)
+            .map_err(|e| ClientError::Api(format!("unexpected answer from the node: {e}")))
     }
 
     fn auth(&self) -> String {
@@ -87,19 +94,35 @@ impl ApiClient {
 
     /// GET a JSON resource.
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        let r = self.agent.get(self.url(path)).header("Authorization", self.auth()).call();
+        let r = self
+            .agent
+            .get(self.url(path))
+            .header("Authorization", self.auth())
+            .call();
         self.finish(r)
     }
 
     /// POST a JSON body.
-    pub fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ClientError> {
-        let r = self.agent.post(self.url(path)).header("Authorization", self.auth()).send_json(body);
+    pub fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let r = self
+            .agent
+            .post(self.url(path))
+            .header("Authorization", self.auth())
+            .send_json(body);
         self.finish(r)
     }
 
     /// DELETE a resource.
     pub fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        let r = self.agent.delete(self.url(path)).header("Authorization", self.auth()).call();
+        let r = self
+            .agent
+            .delete(self.url(path))
+            .header("Authorization", self.auth())
+            .call();
         self.finish(r)
     }
 }

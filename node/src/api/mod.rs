@@ -45,7 +45,13 @@ pub struct ApiError {
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(ApiError { error: message.into() })).into_response()
+    (
+        status,
+        Json(ApiError {
+            error: message.into(),
+        }),
+    )
+        .into_response()
 }
 
 /// The routes, with authentication applied to all of them.
@@ -58,7 +64,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/search", get(search))
         .route("/v1/manifests/{id}", get(manifest))
         .route("/v1/shutdown", post(shutdown))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
         .with_state(state)
 }
 
@@ -78,7 +87,10 @@ pub async fn serve(
     let bound = listener.local_addr()?;
     let app = router(state);
     let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
             tracing::error!("local API stopped: {e}");
         }
     });
@@ -139,7 +151,10 @@ async fn list_agents(State(s): State<ApiState>) -> Response {
     }
 }
 
-async fn publish(State(s): State<ApiState>, body: Result<Json<AgentSpec>, axum::extract::rejection::JsonRejection>) -> Response {
+async fn publish(
+    State(s): State<ApiState>,
+    body: Result<Json<AgentSpec>, axum::extract::rejection::JsonRejection>,
+) -> Response {
     let Json(spec) = match body {
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid agent spec: {e}")),
@@ -152,7 +167,9 @@ async fn publish(State(s): State<ApiState>, body: Result<Json<AgentSpec>, axum::
 
 async fn retire(State(s): State<ApiState>, Path(name): Path<String>) -> Response {
     match s.node.retire(&name).await {
-        Ok(id) => Json(serde_json::json!({ "name": name, "retiring_manifest_id": id })).into_response(),
+        Ok(id) => {
+            Json(serde_json::json!({ "name": name, "retiring_manifest_id": id })).into_response()
+        }
         Err(e) => error(StatusCode::NOT_FOUND, e),
     }
 }
@@ -172,13 +189,26 @@ pub struct SearchParams {
     pub limit: Option<u32>,
 }
 
-async fn search(State(s): State<ApiState>, params: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>) -> Response {
+async fn search(
+    State(s): State<ApiState>,
+    params: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     let Query(p) = match params {
         Ok(p) => p,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid search parameters: {e}")),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("invalid search parameters: {e}"),
+            );
+        }
     };
     let max_price = match p.max_price.as_deref().map(parse_amount) {
-        Some(None) => return error(StatusCode::BAD_REQUEST, "max_price is not a decimal amount (e.g. 2.50)"),
+        Some(None) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "max_price is not a decimal amount (e.g. 2.50)",
+            );
+        }
         Some(Some(v)) => Some(v),
         None => None,
     };
@@ -186,7 +216,12 @@ async fn search(State(s): State<ApiState>, params: Result<Query<SearchParams>, a
         text: p.q.unwrap_or_default(),
         capabilities: p
             .capabilities
-            .map(|c| c.split(',').map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty()).collect())
+            .map(|c| {
+                c.split(',')
+                    .map(|t| t.trim().to_lowercase())
+                    .filter(|t| !t.is_empty())
+                    .collect()
+            })
             .unwrap_or_default(),
         max_price,
         currency: p.currency.map(|c| c.to_uppercase()),
@@ -212,12 +247,19 @@ async fn manifest(State(s): State<ApiState>, Path(id): Path<String>) -> Response
             .into_response(),
             Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         },
-        Ok(None) => error(StatusCode::NOT_FOUND, format!("no manifest {id} on this node")),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            format!("no manifest {id} on this node"),
+        ),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
 }
 
 async fn shutdown(State(s): State<ApiState>) -> Response {
     s.shutdown.notify_one();
-    (StatusCode::ACCEPTED, Json(serde_json::json!({ "stopping": true }))).into_response()
+    (
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "stopping": true })),
+    )
+        .into_response()
 }

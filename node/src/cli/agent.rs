@@ -40,7 +40,8 @@ pub(crate) enum AgentCommand {
 pub(crate) fn run(dir: &DataDir, cmd: AgentCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         AgentCommand::Publish { file, json } => {
-            let spec = AgentSpec::load(&file).with_context(|| format!("cannot publish {}", file.display()))?;
+            let spec = AgentSpec::load(&file)
+                .with_context(|| format!("cannot publish {}", file.display()))?;
             let client = ApiClient::connect(dir)?;
             let p: Published = client.post("/v1/agents", &spec)?;
             if json {
@@ -71,7 +72,8 @@ pub(crate) fn run(dir: &DataDir, cmd: AgentCommand) -> anyhow::Result<ExitCode> 
             }
         }
         AgentCommand::Retire { name, json } => {
-            let out: serde_json::Value = ApiClient::connect(dir)?.delete(&format!("/v1/agents/{name}"))?;
+            let out: serde_json::Value =
+                ApiClient::connect(dir)?.delete(&format!("/v1/agents/{name}"))?;
             if json {
                 super::print_json(&out)?;
             } else {

@@ -22,8 +22,11 @@ pub(crate) fn run(dir: &DataDir, args: &InitArgs) -> anyhow::Result<ExitCode> {
     let id = key.id();
     // Create the database now, so a broken disk shows up at init, not at first run.
     let cache = (souk_node::config::Config::for_mode(mode).cache_size_mib as usize) << 20;
-    souk_store::Store::open(&dir.path(DB_FILE), &souk_store::StoreConfig { cache_size: cache })
-        .map_err(|e| anyhow::anyhow!("cannot create the database: {e}"))?;
+    souk_store::Store::open(
+        &dir.path(DB_FILE),
+        &souk_store::StoreConfig { cache_size: cache },
+    )
+    .map_err(|e| anyhow::anyhow!("cannot create the database: {e}"))?;
     if args.json {
         super::print_json(&serde_json::json!({
             "node_id": id.to_string(),
@@ -39,7 +42,10 @@ pub(crate) fn run(dir: &DataDir, args: &InitArgs) -> anyhow::Result<ExitCode> {
             dir.root().display(),
             id.peer_id_text()
         );
-        eprintln!("next: souk node run{}", if args.light { " --light" } else { "" });
+        eprintln!(
+            "next: souk node run{}",
+            if args.light { " --light" } else { "" }
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

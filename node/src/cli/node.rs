@@ -40,7 +40,11 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     light: bool,
     /// Log filter (tracing syntax), e.g. `info` or `souk_node=debug`. Env: RUST_LOG.
-    #[arg(long, env = "RUST_LOG", default_value = "info,libp2p_kad=error,libp2p_gossipsub=warn")]
+    #[arg(
+        long,
+        env = "RUST_LOG",
+        default_value = "info,libp2p_kad=error,libp2p_gossipsub=warn"
+    )]
     log: String,
 }
 
@@ -70,7 +74,9 @@ pub(crate) fn run(dir: &DataDir, cmd: NodeCommand) -> anyhow::Result<ExitCode> {
 fn run_node(dir: &DataDir, args: RunArgs) -> anyhow::Result<ExitCode> {
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).context("invalid --log filter")?)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&args.log).context("invalid --log filter")?,
+        )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
@@ -92,7 +98,9 @@ fn run_node(dir: &DataDir, args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(api) = &args.api {
         config.api = api.clone();
     }
-    config.validate("command line").map_err(anyhow::Error::new)?;
+    config
+        .validate("command line")
+        .map_err(anyhow::Error::new)?;
     let key = dir.identity()?;
     let sealing_public = dir.sealing_public()?;
     let token = dir.api_token()?;
@@ -107,8 +115,16 @@ fn run_node(dir: &DataDir, args: RunArgs) -> anyhow::Result<ExitCode> {
     .with_context(|| format!("cannot open the database {}", store_path.display()))?;
     let opts = NodeOptions {
         light,
-        listen: config.listen.iter().filter_map(|a| a.parse().ok()).collect(),
-        bootstrap: config.bootstrap.iter().filter_map(|a| a.parse().ok()).collect(),
+        listen: config
+            .listen
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect(),
+        bootstrap: config
+            .bootstrap
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect(),
         swarm: SwarmSettings {
             light,
             max_connections: config.max_connections,
@@ -134,9 +150,11 @@ fn run_node(dir: &DataDir, args: RunArgs) -> anyhow::Result<ExitCode> {
             shutdown: stop.clone(),
         };
         let api_stop = stop.clone();
-        let (api_addr, api_task) = api::serve(config.api_addr(), state, async move { api_stop.notified().await })
-            .await
-            .with_context(|| format!("cannot bind the local API on {}", config.api))?;
+        let (api_addr, api_task) = api::serve(config.api_addr(), state, async move {
+            api_stop.notified().await
+        })
+        .await
+        .with_context(|| format!("cannot bind the local API on {}", config.api))?;
         dir.write_api_addr(api_addr)?;
         tracing::info!(
             "node {} ({}) running; API on http://{api_addr}",
@@ -159,17 +177,18 @@ fn run_node(dir: &DataDir, args: RunArgs) -> anyhow::Result<ExitCode> {
 async fn wait_for_stop(stop: &tokio::sync::Notify) {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!("cannot watch SIGTERM: {e}");
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = stop.notified() => {}
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!("cannot watch SIGTERM: {e}");
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = stop.notified() => {}
+                    }
+                    return;
                 }
-                return;
-            }
-        };
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

@@ -29,7 +29,9 @@ pub(crate) struct SearchArgs {
 fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -42,7 +44,10 @@ pub(crate) fn run(dir: &DataDir, args: &SearchArgs) -> anyhow::Result<ExitCode> 
         query.push_str(&format!("&q={}", encode(&text)));
     }
     if !args.capability.is_empty() {
-        query.push_str(&format!("&capabilities={}", encode(&args.capability.join(","))));
+        query.push_str(&format!(
+            "&capabilities={}",
+            encode(&args.capability.join(","))
+        ));
     }
     if let Some(p) = &args.max_price {
         if parse_amount(p).is_none() {
@@ -67,7 +72,10 @@ pub(crate) fn run(dir: &DataDir, args: &SearchArgs) -> anyhow::Result<ExitCode> 
             h.currency,
             h.capabilities.join(",")
         );
-        println!("    {}", h.description.chars().take(100).collect::<String>());
+        println!(
+            "    {}",
+            h.description.chars().take(100).collect::<String>()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

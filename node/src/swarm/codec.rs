@@ -94,7 +94,12 @@ where
         write_frame(io, &encoding::encode(&req)).await
     }
 
-    async fn write_response<T>(&mut self, _: &StreamProtocol, io: &mut T, resp: Resp) -> io::Result<()>
+    async fn write_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        resp: Resp,
+    ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {

@@ -2,7 +2,10 @@
 //! event enum whose variants cannot carry doc comments.
 #![allow(missing_docs)]
 
-use libp2p::{allow_block_list, connection_limits, gossipsub, identify, kad, ping, request_response, swarm::NetworkBehaviour};
+use libp2p::{
+    allow_block_list, connection_limits, gossipsub, identify, kad, ping, request_response,
+    swarm::NetworkBehaviour,
+};
 
 use super::{SearchCodec, SyncCodec};
 
@@ -26,4 +29,3 @@ pub struct Behaviour {
     /// Search (light nodes ask full nodes).
     pub search: request_response::Behaviour<SearchCodec>,
 }
-

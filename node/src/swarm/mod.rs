@@ -18,8 +18,8 @@ use libp2p::{
     request_response, tcp, yamux,
 };
 use souk_protocol::discovery::{
-    MANIFEST_TOPIC, MAX_ENVELOPE_LEN, MAX_REQUEST_LEN, MAX_RESPONSE_LEN, SEARCH_PROTOCOL, SYNC_PROTOCOL, SearchRequest,
-    SearchResponse, SyncRequest, SyncResponse,
+    MANIFEST_TOPIC, MAX_ENVELOPE_LEN, MAX_REQUEST_LEN, MAX_RESPONSE_LEN, SEARCH_PROTOCOL,
+    SYNC_PROTOCOL, SearchRequest, SearchResponse, SyncRequest, SyncResponse,
 };
 
 use self::codec::CborCodec;
@@ -88,8 +88,9 @@ pub fn behaviour(key: &libp2p::identity::Keypair, s: &SwarmSettings) -> Result<B
         .flood_publish(true)
         .build()
         .map_err(|e| format!("gossipsub config: {e}"))?;
-    let mut gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config)
-        .map_err(|e| format!("gossipsub: {e}"))?;
+    let mut gossipsub =
+        gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config)
+            .map_err(|e| format!("gossipsub: {e}"))?;
     if !s.light {
         gossipsub
             .subscribe(&gossipsub::IdentTopic::new(MANIFEST_TOPIC))
@@ -98,8 +99,13 @@ pub fn behaviour(key: &libp2p::identity::Keypair, s: &SwarmSettings) -> Result<B
 
     let mut kad_config = kad::Config::new(KAD_PROTOCOL);
     kad_config.set_query_timeout(Duration::from_secs(30));
-    let mut kad = kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
-    kad.set_mode(Some(if s.light { kad::Mode::Client } else { kad::Mode::Server }));
+    let mut kad =
+        kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
+    kad.set_mode(Some(if s.light {
+        kad::Mode::Client
+    } else {
+        kad::Mode::Server
+    }));
 
     let support = if s.light {
         request_response::ProtocolSupport::Outbound
@@ -145,14 +151,22 @@ pub fn behaviour(key: &libp2p::identity::Keypair, s: &SwarmSettings) -> Result<B
 }
 
 /// Builds a TCP/noise/yamux swarm on the tokio runtime.
-pub fn build(key: libp2p::identity::Keypair, s: &SwarmSettings) -> Result<libp2p::Swarm<Behaviour>, String> {
+pub fn build(
+    key: libp2p::identity::Keypair,
+    s: &SwarmSettings,
+) -> Result<libp2p::Swarm<Behaviour>, String> {
     let settings = s.clone();
     let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
-        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
         .map_err(|e| format!("transport: {e}"))?
         .with_behaviour(|key| {
-            behaviour(key, &settings).map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e.into() })
+            behaviour(key, &settings)
+                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e.into() })
         })
         .map_err(|e| format!("behaviour: {e}"))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(settings.idle_timeout))

@@ -1,0 +1,129 @@
+//! Real libp2p swarms on loopback: a manifest published on one node becomes searchable on
+//! every full and light node, and a node that joins later catches up through sync.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use support::{TestNode, agent, finds, seed, start_node, wait_for};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_published_manifest_is_searchable_on_every_node() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut full: Vec<TestNode> = Vec::new();
+    for i in 0..10u16 {
+        let dir = tmp.path().join(format!("full{i}"));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        // A tree: every node dials node 0 and its parent, so the network is connected.
+        let mut boot = Vec::new();
+        if i > 0 {
+            boot.push(full[0].addr.clone());
+            boot.push(full[((i - 1) / 2) as usize].addr.clone());
+            boot.dedup();
+        }
+        full.push(start_node(&dir, seed(i), false, boot).await);
+    }
+    let mut light = Vec::new();
+    for i in 0..2u16 {
+        let dir = tmp.path().join(format!("light{i}"));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        light.push(
+            start_node(
+                &dir,
+                seed(100 + i),
+                true,
+                vec![full[3 + i as usize].addr.clone()],
+            )
+            .await,
+        );
+    }
+
+    let published = full[7]
+        .handle
+        .publish(agent(
+            "invoice-reader",
+            &["ocr", "invoices"],
+            "Extracts totals from scanned invoices.",
+            1_500_000,
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("publish: {e}"));
+    let id = published.manifest_id.clone();
+
+    for (i, n) in full.iter().enumerate() {
+        wait_for(&format!("full node {i} to find the manifest"), || {
+            finds(&n.handle, "invoices", &id)
+        })
+        .await;
+    }
+    for (i, n) in light.iter().enumerate() {
+        wait_for(&format!("light node {i} to find the manifest"), || {
+            finds(&n.handle, "scanned invoice totals", &id)
+        })
+        .await;
+        let info = n.handle.info().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(info.mode, "light");
+        assert_eq!(info.manifests, 0, "a light node keeps no catalog");
+    }
+    // Capability and price filters work on every node.
+    for n in &full {
+        let req = souk_protocol::discovery::SearchRequest {
+            capabilities: vec!["ocr".into()],
+            max_price: Some(1_000_000),
+            limit: 10,
+            ..Default::default()
+        };
+        let hits = n.handle.search(req).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            hits.is_empty(),
+            "the max-price filter must exclude a 1.5 USD agent"
+        );
+    }
+    for n in full.iter().chain(&light) {
+        n.handle.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_joiner_catches_up_through_sync() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mk = |name: &str| {
+        let d = tmp.path().join(name);
+        std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("{e}"));
+        d
+    };
+    let a = start_node(&mk("a"), seed(1), false, vec![]).await;
+    let b = start_node(&mk("b"), seed(2), false, vec![a.addr.clone()]).await;
+    let mut ids = Vec::new();
+    for (i, name) in ["summarizer", "translator", "csv-analyst"]
+        .iter()
+        .enumerate()
+    {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let p = node
+            .handle
+            .publish(agent(name, &["text"], &format!("{name} agent"), 1_000_000))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        ids.push(p.manifest_id);
+    }
+    for id in &ids {
+        wait_for("a and b to hold every manifest", || async {
+            finds(&a.handle, "agent", id).await && finds(&b.handle, "agent", id).await
+        })
+        .await;
+    }
+    // c joins after every publication: gossip will not repeat them, sync must deliver them.
+    let c = start_node(&mk("c"), seed(3), false, vec![b.addr.clone()]).await;
+    for id in &ids {
+        wait_for("the late joiner to catch up", || {
+            finds(&c.handle, "agent", id)
+        })
+        .await;
+    }
+    let m = c.handle.metrics.snapshot();
+    assert!(m.sync_received >= 3, "{m:?}");
+    assert_eq!(m.sync_rejected, 0);
+    for n in [a, b, c] {
+        n.handle.shutdown().await;
+    }
+}
