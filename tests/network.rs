@@ -4,7 +4,9 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use support::{TestNode, agent, finds, seed, start_node, wait_for};
+use std::time::Duration;
+
+use support::{TestNode, agent, finds, seed, start_node, start_node_with, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_published_manifest_is_searchable_on_every_node() {
@@ -126,4 +128,76 @@ async fn a_late_joiner_catches_up_through_sync() {
     for n in [a, b, c] {
         n.handle.shutdown().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn providers_heartbeat_and_dead_providers_fall_out_of_search() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mk = |name: &str| {
+        let d = tmp.path().join(name);
+        std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("{e}"));
+        d
+    };
+    // Manifests valid for 3 s, re-announced at half of that, swept every 100 ms.
+    let short = |o: &mut souk_node::service::NodeOptions| {
+        o.manifest_ttl_ms = 3_000;
+        o.tick = Duration::from_millis(100);
+    };
+    let provider = start_node_with(&mk("p"), seed(40), false, vec![], short).await;
+    let watcher = start_node_with(
+        &mk("w"),
+        seed(41),
+        false,
+        vec![provider.addr.clone()],
+        short,
+    )
+    .await;
+    let first = provider
+        .handle
+        .publish(agent(
+            "heartbeat",
+            &["text"],
+            "alive while its node runs",
+            1_000_000,
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    wait_for("the watcher to find the agent", || {
+        finds(&watcher.handle, "alive", &first.manifest_id)
+    })
+    .await;
+    let search = |w: souk_node::service::NodeHandle| async move {
+        let req = souk_protocol::discovery::SearchRequest {
+            text: "alive".into(),
+            limit: 5,
+            ..Default::default()
+        };
+        w.search(req).await.unwrap_or_default()
+    };
+    // The heartbeat replaces it with a higher seq before it expires.
+    wait_for(
+        "a re-announcement with a higher seq to reach the watcher",
+        || {
+            let w = watcher.handle.clone();
+            async move {
+                search(w)
+                    .await
+                    .iter()
+                    .any(|x| x.name == "heartbeat" && x.seq > first.seq)
+            }
+        },
+    )
+    .await;
+    // The provider dies: without heartbeats the agent leaves the watcher's search on its own.
+    provider.handle.shutdown().await;
+    wait_for("the dead provider's agent to expire", || {
+        let w = watcher.handle.clone();
+        async move { search(w).await.is_empty() }
+    })
+    .await;
+    wait_for("the sweep to drop it from the catalog", || async {
+        watcher.handle.metrics.snapshot().expired >= 1
+    })
+    .await;
+    watcher.handle.shutdown().await;
 }

@@ -147,6 +147,30 @@ pub struct Published {
     pub expires_at: u64,
 }
 
+/// How a manifest reached this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    /// Published by this node.
+    Local,
+    /// Received by gossip.
+    Gossip,
+    /// Received through sync.
+    Sync,
+}
+
+/// Something that happened on the node, for observers (tests, benchmarks, `watch` APIs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeEvent {
+    /// A manifest entered the catalog.
+    ManifestAdmitted {
+        /// Its id.
+        id: Hash,
+        /// How it arrived.
+        via: Via,
+    },
+}
+
 type Reply<T> = oneshot::Sender<T>;
 
 /// Requests to the node's task.
@@ -179,6 +203,7 @@ pub struct NodeHandle {
     pub node_id: NodeId,
     /// The libp2p peer id.
     pub peer_id: PeerId,
+    events: tokio::sync::broadcast::Sender<NodeEvent>,
 }
 
 /// Starting a node failed.
@@ -253,6 +278,11 @@ impl NodeHandle {
         self.ask(|r| Command::GossipRaw(bytes, r)).await?
     }
 
+    /// Events from now on (a lagging receiver loses the oldest ones).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<NodeEvent> {
+        self.events.subscribe()
+    }
+
     /// Stops the node, flushing the store.
     pub async fn shutdown(&self) {
         let _ = self.ask(Command::Shutdown).await;
@@ -290,6 +320,7 @@ struct Node {
     next_search: u64,
     kad_bootstrapped: bool,
     request_timeout: Duration,
+    events: tokio::sync::broadcast::Sender<NodeEvent>,
 }
 
 /// What a node reads from its store at start: manifest envelopes and agent records.
@@ -324,7 +355,8 @@ pub async fn start(
     }
 
     let metrics = Arc::new(Metrics::default());
-    let (store_tx, store_thread) = storage::spawn(store.clone(), metrics.clone());
+    let (store_tx, store_thread) = storage::spawn(store.clone(), metrics.clone())
+        .map_err(|e| StartError::Store(format!("cannot start the storage thread: {e}")))?;
     let (tx, rx) = mpsc::channel(256);
 
     let now = now_ms();
@@ -362,6 +394,7 @@ pub async fn start(
         }
     }
     let node_id = key.id();
+    let (events, _) = tokio::sync::broadcast::channel(1024);
     let publisher = Publisher::new(records, opts.manifest_ttl_ms, opts.sealing_public);
     let node = Node {
         key,
@@ -385,6 +418,7 @@ pub async fn start(
         next_search: 0,
         kad_bootstrapped: false,
         request_timeout: settings.request_timeout,
+        events: events.clone(),
     };
     let task = tokio::spawn(node.run(rx, opts.tick));
     Ok((
@@ -393,6 +427,7 @@ pub async fn start(
             metrics,
             node_id,
             peer_id,
+            events,
         },
         task,
     ))
@@ -451,6 +486,18 @@ impl Node {
         if let Some(thread) = self.store_thread.take() {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
+    }
+
+    /// Keeps an admitted manifest: persists it and tells observers.
+    fn keep(&self, manifest: Box<Signed<Manifest>>, replaced: Option<Hash>, via: Via) {
+        if let Some(old) = replaced {
+            self.store_op(StoreOp::RemoveManifest(old));
+        }
+        let _ = self.events.send(NodeEvent::ManifestAdmitted {
+            id: manifest.id(),
+            via,
+        });
+        self.store_op(StoreOp::PutManifest(manifest));
     }
 
     fn store_op(&self, op: StoreOp) {
@@ -559,10 +606,7 @@ impl Node {
         } else if let Admission::Accepted { manifest, replaced } =
             self.catalog.insert_verified(manifest)
         {
-            if let Some(old) = replaced {
-                self.store_op(StoreOp::RemoveManifest(old));
-            }
-            self.store_op(StoreOp::PutManifest(manifest));
+            self.keep(manifest, replaced, Via::Local);
         }
         self.metrics.published.inc();
         self.gossip(bytes);
@@ -846,10 +890,7 @@ impl Node {
         let acceptance = match self.catalog.admit(data, now_ms()) {
             Admission::Accepted { manifest, replaced } => {
                 self.metrics.gossip_accepted.inc();
-                if let Some(old) = replaced {
-                    self.store_op(StoreOp::RemoveManifest(old));
-                }
-                self.store_op(StoreOp::PutManifest(manifest));
+                self.keep(manifest, replaced, Via::Gossip);
                 gossipsub::MessageAcceptance::Accept
             }
             Admission::Duplicate => {
@@ -918,10 +959,7 @@ impl Node {
                         self.metrics.sync_received.inc();
                         match self.catalog.admit(bytes, now) {
                             Admission::Accepted { manifest, replaced } => {
-                                if let Some(old) = replaced {
-                                    self.store_op(StoreOp::RemoveManifest(old));
-                                }
-                                self.store_op(StoreOp::PutManifest(manifest));
+                                self.keep(manifest, replaced, Via::Sync);
                             }
                             Admission::Duplicate => {}
                             // A stale seq from sync is normal (we already have newer); an

@@ -48,11 +48,11 @@ pub enum StoreOp {
     Flush(oneshot::Sender<Result<(), String>>),
 }
 
+/// The worker's queue and thread.
+pub type Worker = (mpsc::Sender<StoreOp>, std::thread::JoinHandle<()>);
+
 /// Starts the worker thread; it ends when every sender is dropped.
-pub fn spawn(
-    store: Arc<Store>,
-    metrics: Arc<Metrics>,
-) -> (mpsc::Sender<StoreOp>, std::thread::JoinHandle<()>) {
+pub fn spawn(store: Arc<Store>, metrics: Arc<Metrics>) -> std::io::Result<Worker> {
     let (tx, mut rx) = mpsc::channel::<StoreOp>(QUEUE);
     let handle = std::thread::Builder::new()
         .name("souk-store".into())
@@ -63,9 +63,8 @@ pub fn spawn(
             if let Err(e) = store.flush() {
                 tracing::error!("final store flush failed: {e}");
             }
-        })
-        .unwrap_or_else(|e| panic!("cannot start the storage thread: {e}"));
-    (tx, handle)
+        })?;
+    Ok((tx, handle))
 }
 
 fn apply(store: &Store, metrics: &Metrics, op: StoreOp) {

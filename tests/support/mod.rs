@@ -55,6 +55,17 @@ pub async fn start_node(
     light: bool,
     bootstrap: Vec<Multiaddr>,
 ) -> TestNode {
+    start_node_with(dir, seed, light, bootstrap, |_| {}).await
+}
+
+/// Like [`start_node`], with a chance to adjust the options.
+pub async fn start_node_with(
+    dir: &Path,
+    seed: [u8; 32],
+    light: bool,
+    bootstrap: Vec<Multiaddr>,
+    adjust: impl FnOnce(&mut NodeOptions),
+) -> TestNode {
     let store = Store::open(
         &dir.join("souk.redb"),
         &StoreConfig {
@@ -80,6 +91,8 @@ pub async fn start_node(
         tick: Duration::from_millis(500),
         sealing_public: [7; 32],
     };
+    let mut opts = opts;
+    adjust(&mut opts);
     let (handle, task) = service::start(Keypair::from_seed(&seed), Arc::new(store), opts)
         .await
         .unwrap_or_else(|e| panic!("start node: {e}"));
