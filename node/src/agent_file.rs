@@ -21,13 +21,12 @@ pub const MAX_PACKAGE_BYTES: u64 = 256 * 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum AgentFileError {
     /// Cannot read a file.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {cause}")]
     Read {
         /// The file.
         path: String,
         /// Why.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// Not a valid agent file.
     #[error("{path}: {message}")]
@@ -236,9 +235,9 @@ pub fn package_digest(root: &Path) -> Result<Hash, AgentFileError> {
     let mut total = 0u64;
     for rel in files {
         let path = root.join(&rel);
-        let data = std::fs::read(&path).map_err(|source| AgentFileError::Read {
+        let data = std::fs::read(&path).map_err(|cause| AgentFileError::Read {
             path: path.display().to_string(),
-            source,
+            cause,
         })?;
         total += data.len() as u64;
         if total > MAX_PACKAGE_BYTES {
@@ -256,23 +255,23 @@ pub fn package_digest(root: &Path) -> Result<Hash, AgentFileError> {
 }
 
 fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), AgentFileError> {
-    let read_err = |source| AgentFileError::Read {
+    let read_err = |cause| AgentFileError::Read {
         path: dir.display().to_string(),
-        source,
+        cause,
     };
     for entry in std::fs::read_dir(dir).map_err(read_err)? {
-        let entry = entry.map_err(|source| AgentFileError::Read {
+        let entry = entry.map_err(|cause| AgentFileError::Read {
             path: dir.display().to_string(),
-            source,
+            cause,
         })?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with('.') || name == "__pycache__" {
             continue;
         }
         let path = entry.path();
-        let kind = entry.file_type().map_err(|source| AgentFileError::Read {
+        let kind = entry.file_type().map_err(|cause| AgentFileError::Read {
             path: path.display().to_string(),
-            source,
+            cause,
         })?;
         if kind.is_dir() {
             collect(root, &path, out)?;
@@ -299,9 +298,9 @@ impl AgentSpec {
     /// Reads `agent.toml` and everything it references.
     pub fn load(path: &Path) -> Result<AgentSpec, AgentFileError> {
         let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| AgentFileError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| AgentFileError::Read {
             path: p.clone(),
-            source,
+            cause,
         })?;
         let base = path
             .canonicalize()
@@ -323,9 +322,9 @@ impl AgentSpec {
             let json = match s {
                 SchemaSource::File(rel) => {
                     let file = base.join(rel);
-                    std::fs::read_to_string(&file).map_err(|source| AgentFileError::Read {
+                    std::fs::read_to_string(&file).map_err(|cause| AgentFileError::Read {
                         path: file.display().to_string(),
-                        source,
+                        cause,
                     })?
                 }
                 SchemaSource::Inline(table) => {

@@ -53,13 +53,12 @@ impl Default for Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {cause}")]
     Read {
         /// The file.
         path: String,
         /// Why.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// Not valid TOML or not a Souk config.
     #[error("{path} is not a valid Souk config: {message}")]
@@ -109,19 +108,34 @@ impl Config {
     /// Reads and validates `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
             path: p.clone(),
-            source,
+            cause,
         })?;
         Self::parse(&text, &p)
     }
 
     /// Parses and validates config text (`path` is for messages).
     pub fn parse(text: &str, path: &str) -> Result<Self, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let parse_err = |e: toml::de::Error| ConfigError::Parse {
             path: path.into(),
             message: e.to_string().trim().replace('\n', " "),
-        })?;
+        };
+        // Keys left out take the defaults of the file's mode, not of a full node.
+        let table: toml::Table = toml::from_str(text).map_err(parse_err)?;
+        let mode = match table.get("mode").and_then(|m| m.as_str()) {
+            Some("light") => Mode::Light,
+            _ => Mode::Full,
+        };
+        let mut merged =
+            toml::Table::try_from(Self::for_mode(mode)).map_err(|e| ConfigError::Parse {
+                path: path.into(),
+                message: e.to_string(),
+            })?;
+        for (k, v) in table {
+            merged.insert(k, v);
+        }
+        let cfg: Config = merged.try_into().map_err(parse_err)?;
         cfg.validate(path)?;
         Ok(cfg)
     }
@@ -170,6 +184,15 @@ impl Config {
             return Err(bad(
                 "sweep_interval_secs",
                 "must be between 1 and 3600".into(),
+            ));
+        }
+        if self.sweep_interval_secs.saturating_mul(4) > self.manifest_ttl_secs {
+            return Err(bad(
+                "sweep_interval_secs",
+                format!(
+                    "must be at most a quarter of manifest_ttl_secs ({}) so heartbeats are never late",
+                    self.manifest_ttl_secs
+                ),
             ));
         }
         if !(2..=32).contains(&self.mesh_n) {
@@ -258,6 +281,14 @@ mod tests {
             let parsed = Config::parse(&text, "config.toml").unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(parsed, Config::for_mode(mode));
         }
+    }
+
+    #[test]
+    fn missing_keys_take_the_defaults_of_the_mode() {
+        let c = Config::parse("mode = \"light\"\n", "c.toml").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c, Config::for_mode(Mode::Light));
+        let c = Config::parse("", "c.toml").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c, Config::for_mode(Mode::Full));
     }
 
     #[test]

@@ -61,13 +61,12 @@ pub enum DataDirError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// An I/O failure.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The path.
         path: String,
         /// The error.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// No randomness available.
     #[error("the operating system's random number generator failed: {0}")]
@@ -75,9 +74,9 @@ pub enum DataDirError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DataDirError + '_ {
-    move |source| DataDirError::Io {
+    move |cause| DataDirError::Io {
         path: path.display().to_string(),
-        source,
+        cause,
     }
 }
 
@@ -136,6 +135,13 @@ impl DataDir {
         }
         std::fs::create_dir_all(&self.root).map_err(io_err(&self.root))?;
         set_mode(&self.root, 0o700)?;
+        // No identity means no completed init: leftovers of an interrupted one are replaced.
+        for stale in [SEALING_FILE, TOKEN_FILE] {
+            let p = self.path(stale);
+            if p.exists() {
+                std::fs::remove_file(&p).map_err(io_err(&p))?;
+            }
+        }
         let seed = random_32()?;
         let sealing = random_32()?;
         let token = random_32()?;
@@ -205,7 +211,7 @@ impl DataDir {
         Ok(Zeroizing::new(token.to_owned()))
     }
 
-    /// The config (defaults for `mode` when the file is missing).
+    /// The config (full-node defaults when the file is missing).
     pub fn config(&self) -> Result<Config, DataDirError> {
         let path = self.path(CONFIG_FILE);
         if !path.exists() {

@@ -11,7 +11,8 @@ use std::ops::Bound;
 use souk_index::{Index, Inserted, Query};
 use souk_protocol::Hash;
 use souk_protocol::discovery::{
-    MAX_ENVELOPE_LEN, MAX_SEARCH_RESULTS, MAX_SYNC_PAGE, SearchRequest, SyncRequest, SyncResponse,
+    MAX_ENVELOPE_LEN, MAX_RESPONSE_LEN, MAX_SEARCH_RESULTS, MAX_SYNC_PAGE, SearchRequest,
+    SyncRequest, SyncResponse,
 };
 use souk_protocol::manifest::{Manifest, ManifestError};
 use souk_protocol::signed::{Signed, SignedError};
@@ -165,15 +166,22 @@ impl Catalog {
         let mut manifests = Vec::with_capacity(limit);
         let mut last = None;
         let mut more = false;
+        // Stay well under the response limit whatever the manifests' sizes.
+        let budget = MAX_RESPONSE_LEN - 64 * 1024;
+        let mut bytes = 0usize;
         for id in self.ids.range((lower, Bound::Unbounded)) {
-            if manifests.len() == limit {
+            let Some(m) = self.index.get(id) else {
+                continue;
+            };
+            let env = m.to_bytes();
+            if manifests.len() == limit || (bytes + env.len() + 8 > budget && !manifests.is_empty())
+            {
                 more = true;
                 break;
             }
-            if let Some(m) = self.index.get(id) {
-                manifests.push(m.to_bytes());
-                last = Some(*id);
-            }
+            bytes += env.len() + 8;
+            manifests.push(env);
+            last = Some(*id);
         }
         SyncResponse {
             manifests,

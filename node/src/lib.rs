@@ -17,6 +17,7 @@ pub mod api;
 pub mod config;
 pub mod data_dir;
 pub mod discovery;
+pub mod hire;
 pub mod metrics;
 pub mod peer_score;
 pub mod publisher;

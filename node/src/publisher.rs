@@ -6,7 +6,7 @@
 //! signed for that agent. Retiring announces a final manifest valid for only
 //! [`RETIRE_TTL_MS`], which replaces the live one everywhere and then expires.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use souk_protocol::Hash;
@@ -54,18 +54,36 @@ pub enum PublishError {
 #[derive(Debug)]
 pub struct Publisher {
     agents: BTreeMap<String, AgentRecord>,
+    /// Highest seq ever signed per agent name (committed or not, retired or not).
+    highest: HashMap<String, u64>,
+    /// Announcements signed but not yet durably recorded.
+    in_flight: HashSet<String>,
+    /// Agents retired, with the seq of their retiring manifest.
+    retired: HashMap<String, u64>,
     ttl_ms: u64,
     sealing_key: [u8; 32],
+}
+
+/// The store key under which the highest seq signed for an agent is kept.
+pub fn seq_state_key(name: &str) -> String {
+    format!("seq/{name}")
 }
 
 impl Publisher {
     /// A publisher with records loaded from the store.
     pub fn new(records: Vec<AgentRecord>, ttl_ms: u64, sealing_key: [u8; 32]) -> Self {
+        let highest = records
+            .iter()
+            .map(|r| (r.spec.name.clone(), r.seq))
+            .collect();
         Self {
             agents: records
                 .into_iter()
                 .map(|r| (r.spec.name.clone(), r))
                 .collect(),
+            highest,
+            in_flight: HashSet::new(),
+            retired: HashMap::new(),
             ttl_ms,
             sealing_key,
         }
@@ -79,6 +97,20 @@ impl Publisher {
     /// One agent.
     pub fn get(&self, name: &str) -> Option<&AgentRecord> {
         self.agents.get(name)
+    }
+
+    /// Reserves the next seq for `name`: above anything signed before (`floor` is the
+    /// highest seq known from elsewhere, e.g. persisted by an earlier run).
+    fn reserve(&mut self, name: &str, floor: u64) -> u64 {
+        let prev = self.highest.get(name).copied().unwrap_or(0).max(floor);
+        let seq = prev + 1;
+        self.highest.insert(name.to_owned(), seq);
+        seq
+    }
+
+    /// The highest seq signed for `name`.
+    pub fn highest_seq(&self, name: &str) -> u64 {
+        self.highest.get(name).copied().unwrap_or(0)
     }
 
     fn sign(
@@ -97,26 +129,25 @@ impl Publisher {
             .to_manifest(key.id(), seq, self.sealing_key, now, now + ttl)
             .map_err(invalid)?;
         let signed = Signed::sign(body, key);
-        signed
-            .body()
-            .validate(&signed.id())
-            .map_err(|e| invalid(e.to_string()))?;
-        Ok(signed)
+        // Exactly what every receiver will check, size limits included: never announce a
+        // manifest peers would reject (and penalise us for).
+        Manifest::verify(&signed.to_bytes(), now).map_err(|e| invalid(e.to_string()))
     }
 
-    /// Signs a manifest for `spec` with the next seq; `min_seq` is the highest seq the network
-    /// is known to hold for it (so a fresh data dir never goes backwards). Returns the
-    /// manifest and the record to persist; call [`Publisher::commit`] once it is durable.
+    /// Signs a manifest for `spec` with the next seq (above `floor`, the highest persisted
+    /// seq). Returns the manifest and the record to persist; call [`Publisher::commit`] once
+    /// it is durable.
     pub fn publish(
-        &self,
+        &mut self,
         spec: AgentSpec,
         key: &Keypair,
         now: u64,
-        min_seq: u64,
+        floor: u64,
     ) -> Result<(Signed<Manifest>, AgentRecord), PublishError> {
-        let prev = self.agents.get(&spec.name).map_or(0, |r| r.seq);
-        let seq = prev.max(min_seq) + 1;
+        let seq = self.reserve(&spec.name, floor);
         let signed = self.sign(&spec, seq, key, now, self.ttl_ms)?;
+        self.in_flight.insert(spec.name.clone());
+        self.retired.remove(&spec.name);
         let record = AgentRecord {
             spec,
             seq,
@@ -127,15 +158,26 @@ impl Publisher {
         Ok((signed, record))
     }
 
-    /// Records a published agent.
-    pub fn commit(&mut self, record: AgentRecord) {
-        self.agents.insert(record.spec.name.clone(), record);
+    /// Records a published agent once durable. Returns false (and keeps nothing) when the
+    /// agent was retired after this announcement was signed.
+    pub fn commit(&mut self, record: AgentRecord) -> bool {
+        let name = record.spec.name.clone();
+        if self.retired.get(&name).is_some_and(|r| *r > record.seq) {
+            return false;
+        }
+        self.in_flight.remove(&name);
+        let newer = self.agents.get(&name).is_some_and(|r| r.seq > record.seq);
+        if !newer {
+            self.agents.insert(name, record);
+        }
+        true
     }
 
-    /// Agents whose manifest has used half its validity: re-announce them.
+    /// Agents whose manifest has used half its validity and has no announcement in flight.
     pub fn due(&self, now: u64) -> Vec<String> {
         self.agents
             .values()
+            .filter(|r| !self.in_flight.contains(&r.spec.name))
             .filter(|r| now >= r.issued_at + (r.expires_at.saturating_sub(r.issued_at)) / 2)
             .map(|r| r.spec.name.clone())
             .collect()
@@ -143,35 +185,39 @@ impl Publisher {
 
     /// The heartbeat: a fresh manifest for an agent already published.
     pub fn reannounce(
-        &self,
+        &mut self,
         name: &str,
         key: &Keypair,
         now: u64,
     ) -> Result<(Signed<Manifest>, AgentRecord), PublishError> {
-        let rec = self
+        let spec = self
             .agents
             .get(name)
-            .ok_or_else(|| PublishError::Unknown(name.into()))?;
-        self.publish(rec.spec.clone(), key, now, 0)
+            .ok_or_else(|| PublishError::Unknown(name.into()))?
+            .spec
+            .clone();
+        self.publish(spec, key, now, 0)
     }
 
-    /// The retiring announcement for `name`; the caller removes the record once durable.
+    /// Retires `name`: forgets it and returns the short-lived retiring manifest.
     pub fn retire(
-        &self,
+        &mut self,
         name: &str,
         key: &Keypair,
         now: u64,
     ) -> Result<Signed<Manifest>, PublishError> {
-        let rec = self
+        let spec = self
             .agents
             .get(name)
-            .ok_or_else(|| PublishError::Unknown(name.into()))?;
-        self.sign(&rec.spec, rec.seq + 1, key, now, RETIRE_TTL_MS)
-    }
-
-    /// Forgets an agent.
-    pub fn remove(&mut self, name: &str) -> Option<AgentRecord> {
-        self.agents.remove(name)
+            .ok_or_else(|| PublishError::Unknown(name.into()))?
+            .spec
+            .clone();
+        let seq = self.reserve(name, 0);
+        let signed = self.sign(&spec, seq, key, now, RETIRE_TTL_MS)?;
+        self.agents.remove(name);
+        self.in_flight.remove(name);
+        self.retired.insert(name.to_owned(), seq);
+        Ok(signed)
     }
 
     /// The current manifest id of an agent.
@@ -179,5 +225,87 @@ impl Publisher {
         self.agents
             .get(name)
             .and_then(|r| Hash::from_hex(&r.manifest_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: &str) -> AgentSpec {
+        AgentSpec {
+            name: name.into(),
+            description: "d".into(),
+            capabilities: vec!["x".into()],
+            input_schema: "{}".into(),
+            output_schema: "{}".into(),
+            hosts: vec![],
+            tools: vec![],
+            credentials: vec![],
+            currency: "USD".into(),
+            per_hire: 1,
+            per_hour: 0,
+            max_duration_ms: 1000,
+            max_concurrency: 1,
+            max_input_bytes: 1,
+            runtime_digest: "00".repeat(32),
+            run: crate::agent_file::RunSpec {
+                command: vec!["true".into()],
+                workdir: "/".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn seqs_never_repeat_even_before_commit_or_after_retire() {
+        let key = Keypair::from_seed(&[1; 32]);
+        let mut p = Publisher::new(vec![], 60_000, [0; 32]);
+        let (a, ra) = p
+            .publish(spec("a"), &key, 1_000, 0)
+            .unwrap_or_else(|e| panic!("{e}"));
+        // A second announcement before the first is committed gets a higher seq.
+        let (b, rb) = p
+            .publish(spec("a"), &key, 1_001, 0)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(b.body().seq > a.body().seq);
+        assert!(
+            p.due(1_000_000).is_empty(),
+            "nothing is due while an announcement is in flight"
+        );
+        assert!(p.commit(rb));
+        assert!(p.commit(ra.clone()));
+        assert_eq!(
+            p.get("a").map(|r| r.seq),
+            Some(2),
+            "an older commit never replaces a newer one"
+        );
+        let r = p.retire("a", &key, 2_000).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.body().seq, 3);
+        assert!(!p.commit(ra), "a late commit of a retired agent is dropped");
+        assert!(p.get("a").is_none());
+        let (c, _) = p
+            .publish(spec("a"), &key, 3_000, 0)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            c.body().seq,
+            4,
+            "republishing after retirement continues upward"
+        );
+        let (d, _) = p
+            .publish(spec("b"), &key, 3_000, 41)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(d.body().seq, 42, "a persisted floor is honoured");
+    }
+
+    #[test]
+    fn oversized_manifests_are_refused_before_signing_them_out() {
+        let key = Keypair::from_seed(&[1; 32]);
+        let mut p = Publisher::new(vec![], 60_000, [0; 32]);
+        let mut s = spec("big");
+        s.description = "x".repeat(5000);
+        assert!(matches!(
+            p.publish(s, &key, 1_000, 0),
+            Err(PublishError::Invalid { .. })
+        ));
     }
 }

@@ -1,24 +1,29 @@
 //! The running node: one task that owns the libp2p swarm, the catalog and the publisher, and
-//! reacts to swarm events, commands from the local API, and timers.
+//! reacts to swarm events, commands, and timers; beside it the [`HireManager`] task owns
+//! every hire.
 //!
 //! Nothing in the loop blocks on disk: writes go to the storage worker ([`crate::storage`]).
 //! Inbound manifests pass through [`Catalog::admit`] before gossipsub may forward them;
 //! invalid ones are rejected, counted and charged to the sender ([`crate::peer_score`]).
-//! [`NodeHandle`] is the typed front door used by the API server and by tests.
+//! Hire calls are handed to the manager and answered through [`Caller`]. [`NodeHandle`] is
+//! the typed front door used by the API server and by tests.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
+use libp2p::request_response::{OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, gossipsub, identify, kad, request_response};
 use serde::{Deserialize, Serialize};
 use souk_index::{Index, Query};
 use souk_protocol::discovery::{
     MANIFEST_TOPIC, MAX_SEARCH_RESULTS, MAX_SYNC_PAGE, SEARCH_PROTOCOL, SYNC_PROTOCOL,
-    SearchRequest, SearchResponse, SyncRequest, capability_key,
+    SearchRequest, SearchResponse, SyncRequest, SyncResponse, capability_key,
 };
+use souk_protocol::hiring::{CallError, HireCall, HireReply};
 use souk_protocol::identity::Keypair;
 use souk_protocol::manifest::Manifest;
 use souk_protocol::signed::Signed;
@@ -28,13 +33,20 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::agent_file::AgentSpec;
-use crate::discovery::{Admission, Catalog, verify_envelope};
+use crate::discovery::{Admission, Catalog, Rejection, verify_envelope};
+use crate::hire::manager::{HireMsg, Offerable, Offers};
+use crate::hire::{HireManager, HireOps};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::now_ms;
 use crate::peer_score::{PeerScores, Verdict};
-use crate::publisher::{AgentRecord, Publisher};
+use crate::publisher::{AgentRecord, Publisher, seq_state_key};
 use crate::storage::{self, StoreOp};
 use crate::swarm::{self, Behaviour, BehaviourEvent, KAD_PROTOCOL, SwarmSettings};
+
+/// Most sync pages followed from one peer in one session (256 manifests each).
+const MAX_SYNC_PAGES: u32 = 4_096;
+/// Most manifests a light node remembers from search results (for `souk hire`).
+const MAX_SEEN: usize = 4_096;
 
 /// How a node is started.
 #[derive(Debug, Clone)]
@@ -53,6 +65,8 @@ pub struct NodeOptions {
     pub tick: Duration,
     /// The X25519 public key published in manifests.
     pub sealing_public: [u8; 32],
+    /// Where hires' working directories go (`<dir>/<hire id>`).
+    pub work_dir: PathBuf,
 }
 
 impl Default for NodeOptions {
@@ -65,6 +79,7 @@ impl Default for NodeOptions {
             manifest_ttl_ms: 3_600_000,
             tick: Duration::from_secs(30),
             sealing_public: [0; 32],
+            work_dir: std::env::temp_dir().join("souk-hires"),
         }
     }
 }
@@ -159,7 +174,7 @@ pub enum Via {
     Sync,
 }
 
-/// Something that happened on the node, for observers (tests, benchmarks, `watch` APIs).
+/// Something that happened on the node, for observers (tests, benchmarks).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeEvent {
     /// A manifest entered the catalog.
@@ -174,10 +189,9 @@ pub enum NodeEvent {
 type Reply<T> = oneshot::Sender<T>;
 
 /// Requests to the node's task.
-#[derive(Debug)]
 enum Command {
     Info(Reply<NodeInfo>),
-    Publish(Box<AgentSpec>, Reply<Result<Published, String>>),
+    Publish(Box<AgentSpec>, u64, Reply<Result<Published, String>>),
     Committed {
         manifest: Box<Signed<Manifest>>,
         record: Box<AgentRecord>,
@@ -188,13 +202,74 @@ enum Command {
     Agents(Reply<Vec<AgentRecord>>),
     Search(SearchRequest, Reply<Result<Vec<SearchHit>, String>>),
     Manifest(Hash, Reply<Option<Vec<u8>>>),
+    LookupManifest(Hash, Reply<Option<Signed<Manifest>>>),
     Dial(Multiaddr, Reply<Result<(), String>>),
     GossipRaw(Vec<u8>, Reply<Result<(), String>>),
+    HireCall {
+        peer: PeerId,
+        call: Box<HireCall>,
+        reply: Reply<Result<HireReply, String>>,
+    },
+    HireRespond {
+        channel: ResponseChannel<HireReply>,
+        reply: Box<HireReply>,
+    },
     Shutdown(Reply<()>),
 }
 
+const STOPPED: &str = "the node is shutting down";
+
+/// Sends hire calls to peers and replies to inbound calls, through the swarm loop.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    tx: mpsc::Sender<Command>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Command")
+    }
+}
+
+impl Caller {
+    /// Sends `call` to `peer` and waits for its reply.
+    pub async fn call(&self, peer: PeerId, call: HireCall) -> Result<HireReply, String> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::HireCall {
+                peer,
+                call: Box::new(call),
+                reply: tx,
+            })
+            .await
+            .map_err(|_| STOPPED.to_string())?;
+        rx.await.map_err(|_| STOPPED.to_string())?
+    }
+
+    /// Answers an inbound call.
+    pub async fn respond(&self, channel: ResponseChannel<HireReply>, reply: HireReply) {
+        let _ = self
+            .tx
+            .send(Command::HireRespond {
+                channel,
+                reply: Box::new(reply),
+            })
+            .await;
+    }
+
+    /// A verified manifest known to this node (catalog, or recent search results).
+    pub async fn lookup_manifest(&self, id: Hash) -> Result<Option<Signed<Manifest>>, String> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::LookupManifest(id, tx))
+            .await
+            .map_err(|_| STOPPED.to_string())?;
+        rx.await.map_err(|_| STOPPED.to_string())
+    }
+}
+
 /// A handle on a running node.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NodeHandle {
     tx: mpsc::Sender<Command>,
     /// The node's counters.
@@ -203,7 +278,20 @@ pub struct NodeHandle {
     pub node_id: NodeId,
     /// The libp2p peer id.
     pub peer_id: PeerId,
+    /// Hires: create, follow, answer, cancel, settle, export.
+    pub hires: HireOps,
     events: tokio::sync::broadcast::Sender<NodeEvent>,
+    /// Weak: a handle kept after shutdown must not keep the database open.
+    store: std::sync::Weak<Store>,
+    manager_task: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl std::fmt::Debug for NodeHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeHandle")
+            .field("node_id", &self.node_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Starting a node failed.
@@ -225,8 +313,6 @@ pub enum StartError {
     Store(String),
 }
 
-const STOPPED: &str = "the node is shutting down";
-
 impl NodeHandle {
     async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, String> {
         let (tx, rx) = oneshot::channel();
@@ -244,7 +330,17 @@ impl NodeHandle {
 
     /// Signs and announces an agent (durably recorded before this returns).
     pub async fn publish(&self, spec: AgentSpec) -> Result<Published, String> {
-        self.ask(|r| Command::Publish(Box::new(spec), r)).await?
+        // The highest seq this data directory ever signed for the name (retired ones too).
+        let store = self.store.upgrade().ok_or(STOPPED)?;
+        let key = seq_state_key(&spec.name);
+        let floor = tokio::task::spawn_blocking(move || store.get_state(&key))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map_or(0, u64::from_be_bytes);
+        self.ask(|r| Command::Publish(Box::new(spec), floor, r))
+            .await?
     }
 
     /// Retires an agent; returns the retiring manifest id.
@@ -283,44 +379,82 @@ impl NodeHandle {
         self.events.subscribe()
     }
 
-    /// Stops the node, flushing the store.
+    /// Stops the node: hires are paused where they are (they resume on the next start),
+    /// the store is flushed and closed when this returns.
     pub async fn shutdown(&self) {
+        let _ = self.hires_shutdown().await;
         let _ = self.ask(Command::Shutdown).await;
+    }
+
+    async fn hires_shutdown(&self) -> Result<(), String> {
+        self.hires.shutdown().await;
+        let task = self.manager_task.lock().map_err(|_| "poisoned")?.take();
+        if let Some(t) = task {
+            let _ = t.await;
+        }
+        Ok(())
     }
 }
 
 struct PendingSearch {
     req: SearchRequest,
-    waiting: HashSet<request_response::OutboundRequestId>,
+    waiting: HashSet<OutboundRequestId>,
     results: Vec<Signed<Manifest>>,
     reply: Reply<Result<Vec<SearchHit>, String>>,
     deadline: tokio::time::Instant,
 }
 
 struct Node {
-    key: Keypair,
+    key: Arc<Keypair>,
     light: bool,
     swarm: libp2p::Swarm<Behaviour>,
-    /// `None` once stopped (the database must be closed when shutdown returns).
-    store: Option<Arc<Store>>,
     store_tx: mpsc::Sender<StoreOp>,
     store_thread: Option<std::thread::JoinHandle<()>>,
     self_tx: mpsc::Sender<Command>,
+    manager_tx: mpsc::Sender<HireMsg>,
     metrics: Arc<Metrics>,
     catalog: Catalog,
     publisher: Publisher,
+    offers: Offers,
+    seen: HashMap<Hash, Signed<Manifest>>,
     scores: PeerScores,
     topic: gossipsub::IdentTopic,
     listen_addrs: Vec<Multiaddr>,
     full_peers: HashMap<PeerId, Vec<Multiaddr>>,
-    synced: HashSet<PeerId>,
+    synced: HashMap<PeerId, u32>,
     pending_publish: Vec<Vec<u8>>,
     searches: HashMap<u64, PendingSearch>,
-    search_of: HashMap<request_response::OutboundRequestId, u64>,
+    search_of: HashMap<OutboundRequestId, u64>,
     next_search: u64,
+    calls: HashMap<OutboundRequestId, Reply<Result<HireReply, String>>>,
     kad_bootstrapped: bool,
     request_timeout: Duration,
     events: tokio::sync::broadcast::Sender<NodeEvent>,
+}
+
+/// libp2p's TCP transport sets SO_REUSEPORT, so a second node on a taken port would start
+/// "successfully" and steal half the first one's connections. Refuse that up front.
+fn ensure_port_free(addr: &Multiaddr) -> Result<(), StartError> {
+    use libp2p::multiaddr::Protocol;
+    let mut ip = None;
+    let mut port = None;
+    for p in addr.iter() {
+        match p {
+            Protocol::Ip4(a) => ip = Some(std::net::IpAddr::V4(a)),
+            Protocol::Ip6(a) => ip = Some(std::net::IpAddr::V6(a)),
+            Protocol::Tcp(p) => port = Some(p),
+            _ => {}
+        }
+    }
+    if let (Some(ip), Some(port)) = (ip, port)
+        && port != 0
+    {
+        std::net::TcpListener::bind((ip, port)).map_err(|e| StartError::Listen {
+            addr: addr.to_string(),
+            reason: format!("{e} (is another node running on this port?)"),
+        })?;
+    }
+    Ok(())
 }
 
 /// What a node reads from its store at start: manifest envelopes and agent records.
@@ -341,6 +475,7 @@ pub async fn start(
     settings.light = opts.light;
     let mut swarm = swarm::build(p2p_key, &settings).map_err(StartError::Swarm)?;
     for addr in &opts.listen {
+        ensure_port_free(addr)?;
         swarm
             .listen_on(addr.clone())
             .map_err(|e| StartError::Listen {
@@ -387,35 +522,52 @@ pub async fn start(
         for (name, raw) in loaded.1 {
             match serde_json::from_slice::<AgentRecord>(&raw) {
                 Ok(r) => records.push(r),
-                Err(e) => tracing::error!(
-                    "stored record of agent {name:?} is unreadable, skipping it: {e}"
-                ),
+                Err(e) => {
+                    tracing::error!(
+                        "stored record of agent {name:?} is unreadable, skipping it: {e}"
+                    )
+                }
             }
         }
     }
+    let key = Arc::new(key);
     let node_id = key.id();
     let (events, _) = tokio::sync::broadcast::channel(1024);
+    let offers: Offers = Arc::new(Mutex::new(HashMap::new()));
+    let caller = Caller { tx: tx.clone() };
+    let (manager, manager_rx, hires) = HireManager::new(
+        store.clone(),
+        key.clone(),
+        opts.work_dir.clone(),
+        caller,
+        offers.clone(),
+    );
+    let manager_tx = manager.sender();
+    let manager_task = tokio::spawn(manager.run(manager_rx));
     let publisher = Publisher::new(records, opts.manifest_ttl_ms, opts.sealing_public);
     let node = Node {
         key,
         light: opts.light,
         swarm,
-        store: Some(store),
         store_tx,
         store_thread: Some(store_thread),
         self_tx: tx.clone(),
+        manager_tx,
         metrics: metrics.clone(),
         catalog,
         publisher,
+        offers,
+        seen: HashMap::new(),
         scores: PeerScores::default(),
         topic: gossipsub::IdentTopic::new(MANIFEST_TOPIC),
         listen_addrs: Vec::new(),
         full_peers: HashMap::new(),
-        synced: HashSet::new(),
+        synced: HashMap::new(),
         pending_publish: Vec::new(),
         searches: HashMap::new(),
         search_of: HashMap::new(),
         next_search: 0,
+        calls: HashMap::new(),
         kad_bootstrapped: false,
         request_timeout: settings.request_timeout,
         events: events.clone(),
@@ -427,7 +579,10 @@ pub async fn start(
             metrics,
             node_id,
             peer_id,
+            hires,
             events,
+            store: Arc::downgrade(&store),
+            manager_task: Arc::new(Mutex::new(Some(manager_task))),
         },
         task,
     ))
@@ -480,7 +635,6 @@ impl Node {
             }
         }
         // Close the queue: the worker ends once it has drained it and dropped its store.
-        self.store = None;
         let (closed, _) = mpsc::channel(1);
         drop(std::mem::replace(&mut self.store_tx, closed));
         if let Some(thread) = self.store_thread.take() {
@@ -532,12 +686,13 @@ impl Node {
 
     fn housekeeping(&mut self) {
         let now = now_ms();
-        let gone = self.catalog.sweep(now);
-        for _ in &gone {
+        for _ in self.catalog.sweep(now) {
             self.metrics.expired.inc();
         }
-        if !gone.is_empty() {
-            self.store_op(StoreOp::RemoveExpired(now));
+        // The store may hold expired manifests the catalog never loaded: sweep it too.
+        self.store_op(StoreOp::RemoveExpired(now));
+        if let Ok(mut offers) = self.offers.lock() {
+            offers.retain(|_, o| o.manifest.body().expires_at > now);
         }
         for peer in self.scores.expire_bans(now) {
             self.swarm.behaviour_mut().blocked.unblock_peer(peer);
@@ -553,6 +708,14 @@ impl Node {
             Ok((manifest, record)) => self.persist_and_announce(manifest, record, None),
             Err(e) => tracing::error!("cannot re-announce {name}: {e}"),
         }
+    }
+
+    fn persist_seq(&self, name: &str) {
+        let seq = self.publisher.highest_seq(name);
+        self.store_op(StoreOp::PutState {
+            key: seq_state_key(name),
+            value: seq.to_be_bytes().to_vec(),
+        });
     }
 
     /// Persists the agent record, then (in `Committed`) indexes and gossips the manifest.
@@ -571,6 +734,7 @@ impl Node {
                 return;
             }
         };
+        self.persist_seq(&record.spec.name);
         let (done_tx, done_rx) = oneshot::channel();
         self.store_op(StoreOp::PutAgent {
             name: record.spec.name.clone(),
@@ -593,7 +757,7 @@ impl Node {
         });
     }
 
-    fn announce(&mut self, manifest: Signed<Manifest>) {
+    fn announce(&mut self, manifest: Signed<Manifest>, run: Option<crate::agent_file::RunSpec>) {
         let bytes = manifest.to_bytes();
         for tag in &manifest.body().capabilities {
             let key = kad::RecordKey::new(&capability_key(tag).0);
@@ -601,8 +765,17 @@ impl Node {
                 tracing::debug!("cannot announce capability {tag}: {e}");
             }
         }
+        if let (Some(run), Ok(mut offers)) = (run, self.offers.lock()) {
+            offers.insert(
+                manifest.id(),
+                Offerable {
+                    manifest: manifest.clone(),
+                    run,
+                },
+            );
+        }
         if self.light {
-            // Light nodes keep no catalog.
+            self.remember(&manifest);
         } else if let Admission::Accepted { manifest, replaced } =
             self.catalog.insert_verified(manifest)
         {
@@ -610,6 +783,13 @@ impl Node {
         }
         self.metrics.published.inc();
         self.gossip(bytes);
+    }
+
+    fn remember(&mut self, m: &Signed<Manifest>) {
+        if self.seen.len() >= MAX_SEEN {
+            self.seen.clear();
+        }
+        self.seen.insert(m.id(), m.clone());
     }
 
     fn gossip(&mut self, bytes: Vec<u8>) {
@@ -620,8 +800,7 @@ impl Node {
             .gossipsub
             .publish(topic, bytes.clone())
         {
-            Ok(_) => {}
-            Err(gossipsub::PublishError::Duplicate) => {}
+            Ok(_) | Err(gossipsub::PublishError::Duplicate) => {}
             Err(e) => {
                 tracing::debug!("gossip deferred: {e}");
                 self.pending_publish.push(bytes);
@@ -641,17 +820,8 @@ impl Node {
             Command::Info(reply) => {
                 let _ = reply.send(self.info());
             }
-            Command::Publish(spec, reply) => {
-                let min_seq = self
-                    .store
-                    .as_ref()
-                    .and_then(|s| {
-                        s.latest_seq(self.key.id().as_bytes(), &spec.name)
-                            .ok()
-                            .flatten()
-                    })
-                    .map_or(0, |(seq, _)| seq);
-                match self.publisher.publish(*spec, &self.key, now_ms(), min_seq) {
+            Command::Publish(spec, floor, reply) => {
+                match self.publisher.publish(*spec, &self.key, now_ms(), floor) {
                     Ok((manifest, record)) => {
                         self.persist_and_announce(manifest, record, Some(reply))
                     }
@@ -665,27 +835,7 @@ impl Node {
                 record,
                 reply,
                 durable,
-            } => match durable {
-                Ok(()) => {
-                    let published = Published {
-                        name: record.spec.name.clone(),
-                        manifest_id: record.manifest_id.clone(),
-                        seq: record.seq,
-                        expires_at: record.expires_at,
-                    };
-                    self.publisher.commit(*record);
-                    self.announce(*manifest);
-                    if let Some(reply) = reply {
-                        let _ = reply.send(Ok(published));
-                    }
-                }
-                Err(e) => {
-                    tracing::error!("agent record not stored: {e}");
-                    if let Some(reply) = reply {
-                        let _ = reply.send(Err(format!("could not store the agent record: {e}")));
-                    }
-                }
-            },
+            } => self.on_committed(*manifest, *record, reply, durable),
             Command::Retire(name, reply) => {
                 let result = self
                     .publisher
@@ -694,10 +844,10 @@ impl Node {
                 match result {
                     Ok(manifest) => {
                         let id = manifest.id().to_hex();
-                        self.publisher.remove(&name);
+                        self.persist_seq(&name);
                         let (done, _) = oneshot::channel();
                         self.store_op(StoreOp::RemoveAgent { name, done });
-                        self.announce(manifest);
+                        self.announce(manifest, None);
                         let _ = reply.send(Ok(id));
                     }
                     Err(e) => {
@@ -710,7 +860,22 @@ impl Node {
             }
             Command::Search(req, reply) => self.search(req, reply),
             Command::Manifest(id, reply) => {
-                let _ = reply.send(self.catalog.get(&id).map(|m| m.to_bytes()));
+                let m = self.catalog.get(&id).or_else(|| self.seen.get(&id));
+                let _ = reply.send(m.map(|m| m.to_bytes()));
+            }
+            Command::LookupManifest(id, reply) => {
+                let m = self
+                    .catalog
+                    .get(&id)
+                    .or_else(|| self.seen.get(&id))
+                    .cloned();
+                let m = m.or_else(|| {
+                    self.offers
+                        .lock()
+                        .ok()
+                        .and_then(|o| o.get(&id).map(|o| o.manifest.clone()))
+                });
+                let _ = reply.send(m);
             }
             Command::Dial(addr, reply) => {
                 let _ = reply.send(self.swarm.dial(addr).map_err(|e| e.to_string()));
@@ -726,9 +891,58 @@ impl Node {
                     .map_err(|e| e.to_string());
                 let _ = reply.send(r);
             }
+            Command::HireCall { peer, call, reply } => {
+                let id = self.swarm.behaviour_mut().hire.send_request(&peer, *call);
+                self.calls.insert(id, reply);
+            }
+            Command::HireRespond { channel, reply } => {
+                if self
+                    .swarm
+                    .behaviour_mut()
+                    .hire
+                    .send_response(channel, *reply)
+                    .is_err()
+                {
+                    tracing::debug!("a hire caller went away before its reply");
+                }
+            }
             Command::Shutdown(reply) => {
                 let _ = reply.send(());
             }
+        }
+    }
+
+    fn on_committed(
+        &mut self,
+        manifest: Signed<Manifest>,
+        record: AgentRecord,
+        reply: Option<Reply<Result<Published, String>>>,
+        durable: Result<(), String>,
+    ) {
+        if let Err(e) = durable {
+            tracing::error!("agent record not stored: {e}");
+            if let Some(reply) = reply {
+                let _ = reply.send(Err(format!("could not store the agent record: {e}")));
+            }
+            return;
+        }
+        let published = Published {
+            name: record.spec.name.clone(),
+            manifest_id: record.manifest_id.clone(),
+            seq: record.seq,
+            expires_at: record.expires_at,
+        };
+        let run = record.spec.run.clone();
+        let name = record.spec.name.clone();
+        if self.publisher.commit(record) {
+            self.announce(manifest, Some(run));
+        } else {
+            // Retired while this announcement was being stored: undo the store write.
+            let (done, _) = oneshot::channel();
+            self.store_op(StoreOp::RemoveAgent { name, done });
+        }
+        if let Some(reply) = reply {
+            let _ = reply.send(Ok(published));
         }
     }
 
@@ -775,7 +989,9 @@ impl Node {
         peers.sort();
         peers.truncate(3);
         if peers.is_empty() {
-            let _ = reply.send(Err("no full node known yet: connect to the network first (souk node run --bootstrap ADDR)".into()));
+            let _ = reply.send(Err(
+                "no full node known yet: connect to the network first (souk node run --bootstrap ADDR)".into(),
+            ));
             return;
         }
         let id = self.next_search;
@@ -813,6 +1029,7 @@ impl Node {
         let mut index = Index::new();
         for m in &p.results {
             index.insert(m);
+            self.remember(m);
         }
         let query = Query {
             text: (!p.req.text.trim().is_empty()).then(|| p.req.text.clone()),
@@ -860,6 +1077,8 @@ impl Node {
                 ..
             } => {
                 tracing::debug!(%peer_id, "disconnected");
+                // Sync again after a reconnection: the peer may have learned more meanwhile.
+                self.synced.remove(&peer_id);
             }
             SwarmEvent::Behaviour(ev) => self.on_behaviour_event(ev),
             _ => {}
@@ -881,6 +1100,7 @@ impl Node {
             }
             BehaviourEvent::Sync(ev) => self.on_sync(ev),
             BehaviourEvent::Search(ev) => self.on_search(ev),
+            BehaviourEvent::Hire(ev) => self.on_hire(ev),
             _ => {}
         }
     }
@@ -922,12 +1142,13 @@ impl Node {
                 self.kad_bootstrapped = self.swarm.behaviour_mut().kad.bootstrap().is_ok();
             }
         }
+        for addr in &info.listen_addrs {
+            self.swarm.add_peer_address(peer, addr.clone());
+        }
         if speaks(SEARCH_PROTOCOL) && speaks(SYNC_PROTOCOL) {
-            for addr in &info.listen_addrs {
-                self.swarm.add_peer_address(peer, addr.clone());
-            }
             self.full_peers.insert(peer, info.listen_addrs.clone());
-            if !self.light && self.synced.insert(peer) {
+            if !self.light && !self.synced.contains_key(&peer) {
+                self.synced.insert(peer, 1);
                 self.swarm.behaviour_mut().sync.send_request(
                     &peer,
                     SyncRequest {
@@ -939,10 +1160,7 @@ impl Node {
         }
     }
 
-    fn on_sync(
-        &mut self,
-        ev: request_response::Event<SyncRequest, souk_protocol::discovery::SyncResponse>,
-    ) {
+    fn on_sync(&mut self, ev: request_response::Event<SyncRequest, SyncResponse>) {
         match ev {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request {
@@ -955,17 +1173,19 @@ impl Node {
                 request_response::Message::Response { response, .. } => {
                     let now = now_ms();
                     let mut bad = 0;
+                    let mut last = None;
                     for bytes in &response.manifests {
                         self.metrics.sync_received.inc();
                         match self.catalog.admit(bytes, now) {
                             Admission::Accepted { manifest, replaced } => {
+                                last = Some(manifest.id());
                                 self.keep(manifest, replaced, Via::Sync);
                             }
                             Admission::Duplicate => {}
-                            // A stale seq from sync is normal (we already have newer); an
-                            // invalid manifest is not.
-                            Admission::Rejected(crate::discovery::Rejection::StaleSeq) => {}
-                            Admission::Rejected(crate::discovery::Rejection::Expired) => {}
+                            // Stale or expired in transit is normal for sync; invalid is not.
+                            Admission::Rejected(
+                                Rejection::StaleSeq | Rejection::Expired | Rejection::NotYetValid,
+                            ) => {}
                             Admission::Rejected(why) => {
                                 bad += 1;
                                 self.metrics.sync_rejected.inc();
@@ -976,14 +1196,23 @@ impl Node {
                     if bad > 0 {
                         self.penalize(peer, "invalid manifests in a sync page");
                     }
+                    let pages = self.synced.get(&peer).copied().unwrap_or(1);
                     if let Some(next) = response.next {
-                        self.swarm.behaviour_mut().sync.send_request(
-                            &peer,
-                            SyncRequest {
-                                after: Some(next),
-                                limit: MAX_SYNC_PAGE,
-                            },
-                        );
+                        // The cursor must move forward, and a session is bounded.
+                        let forward =
+                            last.is_none_or(|l| next >= l) && !response.manifests.is_empty();
+                        if forward && pages < MAX_SYNC_PAGES {
+                            self.synced.insert(peer, pages + 1);
+                            self.swarm.behaviour_mut().sync.send_request(
+                                &peer,
+                                SyncRequest {
+                                    after: Some(next),
+                                    limit: MAX_SYNC_PAGE,
+                                },
+                            );
+                        } else if !forward {
+                            self.penalize(peer, "a sync cursor that does not advance");
+                        }
                     }
                 }
             },
@@ -1023,7 +1252,7 @@ impl Node {
                         return;
                     };
                     let now = now_ms();
-                    let mut bad = false;
+                    let mut bad = 0;
                     if let Some(p) = self.searches.get_mut(&sid) {
                         p.waiting.remove(&request_id);
                         for bytes in &response.manifests {
@@ -1033,12 +1262,16 @@ impl Node {
                                         p.results.push(m);
                                     }
                                 }
-                                Err(_) => bad = true,
+                                // Expired in transit or clock skew: drop it, no blame.
+                                Err(Rejection::Expired | Rejection::NotYetValid) => {}
+                                Err(_) => bad += 1,
                             }
                         }
                     }
-                    if bad {
-                        self.metrics.sync_rejected.inc();
+                    if bad > 0 {
+                        for _ in 0..bad {
+                            self.metrics.sync_rejected.inc();
+                        }
                         self.penalize(peer, "invalid manifest in a search response");
                     }
                     if self
@@ -1066,6 +1299,57 @@ impl Node {
                         self.finish_search(sid);
                     }
                 }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_hire(&mut self, ev: request_response::Event<HireCall, HireReply>) {
+        match ev {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    let msg = HireMsg::Inbound {
+                        peer,
+                        call: request,
+                        channel,
+                    };
+                    if let Err(e) = self.manager_tx.try_send(msg) {
+                        let channel = match e {
+                            mpsc::error::TrySendError::Full(HireMsg::Inbound {
+                                channel, ..
+                            })
+                            | mpsc::error::TrySendError::Closed(HireMsg::Inbound {
+                                channel, ..
+                            }) => channel,
+                            _ => return,
+                        };
+                        let busy = HireReply::Error {
+                            code: CallError::Internal,
+                            message: "the provider is busy; retry shortly".into(),
+                        };
+                        let _ = self.swarm.behaviour_mut().hire.send_response(channel, busy);
+                    }
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some(reply) = self.calls.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure {
+                request_id, error, ..
+            } => {
+                if let Some(reply) = self.calls.remove(&request_id) {
+                    let _ = reply.send(Err(error.to_string()));
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, "inbound hire call failed: {error}");
             }
             _ => {}
         }

@@ -44,6 +44,13 @@ pub enum StoreOp {
         /// Reply.
         done: oneshot::Sender<Result<(), String>>,
     },
+    /// Set a small node-state value (e.g. the highest seq signed for an agent).
+    PutState {
+        /// Key.
+        key: String,
+        /// Value.
+        value: Vec<u8>,
+    },
     /// Make everything durable, then reply (shutdown).
     Flush(oneshot::Sender<Result<(), String>>),
 }
@@ -104,6 +111,11 @@ fn apply(store: &Store, metrics: &Metrics, op: StoreOp) {
                 fail("remove agent", e);
             }
             let _ = done.send(r);
+        }
+        StoreOp::PutState { key, value } => {
+            if let Err(e) = store.put_state(&key, &value) {
+                fail("put state", &e);
+            }
         }
         StoreOp::Flush(done) => {
             let _ = done.send(store.flush().map_err(|e| e.to_string()));

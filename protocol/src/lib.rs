@@ -28,6 +28,7 @@ pub mod encoding;
 pub mod equivocation;
 pub mod hash;
 pub mod hire;
+pub mod hiring;
 pub mod identity;
 pub mod manifest;
 pub mod negotiation;

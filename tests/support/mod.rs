@@ -90,6 +90,7 @@ pub async fn start_node_with(
         manifest_ttl_ms: 3_600_000,
         tick: Duration::from_millis(500),
         sealing_public: [7; 32],
+        work_dir: dir.join("hires"),
     };
     let mut opts = opts;
     adjust(&mut opts);

@@ -5,19 +5,20 @@
 
 use std::path::PathBuf;
 
+use souk_protocol::Hash;
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// The database at `path` could not be opened, created, initialised or migrated: the file is
     /// not a redb database, is damaged, is locked by another process, or an I/O error occurred.
-    #[error("cannot open store {}: {source}", path.display())]
+    #[error("cannot open store {}: {cause}", path.display())]
     Open {
         /// The database file.
         path: PathBuf,
-        /// What failed.
-        #[source]
-        source: Box<StoreError>,
+        /// What failed (part of the message; not repeated as a source).
+        cause: Box<StoreError>,
     },
     /// The database was written by a newer version of the node, with a schema this code does not
     /// know. No table was changed.
@@ -32,13 +33,35 @@ pub enum StoreError {
         supported: u32,
     },
     /// A redb operation failed (I/O, a damaged page, a transaction or commit failure).
-    #[error("{context}: {source}")]
+    #[error("{context}: {cause}")]
     Db {
         /// What the store was doing.
         context: String,
-        /// The redb error.
-        #[source]
-        source: redb::Error,
+        /// The redb error (part of the message; not repeated as a source).
+        cause: redb::Error,
+    },
+    /// [`Store::append_receipt`](crate::Store::append_receipt): the hire already has a
+    /// different entry at this seq (the provider signed two entries for one position, or the
+    /// caller mixed up hires). Nothing was written.
+    #[error("receipt conflict: hire {hire} already has a different entry at seq {seq}")]
+    ReceiptConflict {
+        /// The hire id.
+        hire: Hash,
+        /// The seq of the stored entry.
+        seq: u64,
+    },
+    /// [`Store::append_receipt`](crate::Store::append_receipt): the entry is not the next one of
+    /// its chain (entries are stored exactly at seq `0..n`, in order). Nothing was written.
+    #[error(
+        "receipt gap: hire {hire} has {expected} entries, so the next seq is {expected}, got {got}"
+    )]
+    ReceiptGap {
+        /// The hire id.
+        hire: Hash,
+        /// The next seq of the chain: the number of entries stored for the hire.
+        expected: u64,
+        /// The seq that was offered.
+        got: u64,
     },
     /// A stored row does not have the layout documented in `spec/store.md`.
     #[error("corrupt store: {context}")]
@@ -69,13 +92,13 @@ impl<T, E: Into<redb::Error>> DbContext<T> for Result<T, E> {
     fn ctx(self, context: &str) -> Result<T, StoreError> {
         self.map_err(|e| StoreError::Db {
             context: context.to_owned(),
-            source: e.into(),
+            cause: e.into(),
         })
     }
     fn with_ctx(self, context: impl FnOnce() -> String) -> Result<T, StoreError> {
         self.map_err(|e| StoreError::Db {
             context: context(),
-            source: e.into(),
+            cause: e.into(),
         })
     }
 }

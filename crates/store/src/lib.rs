@@ -1,8 +1,8 @@
 //! # souk-store
 //!
 //! The node's durable state, in a single [redb](https://docs.rs/redb) file: manifests learned
-//! from the network, the agents this node provides, and small node state. Hires and receipts
-//! come later.
+//! from the network, the agents this node provides, small node state, and hires (long-running
+//! jobs that must survive restarts and crashes) with their receipt chains and blobs.
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -22,12 +22,14 @@
 //!
 //! Module map: [`config`] (tunables), [`error`] (the error type), `tables` (table definitions
 //! and key layouts), `migrations` (schema version and upgrades), `manifests` (network
-//! manifests and their indexes), `agents` (local agents and node state). The on-disk layout is
-//! specified in `spec/store.md`.
+//! manifests and their indexes), `agents` (local agents and node state), `hires` (hire records,
+//! receipt chains and their payloads, per-hire blobs). The on-disk layout is specified in
+//! `spec/store.md`.
 
 mod agents;
 pub mod config;
 pub mod error;
+mod hires;
 mod manifests;
 mod migrations;
 mod tables;
@@ -41,6 +43,7 @@ use crate::error::DbContext;
 
 pub use config::StoreConfig;
 pub use error::StoreError;
+pub use hires::Appended;
 pub use manifests::PutOutcome;
 pub use migrations::SCHEMA_VERSION;
 
@@ -71,9 +74,9 @@ impl Store {
     /// changed), and with [`StoreError::Open`], naming the path, on a file that is not a redb
     /// database, is damaged, is already open, or cannot be read or written.
     pub fn open(path: &Path, config: &StoreConfig) -> Result<Store, StoreError> {
-        let open_error = |source: StoreError| StoreError::Open {
+        let open_error = |cause: StoreError| StoreError::Open {
             path: path.to_owned(),
-            source: Box::new(source),
+            cause: Box::new(cause),
         };
         let db = Builder::new()
             .set_cache_size(config.cache_size)

@@ -30,11 +30,18 @@ pub(crate) struct Migration {
 }
 
 /// Every migration, in order.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    to: 1,
-    description: "create the v1 tables",
-    apply: v1_create_tables,
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        to: 1,
+        description: "create the v1 tables",
+        apply: v1_create_tables,
+    },
+    Migration {
+        to: 2,
+        description: "create the hire tables (hires, receipts, receipt_payloads, hire_blobs)",
+        apply: v2_create_hire_tables,
+    },
+];
 
 /// The schema version this code reads and writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -52,6 +59,21 @@ fn v1_create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     ] {
         txn.open_table(def)
             .with_ctx(|| format!("migration to v1: creating table {}", def.name()))?;
+    }
+    Ok(())
+}
+
+/// v1 -> v2: creates the hires, receipts, receipt_payloads and hire_blobs tables (empty). The
+/// v1 tables and their rows are untouched.
+fn v2_create_hire_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    for def in [
+        tables::HIRES,
+        tables::RECEIPTS,
+        tables::RECEIPT_PAYLOADS,
+        tables::HIRE_BLOBS,
+    ] {
+        txn.open_table(def)
+            .with_ctx(|| format!("migration to v2: creating table {}", def.name()))?;
     }
     Ok(())
 }
@@ -258,6 +280,37 @@ mod tests {
         for (i, m) in MIGRATIONS.iter().enumerate() {
             assert_eq!(m.to as usize, i + 1, "{}", m.description);
         }
-        assert_eq!(SCHEMA_VERSION, 1);
+        assert_eq!(SCHEMA_VERSION, 2);
+    }
+
+    #[test]
+    fn v1_file_gets_the_hire_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join("m.redb")).unwrap();
+        // The released v1 step alone, as a v1 build would run it.
+        assert_eq!(run_with(&db, &MIGRATIONS[..1], nothing).unwrap(), 1);
+        let names = |db: &Database| -> Vec<String> {
+            let txn = db.begin_read().unwrap();
+            let mut names: Vec<String> = txn
+                .list_tables()
+                .unwrap()
+                .map(|t| t.name().to_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        assert!(!names(&db).contains(&"receipts".to_owned()));
+        assert_eq!(run(&db).unwrap(), 2);
+        let mut expected: Vec<String> = tables::ALL.iter().map(|t| t.name().to_owned()).collect();
+        expected.sort();
+        assert_eq!(names(&db), expected);
+        // A v1 build refuses the migrated file.
+        assert!(matches!(
+            run_with(&db, &MIGRATIONS[..1], nothing),
+            Err(StoreError::SchemaTooNew {
+                found: 2,
+                supported: 1
+            })
+        ));
     }
 }

@@ -33,14 +33,31 @@ pub(crate) const AGENTS: Bytes = TableDefinition::new("agents");
 /// `node_state`: key (UTF-8) -> opaque value.
 pub(crate) const NODE_STATE: Bytes = TableDefinition::new("node_state");
 
+/// `hires` (v2): hire id (32 bytes) -> the node's opaque hire record (JSON today).
+pub(crate) const HIRES: Bytes = TableDefinition::new("hires");
+
+/// `receipts` (v2): hire id (32 bytes) ++ seq (u64 BE) -> the signed receipt entry envelope.
+pub(crate) const RECEIPTS: Bytes = TableDefinition::new("receipts");
+
+/// `receipt_payloads` (v2): hire id (32 bytes) ++ seq (u64 BE) -> the entry's opaque private
+/// payload (salt ++ payload today). A row exists only for entries stored with a payload.
+pub(crate) const RECEIPT_PAYLOADS: Bytes = TableDefinition::new("receipt_payloads");
+
+/// `hire_blobs` (v2): hire id (32 bytes) ++ name (UTF-8) -> opaque bytes.
+pub(crate) const HIRE_BLOBS: Bytes = TableDefinition::new("hire_blobs");
+
 /// Every table of the current schema, created at open if missing.
-pub(crate) const ALL: [Bytes; 6] = [
+pub(crate) const ALL: [Bytes; 10] = [
     META,
     MANIFESTS,
     MANIFEST_LATEST,
     MANIFEST_EXPIRY,
     AGENTS,
     NODE_STATE,
+    HIRES,
+    RECEIPTS,
+    RECEIPT_PAYLOADS,
+    HIRE_BLOBS,
 ];
 
 /// The `meta` key holding the schema version, a u32 BE.
@@ -55,6 +72,8 @@ const U64_LEN: usize = 8;
 pub(crate) const LATEST_VALUE_LEN: usize = U64_LEN + ID_LEN;
 /// Length of a `manifest_expiry` key.
 pub(crate) const EXPIRY_KEY_LEN: usize = U64_LEN + ID_LEN;
+/// Length of a `receipts` or `receipt_payloads` key.
+pub(crate) const RECEIPT_KEY_LEN: usize = ID_LEN + U64_LEN;
 
 /// Encodes a schema version for `meta`.
 pub(crate) fn encode_version(version: u32) -> [u8; 4] {
@@ -156,6 +175,43 @@ pub(crate) fn ends_with_id(bytes: &[u8], id: &Hash) -> bool {
     bytes.len() == U64_LEN + ID_LEN && bytes[U64_LEN..] == id.0
 }
 
+/// The `receipts` / `receipt_payloads` key of `(hire, seq)`: the 32 hire id bytes, then `seq`
+/// (u64 BE), so the rows of one hire are contiguous and sorted by seq.
+pub(crate) fn receipt_key(hire: &Hash, seq: u64) -> [u8; RECEIPT_KEY_LEN] {
+    let mut out = [0u8; RECEIPT_KEY_LEN];
+    out[..ID_LEN].copy_from_slice(&hire.0);
+    out[ID_LEN..].copy_from_slice(&seq.to_be_bytes());
+    out
+}
+
+/// The seq of a `receipts` / `receipt_payloads` key that belongs to `hire` (found by a range
+/// scan over that hire's keys).
+pub(crate) fn decode_receipt_seq(
+    bytes: &[u8],
+    hire: &Hash,
+    table: &str,
+) -> Result<u64, StoreError> {
+    if bytes.len() != RECEIPT_KEY_LEN || bytes[..ID_LEN] != hire.0 {
+        return Err(StoreError::corrupt(format!(
+            "{table}: key of {} bytes in the range of hire {} is not hire id ++ u64 BE seq",
+            bytes.len(),
+            hire.short()
+        )));
+    }
+    let mut seq = [0u8; U64_LEN];
+    seq.copy_from_slice(&bytes[ID_LEN..]);
+    Ok(u64::from_be_bytes(seq))
+}
+
+/// The `hire_blobs` key of `(hire, name)`: the 32 hire id bytes, then the name's UTF-8 bytes (no
+/// separator or length: the hire id has a fixed length).
+pub(crate) fn blob_key(hire: &Hash, name: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(ID_LEN + name.len());
+    key.extend_from_slice(&hire.0);
+    key.extend_from_slice(name.as_bytes());
+    key
+}
+
 /// Decodes a UTF-8 key (agent name or state key).
 pub(crate) fn decode_name(bytes: &[u8], table: &str) -> Result<String, StoreError> {
     String::from_utf8(bytes.to_vec())
@@ -196,6 +252,27 @@ mod tests {
         let key = latest_key(&[9; 32], "csv");
         assert_eq!(&key[..32], &[9; 32]);
         assert_eq!(&key[32..], b"csv");
+    }
+
+    #[test]
+    fn receipt_keys_sort_by_hire_then_seq() {
+        let hire = Hash([3; 32]);
+        let a = receipt_key(&hire, 255);
+        let b = receipt_key(&hire, 256);
+        let c = receipt_key(&Hash([4; 32]), 0);
+        assert!(a < b && b < c);
+        assert_eq!(&b[..32], &[3; 32]);
+        assert_eq!(&b[32..], &[0, 0, 0, 0, 0, 0, 1, 0]);
+        assert_eq!(decode_receipt_seq(&b, &hire, "receipts").ok(), Some(256));
+        assert!(decode_receipt_seq(&c, &hire, "receipts").is_err());
+        assert!(decode_receipt_seq(&b[..39], &hire, "receipts").is_err());
+    }
+
+    #[test]
+    fn blob_key_is_hire_then_name() {
+        let key = blob_key(&Hash([5; 32]), "input");
+        assert_eq!(&key[..32], &[5; 32]);
+        assert_eq!(&key[32..], b"input");
     }
 
     #[test]

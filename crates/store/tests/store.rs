@@ -1,5 +1,6 @@
 //! Behaviour of `souk_store::Store`: manifests (insert, duplicate, stale, replace, removal,
 //! expiry, pagination), agents and node state, persistence, schema versions and bad files.
+//! Hires, receipts and blobs are in `hires.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -447,7 +448,7 @@ fn state_crud() {
 #[test]
 fn new_store_has_current_schema() {
     let (_dir, path, store) = temp_store();
-    assert_eq!(SCHEMA_VERSION, 1);
+    assert_eq!(SCHEMA_VERSION, 2);
     assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
     drop(store);
     let meta = raw_rows(&path, "meta");
@@ -468,11 +469,15 @@ fn new_store_has_current_schema() {
         .collect();
     let expected: BTreeSet<String> = [
         "agents",
+        "hire_blobs",
+        "hires",
         "manifest_expiry",
         "manifest_latest",
         "manifests",
         "meta",
         "node_state",
+        "receipt_payloads",
+        "receipts",
     ]
     .into_iter()
     .map(str::to_owned)
@@ -491,13 +496,13 @@ fn schema_too_new_is_refused_untouched() {
             err,
             StoreError::SchemaTooNew {
                 found: 99,
-                supported: 1
+                supported: 2
             }
         ),
         "{err:?}"
     );
     let msg = err.to_string();
-    assert!(msg.contains("99") && msg.contains('1'), "{msg}");
+    assert!(msg.contains("99") && msg.contains('2'), "{msg}");
     // The version row is unchanged.
     assert_eq!(
         raw_rows(&path, "meta"),
@@ -521,7 +526,7 @@ fn v0_file_without_version_is_migrated() {
         txn.commit().unwrap();
     }
     let store = Store::open(&path, &small()).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
     // Every table is usable.
     let m = manifest(&provider_key(), "csv-analyst", 3, T0 + DAY);
     store.put_manifest(&m).unwrap();
@@ -529,6 +534,10 @@ fn v0_file_without_version_is_migrated() {
     assert_eq!(store.list_agents().unwrap().len(), 1);
     assert_eq!(store.get_state("k").unwrap(), None);
     assert_eq!(store.remove_expired(T0 + DAY).unwrap(), vec![m.id()]);
+    store
+        .append_receipt(&Hash([1; 32]), 0, b"e0", None, None)
+        .unwrap();
+    assert_eq!(store.receipt_count(&Hash([1; 32])).unwrap(), 1);
     drop(store);
     // The old content is kept.
     let meta = raw_rows(&path, "meta");
@@ -542,7 +551,7 @@ fn explicit_old_version_is_migrated() {
     drop(store);
     set_raw_version(&path, Some(&0u32.to_be_bytes()));
     let store = Store::open(&path, &small()).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
     assert_eq!(store.get_state("kept").unwrap(), Some(b"yes".to_vec()));
 }
 

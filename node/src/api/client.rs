@@ -116,6 +116,36 @@ impl ApiClient {
         self.finish(r)
     }
 
+    /// GET raw bytes (e.g. a bundle).
+    pub fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ClientError> {
+        let r = self
+            .agent
+            .get(self.url(path))
+            .header("Authorization", self.auth())
+            .call();
+        let mut resp = r.map_err(|e| ClientError::Unreachable {
+            addr: self.addr,
+            reason: e.to_string(),
+        })?;
+        let status = resp.status();
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(souk_protocol::bundle::MAX_BUNDLE_LEN as u64)
+            .read_to_vec()
+            .map_err(|e| ClientError::Unreachable {
+                addr: self.addr,
+                reason: e.to_string(),
+            })?;
+        if !status.is_success() {
+            let msg = serde_json::from_slice::<super::ApiError>(&body)
+                .map(|e| e.error)
+                .unwrap_or_else(|_| format!("HTTP {status}"));
+            return Err(ClientError::Api(msg));
+        }
+        Ok(body)
+    }
+
     /// DELETE a resource.
     pub fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let r = self

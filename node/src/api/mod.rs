@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod client;
+mod hires;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -64,6 +65,15 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/search", get(search))
         .route("/v1/manifests/{id}", get(manifest))
         .route("/v1/shutdown", post(shutdown))
+        .route("/v1/hires", get(hires::list).post(hires::create))
+        .route("/v1/hires/{id}", get(hires::get_one))
+        .route("/v1/hires/{id}/receipts", get(hires::receipts))
+        .route("/v1/hires/{id}/answer", post(hires::answer))
+        .route("/v1/hires/{id}/cancel", post(hires::cancel))
+        .route("/v1/hires/{id}/accept", post(hires::accept))
+        .route("/v1/hires/{id}/reject", post(hires::reject))
+        .route("/v1/hires/{id}/bundle", get(hires::bundle))
+        .route("/v1/hires/{id}/output", get(hires::output))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
@@ -170,7 +180,8 @@ async fn retire(State(s): State<ApiState>, Path(name): Path<String>) -> Response
         Ok(id) => {
             Json(serde_json::json!({ "name": name, "retiring_manifest_id": id })).into_response()
         }
-        Err(e) => error(StatusCode::NOT_FOUND, e),
+        Err(e) if e.contains("no agent named") => error(StatusCode::NOT_FOUND, e),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
 }
 
@@ -212,17 +223,34 @@ async fn search(
         Some(Some(v)) => Some(v),
         None => None,
     };
+    let caps: Vec<String> = p
+        .capabilities
+        .as_deref()
+        .map(|c| {
+            c.split(',')
+                .map(|t| t.trim().to_lowercase())
+                .filter(|t| !t.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    if p.q.as_ref().is_some_and(|q| q.len() > 512) {
+        return error(StatusCode::BAD_REQUEST, "q is longer than 512 bytes");
+    }
+    if caps.len() > 16 || caps.iter().any(|c| c.len() > 48) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "at most 16 capabilities of at most 48 bytes each",
+        );
+    }
+    if p.currency.as_ref().is_some_and(|c| c.len() > 12) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "currency is longer than 12 characters",
+        );
+    }
     let req = SearchRequest {
         text: p.q.unwrap_or_default(),
-        capabilities: p
-            .capabilities
-            .map(|c| {
-                c.split(',')
-                    .map(|t| t.trim().to_lowercase())
-                    .filter(|t| !t.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default(),
+        capabilities: caps,
         max_price,
         currency: p.currency.map(|c| c.to_uppercase()),
         limit: p.limit.unwrap_or(20),

@@ -40,14 +40,13 @@ pub(crate) enum AgentCommand {
 pub(crate) fn run(dir: &DataDir, cmd: AgentCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         AgentCommand::Publish { file, json } => {
-            let spec = AgentSpec::load(&file)
-                .with_context(|| format!("cannot publish {}", file.display()))?;
+            let spec = AgentSpec::load(&file).context("cannot publish the agent")?;
             let client = ApiClient::connect(dir)?;
             let p: Published = client.post("/v1/agents", &spec)?;
             if json {
                 super::print_json(&p)?;
             } else {
-                println!("{}", p.manifest_id);
+                out!("{}", p.manifest_id);
                 eprintln!("published {} (seq {})", p.name, p.seq);
             }
         }
@@ -59,7 +58,7 @@ pub(crate) fn run(dir: &DataDir, cmd: AgentCommand) -> anyhow::Result<ExitCode> 
                 eprintln!("no agents published; see `souk agent publish --help`");
             } else {
                 for a in agents {
-                    println!(
+                    out!(
                         "{:<24} seq {:<5} {} {:<8} {}  {}",
                         a.name,
                         a.seq,

@@ -35,7 +35,7 @@ pub(crate) fn run(dir: &DataDir, args: &InitArgs) -> anyhow::Result<ExitCode> {
             "mode": if args.light { "light" } else { "full" },
         }))?;
     } else {
-        println!("{id}");
+        out!("{id}");
         eprintln!(
             "initialized a {} node in {} (peer id {})",
             if args.light { "light" } else { "full" },

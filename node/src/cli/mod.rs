@@ -6,7 +6,16 @@
 //! Commands other than `init`, `node run` and `verify` talk to the running node through its
 //! local API.
 
+/// Prints a line on stdout; a closed stdout (e.g. `souk hires | head -1`) ends the process
+/// quietly, as for any Unix filter, instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_line(format_args!($($arg)*))
+    };
+}
+
 mod agent;
+mod hire;
 mod init;
 mod node;
 mod search;
@@ -47,6 +56,18 @@ pub(crate) enum Command {
     Agent(agent::AgentCommand),
     /// Search the network for agents.
     Search(search::SearchArgs),
+    /// Hire an agent (`souk hire MANIFEST_ID --input FILE`), or act on a hire:
+    /// status, watch, answer, cancel, accept, reject.
+    Hire(hire::HireArgs),
+    /// List this node's hires.
+    Hires {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export a hire's receipts.
+    #[command(subcommand)]
+    Receipts(hire::ReceiptsCommand),
     /// Verify a receipt bundle (.souk) offline: manifest, contract, every receipt, the
     /// client's attestation and disclosed payloads.
     Verify(verify::VerifyArgs),
@@ -60,12 +81,32 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Node(cmd) => node::run(&dir, cmd),
         Command::Agent(cmd) => agent::run(&dir, cmd),
         Command::Search(args) => search::run(&dir, &args),
+        Command::Hire(args) => hire::run(&dir, args),
+        Command::Hires { json } => hire::run_hires(&dir, json),
+        Command::Receipts(cmd) => hire::run_receipts(&dir, cmd),
         Command::Verify(args) => verify::run(&args),
     }
 }
 
 /// Prints `value` as one line of JSON.
 pub(crate) fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string(value)?);
+    out!("{}", serde_json::to_string(value)?);
     Ok(())
+}
+
+/// Writes one line to stdout; exits quietly with status 0 when stdout is closed.
+pub(crate) fn write_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let result = stdout
+        .write_fmt(args)
+        .and_then(|()| stdout.write_all(b"\n"))
+        .and_then(|()| stdout.flush());
+    if let Err(e) = result {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to stdout: {e}");
+        std::process::exit(i32::from(EXIT_ERROR));
+    }
 }

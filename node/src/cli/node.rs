@@ -56,15 +56,15 @@ pub(crate) fn run(dir: &DataDir, cmd: NodeCommand) -> anyhow::Result<ExitCode> {
             if json {
                 super::print_json(&info)?;
             } else {
-                println!("node      {}", info.node_id);
-                println!("peer id   {}", info.peer_id);
-                println!("mode      {}", info.mode);
+                out!("node      {}", info.node_id);
+                out!("peer id   {}", info.peer_id);
+                out!("mode      {}", info.mode);
                 for a in &info.listen_addrs {
-                    println!("listen    {a}");
+                    out!("listen    {a}");
                 }
-                println!("peers     {}", info.peers.len());
-                println!("manifests {}", info.manifests);
-                println!("agents    {}", info.agents);
+                out!("peers     {}", info.peers.len());
+                out!("manifests {}", info.manifests);
+                out!("agents    {}", info.agents);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -106,13 +106,25 @@ fn run_node(dir: &DataDir, args: RunArgs) -> anyhow::Result<ExitCode> {
     let token = dir.api_token()?;
     let light = config.mode == Mode::Light;
     let store_path = dir.path(DB_FILE);
-    let store = Store::open(
+    let store = match Store::open(
         &store_path,
         &StoreConfig {
             cache_size: (config.cache_size_mib as usize) << 20,
         },
-    )
-    .with_context(|| format!("cannot open the database {}", store_path.display()))?;
+    ) {
+        Ok(s) => s,
+        Err(e) if e.to_string().contains("already open") => {
+            let api = dir
+                .api_addr()
+                .map(|a| format!(" (its API is at {a})"))
+                .unwrap_or_default();
+            anyhow::bail!(
+                "a node is already running on {}{api}; stop it first or use another --data-dir",
+                dir.root().display()
+            );
+        }
+        Err(e) => return Err(anyhow::Error::new(e)),
+    };
     let opts = NodeOptions {
         light,
         listen: config
@@ -135,6 +147,7 @@ fn run_node(dir: &DataDir, args: RunArgs) -> anyhow::Result<ExitCode> {
         manifest_ttl_ms: config.manifest_ttl_secs * 1000,
         tick: Duration::from_secs(config.sweep_interval_secs),
         sealing_public,
+        work_dir: dir.path("hires"),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -142,6 +155,7 @@ fn run_node(dir: &DataDir, args: RunArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        let mut signals = StopSignals::install();
         let (node, task) = service::start(key, Arc::new(store), opts).await?;
         let stop = Arc::new(tokio::sync::Notify::new());
         let state = ApiState {
@@ -149,9 +163,11 @@ fn run_node(dir: &DataDir, args: RunArgs) -> anyhow::Result<ExitCode> {
             token: Arc::new(token),
             shutdown: stop.clone(),
         };
-        let api_stop = stop.clone();
+        // The API server stops on its own signal, so it never takes the permit meant for
+        // the main task (POST /v1/shutdown notifies `stop`).
+        let (api_stop_tx, mut api_stop_rx) = tokio::sync::watch::channel(false);
         let (api_addr, api_task) = api::serve(config.api_addr(), state, async move {
-            api_stop.notified().await
+            let _ = api_stop_rx.wait_for(|stopped| *stopped).await;
         })
         .await
         .with_context(|| format!("cannot bind the local API on {}", config.api))?;
@@ -161,9 +177,9 @@ fn run_node(dir: &DataDir, args: RunArgs) -> anyhow::Result<ExitCode> {
             node.node_id,
             if light { "light" } else { "full" }
         );
-        wait_for_stop(&stop).await;
+        signals.wait(&stop).await;
         tracing::info!("shutting down");
-        stop.notify_waiters();
+        let _ = api_stop_tx.send(true);
         node.shutdown().await;
         let _ = task.await;
         let _ = api_task.await;
@@ -174,30 +190,53 @@ fn run_node(dir: &DataDir, args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_for_stop(stop: &tokio::sync::Notify) {
+/// Ctrl-C and SIGTERM, installed before anything else starts so an early signal still
+/// stops the node cleanly.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!("cannot watch SIGTERM: {e}");
-                    tokio::select! {
-                        _ = tokio::signal::ctrl_c() => {}
-                        _ = stop.notified() => {}
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let term = signal(SignalKind::terminate())
+                .map_err(|e| tracing::warn!("cannot watch SIGTERM: {e}"))
+                .ok();
+            let int = signal(SignalKind::interrupt())
+                .map_err(|e| tracing::warn!("cannot watch SIGINT: {e}"))
+                .ok();
+            Self { term, int }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    async fn wait(&mut self, stop: &tokio::sync::Notify) {
+        #[cfg(unix)]
+        {
+            async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
+                match s {
+                    Some(s) => {
+                        s.recv().await;
                     }
-                    return;
+                    None => std::future::pending::<()>().await,
                 }
-            };
+            }
+            tokio::select! {
+                _ = next(&mut self.term) => {}
+                _ = next(&mut self.int) => {}
+                _ = stop.notified() => {}
+            }
+        }
+        #[cfg(not(unix))]
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
             _ = stop.notified() => {}
         }
-    }
-    #[cfg(not(unix))]
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = stop.notified() => {}
     }
 }

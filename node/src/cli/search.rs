@@ -64,7 +64,7 @@ pub(crate) fn run(dir: &DataDir, args: &SearchArgs) -> anyhow::Result<ExitCode> 
         eprintln!("no agents found");
     }
     for h in &hits {
-        println!(
+        out!(
             "{}  {:<24} {:>8} {:<6} {}",
             &h.id[..16],
             h.name,
@@ -72,7 +72,7 @@ pub(crate) fn run(dir: &DataDir, args: &SearchArgs) -> anyhow::Result<ExitCode> 
             h.currency,
             h.capabilities.join(",")
         );
-        println!(
+        out!(
             "    {}",
             h.description.chars().take(100).collect::<String>()
         );

@@ -61,7 +61,7 @@ pub(crate) fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     match outcome {
         Ok(report) => {
             if args.json {
-                println!("{}", report_json(&report, mode));
+                out!("{}", report_json(&report, mode));
             } else {
                 print_report(&report, check);
             }
@@ -76,9 +76,9 @@ pub(crate) fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
                     "entry": v.entry,
                     "detail": v.detail,
                 });
-                println!("{out}");
+                out!("{out}");
             } else {
-                println!("invalid: {v}");
+                out!("invalid: {v}");
             }
             Ok(ExitCode::from(EXIT_INVALID))
         }
@@ -105,26 +105,26 @@ fn report_json(r: &BundleReport, mode: &str) -> serde_json::Value {
 
 /// The text report of `spec/bundle.md`: one `key: value` line each.
 fn print_report(r: &BundleReport, check: SignatureCheck) {
-    println!("valid: hire {}", r.hire_id);
-    println!("agent: {} (manifest {})", r.agent, r.manifest_id.short());
-    println!("provider: {}", r.provider);
-    println!("client: {}", r.client);
-    println!("entries: {}", r.entries);
+    out!("valid: hire {}", r.hire_id);
+    out!("agent: {} (manifest {})", r.agent, r.manifest_id.short());
+    out!("provider: {}", r.provider);
+    out!("client: {}", r.client);
+    out!("entries: {}", r.entries);
     let running = if r.state.is_terminal() {
         ""
     } else {
         " (chain not finished)"
     };
-    println!("state: {}{running}", r.state);
+    out!("state: {}{running}", r.state);
     if let Some(head) = r.head {
-        println!("head: {}", head.short());
+        out!("head: {}", head.short());
     }
     match r.verdict {
-        Some(v) => println!("verdict: {v} (countersigned by the client)"),
-        None => println!("verdict: none (not settled)"),
+        Some(v) => out!("verdict: {v} (countersigned by the client)"),
+        None => out!("verdict: none (not settled)"),
     }
-    println!("disclosures: {}", r.disclosures);
-    println!(
+    out!("disclosures: {}", r.disclosures);
+    out!(
         "signatures: {}",
         match check {
             SignatureCheck::Batch => "batch (all entries)",

@@ -7,7 +7,7 @@ use libp2p::{
     swarm::NetworkBehaviour,
 };
 
-use super::{SearchCodec, SyncCodec};
+use super::{HireCodec, SearchCodec, SyncCodec};
 
 /// Everything a Souk node speaks.
 #[derive(NetworkBehaviour)]
@@ -28,4 +28,6 @@ pub struct Behaviour {
     pub sync: request_response::Behaviour<SyncCodec>,
     /// Search (light nodes ask full nodes).
     pub search: request_response::Behaviour<SearchCodec>,
+    /// Hiring: negotiation, receipts, answers, cancellation, settlement.
+    pub hire: request_response::Behaviour<HireCodec>,
 }

@@ -21,6 +21,7 @@ use souk_protocol::discovery::{
     MANIFEST_TOPIC, MAX_ENVELOPE_LEN, MAX_REQUEST_LEN, MAX_RESPONSE_LEN, SEARCH_PROTOCOL,
     SYNC_PROTOCOL, SearchRequest, SearchResponse, SyncRequest, SyncResponse,
 };
+use souk_protocol::hiring::{HIRE_PROTOCOL, HireCall, HireReply, MAX_CALL_LEN, MAX_REPLY_LEN};
 
 use self::codec::CborCodec;
 
@@ -33,6 +34,10 @@ pub const IDENTIFY_VERSION: &str = "/souk/1.0.0";
 pub type SyncCodec = CborCodec<SyncRequest, SyncResponse>;
 /// Search codec.
 pub type SearchCodec = CborCodec<SearchRequest, SearchResponse>;
+/// Hire codec.
+pub type HireCodec = CborCodec<HireCall, HireReply>;
+/// Request timeout of the hire protocol: longer than the longest receipt long-poll.
+pub const HIRE_TIMEOUT: Duration = Duration::from_secs(40);
 
 /// Swarm-level settings.
 #[derive(Debug, Clone)]
@@ -123,7 +128,16 @@ pub fn behaviour(key: &libp2p::identity::Keypair, s: &SwarmSettings) -> Result<B
     let search = request_response::Behaviour::with_codec(
         SearchCodec::new(MAX_REQUEST_LEN, MAX_RESPONSE_LEN),
         [(StreamProtocol::new(SEARCH_PROTOCOL), support)],
-        rr_config,
+        rr_config.clone(),
+    );
+    // Every node can hire; every node can also be hired (light nodes simply publish nothing).
+    let hire = request_response::Behaviour::with_codec(
+        HireCodec::new(MAX_CALL_LEN, MAX_REPLY_LEN),
+        [(
+            StreamProtocol::new(HIRE_PROTOCOL),
+            request_response::ProtocolSupport::Full,
+        )],
+        rr_config.with_request_timeout(HIRE_TIMEOUT),
     );
 
     let mode = if s.light { "light" } else { "full" };
@@ -147,6 +161,7 @@ pub fn behaviour(key: &libp2p::identity::Keypair, s: &SwarmSettings) -> Result<B
         gossipsub,
         sync,
         search,
+        hire,
     })
 }
 

@@ -1,0 +1,640 @@
+//! One running agent: [`AgentProcess`] spawns it, feeds it `start`/`answer`/`cancel`, and
+//! turns its stdout into [`Step`]s while enforcing the protocol rules and the limits of a
+//! [`RunConfig`].
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use souk_protocol::receipt::{EntryKind, FailureCode};
+use tokio::io::AsyncWriteExt;
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, sleep_until};
+
+use crate::config::RunConfig;
+use crate::lines::{LineError, LineReader, forward_stderr};
+use crate::message::{
+    AgentEvent, AgentMessage, canonical_json, json_hash, node_line, parse_agent_line, start_line,
+    truncate_entry_text,
+};
+
+/// `PATH` given to the agent when the node itself has none.
+pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The agent sent `result` (and its output fit the limit).
+    Completed {
+        /// The output.
+        output: Value,
+    },
+    /// The run failed: the agent sent `error`, crashed, broke the protocol, or its output was
+    /// too large. `message` is at most 512 bytes (it goes into the `failed` receipt entry).
+    Failed {
+        /// Why, as recorded in the receipt.
+        code: FailureCode,
+        /// Details (never a copy of the agent's private payloads, except the agent's own
+        /// `error` message).
+        message: String,
+    },
+    /// [`AgentProcess::cancel`] stopped it.
+    Canceled,
+    /// The wall-time limit passed; the agent was killed.
+    TimedOut,
+}
+
+impl Outcome {
+    /// The receipt entry kind for a completed or failed run (`completed` with the output's
+    /// [`json_hash`], or `failed`). `None` for [`Outcome::Canceled`] and
+    /// [`Outcome::TimedOut`], whose entry depends on who canceled and on the contract
+    /// deadline (see `spec/agent-protocol.md`).
+    pub fn entry_kind(&self) -> Option<EntryKind> {
+        match self {
+            Outcome::Completed { output } => Some(EntryKind::Completed {
+                output_hash: json_hash(output),
+            }),
+            Outcome::Failed { code, message } => Some(EntryKind::Failed {
+                code: *code,
+                message: truncate_entry_text(message),
+            }),
+            Outcome::Canceled | Outcome::TimedOut => None,
+        }
+    }
+
+    fn failed(code: FailureCode, message: impl AsRef<str>) -> Outcome {
+        Outcome::Failed {
+            code,
+            message: truncate_entry_text(message.as_ref()),
+        }
+    }
+}
+
+/// What [`AgentProcess::next`] saw.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// A step of the hire; record it and call `next` again.
+    Event(AgentEvent),
+    /// The run is over and the process is gone (reaped, or killed and reaped).
+    Ended(Outcome),
+}
+
+/// Errors of [`AgentProcess::spawn`] and [`AgentProcess::answer`]. A spawn error means the
+/// agent never ran: the node records `failed` with `agent-crashed`.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// `command` is empty.
+    #[error("the agent command is empty")]
+    EmptyCommand,
+    /// The hire id is not 64 lowercase hex digits.
+    #[error("hire id {0:?} is not 64 lowercase hex digits")]
+    BadHireId(String),
+    /// The working directory could not be created.
+    #[error("cannot create the working directory {path}: {source}")]
+    Workdir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The program could not be started (not found, not executable, bad environment...).
+    #[error("cannot start {program:?}: {source}")]
+    Spawn {
+        /// `command[0]`.
+        program: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// `answer` was called but the agent has no question waiting.
+    #[error("the agent has not asked a question")]
+    NoQuestion,
+    /// `answer` was called after the run ended (or after its final message).
+    #[error("the agent run has ended")]
+    Ended,
+    /// The agent's stdin is closed.
+    #[error("the agent's stdin is closed")]
+    StdinClosed,
+}
+
+/// A running agent process.
+///
+/// Dropping it kills the process (`kill_on_drop`). Call [`AgentProcess::next`] until it
+/// returns [`Step::Ended`]; between steps, [`AgentProcess::answer`] answers an outstanding
+/// question and [`AgentProcess::cancel`] stops the run.
+pub struct AgentProcess {
+    child: Child,
+    hire_id: String,
+    stdout: LineReader<ChildStdout>,
+    stdout_done: bool,
+    writer: Option<mpsc::UnboundedSender<Vec<u8>>>,
+    writer_task: JoinHandle<()>,
+    stderr_task: JoinHandle<()>,
+    max_line_bytes: usize,
+    max_output_bytes: usize,
+    max_events: usize,
+    silence_timeout: Duration,
+    kill_grace: Duration,
+    wall_time: Duration,
+    wall_deadline: Instant,
+    last_activity: Instant,
+    events: usize,
+    awaiting_answer: bool,
+    /// The outcome of the final message, and until when the agent may take to exit.
+    pending: Option<(Outcome, Instant)>,
+    /// The exit status once seen, and until when stdout is still drained.
+    exit: Option<(ExitStatus, Instant)>,
+    ended: Option<Outcome>,
+}
+
+impl std::fmt::Debug for AgentProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentProcess")
+            .field("hire_id", &self.hire_id)
+            .field("pid", &self.child.id())
+            .field("events", &self.events)
+            .field("awaiting_answer", &self.awaiting_answer)
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        self.writer_task.abort();
+        self.stderr_task.abort();
+    }
+}
+
+/// True for 64 lowercase hex digits.
+fn is_hire_id(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// A readable duration: whole seconds as `"2s"`, otherwise milliseconds (`"250ms"`).
+fn fmt_duration(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+/// `program` as spawned: a relative path with a `/` is taken relative to `workdir`; a bare
+/// name is looked up on the agent's `PATH`.
+fn program_path(program: &str, workdir: &Path) -> PathBuf {
+    let p = Path::new(program);
+    if p.is_relative() && program.contains('/') {
+        workdir.join(p)
+    } else {
+        p.to_path_buf()
+    }
+}
+
+async fn write_lines(
+    mut stdin: ChildStdin,
+    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    hire: String,
+) {
+    while let Some(line) = rx.recv().await {
+        let written = async {
+            stdin.write_all(&line).await?;
+            stdin.flush().await
+        };
+        if let Err(e) = written.await {
+            tracing::debug!(target: "souk_runtime::agent", hire = %hire, "writing to agent stdin: {e}");
+            return;
+        }
+    }
+    // All senders dropped: returning drops stdin, so the agent reads end of file.
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+enum Wake {
+    Line(Result<Option<Vec<u8>>, LineError>),
+    Exited(io::Result<ExitStatus>),
+    Wall,
+    Silence,
+    Drain,
+}
+
+impl AgentProcess {
+    /// Starts the agent and sends it the `start` message.
+    ///
+    /// The working directory is created if missing. The environment is cleared and set to
+    /// `PATH` (the node's, or [`DEFAULT_PATH`]), `HOME` = the absolute working directory,
+    /// `LANG=C.UTF-8`, `SOUK_HIRE_ID`, then `cfg.env` in order. `command[0]` is a program
+    /// name looked up on that `PATH`, an absolute path, or a path relative to the working
+    /// directory (see [`crate::resolve_command`] for resolving against a package directory).
+    pub async fn spawn(
+        cfg: &RunConfig,
+        hire_id: &str,
+        input: &Value,
+        checkpoint: Option<&Value>,
+    ) -> Result<AgentProcess, RuntimeError> {
+        let Some(program) = cfg.command.first() else {
+            return Err(RuntimeError::EmptyCommand);
+        };
+        if !is_hire_id(hire_id) {
+            return Err(RuntimeError::BadHireId(hire_id.chars().take(80).collect()));
+        }
+        let workdir_error = |source| RuntimeError::Workdir {
+            path: cfg.workdir.clone(),
+            source,
+        };
+        tokio::fs::create_dir_all(&cfg.workdir)
+            .await
+            .map_err(workdir_error)?;
+        let workdir = std::path::absolute(&cfg.workdir).map_err(workdir_error)?;
+        let path = std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
+
+        let mut cmd = Command::new(program_path(program, &workdir));
+        cmd.args(&cfg.command[1..])
+            .current_dir(&workdir)
+            .env_clear()
+            .env("PATH", path)
+            .env("HOME", &workdir)
+            .env("LANG", "C.UTF-8")
+            .env("SOUK_HIRE_ID", hire_id)
+            .envs(cfg.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let spawn_error = |source| RuntimeError::Spawn {
+            program: program.clone(),
+            source,
+        };
+        let mut child = cmd.spawn().map_err(spawn_error)?;
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            return Err(spawn_error(io::Error::other("missing stdio pipe")));
+        };
+        let started = Instant::now();
+        tracing::debug!(
+            target: "souk_runtime::agent",
+            hire = %hire_id,
+            pid = ?child.id(),
+            "started {:?} in {}",
+            cfg.command,
+            workdir.display()
+        );
+
+        let (tx, rx) = mpsc::unbounded_channel();
+        // Cannot fail: the receiver is alive until the task below ends.
+        let _ = tx.send(start_line(hire_id, input, checkpoint));
+        let writer_task = tokio::spawn(write_lines(stdin, rx, hire_id.to_owned()));
+        let stderr_task = tokio::spawn(forward_stderr(stderr, hire_id.to_owned()));
+
+        Ok(AgentProcess {
+            child,
+            hire_id: hire_id.to_owned(),
+            stdout: LineReader::new(stdout, cfg.max_line_bytes),
+            stdout_done: false,
+            writer: Some(tx),
+            writer_task,
+            stderr_task,
+            max_line_bytes: cfg.max_line_bytes,
+            max_output_bytes: cfg.max_output_bytes,
+            max_events: cfg.max_events,
+            silence_timeout: cfg.silence_timeout,
+            kill_grace: cfg.kill_grace,
+            wall_time: cfg.wall_time,
+            wall_deadline: started + cfg.wall_time,
+            last_activity: started,
+            events: 0,
+            awaiting_answer: false,
+            pending: None,
+            exit: None,
+            ended: None,
+        })
+    }
+
+    /// The process id, while the process has not been reaped.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// True while the agent has asked a question that has not been answered.
+    pub fn awaiting_answer(&self) -> bool {
+        self.awaiting_answer
+    }
+
+    /// The next step. Never panics on agent output; after [`Step::Ended`] it returns the same
+    /// `Ended` again.
+    ///
+    /// Cancel safe while it waits for the agent (no line is lost if the future is dropped),
+    /// so a node can `select!` on it and a cancel request, then call
+    /// [`AgentProcess::cancel`]. Dropping it while a run is ending (killing the agent after a
+    /// violation) may leave the process killed with the outcome undecided; the next call
+    /// then reports what it finds (usually `agent-crashed`).
+    pub async fn next(&mut self) -> Step {
+        if let Some(outcome) = &self.ended {
+            return Step::Ended(outcome.clone());
+        }
+        let step = self.next_inner().await;
+        if let Step::Ended(outcome) = &step {
+            tracing::debug!(target: "souk_runtime::agent", hire = %self.hire_id, "ended: {outcome:?}");
+            self.ended = Some(outcome.clone());
+            self.writer = None;
+        }
+        step
+    }
+
+    async fn next_inner(&mut self) -> Step {
+        loop {
+            if self.stdout_done {
+                return Step::Ended(self.after_eof().await);
+            }
+            let now = Instant::now();
+            let wall = self.pending.is_none().then_some(self.wall_deadline);
+            let silence = (self.pending.is_none() && !self.awaiting_answer)
+                .then(|| self.last_activity + self.silence_timeout);
+            let drain = match (self.pending.as_ref().map(|p| p.1), self.exit.map(|e| e.1)) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            // Deadlines are checked here too: the line branch below is polled first and an
+            // agent that never stops writing must not starve them.
+            let wake = if wall.is_some_and(|d| now >= d) {
+                Wake::Wall
+            } else if silence.is_some_and(|d| now >= d) {
+                Wake::Silence
+            } else if drain.is_some_and(|d| now >= d) {
+                Wake::Drain
+            } else {
+                tokio::select! {
+                    biased;
+                    line = self.stdout.next_line() => Wake::Line(line),
+                    status = self.child.wait(), if self.exit.is_none() => Wake::Exited(status),
+                    () = sleep_until_opt(wall) => Wake::Wall,
+                    () = sleep_until_opt(silence) => Wake::Silence,
+                    () = sleep_until_opt(drain) => Wake::Drain,
+                }
+            };
+            match wake {
+                Wake::Line(Ok(Some(line))) => {
+                    if let Some(step) = self.handle_line(&line).await {
+                        return step;
+                    }
+                }
+                Wake::Line(Ok(None)) => self.stdout_done = true,
+                Wake::Line(Err(LineError::TooLong)) => {
+                    let limit = self.max_line_bytes;
+                    return Step::Ended(
+                        self.violation(format!("line longer than {limit} bytes"))
+                            .await,
+                    );
+                }
+                Wake::Line(Err(LineError::Io(e))) => {
+                    self.kill().await;
+                    return Step::Ended(Outcome::failed(
+                        FailureCode::Internal,
+                        format!("reading the agent's stdout: {e}"),
+                    ));
+                }
+                Wake::Exited(Ok(status)) => {
+                    self.exit = Some((status, Instant::now() + self.kill_grace));
+                }
+                Wake::Exited(Err(e)) => {
+                    self.kill().await;
+                    return Step::Ended(Outcome::failed(
+                        FailureCode::Internal,
+                        format!("waiting for the agent: {e}"),
+                    ));
+                }
+                Wake::Wall => {
+                    self.kill().await;
+                    tracing::debug!(
+                        target: "souk_runtime::agent",
+                        hire = %self.hire_id,
+                        "wall time of {} exceeded",
+                        fmt_duration(self.wall_time)
+                    );
+                    return Step::Ended(Outcome::TimedOut);
+                }
+                Wake::Silence => {
+                    let msg = format!(
+                        "silent for more than {}",
+                        fmt_duration(self.silence_timeout)
+                    );
+                    return Step::Ended(self.violation(msg).await);
+                }
+                // The agent exited but something still holds its stdout open, or it sent its
+                // final message but neither closed stdout nor exited: stop waiting.
+                Wake::Drain => self.stdout_done = true,
+            }
+        }
+    }
+
+    /// Handles one line: `Some` when it produced a step to return.
+    async fn handle_line(&mut self, line: &[u8]) -> Option<Step> {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return None; // blank lines are ignored (and do not count as activity)
+        }
+        self.last_activity = Instant::now();
+        if self.pending.is_some() {
+            return Some(Step::Ended(
+                self.violation("wrote after its final message").await,
+            ));
+        }
+        self.events += 1;
+        if self.events > self.max_events {
+            let max = self.max_events;
+            return Some(Step::Ended(
+                self.violation(format!("sent more than {max} messages"))
+                    .await,
+            ));
+        }
+        let msg = match parse_agent_line(line) {
+            Ok(m) => m,
+            Err(why) => return Some(Step::Ended(self.violation(why).await)),
+        };
+        if self.awaiting_answer && !matches!(msg, AgentMessage::Error(_)) {
+            let why = format!("sent {} while waiting for an answer", msg.type_name());
+            return Some(Step::Ended(self.violation(why).await));
+        }
+        match msg {
+            AgentMessage::Event(event) => {
+                if matches!(event, AgentEvent::Question { .. }) {
+                    self.awaiting_answer = true;
+                }
+                Some(Step::Event(event))
+            }
+            AgentMessage::Result(output) => {
+                let size = canonical_json(&output).len();
+                let outcome = if size > self.max_output_bytes {
+                    Outcome::failed(
+                        FailureCode::OutputTooLarge,
+                        format!(
+                            "output is {size} bytes; the limit is {}",
+                            self.max_output_bytes
+                        ),
+                    )
+                } else {
+                    Outcome::Completed { output }
+                };
+                self.finish(outcome);
+                None
+            }
+            AgentMessage::Error(message) => {
+                self.finish(Outcome::failed(FailureCode::AgentError, message));
+                None
+            }
+        }
+    }
+
+    /// Records the final message; the agent now has `kill_grace` to close stdout and exit.
+    fn finish(&mut self, outcome: Outcome) {
+        self.awaiting_answer = false;
+        self.writer = None; // closes stdin once queued lines are written
+        self.pending = Some((outcome, Instant::now() + self.kill_grace));
+    }
+
+    /// Stdout is closed (or given up on): decide the outcome.
+    async fn after_eof(&mut self) -> Outcome {
+        let grace = self.kill_grace;
+        let status = match self.exit {
+            Some((status, _)) => Some(status),
+            None => {
+                let limit = match &self.pending {
+                    Some((_, until)) => *until,
+                    None => (Instant::now() + grace).min(self.wall_deadline),
+                };
+                match tokio::time::timeout_at(limit, self.child.wait()).await {
+                    Ok(Ok(status)) => {
+                        self.exit = Some((status, Instant::now()));
+                        Some(status)
+                    }
+                    Ok(Err(_)) | Err(_) => None,
+                }
+            }
+        };
+        if let Some((outcome, _)) = self.pending.take() {
+            match status {
+                Some(s) if s.success() => {}
+                Some(s) => tracing::warn!(
+                    target: "souk_runtime::agent",
+                    hire = %self.hire_id,
+                    "agent exited with {s} after its final message"
+                ),
+                None => {
+                    tracing::warn!(
+                        target: "souk_runtime::agent",
+                        hire = %self.hire_id,
+                        "agent did not exit within {} of its final message; killed",
+                        fmt_duration(grace)
+                    );
+                    self.kill().await;
+                }
+            }
+            return outcome;
+        }
+        match status {
+            None => {
+                self.kill().await;
+                if Instant::now() >= self.wall_deadline {
+                    Outcome::TimedOut
+                } else {
+                    Outcome::failed(
+                        FailureCode::ProtocolViolation,
+                        "closed its stdout without a final message",
+                    )
+                }
+            }
+            Some(s) if s.success() => Outcome::failed(
+                FailureCode::ProtocolViolation,
+                "exited with status 0 without a final message",
+            ),
+            Some(s) => Outcome::failed(
+                FailureCode::AgentCrashed,
+                format!("agent exited before a result ({s})"),
+            ),
+        }
+    }
+
+    /// Kills the agent and returns a protocol-violation outcome.
+    async fn violation(&mut self, why: impl Into<String>) -> Outcome {
+        let why = why.into();
+        tracing::debug!(target: "souk_runtime::agent", hire = %self.hire_id, "protocol violation: {why}");
+        self.kill().await;
+        Outcome::failed(FailureCode::ProtocolViolation, why)
+    }
+
+    /// Kills the process (if still running) and reaps it.
+    async fn kill(&mut self) {
+        self.writer = None;
+        if self.exit.is_none()
+            && let Err(e) = self.child.kill().await
+        {
+            tracing::debug!(target: "souk_runtime::agent", hire = %self.hire_id, "kill: {e}");
+        }
+    }
+
+    /// Sends the answer to the agent's outstanding question.
+    ///
+    /// Errors if no question is waiting ([`RuntimeError::NoQuestion`]) or the run has ended.
+    /// The silence timer, suspended while the question was open, restarts now.
+    pub async fn answer(&mut self, answer: &Value) -> Result<(), RuntimeError> {
+        if self.ended.is_some() || self.pending.is_some() {
+            return Err(RuntimeError::Ended);
+        }
+        if !self.awaiting_answer {
+            return Err(RuntimeError::NoQuestion);
+        }
+        let tx = self.writer.as_ref().ok_or(RuntimeError::StdinClosed)?;
+        tx.send(node_line(&json!({"type": "answer", "answer": answer})))
+            .map_err(|_| RuntimeError::StdinClosed)?;
+        self.awaiting_answer = false;
+        self.last_activity = Instant::now();
+        Ok(())
+    }
+
+    /// Stops the run: sends `cancel` (then closes stdin), gives the agent `kill_grace` to
+    /// exit while draining (and ignoring) its stdout, then kills it. Returns
+    /// [`Outcome::Canceled`], or the outcome already reached if the run had ended. Afterwards
+    /// [`AgentProcess::next`] returns `Ended(Canceled)`.
+    pub async fn cancel(&mut self, reason: &str) -> Outcome {
+        if let Some(outcome) = &self.ended {
+            return outcome.clone();
+        }
+        if let Some(tx) = self.writer.take() {
+            let _ = tx.send(node_line(&json!({"type": "cancel", "reason": reason})));
+        }
+        let deadline = Instant::now() + self.kill_grace;
+        let child = &mut self.child;
+        let stdout = &mut self.stdout;
+        let mut stdout_done = self.stdout_done;
+        let exited = tokio::time::timeout_at(deadline, async {
+            loop {
+                tokio::select! {
+                    status = child.wait() => return status,
+                    line = stdout.next_line(), if !stdout_done => {
+                        if !matches!(line, Ok(Some(_))) {
+                            stdout_done = true;
+                        }
+                    }
+                }
+            }
+        })
+        .await;
+        self.stdout_done = stdout_done;
+        if let Ok(Ok(status)) = exited {
+            self.exit = Some((status, Instant::now()));
+        } else {
+            self.kill().await;
+        }
+        self.ended = Some(Outcome::Canceled);
+        Outcome::Canceled
+    }
+}

@@ -1,0 +1,389 @@
+//! Shared harness of the node benchmarks: in-process full nodes on loopback TCP with their
+//! own redb stores, a seeded random topology, event-driven waits with timeouts, agent
+//! fixtures, and readers for `/proc` (CPU time and resident memory).
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use libp2p::Multiaddr;
+use souk_node::agent_file::{AgentSpec, RunSpec};
+use souk_node::service::{self, NodeHandle, NodeOptions};
+use souk_node::swarm::SwarmSettings;
+use souk_protocol::Keypair;
+use souk_store::{Store, StoreConfig};
+
+/// redb cache of every benchmark node.
+pub(crate) const CACHE_SIZE: usize = 2 << 20;
+
+/// Reads environment variable `name`, or `default` when it is unset; panics with a message
+/// naming the variable when it is set but does not parse.
+pub(crate) fn env_or<T: FromStr>(name: &str, default: T) -> T
+where
+    T::Err: std::fmt::Display,
+{
+    match std::env::var(name) {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{name}={v:?} is not valid: {e}")),
+        Err(_) => default,
+    }
+}
+
+/// Swarm tuning of the benchmark nodes (environment overrides in parentheses).
+#[derive(Debug, Clone)]
+pub(crate) struct Tuning {
+    /// Gossipsub heartbeat (`SOUK_BENCH_HEARTBEAT_MS`, default 700).
+    pub(crate) heartbeat: Duration,
+    /// Gossipsub mesh degree (`SOUK_BENCH_MESH_N`, default 6).
+    pub(crate) mesh_n: usize,
+    /// Connection cap per node (`SOUK_BENCH_MAX_CONNECTIONS`, default 128).
+    pub(crate) max_connections: u32,
+    /// Idle connection timeout (`SOUK_BENCH_IDLE_SECS`, default 60).
+    pub(crate) idle_timeout: Duration,
+}
+
+impl Tuning {
+    /// The defaults of a full node, with the environment overrides applied.
+    pub(crate) fn from_env() -> Self {
+        let d = SwarmSettings::default();
+        Self {
+            heartbeat: Duration::from_millis(env_or(
+                "SOUK_BENCH_HEARTBEAT_MS",
+                d.heartbeat.as_millis() as u64,
+            )),
+            mesh_n: env_or("SOUK_BENCH_MESH_N", d.mesh_n),
+            max_connections: env_or("SOUK_BENCH_MAX_CONNECTIONS", d.max_connections),
+            idle_timeout: Duration::from_secs(env_or(
+                "SOUK_BENCH_IDLE_SECS",
+                d.idle_timeout.as_secs(),
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Tuning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "heartbeat {} ms, mesh_n {}, max_connections {}, idle timeout {} s",
+            self.heartbeat.as_millis(),
+            self.mesh_n,
+            self.max_connections,
+            self.idle_timeout.as_secs()
+        )
+    }
+}
+
+/// A full node started in-process.
+pub(crate) struct BenchNode {
+    /// Its handle.
+    pub(crate) handle: NodeHandle,
+    /// Its event loop.
+    pub(crate) task: tokio::task::JoinHandle<()>,
+    /// Its dialable address (with `/p2p/`).
+    pub(crate) addr: Multiaddr,
+}
+
+/// The key seed of benchmark node `n`.
+pub(crate) fn seed(n: u32) -> [u8; 32] {
+    *blake3::hash(format!("souk bench node {n}").as_bytes()).as_bytes()
+}
+
+/// Starts a full node whose store lives in `dir`, dialing `bootstrap`, and waits until it
+/// listens.
+pub(crate) async fn start_full_node(
+    dir: &Path,
+    n: u32,
+    bootstrap: Vec<Multiaddr>,
+    tuning: &Tuning,
+) -> BenchNode {
+    std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    let store = Store::open(
+        &dir.join("souk.redb"),
+        &StoreConfig {
+            cache_size: CACHE_SIZE,
+        },
+    )
+    .unwrap_or_else(|e| panic!("open the store of node {n}: {e}"));
+    let opts = NodeOptions {
+        light: false,
+        listen: vec![
+            "/ip4/127.0.0.1/tcp/0"
+                .parse()
+                .unwrap_or_else(|e| panic!("listen address: {e}")),
+        ],
+        bootstrap,
+        swarm: SwarmSettings {
+            light: false,
+            heartbeat: tuning.heartbeat,
+            mesh_n: tuning.mesh_n,
+            max_connections: tuning.max_connections,
+            idle_timeout: tuning.idle_timeout,
+            ..SwarmSettings::default()
+        },
+        manifest_ttl_ms: 3_600_000,
+        tick: Duration::from_millis(500),
+        sealing_public: [7; 32],
+        // Anything else (e.g. where hires would run) keeps its default: no bench hires.
+        ..NodeOptions::default()
+    };
+    let (handle, task) = service::start(Keypair::from_seed(&seed(n)), Arc::new(store), opts)
+        .await
+        .unwrap_or_else(|e| panic!("start node {n}: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let addr = loop {
+        let info = handle
+            .info()
+            .await
+            .unwrap_or_else(|e| panic!("info of node {n}: {e}"));
+        if let Some(a) = info.listen_addrs.first() {
+            break a.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node {n} never started listening"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let addr: Multiaddr = format!("{addr}/p2p/{}", handle.peer_id)
+        .parse()
+        .unwrap_or_else(|e| panic!("address of node {n}: {e}"));
+    BenchNode { handle, task, addr }
+}
+
+/// A small deterministic generator (SplitMix64): the topology and the publishers depend only
+/// on the seed.
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    /// A generator from `seed`.
+    pub(crate) fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// The next 64 random bits.
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`; the modulo bias is negligible for the sizes used here).
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+}
+
+/// Starts `n` full nodes under `root`: each new node dials 2 or 3 random earlier nodes (all
+/// of them while fewer exist), so the graph is connected from the start.
+pub(crate) async fn start_network(
+    root: &Path,
+    n: usize,
+    tuning: &Tuning,
+    rng: &mut Rng,
+) -> Vec<BenchNode> {
+    let t = Instant::now();
+    let mut nodes: Vec<BenchNode> = Vec::with_capacity(n);
+    for i in 0..n {
+        let want = (2 + rng.below(2)).min(i);
+        let mut picked: Vec<usize> = Vec::with_capacity(want);
+        while picked.len() < want {
+            let j = rng.below(i);
+            if !picked.contains(&j) {
+                picked.push(j);
+            }
+        }
+        let boot = picked.iter().map(|&j| nodes[j].addr.clone()).collect();
+        nodes.push(start_full_node(&root.join(format!("node{i}")), i as u32, boot, tuning).await);
+        if (i + 1) % 25 == 0 && i + 1 < n {
+            eprintln!(
+                "  {} nodes started after {:.2?}; {} open files",
+                i + 1,
+                t.elapsed(),
+                open_files().map_or("?".into(), |f| f.to_string())
+            );
+        }
+    }
+    nodes
+}
+
+/// Open file descriptors of this process (each loopback connection between two in-process
+/// nodes costs two).
+pub(crate) fn open_files() -> Option<usize> {
+    Some(std::fs::read_dir("/proc/self/fd").ok()?.count())
+}
+
+/// Connected-peer counts of `nodes`, in order.
+pub(crate) async fn peer_counts(nodes: &[BenchNode]) -> Vec<usize> {
+    let mut out = Vec::with_capacity(nodes.len());
+    for (i, n) in nodes.iter().enumerate() {
+        let info = n
+            .handle
+            .info()
+            .await
+            .unwrap_or_else(|e| panic!("info of node {i}: {e}"));
+        out.push(info.peers.len());
+    }
+    out
+}
+
+/// Polls `check` every `every` until it returns true; returns the time it took, or an error
+/// naming `what` after `timeout`.
+pub(crate) async fn wait_until<F, Fut>(
+    what: &str,
+    timeout: Duration,
+    every: Duration,
+    mut check: F,
+) -> Result<Duration, String>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() > timeout {
+            return Err(format!("timed out after {timeout:?} waiting for {what}"));
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Waits until every node has at least `min` connected peers.
+pub(crate) async fn wait_connected(
+    nodes: &[BenchNode],
+    min: usize,
+    timeout: Duration,
+) -> Result<Duration, String> {
+    let start = Instant::now();
+    let mut counts;
+    let r = loop {
+        counts = peer_counts(nodes).await;
+        if counts.iter().all(|&c| c >= min) {
+            break Ok(start.elapsed());
+        }
+        if start.elapsed() > timeout {
+            break Err(format!(
+                "timed out after {timeout:?} waiting for every node to have {min} peers"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    r.map_err(|e| {
+        let below = counts.iter().filter(|&&c| c < min).count();
+        let total: usize = counts.iter().sum();
+        format!(
+            "{e}: {below} of {} nodes below {min}, peers min {} max {}, {} connections, {} open files",
+            counts.len(),
+            counts.iter().min().copied().unwrap_or(0),
+            counts.iter().max().copied().unwrap_or(0),
+            total / 2,
+            open_files().map_or("?".into(), |f| f.to_string())
+        )
+    })
+}
+
+/// Stops every node (flushing its store) and waits for the event loops to end.
+pub(crate) async fn shutdown(nodes: Vec<BenchNode>) {
+    futures::future::join_all(nodes.iter().map(|n| n.handle.shutdown())).await;
+    for n in nodes {
+        let _ = n.task.await;
+    }
+}
+
+/// An agent spec that passes every manifest rule.
+pub(crate) fn agent(
+    name: &str,
+    capabilities: &[&str],
+    description: &str,
+    per_hire: u64,
+) -> AgentSpec {
+    let mut caps: Vec<String> = capabilities.iter().map(|s| s.to_string()).collect();
+    caps.sort();
+    AgentSpec {
+        name: name.into(),
+        description: description.into(),
+        capabilities: caps,
+        input_schema: r#"{"type":"object"}"#.into(),
+        output_schema: r#"{"type":"object"}"#.into(),
+        hosts: vec![],
+        tools: vec![],
+        credentials: vec![],
+        currency: "USD".into(),
+        per_hire,
+        per_hour: 0,
+        max_duration_ms: 600_000,
+        max_concurrency: 2,
+        max_input_bytes: 1 << 20,
+        runtime_digest: blake3::hash(name.as_bytes()).to_hex().to_string(),
+        run: RunSpec {
+            command: vec!["true".into()],
+            workdir: "/".into(),
+        },
+    }
+}
+
+/// Clock ticks per second of `/proc/*/stat` times (`USER_HZ`, 100 on Linux/x86).
+pub(crate) const USER_HZ: f64 = 100.0;
+
+/// User + system CPU time of process `pid` (`None`: this process) from `/proc/PID/stat`.
+pub(crate) fn cpu_time(pid: Option<u32>) -> Option<Duration> {
+    let path = match pid {
+        Some(p) => format!("/proc/{p}/stat"),
+        None => "/proc/self/stat".into(),
+    };
+    let text = std::fs::read_to_string(path).ok()?;
+    // The command name (field 2) may contain spaces: count fields after its closing ')'.
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state); utime and stime are fields 14 and 15.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_secs_f64((utime + stime) as f64 / USER_HZ))
+}
+
+/// A `kB` field of `/proc/PID/status` (`VmRSS`, `VmHWM`, ...) in KiB; `None`: this process.
+pub(crate) fn status_kib(pid: Option<u32>, field: &str) -> Option<u64> {
+    let path = match pid {
+        Some(p) => format!("/proc/{p}/status"),
+        None => "/proc/self/status".into(),
+    };
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().find_map(|l| {
+        let v = l.strip_prefix(field)?.strip_prefix(':')?;
+        v.trim().strip_suffix("kB")?.trim().parse().ok()
+    })
+}
+
+/// Resets this process's peak RSS (`VmHWM`) to its current RSS; false if the kernel refused.
+pub(crate) fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// The `q`-quantile (nearest rank) of sorted `v`.
+pub(crate) fn quantile(v: &[Duration], q: f64) -> Option<Duration> {
+    if v.is_empty() {
+        return None;
+    }
+    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    Some(v[rank - 1])
+}
+
+/// Milliseconds with two decimals, or `-`.
+pub(crate) fn ms(d: Option<Duration>) -> String {
+    d.map_or_else(|| "-".into(), |d| format!("{:.2}", d.as_secs_f64() * 1e3))
+}
+
+/// KiB as MiB with one decimal, or `-`.
+pub(crate) fn mib(kib: Option<u64>) -> String {
+    kib.map_or_else(|| "-".into(), |k| format!("{:.1}", k as f64 / 1024.0))
+}

@@ -1,0 +1,224 @@
+//! `/v1/hires…`: create a hire, list and inspect hires, follow receipts, answer, cancel,
+//! settle, and export the receipt bundle.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::Value;
+use souk_protocol::Hash;
+use souk_protocol::hire::Verdict;
+
+use super::{ApiState, error};
+use crate::hire::NewHire;
+
+fn hire_id(raw: &str) -> Result<Hash, Box<Response>> {
+    Hash::from_hex(raw)
+        .ok_or_else(|| Box::new(error(StatusCode::BAD_REQUEST, "a hire id is 64 hex digits")))
+}
+
+fn refused(e: String) -> Response {
+    let status = if e.contains("no hire") {
+        StatusCode::NOT_FOUND
+    } else if e.contains("shutting down") {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    error(status, e)
+}
+
+pub(super) async fn create(
+    State(s): State<ApiState>,
+    body: Result<Json<NewHire>, JsonRejection>,
+) -> Response {
+    let Json(new) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid hire: {e}")),
+    };
+    match s.node.hires.create(new).await {
+        Ok(r) => (StatusCode::CREATED, Json(r)).into_response(),
+        Err(e) => refused(e),
+    }
+}
+
+pub(super) async fn list(State(s): State<ApiState>) -> Response {
+    match s.node.hires.list().await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => refused(e),
+    }
+}
+
+pub(super) async fn get_one(State(s): State<ApiState>, Path(id): Path<String>) -> Response {
+    let id = match hire_id(&id) {
+        Ok(h) => h,
+        Err(r) => return *r,
+    };
+    match s.node.hires.get(id).await {
+        Ok(Some(r)) => Json(r).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no hire {}", id.short())),
+        Err(e) => refused(e),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct ReceiptParams {
+    from: Option<u64>,
+    wait_ms: Option<u64>,
+}
+
+pub(super) async fn receipts(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    q: Result<Query<ReceiptParams>, QueryRejection>,
+) -> Response {
+    let id = match hire_id(&id) {
+        Ok(h) => h,
+        Err(r) => return *r,
+    };
+    let Query(q) = match q {
+        Ok(q) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    match s
+        .node
+        .hires
+        .receipts(id, q.from.unwrap_or(0), q.wait_ms.unwrap_or(0))
+        .await
+    {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => refused(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct AnswerBody {
+    answer: Value,
+}
+
+pub(super) async fn answer(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    body: Result<Json<AnswerBody>, JsonRejection>,
+) -> Response {
+    let id = match hire_id(&id) {
+        Ok(h) => h,
+        Err(r) => return *r,
+    };
+    let Json(b) = match body {
+        Ok(b) => b,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("expected {{\"answer\": ...}}: {e}"),
+            );
+        }
+    };
+    match s.node.hires.answer(id, b.answer).await {
+        Ok(()) => Json(serde_json::json!({"answered": true})).into_response(),
+        Err(e) => refused(e),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct ReasonBody {
+    #[serde(default)]
+    reason: String,
+}
+
+pub(super) async fn cancel(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    body: Option<Json<ReasonBody>>,
+) -> Response {
+    let id = match hire_id(&id) {
+        Ok(h) => h,
+        Err(r) => return *r,
+    };
+    let reason = body.map(|b| b.0.reason).unwrap_or_default();
+    let reason = if reason.is_empty() {
+        "canceled by the client".into()
+    } else {
+        reason
+    };
+    match s.node.hires.cancel(id, reason).await {
+        Ok(()) => (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({"canceling": true})),
+        )
+            .into_response(),
+        Err(e) => refused(e),
+    }
+}
+
+async fn settle(
+    s: ApiState,
+    id: String,
+    verdict: Verdict,
+    body: Option<Json<ReasonBody>>,
+) -> Response {
+    let id = match hire_id(&id) {
+        Ok(h) => h,
+        Err(r) => return *r,
+    };
+    let reason = body.map(|b| b.0.reason).unwrap_or_default();
+    match s.node.hires.settle(id, verdict, reason).await {
+        Ok(r) => Json(r).into_response(),
+        Err(e) => refused(e),
+    }
+}
+
+pub(super) async fn accept(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    body: Option<Json<ReasonBody>>,
+) -> Response {
+    settle(s, id, Verdict::Accepted, body).await
+}
+
+pub(super) async fn reject(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    body: Option<Json<ReasonBody>>,
+) -> Response {
+    settle(s, id, Verdict::Disputed, body).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct BundleParams {
+    disclose: Option<bool>,
+}
+
+pub(super) async fn bundle(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    q: Result<Query<BundleParams>, QueryRejection>,
+) -> Response {
+    let id = match hire_id(&id) {
+        Ok(h) => h,
+        Err(r) => return *r,
+    };
+    let disclose = q.ok().and_then(|q| q.0.disclose).unwrap_or(false);
+    match s.node.hires.bundle(id, disclose).await {
+        Ok(bytes) => (
+            [(header::CONTENT_TYPE, "application/vnd.souk.bundle")],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => refused(e),
+    }
+}
+
+pub(super) async fn output(State(s): State<ApiState>, Path(id): Path<String>) -> Response {
+    let id = match hire_id(&id) {
+        Ok(h) => h,
+        Err(r) => return *r,
+    };
+    match s.node.hires.output(id).await {
+        Ok(Some(v)) => Json(v).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, "no output (yet)"),
+        Err(e) => refused(e),
+    }
+}

@@ -1,0 +1,282 @@
+//! The client's follower: pulls receipts from the provider with long-polls, verifies every
+//! entry as it arrives ([`ChainVerifier::push`]), checks each disclosed payload against its
+//! commitment and the output against its hash, and stores them. It catches up from the last
+//! stored seq after a restart or while the provider was unreachable, and stops at once on a
+//! broken or forked stream, keeping the equivocation proof.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use libp2p::PeerId;
+use souk_protocol::Hash;
+use souk_protocol::hire::HireState;
+use souk_protocol::hiring::{CallError, HireCall, HireReply, MAX_FETCH_WAIT_MS};
+use souk_protocol::manifest::Manifest;
+use souk_protocol::negotiation::Contract;
+use souk_protocol::receipt::{EntryKind, SignedEntry};
+use souk_protocol::signed::Signed;
+use souk_protocol::verify::{ChainContext, ChainError, ChainVerifier, Pushed};
+use souk_store::Store;
+use tokio::sync::mpsc;
+
+use super::manager::Caller;
+use super::record::{BLOB_EQUIVOCATION, BLOB_OUTPUT, HireRecord};
+use crate::now_ms;
+
+/// What a follower tells the manager.
+#[derive(Debug, Clone)]
+pub enum FollowUpdate {
+    /// New entries were stored; the record after them.
+    Progress(Box<HireRecord>),
+    /// The follower stopped (chain finished, stream broken, or node stopping).
+    Stopped(Hash),
+}
+
+/// Following one hire.
+pub struct Follower {
+    /// The hire.
+    pub hire_id: Hash,
+    /// The store.
+    pub store: Arc<Store>,
+    /// The record.
+    pub record: HireRecord,
+    /// The contract.
+    pub contract: Contract,
+    /// The manifest.
+    pub manifest: Signed<Manifest>,
+    /// The provider's peer id.
+    pub provider: PeerId,
+    /// Sends calls over the network.
+    pub caller: Caller,
+    /// Updates to the manager.
+    pub updates: mpsc::Sender<FollowUpdate>,
+    /// Closed by the manager when the node stops.
+    pub stop: tokio::sync::watch::Receiver<bool>,
+}
+
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+impl Follower {
+    fn verifier(&self) -> Result<ChainVerifier, String> {
+        let mut v = ChainVerifier::new(ChainContext::new(&self.contract, self.manifest.body()));
+        let mut from = 0;
+        loop {
+            let page = self
+                .store
+                .receipts(&self.hire_id, from, 1024)
+                .map_err(|e| e.to_string())?;
+            if page.is_empty() {
+                break;
+            }
+            for (_, raw) in &page {
+                let e = SignedEntry::decode_bytes(raw).map_err(|e| e.to_string())?;
+                v.push(e)
+                    .map_err(|e| format!("stored chain no longer verifies: {e}"))?;
+            }
+            from += page.len() as u64;
+        }
+        Ok(v)
+    }
+
+    async fn save(&mut self, record: HireRecord) {
+        let store = self.store.clone();
+        let id = self.hire_id;
+        let bytes = record.to_bytes();
+        let _ = tokio::task::spawn_blocking(move || store.put_hire(&id, &bytes)).await;
+        self.record = record.clone();
+        let _ = self
+            .updates
+            .send(FollowUpdate::Progress(Box::new(record)))
+            .await;
+    }
+
+    /// Follows the hire until its chain ends, it breaks, or the node stops.
+    pub async fn run(mut self) {
+        let id = self.hire_id;
+        if let Err(e) = self.follow().await {
+            tracing::warn!(hire = %id.short(), "stopped following: {e}");
+            let mut r = self.record.clone();
+            r.error = Some(e);
+            r.updated_at = now_ms();
+            self.save(r).await;
+        }
+        let _ = self.updates.send(FollowUpdate::Stopped(id)).await;
+    }
+
+    async fn follow(&mut self) -> Result<(), String> {
+        let mut verifier = self.verifier()?;
+        let mut backoff = Duration::from_millis(250);
+        let mut have_output = self
+            .store
+            .get_hire_blob(&self.hire_id, BLOB_OUTPUT)
+            .ok()
+            .flatten()
+            .is_some();
+        loop {
+            let finished = verifier.state().is_terminal();
+            let completed = matches!(
+                verifier.head().map(|h| &h.body().kind),
+                Some(EntryKind::Completed { .. })
+            );
+            if finished && (have_output || !completed) {
+                return Ok(());
+            }
+            if *self.stop.borrow() {
+                return Ok(());
+            }
+            let call = HireCall::Fetch {
+                hire_id: self.hire_id,
+                from_seq: if finished {
+                    verifier.next_seq().saturating_sub(1)
+                } else {
+                    verifier.next_seq()
+                },
+                wait_ms: MAX_FETCH_WAIT_MS - 5_000,
+            };
+            let reply = tokio::select! {
+                r = self.caller.call(self.provider, call) => r,
+                _ = self.stop.changed() => return Ok(()),
+            };
+            match reply {
+                Ok(HireReply::Receipts {
+                    entries,
+                    disclosures,
+                    output,
+                }) => {
+                    backoff = Duration::from_millis(250);
+                    self.absorb(&mut verifier, entries, disclosures).await?;
+                    let completed = match verifier.head().map(|h| h.body().kind.clone()) {
+                        Some(EntryKind::Completed { output_hash }) => Some(output_hash),
+                        _ => None,
+                    };
+                    if let (Some(out), Some(output_hash)) = (output, completed) {
+                        if Hash::digest(&out) != output_hash {
+                            return Err("the provider sent an output that does not match the completed entry's hash".into());
+                        }
+                        let store = self.store.clone();
+                        let id = self.hire_id;
+                        tokio::task::spawn_blocking(move || {
+                            store.put_hire_blob(&id, BLOB_OUTPUT, &out)
+                        })
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .map_err(|e| e.to_string())?;
+                        have_output = true;
+                        let r = self.record.clone();
+                        self.save(r).await;
+                    }
+                }
+                Ok(HireReply::Error { code, message }) => match code {
+                    CallError::UnknownHire | CallError::NotYourHire => {
+                        return Err(format!(
+                            "the provider refuses to serve this hire: {message}"
+                        ));
+                    }
+                    _ => {
+                        tracing::debug!("fetch failed: {message}");
+                        self.pause(&mut backoff).await;
+                    }
+                },
+                Ok(other) => {
+                    tracing::debug!("unexpected reply to a fetch: {other:?}");
+                    self.pause(&mut backoff).await;
+                }
+                Err(e) => {
+                    // The provider is unreachable: keep the chain, retry with backoff.
+                    tracing::debug!("fetch failed: {e}");
+                    self.pause(&mut backoff).await;
+                }
+            }
+        }
+    }
+
+    async fn pause(&mut self, backoff: &mut Duration) {
+        tokio::select! {
+            _ = tokio::time::sleep(*backoff) => {}
+            _ = self.stop.changed() => {}
+        }
+        *backoff = (*backoff * 2).min(MAX_BACKOFF);
+    }
+
+    async fn absorb(
+        &mut self,
+        verifier: &mut ChainVerifier,
+        entries: Vec<Vec<u8>>,
+        disclosures: Vec<souk_protocol::receipt::Disclosure>,
+    ) -> Result<(), String> {
+        for raw in entries {
+            let pos = verifier.next_seq();
+            let entry = SignedEntry::decode_bytes(&raw)
+                .map_err(|e| format!("receipt stream broken: rule R1 at entry {pos}: {e}"))?;
+            let seq = entry.body().seq;
+            match verifier.push(entry.clone()) {
+                Ok(Pushed::Duplicate) => continue,
+                Ok(Pushed::Appended) => {}
+                Err(ChainError::Violation(v)) => return Err(format!("receipt stream broken: {v}")),
+                Err(ChainError::Equivocation(proof)) => {
+                    let store = self.store.clone();
+                    let id = self.hire_id;
+                    let bytes = proof.to_bytes();
+                    let _ = tokio::task::spawn_blocking(move || {
+                        store.put_hire_blob(&id, BLOB_EQUIVOCATION, &bytes)
+                    })
+                    .await;
+                    return Err(format!(
+                        "the provider equivocated at seq {}: two different signed entries (proof kept)",
+                        proof.seq()
+                    ));
+                }
+            }
+            // The client keeps the opening of every commitment, after checking it.
+            let payload = match entry.body().commitment {
+                Some(c) => match disclosures.iter().find(|d| d.seq == seq) {
+                    Some(d) if d.opens(&c) => {
+                        let mut v = d.salt.to_vec();
+                        v.extend_from_slice(&d.payload);
+                        Some((v, d.payload.clone()))
+                    }
+                    Some(_) => {
+                        return Err(format!(
+                            "the payload sent for entry {seq} does not open its commitment"
+                        ));
+                    }
+                    None => None,
+                },
+                None => None,
+            };
+            let mut record = self.record.clone();
+            record.entries = verifier.next_seq();
+            record.set_state(verifier.state(), now_ms());
+            match &entry.body().kind {
+                EntryKind::InputRequested => {
+                    record.question = payload
+                        .as_ref()
+                        .and_then(|(_, p)| serde_json::from_slice::<serde_json::Value>(p).ok())
+                        .map(|v| v.get("question").cloned().unwrap_or(v));
+                }
+                EntryKind::InputProvided => record.question = None,
+                EntryKind::Failed { message, .. } => record.error = Some(message.clone()),
+                _ => {}
+            }
+            let store = self.store.clone();
+            let id = self.hire_id;
+            let rec = record.to_bytes();
+            let stored = payload.map(|(v, _)| v);
+            tokio::task::spawn_blocking(move || {
+                store.append_receipt(&id, seq, &raw, stored.as_deref(), Some(&rec))
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("cannot store receipt {seq}: {e}"))?;
+            self.record = record.clone();
+            let _ = self
+                .updates
+                .send(FollowUpdate::Progress(Box::new(record)))
+                .await;
+            if verifier.state() == HireState::Completed {
+                tracing::info!(hire = %self.hire_id.short(), "completed; receipts verified");
+            }
+        }
+        Ok(())
+    }
+}
