@@ -20,8 +20,22 @@ use souk_store::Store;
 use tokio::sync::mpsc;
 
 use super::manager::Caller;
-use super::record::{BLOB_EQUIVOCATION, BLOB_OUTPUT, HireRecord};
+use super::record::{BLOB_EQUIVOCATION, BLOB_INPUT, BLOB_OUTPUT, BLOB_SALT, HireRecord};
 use crate::now_ms;
+
+/// Why a batch of entries was not absorbed.
+enum Absorb {
+    /// Entries skipped ahead of the chain: worth asking again.
+    Gap(String),
+    /// The stream is broken or forked: stop.
+    Fatal(String),
+}
+
+impl From<String> for Absorb {
+    fn from(s: String) -> Self {
+        Absorb::Fatal(s)
+    }
+}
 
 /// What a follower tells the manager.
 #[derive(Debug, Clone)]
@@ -78,11 +92,30 @@ impl Follower {
         Ok(v)
     }
 
+    /// Saves the follower's fields (state, entries, question, error) into the stored record,
+    /// leaving the settlement fields the manager owns as they are on disk.
     async fn save(&mut self, record: HireRecord) {
         let store = self.store.clone();
         let id = self.hire_id;
-        let bytes = record.to_bytes();
-        let _ = tokio::task::spawn_blocking(move || store.put_hire(&id, &bytes)).await;
+        let mine = record.clone();
+        let merged = tokio::task::spawn_blocking(move || {
+            let mut r = store
+                .get_hire(&id)
+                .ok()
+                .flatten()
+                .and_then(|b| HireRecord::from_bytes(&b).ok())
+                .unwrap_or_else(|| mine.clone());
+            r.state = mine.state;
+            r.entries = mine.entries;
+            r.question = mine.question;
+            r.error = mine.error;
+            r.updated_at = mine.updated_at;
+            let _ = store.put_hire(&id, &r.to_bytes());
+            r
+        })
+        .await
+        .unwrap_or(record);
+        let record = merged;
         self.record = record.clone();
         let _ = self
             .updates
@@ -106,6 +139,9 @@ impl Follower {
     async fn follow(&mut self) -> Result<(), String> {
         let mut verifier = self.verifier()?;
         let mut backoff = Duration::from_millis(250);
+        let mut resent_accept = false;
+        let mut fetched_without_output = 0u32;
+        let mut gaps = 0u32;
         let mut have_output = self
             .store
             .get_hire_blob(&self.hire_id, BLOB_OUTPUT)
@@ -114,6 +150,10 @@ impl Follower {
             .is_some();
         loop {
             let finished = verifier.state().is_terminal();
+            if finished && fetched_without_output > 0 {
+                // A completed chain whose output has not come: do not hammer the provider.
+                self.pause(&mut backoff).await;
+            }
             let completed = matches!(
                 verifier.head().map(|h| &h.body().kind),
                 Some(EntryKind::Completed { .. })
@@ -144,7 +184,21 @@ impl Follower {
                     output,
                 }) => {
                     backoff = Duration::from_millis(250);
-                    self.absorb(&mut verifier, entries, disclosures).await?;
+                    let had_output = output.is_some();
+                    match self.absorb(&mut verifier, entries, disclosures).await {
+                        Ok(()) => gaps = 0,
+                        // Entries that skip ahead: ask again from where we are, a few times.
+                        Err(Absorb::Gap(why)) if gaps < 3 => {
+                            gaps += 1;
+                            tracing::debug!("{why}; fetching again");
+                            self.pause(&mut backoff).await;
+                            continue;
+                        }
+                        Err(Absorb::Gap(why) | Absorb::Fatal(why)) => return Err(why),
+                    }
+                    if verifier.state().is_terminal() && !had_output {
+                        fetched_without_output += 1;
+                    }
                     let completed = match verifier.head().map(|h| h.body().kind.clone()) {
                         Some(EntryKind::Completed { output_hash }) => Some(output_hash),
                         _ => None,
@@ -167,6 +221,11 @@ impl Follower {
                     }
                 }
                 Ok(HireReply::Error { code, message }) => match code {
+                    // Our acceptance may never have arrived: deliver it again, once.
+                    CallError::UnknownHire if verifier.next_seq() == 0 && !resent_accept => {
+                        resent_accept = true;
+                        self.resend_accept().await?;
+                    }
                     CallError::UnknownHire | CallError::NotYourHire => {
                         return Err(format!(
                             "the provider refuses to serve this hire: {message}"
@@ -190,6 +249,32 @@ impl Follower {
         }
     }
 
+    /// Delivers our acceptance again (the provider did not know the hire).
+    async fn resend_accept(&mut self) -> Result<(), String> {
+        let blob = |name: &str| {
+            self.store
+                .get_hire_blob(&self.hire_id, name)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("the hire has no stored {name}"))
+        };
+        let input = blob(BLOB_INPUT)?;
+        let salt: [u8; 32] = blob(BLOB_SALT)?
+            .try_into()
+            .map_err(|_| "the stored salt is not 32 bytes".to_string())?;
+        let call = HireCall::Accept {
+            contract: self.contract.to_bytes(),
+            input,
+            salt,
+        };
+        match self.caller.call(self.provider, call).await {
+            Ok(HireReply::Accepted { hire_id }) if hire_id == self.hire_id => Ok(()),
+            Ok(HireReply::Error { message, .. }) => Err(format!("the provider never took the contract: {message}")),
+            Ok(other) => Err(format!("unexpected reply to the acceptance: {other:?}")),
+            // Unreachable again: keep following; the next fetch decides.
+            Err(_) => Ok(()),
+        }
+    }
+
     async fn pause(&mut self, backoff: &mut Duration) {
         tokio::select! {
             _ = tokio::time::sleep(*backoff) => {}
@@ -203,7 +288,7 @@ impl Follower {
         verifier: &mut ChainVerifier,
         entries: Vec<Vec<u8>>,
         disclosures: Vec<souk_protocol::receipt::Disclosure>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Absorb> {
         for raw in entries {
             let pos = verifier.next_seq();
             let entry = SignedEntry::decode_bytes(&raw)
@@ -212,7 +297,10 @@ impl Follower {
             match verifier.push(entry.clone()) {
                 Ok(Pushed::Duplicate) => continue,
                 Ok(Pushed::Appended) => {}
-                Err(ChainError::Violation(v)) => return Err(format!("receipt stream broken: {v}")),
+                Err(ChainError::Violation(v)) if v.rule == souk_protocol::rules::Rule::R5 && seq > verifier.next_seq() => {
+                    return Err(Absorb::Gap(format!("receipt stream skipped ahead: {v}")));
+                }
+                Err(ChainError::Violation(v)) => return Err(Absorb::Fatal(format!("receipt stream broken: {v}"))),
                 Err(ChainError::Equivocation(proof)) => {
                     let store = self.store.clone();
                     let id = self.hire_id;
@@ -221,10 +309,10 @@ impl Follower {
                         store.put_hire_blob(&id, BLOB_EQUIVOCATION, &bytes)
                     })
                     .await;
-                    return Err(format!(
+                    return Err(Absorb::Fatal(format!(
                         "the provider equivocated at seq {}: two different signed entries (proof kept)",
                         proof.seq()
-                    ));
+                    )));
                 }
             }
             // The client keeps the opening of every commitment, after checking it.
@@ -236,9 +324,9 @@ impl Follower {
                         Some((v, d.payload.clone()))
                     }
                     Some(_) => {
-                        return Err(format!(
+                        return Err(Absorb::Fatal(format!(
                             "the payload sent for entry {seq} does not open its commitment"
-                        ));
+                        )));
                     }
                     None => None,
                 },

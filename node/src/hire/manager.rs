@@ -24,7 +24,7 @@ use souk_protocol::manifest::Manifest;
 use souk_protocol::negotiation::{
     Accept, Contract, Counter, Decline, HireRequest, Offer, Price, Proposal,
 };
-use souk_protocol::receipt::{Attestation, Disclosure, EntryKind, SignedEntry, commit};
+use souk_protocol::receipt::{Attestation, Canceler, Disclosure, EntryKind, MAX_DISCLOSURE_LEN, MAX_ENTRY_TEXT, SignedEntry, commit};
 use souk_protocol::signed::Signed;
 use souk_protocol::verify::{ChainContext, ChainVerifier, check_attestation};
 use souk_protocol::{Hash, NodeId};
@@ -392,21 +392,14 @@ impl HireManager {
             let offers = self.offers.lock().map_err(|_| "offers lock poisoned")?;
             offers.get(&manifest.id()).map(|o| o.run.clone())
         };
-        let run = match run {
-            Some(r) => r,
-            None => {
-                // The manifest expired from the offers since; the agent record still says how to run it.
-                let raw = self
-                    .store
-                    .get_agent(&manifest.body().name)
-                    .map_err(|e| e.to_string())?
-                    .ok_or("the agent is no longer published on this node")?;
-                serde_json::from_slice::<crate::publisher::AgentRecord>(&raw)
-                    .map_err(|e| e.to_string())?
-                    .spec
-                    .run
-            }
-        };
+        // The manifest may have left the offers (expired, replaced); the agent record still
+        // says how to run it. Without either, the job starts only to record why it cannot run.
+        let run = run.or_else(|| {
+            let raw = self.store.get_agent(&manifest.body().name).ok().flatten()?;
+            serde_json::from_slice::<crate::publisher::AgentRecord>(&raw)
+                .ok()
+                .map(|r| r.spec.run)
+        });
         let input: Value = serde_json::from_slice(&self.blob(&id, BLOB_INPUT)?)
             .map_err(|e| format!("input is not JSON: {e}"))?;
         let (ctl_tx, ctl_rx) = mpsc::channel(16);
@@ -493,7 +486,15 @@ impl HireManager {
             }
             HireMsg::Follow(FollowUpdate::Progress(record)) => {
                 let id = record.id();
-                self.hires.insert(id, *record);
+                let mut record = *record;
+                // The follower owns the chain's fields; settlement is ours.
+                if let Some(mine) = self.hires.get(&id) {
+                    if mine.verdict.is_some() {
+                        record.verdict = mine.verdict.clone();
+                        record.settle_pending = record.settle_pending && mine.settle_pending;
+                    }
+                }
+                self.hires.insert(id, record);
                 self.wake(id).await;
             }
             HireMsg::Follow(FollowUpdate::Stopped(id)) => {
@@ -581,8 +582,11 @@ impl HireManager {
                     err(CallError::WrongState, "the agent asked no question")
                 }
                 Ok(_) => {
-                    if serde_json::from_slice::<Value>(&answer).is_err() {
+                    let parsed = serde_json::from_slice::<Value>(&answer);
+                    if parsed.is_err() {
                         err(CallError::BadCall, "an answer must be JSON")
+                    } else if parsed.as_ref().is_ok_and(|v| souk_runtime::answer_payload_bytes(v).len() > MAX_DISCLOSURE_LEN) {
+                        err(CallError::BadCall, "the answer is too large to be recorded")
                     } else {
                         match self.jobs.get(&hire_id) {
                             Some(job) => {
@@ -601,7 +605,12 @@ impl HireManager {
                 Ok(r) if r.state().is_terminal() => HireReply::Ok,
                 Ok(_) => match self.jobs.get(&hire_id) {
                     Some(job) => {
-                        let _ = job.send(JobControl::Cancel(reason)).await;
+                        let _ = job
+                            .send(JobControl::Cancel {
+                                by: Canceler::Client,
+                                reason,
+                            })
+                            .await;
                         HireReply::Ok
                     }
                     None => err(CallError::Internal, "the job is not running; retry shortly"),
@@ -774,6 +783,15 @@ impl HireManager {
             Ok(r) => r,
             Err(e) => return e,
         };
+        if record.verdict.is_some() {
+            // Settled once; a redelivery of the same attestation is fine, a second verdict is not.
+            let same = self.store.get_hire_blob(&id, BLOB_ATTESTATION).ok().flatten().as_deref() == Some(raw);
+            return if same {
+                HireReply::Ok
+            } else {
+                err(CallError::WrongState, "this hire is already settled")
+            };
+        }
         let chain = match self.chain(&id) {
             Ok(c) => c,
             Err(e) => return err(CallError::Internal, e),
@@ -823,33 +841,47 @@ impl HireManager {
             Ok(e) => e,
             Err(e) => return err(CallError::Internal, e.to_string()),
         };
-        let disclosures = self
+        let mut payloads: HashMap<u64, Vec<u8>> = self
             .store
             .receipt_payloads(id, from, MAX_FETCH_ENTRIES)
             .unwrap_or_default()
             .into_iter()
-            .filter(|(seq, b)| *seq < from + entries.len() as u64 && b.len() >= 32)
-            .map(|(seq, b)| {
+            .filter(|(_, b)| b.len() >= 32)
+            .collect();
+        // Keep the reply well under the wire limit whatever the payloads weigh: entries and
+        // disclosures within 8 MiB (at least one entry always goes), plus the output.
+        const BUDGET: usize = 8 * 1024 * 1024;
+        let mut used = 0usize;
+        let mut out_entries = Vec::new();
+        let mut disclosures = Vec::new();
+        let mut completed = false;
+        for (seq, raw) in entries {
+            let payload = payloads.remove(&seq);
+            let cost = raw.len() + payload.as_ref().map_or(0, |p| p.len() + 16);
+            if !out_entries.is_empty() && used + cost > BUDGET {
+                break;
+            }
+            used += cost;
+            completed |= SignedEntry::decode_bytes(&raw)
+                .is_ok_and(|e| matches!(e.body().kind, EntryKind::Completed { .. }));
+            out_entries.push(raw);
+            if let Some(b) = payload {
                 let mut salt = [0u8; 32];
                 salt.copy_from_slice(&b[..32]);
-                Disclosure {
+                disclosures.push(Disclosure {
                     seq,
                     salt,
                     payload: b[32..].to_vec(),
-                }
-            })
-            .collect();
-        let completed = entries.iter().any(|(_, raw)| {
-            SignedEntry::decode_bytes(raw)
-                .is_ok_and(|e| matches!(e.body().kind, EntryKind::Completed { .. }))
-        });
+                });
+            }
+        }
         let output = if completed {
             self.store.get_hire_blob(id, BLOB_OUTPUT).ok().flatten()
         } else {
             None
         };
         HireReply::Receipts {
-            entries: entries.into_iter().map(|(_, b)| b).collect(),
+            entries: out_entries,
             disclosures,
             output,
         }
@@ -1064,6 +1096,10 @@ impl HireManager {
                 }
             }
             ApiOp::Answer(id, answer, reply) => {
+                if souk_runtime::answer_payload_bytes(&answer).len() > MAX_DISCLOSURE_LEN {
+                    let _ = reply.send(Err(format!("the answer is larger than {MAX_DISCLOSURE_LEN} bytes")));
+                    return;
+                }
                 let _ = reply.send(
                     self.client_call(
                         id,
@@ -1082,7 +1118,12 @@ impl HireManager {
                         // The provider stops its own job.
                         match self.jobs.get(&id) {
                             Some(job) => {
-                                let _ = job.send(JobControl::Cancel(reason)).await;
+                                let _ = job
+                                    .send(JobControl::Cancel {
+                                        by: Canceler::Provider,
+                                        reason,
+                                    })
+                                    .await;
                                 Ok(())
                             }
                             None => Err("the hire is not running".to_string()),
@@ -1174,6 +1215,9 @@ impl HireManager {
         if let Some(v) = &record.verdict {
             return Err(format!("already settled ({v})"));
         }
+        if reason.len() > MAX_ENTRY_TEXT {
+            return Err(format!("the reason is longer than {MAX_ENTRY_TEXT} bytes"));
+        }
         let chain = self.chain(&id)?;
         let head = chain
             .head()
@@ -1214,6 +1258,9 @@ impl HireManager {
     }
 
     fn bundle(&self, id: &Hash, disclose: bool) -> Result<Vec<u8>, String> {
+        if !self.hires.contains_key(id) {
+            return Err(format!("no hire {}", id.short()));
+        }
         let manifest = self.blob(id, BLOB_MANIFEST)?;
         let contract = self.blob(id, BLOB_CONTRACT)?;
         let entries: Vec<Vec<u8>> = self
@@ -1320,8 +1367,9 @@ async fn negotiate(ctx: Negotiation, new: NewHire) -> Result<HireRecord, String>
     let salt = crate::data_dir::random_32().map_err(|e| e.to_string())?;
     let nonce = crate::data_dir::random_32().map_err(|e| e.to_string())?;
     let now = now_ms();
-    let max_price = new.max_price.unwrap_or(m.pricing.per_hire);
     let window = new.deadline_ms.unwrap_or(m.limits.max_duration_ms);
+    // Default ceiling: what the manifest's own pricing charges for the requested window.
+    let max_price = new.max_price.unwrap_or_else(|| policy::quote(m, window));
     let deadline = now.saturating_add(window);
     let mut n16 = [0u8; 16];
     n16.copy_from_slice(&nonce[..16]);
@@ -1427,43 +1475,52 @@ async fn negotiate(ctx: Negotiation, new: NewHire) -> Result<HireRecord, String>
         input,
         salt: *salt,
     };
-    let mut last = String::new();
+    let mut refused = None;
     for attempt in 0..3u32 {
         match ctx.caller.call(provider, call.clone()).await {
             Ok(HireReply::Accepted { hire_id }) if hire_id == id => {
                 let _ = ctx
                     .manager
-                    .send(HireMsg::Contracted(Box::new((
-                        record.clone(),
-                        contract,
-                        manifest,
-                    ))))
+                    .send(HireMsg::Contracted(Box::new((record.clone(), contract, manifest))))
                     .await;
                 return Ok(record);
             }
             Ok(HireReply::Error { message, .. }) => {
-                last = format!("the provider refused the contract: {message}");
+                refused = Some(format!("the provider refused the contract: {message}"));
                 break;
             }
             Ok(other) => {
-                last = format!("unexpected reply: {other:?}");
+                refused = Some(format!("unexpected reply: {other:?}"));
                 break;
             }
             Err(e) => {
-                last = format!("cannot reach the provider: {e}");
+                tracing::debug!("accept not delivered (attempt {}): {e}", attempt + 1);
                 tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
             }
         }
     }
-    // The provider never took the contract: record why, so the hire does not look alive.
-    record.set_state(HireState::Failed, now_ms());
-    record.error = Some(last.clone());
-    let store = ctx.store.clone();
-    let rec = record.to_bytes();
-    let _ = blocking(move || store.put_hire(&id, &rec).map_err(|e| e.to_string())).await;
-    let _ = ctx
-        .manager
-        .send(HireMsg::Follow(FollowUpdate::Progress(Box::new(record))))
-        .await;
-    Err(last)
+    match refused {
+        // The provider may well have stored it: follow the hire; the follower re-sends the
+        // acceptance if the provider turns out not to know it.
+        None => {
+            let _ = ctx
+                .manager
+                .send(HireMsg::Contracted(Box::new((record.clone(), contract, manifest))))
+                .await;
+            Ok(record)
+        }
+        Some(why) => {
+            // The provider refused: record why, so the hire does not look alive.
+            record.set_state(HireState::Failed, now_ms());
+            record.error = Some(why.clone());
+            let store = ctx.store.clone();
+            let rec = record.to_bytes();
+            let _ = blocking(move || store.put_hire(&id, &rec).map_err(|e| e.to_string())).await;
+            let _ = ctx
+                .manager
+                .send(HireMsg::Follow(FollowUpdate::Progress(Box::new(record))))
+                .await;
+            Err(why)
+        }
+    }
 }

@@ -20,7 +20,7 @@ use souk_runtime::{AgentEvent, AgentProcess, Outcome, RunConfig, Step};
 use souk_store::Store;
 use tokio::sync::mpsc;
 
-use super::record::{BLOB_CHECKPOINT, BLOB_OUTPUT, HireRecord};
+use super::record::{BLOB_ANSWER, BLOB_CHECKPOINT, BLOB_OUTPUT, HireRecord};
 use crate::agent_file::RunSpec;
 use crate::now_ms;
 
@@ -29,8 +29,13 @@ use crate::now_ms;
 pub enum JobControl {
     /// The answer to the agent's question (JSON bytes).
     Answer(Vec<u8>),
-    /// Stop, with the client's reason.
-    Cancel(String),
+    /// Stop: who asked, and why.
+    Cancel {
+        /// The client (through a hire call) or the provider (through its own API).
+        by: Canceler,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// What a job tells the manager.
@@ -62,8 +67,8 @@ pub struct Job {
     pub record: HireRecord,
     /// The manifest hired.
     pub manifest: Signed<Manifest>,
-    /// How to run the agent.
-    pub run: RunSpec,
+    /// How to run the agent (`None`: it is no longer published, so the job can only fail).
+    pub run: Option<RunSpec>,
     /// Per-hire working directory.
     pub workdir: PathBuf,
     /// The job input (JSON).
@@ -85,6 +90,8 @@ struct Chain {
 enum Flow {
     Continue,
     Stop,
+    /// An answer kept while the agent replayed is due now that it asked again.
+    Answer(Value),
 }
 
 impl Job {
@@ -228,16 +235,22 @@ impl Job {
                 .append(&mut chain, EntryKind::Expired { deadline }, None)
                 .await;
         }
-        let package = self.run.workdir.clone();
+        let broken = if resumed {
+            FailureCode::ResumeFailed
+        } else {
+            FailureCode::Internal
+        };
+        let Some(run) = self.run.clone() else {
+            return self
+                .fail(&mut chain, broken, "the agent is no longer published on this node".into())
+                .await;
+        };
+        let package = run.workdir.clone();
         let digest = match crate::agent_file::package_digest(&package) {
             Ok(d) => d,
             Err(e) => {
                 return self
-                    .fail(
-                        &mut chain,
-                        FailureCode::Internal,
-                        format!("cannot read the agent package: {e}"),
-                    )
+                    .fail(&mut chain, broken, format!("cannot read the agent package: {e}"))
                     .await;
             }
         };
@@ -245,7 +258,7 @@ impl Job {
             return self
                 .fail(
                     &mut chain,
-                    FailureCode::Internal,
+                    broken,
                     "the agent package changed since its manifest was signed; republish it".into(),
                 )
                 .await;
@@ -277,7 +290,7 @@ impl Job {
                 .await;
         }
         let cfg = RunConfig {
-            command: souk_runtime::resolve_command(&self.run.command, &package),
+            command: souk_runtime::resolve_command(&run.command, &package),
             workdir: self.workdir.clone(),
             env: vec![
                 ("SOUK_HIRE_ID".into(), self.hire_id.to_hex()),
@@ -287,6 +300,8 @@ impl Job {
                 ),
             ],
             wall_time: wall,
+            // A committed payload must fit a disclosure (1 MiB) with room for its framing.
+            max_line_bytes: 512 * 1024,
             ..RunConfig::default()
         };
         let mut agent = match AgentProcess::spawn(
@@ -312,8 +327,10 @@ impl Job {
         loop {
             tokio::select! {
                 step = agent.next() => {
-                    if let Flow::Stop = self.on_step(&mut chain, step).await? {
-                        return Ok(());
+                    match self.on_step(&mut chain, step).await? {
+                        Flow::Stop => return Ok(()),
+                        Flow::Answer(value) => self.deliver_answer(&mut chain, &mut agent, value).await?,
+                        Flow::Continue => {}
                     }
                 }
                 ctl = self.control.recv() => match ctl {
@@ -322,23 +339,50 @@ impl Job {
                             continue;
                         }
                         let value: Value = serde_json::from_slice(&answer).unwrap_or(Value::Null);
-                        self.record.question = None;
-                        let payload = souk_runtime::answer_payload_bytes(&value);
-                        self.append(&mut chain, EntryKind::InputProvided, Some(payload)).await?;
-                        if let Err(e) = agent.answer(&value).await {
-                            tracing::debug!("cannot pass the answer to the agent: {e}");
+                        if agent.awaiting_answer() {
+                            self.deliver_answer(&mut chain, &mut agent, value).await?;
+                        } else {
+                            // Resumed and still replaying: keep the answer (durably) until the
+                            // agent asks again.
+                            self.put_blob(BLOB_ANSWER, answer).await?;
                         }
                     }
-                    Some(JobControl::Cancel(reason)) => {
+                    Some(JobControl::Cancel { by, reason }) => {
                         let _ = agent.cancel(&reason).await;
-                        let kind = EntryKind::Canceled { by: Canceler::Client, reason };
-                        return self.append(&mut chain, kind, None).await;
+                        let reason = souk_runtime::truncate_entry_text(&reason);
+                        return self.append(&mut chain, EntryKind::Canceled { by, reason }, None).await;
                     }
                     // The node is stopping: leave the chain as it is; the job resumes later.
                     None => return Ok(()),
                 },
             }
         }
+    }
+
+    /// Records `input-provided` and hands the answer to the agent.
+    async fn deliver_answer(
+        &mut self,
+        chain: &mut Chain,
+        agent: &mut AgentProcess,
+        value: Value,
+    ) -> Result<(), String> {
+        self.record.question = None;
+        let payload = souk_runtime::answer_payload_bytes(&value);
+        self.append(chain, EntryKind::InputProvided, Some(payload)).await?;
+        if let Err(e) = agent.answer(&value).await {
+            tracing::warn!(hire = %self.hire_id.short(), "cannot pass the answer to the agent: {e}");
+        }
+        Ok(())
+    }
+
+    /// The answer kept for a resumed agent, if any (cleared in the store).
+    fn take_pending_answer(&self) -> Option<Value> {
+        let raw = self.store.get_hire_blob(&self.hire_id, BLOB_ANSWER).ok().flatten()?;
+        if raw.is_empty() {
+            return None;
+        }
+        let _ = self.store.put_hire_blob(&self.hire_id, BLOB_ANSWER, &[]);
+        serde_json::from_slice(&raw).ok()
     }
 
     async fn fail(
@@ -387,6 +431,10 @@ impl Job {
                             self.record.question = Some(question);
                             self.append(chain, EntryKind::InputRequested, Some(payload))
                                 .await?;
+                        }
+                        // An answer that arrived while a resumed agent replayed is due now.
+                        if let Some(answer) = self.take_pending_answer() {
+                            return Ok(Flow::Answer(answer));
                         }
                     }
                 }
