@@ -22,8 +22,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::{
-    BenchNode, Rng, Tuning, agent, cpu_time, env_or, mib, ms, peer_counts, quantile,
-    reset_peak_rss, shutdown, start_network, status_kib, wait_connected,
+    BenchNode, Rng, Tuning, agent, cpu_time, env_or, load_average, mib, ms, peer_counts, quantile,
+    reset_peak_rss, runqueue_wait, shutdown, start_network, status_kib, wait_connected,
 };
 use souk_node::service::{NodeEvent, Via};
 use souk_protocol::Hash;
@@ -33,6 +33,10 @@ use tokio::sync::{broadcast, mpsc};
 const GOAL_P99: Duration = Duration::from_millis(50);
 /// How long to wait for stragglers after the last publication.
 const DRAIN: Duration = Duration::from_secs(10);
+/// The network counts as settled after two seconds under this many cores of CPU.
+const QUIET_CORES: f64 = 0.5;
+/// The longest settling time.
+const SETTLE_MAX: Duration = Duration::from_secs(180);
 
 /// One admission seen by one node.
 struct Seen {
@@ -55,6 +59,9 @@ struct Publication {
 /// Everything one run measured.
 struct Report {
     nodes: usize,
+    max_connections: u32,
+    settled: Duration,
+    load: (Option<f64>, Option<f64>),
     manifests: usize,
     setup: Duration,
     connect: Duration,
@@ -74,6 +81,8 @@ struct Report {
     publish_call: Vec<Duration>,
     window: Duration,
     cpu: Option<Duration>,
+    /// Time this process's threads spent runnable but not running, during the window.
+    waited: Option<Duration>,
     idle_cpu: Option<f64>,
     peak_rss_kib: Option<u64>,
     rss_end_kib: Option<u64>,
@@ -136,11 +145,16 @@ async fn run(
 ) -> Result<Report, String> {
     let tmp = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
     let mut rng = Rng::new(seed);
+    let (tuning, note) = tuning.within_file_limit(n);
+    let tuning = &tuning;
+    if let Some(note) = &note {
+        eprintln!("N = {n}: {note}");
+    }
+    let load_start = load_average();
     let peak_reset = reset_peak_rss();
     let t = Instant::now();
     let nodes = start_network(tmp.path(), n, tuning, &mut rng).await;
     let setup = t.elapsed();
-    eprintln!("N = {n}: {n} nodes started in {setup:.2?}");
     let connect = wait_connected(&nodes, 2, Duration::from_secs(120)).await?;
     eprintln!("N = {n}: every node has 2+ peers after {connect:.2?}");
 
@@ -210,22 +224,31 @@ async fn run(
         "N = {n}: warm-up manifest everywhere; peers min {peers_min} mean {peers_mean:.1} max {peers_max}"
     );
 
-    // Settle: let the start-up traffic (Kademlia bootstrap queries, dials) die down, and
-    // log what the network costs second by second meanwhile.
+    // Settle: the start-up traffic (Kademlia bootstrap queries and the dials they make) takes
+    // a while to die down on 2 cores. Wait at least `settle`, then until two consecutive
+    // seconds cost under QUIET_CORES (at most SETTLE_MAX), logging CPU and connections.
+    // (A "second" lasts longer when the runtime is overloaded; CPU is per wall second.)
+    let t = Instant::now();
     let mut trace = Vec::new();
-    for _ in 0..settle.as_secs() {
-        let c0 = cpu_time(None);
+    let mut quiet = 0;
+    while t.elapsed() < SETTLE_MAX && (t.elapsed() < settle || quiet < 2) {
+        let (c0, w0) = (cpu_time(None), Instant::now());
         tokio::time::sleep(Duration::from_secs(1)).await;
-        if let Some((b, a)) = cpu_time(None).zip(c0) {
-            trace.push(format!("{:.2}", (b - a).as_secs_f64()));
+        let conns = peer_counts(&nodes).await.iter().sum::<usize>() / 2;
+        let wall = w0.elapsed().as_secs_f64();
+        if let Some(c) = cpu_time(None)
+            .zip(c0)
+            .map(|(b, a)| (b - a).as_secs_f64() / wall)
+        {
+            trace.push(format!("{c:.2}/{conns}"));
+            quiet = if c < QUIET_CORES { quiet + 1 } else { 0 };
         }
     }
-    if !trace.is_empty() {
-        eprintln!(
-            "N = {n}: CPU cores per second while settling: {}",
-            trace.join(" ")
-        );
-    }
+    let settled = t.elapsed();
+    eprintln!(
+        "N = {n}: settled for {settled:.0?}; each second, CPU cores/connections: {}",
+        trace.join(" ")
+    );
 
     // Idle baseline: what the quiet network costs (heartbeats, pings, Kademlia).
     let idle_wall = Duration::from_secs(2);
@@ -240,6 +263,7 @@ async fn run(
     let order: Vec<usize> = (0..m).map(|_| rng.below(n)).collect();
     let start = Instant::now();
     let cpu0 = cpu_time(None);
+    let wait0 = runqueue_wait();
     let publisher = {
         let handles: Vec<_> = nodes.iter().map(|b| b.handle.clone()).collect();
         tokio::spawn(async move {
@@ -314,6 +338,7 @@ async fn run(
     }
     let window = start.elapsed();
     let cpu = cpu_time(None).zip(cpu0).map(|(b, a)| b - a);
+    let waited = runqueue_wait().zip(wait0).map(|(b, a)| b.saturating_sub(a));
     let peak_rss_kib = if peak_reset {
         status_kib(None, "VmHWM")
     } else {
@@ -367,6 +392,9 @@ async fn run(
     publish_call.sort();
     let report = Report {
         nodes: n,
+        max_connections: tuning.max_connections,
+        settled,
+        load: (load_start, load_average()),
         manifests: pubs.len(),
         setup,
         connect,
@@ -386,6 +414,7 @@ async fn run(
         publish_call,
         window,
         cpu,
+        waited,
         idle_cpu,
         peak_rss_kib,
         rss_end_kib,
@@ -424,10 +453,26 @@ async fn publish(
 fn print_detail(r: &Report) {
     let cpu_share = r.cpu.map(|c| c.as_secs_f64() / r.window.as_secs_f64());
     println!();
-    println!("N = {} nodes, {} manifests", r.nodes, r.manifests);
     println!(
-        "  setup {:.2?}; 2+ peers after {:.2?}; warm-up {:.2?}; peers min/mean/max {}/{:.1}/{} (min {} at the end)",
-        r.setup, r.connect, r.warmup, r.peers_min, r.peers_mean, r.peers_max, r.peers_end_min
+        "N = {} nodes (max_connections {}), {} manifests",
+        r.nodes, r.max_connections, r.manifests
+    );
+    println!(
+        "  setup {:.2?}; 2+ peers after {:.2?}; warm-up {:.2?}; settled {:.0?}; peers min/mean/max {}/{:.1}/{} (min {} at the end)",
+        r.setup,
+        r.connect,
+        r.warmup,
+        r.settled,
+        r.peers_min,
+        r.peers_mean,
+        r.peers_max,
+        r.peers_end_min
+    );
+    let load = |l: Option<f64>| l.map_or("?".into(), |l| format!("{l:.2}"));
+    println!(
+        "  machine load average {} at start, {} at end (2 cores; other processes compete)",
+        load(r.load.0),
+        load(r.load.1)
     );
     println!(
         "  delivery {}/{} = {:.2}% ({} via sync, {} manifests incomplete, {} admissions before publish returned, {} events lost to lag)",
@@ -458,12 +503,21 @@ fn print_detail(r: &Report) {
         ms(r.publish_call.last().copied())
     );
     println!(
-        "  CPU: {} s over {:.2} s = {} cores during measurement; idle network {} cores",
+        "  CPU: {} s over {:.2} s = {} cores during measurement ({} ms per delivery); idle network {} cores",
         r.cpu
             .map_or("-".into(), |c| format!("{:.2}", c.as_secs_f64())),
         r.window.as_secs_f64(),
         cpu_share.map_or("-".into(), |c| format!("{c:.2}")),
+        r.cpu.map_or("-".into(), |c| format!(
+            "{:.2}",
+            c.as_secs_f64() * 1e3 / r.delivered.max(1) as f64
+        )),
         r.idle_cpu.map_or("-".into(), |c| format!("{c:.2}"))
+    );
+    println!(
+        "  runnable but waiting for a core: {} thread-seconds over the window (others' work or our own saturation)",
+        r.waited
+            .map_or("-".into(), |w| format!("{:.2}", w.as_secs_f64()))
     );
     println!(
         "  RSS: peak {} MiB (since this run started), at end {} MiB",

@@ -44,7 +44,29 @@ pub struct NodeId([u8; PUBLIC_KEY_LEN]);
 
 impl NodeId {
     /// Validates and wraps a public key.
+    ///
+    /// The subgroup check costs a scalar multiplication (~60 µs); keys already validated are
+    /// remembered in a small process-wide set, since the same few keys (a provider, its
+    /// clients) appear in every manifest, contract and receipt bundle.
     pub fn from_bytes(bytes: &[u8; PUBLIC_KEY_LEN]) -> Result<Self, IdentityError> {
+        if validated_keys()
+            .lock()
+            .map(|set| set.contains(bytes))
+            .unwrap_or(false)
+        {
+            return Ok(Self(*bytes));
+        }
+        let id = Self::validate(bytes)?;
+        if let Ok(mut set) = validated_keys().lock() {
+            if set.len() >= VALIDATED_CACHE {
+                set.clear();
+            }
+            set.insert(*bytes);
+        }
+        Ok(id)
+    }
+
+    fn validate(bytes: &[u8; PUBLIC_KEY_LEN]) -> Result<Self, IdentityError> {
         let id_hex = || short_hex(bytes);
         let point = CompressedEdwardsY(*bytes)
             .decompress()
@@ -95,6 +117,16 @@ impl NodeId {
     pub fn short(&self) -> String {
         short_hex(&self.0)
     }
+}
+
+/// How many validated keys are remembered before the set starts over.
+const VALIDATED_CACHE: usize = 4096;
+
+fn validated_keys() -> &'static std::sync::Mutex<std::collections::HashSet<[u8; PUBLIC_KEY_LEN]>> {
+    static SET: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashSet<[u8; PUBLIC_KEY_LEN]>>,
+    > = std::sync::OnceLock::new();
+    SET.get_or_init(Default::default)
 }
 
 fn short_hex(bytes: &[u8]) -> String {

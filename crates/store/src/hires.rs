@@ -17,6 +17,9 @@ use crate::error::{DbContext, StoreError};
 use crate::tables;
 use crate::{Finish, Store};
 
+/// One entry for [`Store::append_receipts`]: `(seq, signed entry envelope, private payload)`.
+pub type ReceiptItem<'a> = (u64, &'a [u8], Option<&'a [u8]>);
+
 /// What [`Store::append_receipt`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Appended {
@@ -212,6 +215,71 @@ impl Store {
         })??;
         tracing::trace!(hire = %hire_id.short(), seq, ?outcome, "append_receipt");
         Ok(outcome)
+    }
+
+    /// Appends several consecutive entries in ONE write transaction (one disk sync): what a
+    /// client does with a page of receipts it has verified. Each item is `(seq, entry,
+    /// payload)`; entries already stored with identical bytes are skipped (redelivery). A
+    /// conflict or a gap aborts the whole batch with nothing written. `hire_record`, if given,
+    /// replaces the hire's record in the same transaction. Returns how many entries were new.
+    pub fn append_receipts(
+        &self,
+        hire_id: &Hash,
+        items: &[ReceiptItem<'_>],
+        hire_record: Option<&[u8]>,
+    ) -> Result<usize, StoreError> {
+        let added = self.write_or_abort("append_receipts", |txn| {
+            let mut receipts = txn
+                .open_table(tables::RECEIPTS)
+                .ctx("opening table receipts")?;
+            let mut payloads = txn
+                .open_table(tables::RECEIPT_PAYLOADS)
+                .ctx("opening table receipt_payloads")?;
+            let mut expected = chain_len(&receipts, hire_id)?;
+            let mut added = 0usize;
+            for (seq, entry, payload) in items {
+                let key = tables::receipt_key(hire_id, *seq);
+                if let Some(stored) = receipts
+                    .get(key.as_slice())
+                    .with_ctx(|| format!("reading receipt {seq} of hire {}", hire_id.short()))?
+                {
+                    if stored.value() == *entry {
+                        continue;
+                    }
+                    return Ok(Finish::Abort(Err(StoreError::ReceiptConflict {
+                        hire: *hire_id,
+                        seq: *seq,
+                    })));
+                }
+                if *seq != expected {
+                    return Ok(Finish::Abort(Err(StoreError::ReceiptGap {
+                        hire: *hire_id,
+                        expected,
+                        got: *seq,
+                    })));
+                }
+                receipts
+                    .insert(key.as_slice(), *entry)
+                    .with_ctx(|| format!("writing receipt {seq} of hire {}", hire_id.short()))?;
+                if let Some(p) = payload {
+                    payloads.insert(key.as_slice(), *p).with_ctx(|| {
+                        format!("writing payload {seq} of hire {}", hire_id.short())
+                    })?;
+                }
+                expected += 1;
+                added += 1;
+            }
+            if added == 0 {
+                return Ok(Finish::Abort(Ok(0)));
+            }
+            drop(receipts);
+            drop(payloads);
+            if let Some(record) = hire_record {
+                insert_hire(txn, hire_id, record)?;
+            }
+            Ok(Finish::Commit(Ok(added)))
+        })??;
+        Ok(added)
     }
 
     /// The number of receipt entries stored for hire `hire_id`, which is also the seq the next

@@ -43,7 +43,7 @@ use crate::error::DbContext;
 
 pub use config::StoreConfig;
 pub use error::StoreError;
-pub use hires::Appended;
+pub use hires::{Appended, ReceiptItem};
 pub use manifests::PutOutcome;
 pub use migrations::SCHEMA_VERSION;
 

@@ -681,3 +681,49 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn append_receipts_stores_a_page_in_one_transaction_or_nothing() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = souk_store::Store::open(
+        &dir.path().join("s.redb"),
+        &souk_store::StoreConfig::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let hire = souk_protocol::Hash::digest(b"batch");
+    let items: Vec<souk_store::ReceiptItem<'_>> = vec![
+        (0, b"e0".as_slice(), None),
+        (1, b"e1".as_slice(), Some(b"p1".as_slice())),
+        (2, b"e2".as_slice(), None),
+    ];
+    assert_eq!(
+        store.append_receipts(&hire, &items, Some(b"rec")).ok(),
+        Some(3)
+    );
+    assert_eq!(store.receipt_count(&hire).ok(), Some(3));
+    assert_eq!(
+        store.get_hire(&hire).ok().flatten().as_deref(),
+        Some(b"rec".as_slice())
+    );
+    // Redelivery of a stored prefix plus one new entry: only the new one is added.
+    let more: Vec<souk_store::ReceiptItem<'_>> =
+        vec![(2, b"e2".as_slice(), None), (3, b"e3".as_slice(), None)];
+    assert_eq!(store.append_receipts(&hire, &more, None).ok(), Some(1));
+    // A conflict anywhere in the page writes nothing, not even the valid entries before it.
+    let bad: Vec<souk_store::ReceiptItem<'_>> =
+        vec![(4, b"e4".as_slice(), None), (3, b"other".as_slice(), None)];
+    assert!(
+        store
+            .append_receipts(&hire, &bad, Some(b"changed"))
+            .is_err()
+    );
+    assert_eq!(store.receipt_count(&hire).ok(), Some(4));
+    assert_eq!(
+        store.get_hire(&hire).ok().flatten().as_deref(),
+        Some(b"rec".as_slice())
+    );
+    // A gap writes nothing.
+    let gap: Vec<souk_store::ReceiptItem<'_>> = vec![(6, b"e6".as_slice(), None)];
+    assert!(store.append_receipts(&hire, &gap, None).is_err());
+    assert_eq!(store.receipt_count(&hire).ok(), Some(4));
+}

@@ -66,6 +66,57 @@ impl Tuning {
     }
 }
 
+impl Tuning {
+    /// This tuning for `n` nodes in one process: `max_connections` is lowered if needed so
+    /// that `n` nodes at the cap stay within the open-file limit (a loopback connection
+    /// between two in-process nodes costs two descriptors). Returns the note to print.
+    pub(crate) fn within_file_limit(&self, n: usize) -> (Tuning, Option<String>) {
+        let Some(limit) = open_file_limit() else {
+            return (self.clone(), None);
+        };
+        // A few descriptors per node (listener, database) and some for the process itself.
+        let budget = (limit.saturating_sub(200) as f64 * 0.9 / n as f64) as u32;
+        let cap = budget.saturating_sub(4).max(8);
+        if cap >= self.max_connections {
+            return (self.clone(), None);
+        }
+        let note = format!(
+            "max_connections lowered from {} to {cap} per node: {n} nodes in one process \
+             must stay under the open-file limit of {limit}",
+            self.max_connections
+        );
+        (
+            Tuning {
+                max_connections: cap,
+                ..self.clone()
+            },
+            Some(note),
+        )
+    }
+}
+
+/// The soft limit on open files of this process (`/proc/self/limits`).
+pub(crate) fn open_file_limit() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The 1-minute load average of the machine (`/proc/loadavg`): other work competes for the
+/// same cores.
+pub(crate) fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 impl std::fmt::Display for Tuning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -181,8 +232,12 @@ impl Rng {
     }
 }
 
-/// Starts `n` full nodes under `root`: each new node dials 2 or 3 random earlier nodes (all
-/// of them while fewer exist), so the graph is connected from the start.
+/// Starts `n` full nodes under `root`, then wires them: node `i` dials 2 or 3 random
+/// earlier nodes (all of them while fewer exist), so the graph is connected.
+///
+/// Every node is started first and the dials are made together afterwards, so that each
+/// node's first connections exist before the Kademlia bootstrap traffic they trigger can fill
+/// the peers' connection slots (a node at `max_connections` refuses newcomers).
 pub(crate) async fn start_network(
     root: &Path,
     n: usize,
@@ -192,6 +247,10 @@ pub(crate) async fn start_network(
     let t = Instant::now();
     let mut nodes: Vec<BenchNode> = Vec::with_capacity(n);
     for i in 0..n {
+        nodes.push(start_full_node(&root.join(format!("node{i}")), i as u32, vec![], tuning).await);
+    }
+    let mut dials = Vec::new();
+    for i in 1..n {
         let want = (2 + rng.below(2)).min(i);
         let mut picked: Vec<usize> = Vec::with_capacity(want);
         while picked.len() < want {
@@ -200,17 +259,18 @@ pub(crate) async fn start_network(
                 picked.push(j);
             }
         }
-        let boot = picked.iter().map(|&j| nodes[j].addr.clone()).collect();
-        nodes.push(start_full_node(&root.join(format!("node{i}")), i as u32, boot, tuning).await);
-        if (i + 1) % 25 == 0 && i + 1 < n {
-            eprintln!(
-                "  {} nodes started after {:.2?}; {} open files",
-                i + 1,
-                t.elapsed(),
-                open_files().map_or("?".into(), |f| f.to_string())
-            );
+        for j in picked {
+            dials.push(nodes[i].handle.dial(nodes[j].addr.clone()));
         }
     }
+    for r in futures::future::join_all(dials).await {
+        r.unwrap_or_else(|e| panic!("dial: {e}"));
+    }
+    eprintln!(
+        "  {n} nodes started and wired after {:.2?}; {} open files",
+        t.elapsed(),
+        open_files().map_or("?".into(), |f| f.to_string())
+    );
     nodes
 }
 
@@ -362,6 +422,26 @@ pub(crate) fn status_kib(pid: Option<u32>, field: &str) -> Option<u64> {
         let v = l.strip_prefix(field)?.strip_prefix(':')?;
         v.trim().strip_suffix("kB")?.trim().parse().ok()
     })
+}
+
+/// Total time this process's threads have spent runnable but waiting for a CPU
+/// (`/proc/self/task/*/schedstat`, second field): high when other work takes the cores.
+pub(crate) fn runqueue_wait() -> Option<Duration> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let Ok(task) = task else { continue };
+        let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        if let Some(ns) = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|f| f.parse::<u64>().ok())
+        {
+            total += ns;
+        }
+    }
+    Some(Duration::from_nanos(total))
 }
 
 /// Resets this process's peak RSS (`VmHWM`) to its current RSS; false if the kernel refused.

@@ -268,7 +268,9 @@ impl Follower {
         };
         match self.caller.call(self.provider, call).await {
             Ok(HireReply::Accepted { hire_id }) if hire_id == self.hire_id => Ok(()),
-            Ok(HireReply::Error { message, .. }) => Err(format!("the provider never took the contract: {message}")),
+            Ok(HireReply::Error { message, .. }) => {
+                Err(format!("the provider never took the contract: {message}"))
+            }
             Ok(other) => Err(format!("unexpected reply to the acceptance: {other:?}")),
             // Unreachable again: keep following; the next fetch decides.
             Err(_) => Ok(()),
@@ -289,18 +291,37 @@ impl Follower {
         entries: Vec<Vec<u8>>,
         disclosures: Vec<souk_protocol::receipt::Disclosure>,
     ) -> Result<(), Absorb> {
+        // Verify the page entry by entry, then store the verified prefix in one transaction
+        // (one disk sync per page, not per entry). A broken entry ends the page: what came
+        // before it is still stored, then the error is reported.
+        let mut record = self.record.clone();
+        let mut batch: Vec<(u64, Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+        let mut failure = None;
         for raw in entries {
             let pos = verifier.next_seq();
-            let entry = SignedEntry::decode_bytes(&raw)
-                .map_err(|e| format!("receipt stream broken: rule R1 at entry {pos}: {e}"))?;
+            let entry = match SignedEntry::decode_bytes(&raw) {
+                Ok(e) => e,
+                Err(e) => {
+                    failure = Some(Absorb::Fatal(format!(
+                        "receipt stream broken: rule R1 at entry {pos}: {e}"
+                    )));
+                    break;
+                }
+            };
             let seq = entry.body().seq;
             match verifier.push(entry.clone()) {
                 Ok(Pushed::Duplicate) => continue,
                 Ok(Pushed::Appended) => {}
-                Err(ChainError::Violation(v)) if v.rule == souk_protocol::rules::Rule::R5 && seq > verifier.next_seq() => {
-                    return Err(Absorb::Gap(format!("receipt stream skipped ahead: {v}")));
+                Err(ChainError::Violation(v))
+                    if v.rule == souk_protocol::rules::Rule::R5 && seq > pos =>
+                {
+                    failure = Some(Absorb::Gap(format!("receipt stream skipped ahead: {v}")));
+                    break;
                 }
-                Err(ChainError::Violation(v)) => return Err(Absorb::Fatal(format!("receipt stream broken: {v}"))),
+                Err(ChainError::Violation(v)) => {
+                    failure = Some(Absorb::Fatal(format!("receipt stream broken: {v}")));
+                    break;
+                }
                 Err(ChainError::Equivocation(proof)) => {
                     let store = self.store.clone();
                     let id = self.hire_id;
@@ -309,53 +330,63 @@ impl Follower {
                         store.put_hire_blob(&id, BLOB_EQUIVOCATION, &bytes)
                     })
                     .await;
-                    return Err(Absorb::Fatal(format!(
+                    failure = Some(Absorb::Fatal(format!(
                         "the provider equivocated at seq {}: two different signed entries (proof kept)",
                         proof.seq()
                     )));
+                    break;
                 }
             }
             // The client keeps the opening of every commitment, after checking it.
-            let payload = match entry.body().commitment {
+            let opened = match entry.body().commitment {
                 Some(c) => match disclosures.iter().find(|d| d.seq == seq) {
-                    Some(d) if d.opens(&c) => {
-                        let mut v = d.salt.to_vec();
-                        v.extend_from_slice(&d.payload);
-                        Some((v, d.payload.clone()))
-                    }
+                    Some(d) if d.opens(&c) => Some(d),
                     Some(_) => {
-                        return Err(Absorb::Fatal(format!(
+                        // Undo the push: this entry is not stored.
+                        *verifier = self.verifier_from(verifier, seq)?;
+                        failure = Some(Absorb::Fatal(format!(
                             "the payload sent for entry {seq} does not open its commitment"
                         )));
+                        break;
                     }
                     None => None,
                 },
                 None => None,
             };
-            let mut record = self.record.clone();
             record.entries = verifier.next_seq();
             record.set_state(verifier.state(), now_ms());
             match &entry.body().kind {
                 EntryKind::InputRequested => {
-                    record.question = payload
-                        .as_ref()
-                        .and_then(|(_, p)| serde_json::from_slice::<serde_json::Value>(p).ok())
+                    record.question = opened
+                        .and_then(|d| serde_json::from_slice::<serde_json::Value>(&d.payload).ok())
                         .map(|v| v.get("question").cloned().unwrap_or(v));
                 }
                 EntryKind::InputProvided => record.question = None,
                 EntryKind::Failed { message, .. } => record.error = Some(message.clone()),
                 _ => {}
             }
+            let stored = opened.map(|d| {
+                let mut v = d.salt.to_vec();
+                v.extend_from_slice(&d.payload);
+                v
+            });
+            batch.push((seq, raw, stored));
+        }
+        if !batch.is_empty() {
             let store = self.store.clone();
             let id = self.hire_id;
             let rec = record.to_bytes();
-            let stored = payload.map(|(v, _)| v);
+            let first = batch[0].0;
             tokio::task::spawn_blocking(move || {
-                store.append_receipt(&id, seq, &raw, stored.as_deref(), Some(&rec))
+                let items: Vec<souk_store::ReceiptItem<'_>> = batch
+                    .iter()
+                    .map(|(seq, e, p)| (*seq, e.as_slice(), p.as_deref()))
+                    .collect();
+                store.append_receipts(&id, &items, Some(&rec))
             })
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("cannot store receipt {seq}: {e}"))?;
+            .map_err(|e| Absorb::Fatal(e.to_string()))?
+            .map_err(|e| Absorb::Fatal(format!("cannot store receipts from {first}: {e}")))?;
             self.record = record.clone();
             let _ = self
                 .updates
@@ -365,6 +396,19 @@ impl Follower {
                 tracing::info!(hire = %self.hire_id.short(), "completed; receipts verified");
             }
         }
-        Ok(())
+        match failure {
+            Some(f) => Err(f),
+            None => Ok(()),
+        }
+    }
+
+    /// A verifier holding the chain up to (not including) `seq`.
+    fn verifier_from(&self, current: &ChainVerifier, seq: u64) -> Result<ChainVerifier, Absorb> {
+        let mut v = ChainVerifier::new(current.context().clone());
+        for e in current.entries().iter().take(seq as usize) {
+            v.push(e.clone())
+                .map_err(|e| Absorb::Fatal(e.to_string()))?;
+        }
+        Ok(v)
     }
 }

@@ -24,7 +24,10 @@ use souk_protocol::manifest::Manifest;
 use souk_protocol::negotiation::{
     Accept, Contract, Counter, Decline, HireRequest, Offer, Price, Proposal,
 };
-use souk_protocol::receipt::{Attestation, Canceler, Disclosure, EntryKind, MAX_DISCLOSURE_LEN, MAX_ENTRY_TEXT, SignedEntry, commit};
+use souk_protocol::receipt::{
+    Attestation, Canceler, Disclosure, EntryKind, MAX_DISCLOSURE_LEN, MAX_ENTRY_TEXT, SignedEntry,
+    commit,
+};
 use souk_protocol::signed::Signed;
 use souk_protocol::verify::{ChainContext, ChainVerifier, check_attestation};
 use souk_protocol::{Hash, NodeId};
@@ -488,11 +491,11 @@ impl HireManager {
                 let id = record.id();
                 let mut record = *record;
                 // The follower owns the chain's fields; settlement is ours.
-                if let Some(mine) = self.hires.get(&id) {
-                    if mine.verdict.is_some() {
-                        record.verdict = mine.verdict.clone();
-                        record.settle_pending = record.settle_pending && mine.settle_pending;
-                    }
+                if let Some(mine) = self.hires.get(&id)
+                    && mine.verdict.is_some()
+                {
+                    record.verdict = mine.verdict.clone();
+                    record.settle_pending = record.settle_pending && mine.settle_pending;
                 }
                 self.hires.insert(id, record);
                 self.wake(id).await;
@@ -585,7 +588,9 @@ impl HireManager {
                     let parsed = serde_json::from_slice::<Value>(&answer);
                     if parsed.is_err() {
                         err(CallError::BadCall, "an answer must be JSON")
-                    } else if parsed.as_ref().is_ok_and(|v| souk_runtime::answer_payload_bytes(v).len() > MAX_DISCLOSURE_LEN) {
+                    } else if parsed.as_ref().is_ok_and(|v| {
+                        souk_runtime::answer_payload_bytes(v).len() > MAX_DISCLOSURE_LEN
+                    }) {
                         err(CallError::BadCall, "the answer is too large to be recorded")
                     } else {
                         match self.jobs.get(&hire_id) {
@@ -785,7 +790,13 @@ impl HireManager {
         };
         if record.verdict.is_some() {
             // Settled once; a redelivery of the same attestation is fine, a second verdict is not.
-            let same = self.store.get_hire_blob(&id, BLOB_ATTESTATION).ok().flatten().as_deref() == Some(raw);
+            let same = self
+                .store
+                .get_hire_blob(&id, BLOB_ATTESTATION)
+                .ok()
+                .flatten()
+                .as_deref()
+                == Some(raw);
             return if same {
                 HireReply::Ok
             } else {
@@ -1097,7 +1108,9 @@ impl HireManager {
             }
             ApiOp::Answer(id, answer, reply) => {
                 if souk_runtime::answer_payload_bytes(&answer).len() > MAX_DISCLOSURE_LEN {
-                    let _ = reply.send(Err(format!("the answer is larger than {MAX_DISCLOSURE_LEN} bytes")));
+                    let _ = reply.send(Err(format!(
+                        "the answer is larger than {MAX_DISCLOSURE_LEN} bytes"
+                    )));
                     return;
                 }
                 let _ = reply.send(
@@ -1481,7 +1494,11 @@ async fn negotiate(ctx: Negotiation, new: NewHire) -> Result<HireRecord, String>
             Ok(HireReply::Accepted { hire_id }) if hire_id == id => {
                 let _ = ctx
                     .manager
-                    .send(HireMsg::Contracted(Box::new((record.clone(), contract, manifest))))
+                    .send(HireMsg::Contracted(Box::new((
+                        record.clone(),
+                        contract,
+                        manifest,
+                    ))))
                     .await;
                 return Ok(record);
             }
@@ -1505,7 +1522,11 @@ async fn negotiate(ctx: Negotiation, new: NewHire) -> Result<HireRecord, String>
         None => {
             let _ = ctx
                 .manager
-                .send(HireMsg::Contracted(Box::new((record.clone(), contract, manifest))))
+                .send(HireMsg::Contracted(Box::new((
+                    record.clone(),
+                    contract,
+                    manifest,
+                ))))
                 .await;
             Ok(record)
         }

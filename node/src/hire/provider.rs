@@ -242,7 +242,11 @@ impl Job {
         };
         let Some(run) = self.run.clone() else {
             return self
-                .fail(&mut chain, broken, "the agent is no longer published on this node".into())
+                .fail(
+                    &mut chain,
+                    broken,
+                    "the agent is no longer published on this node".into(),
+                )
                 .await;
         };
         let package = run.workdir.clone();
@@ -250,7 +254,11 @@ impl Job {
             Ok(d) => d,
             Err(e) => {
                 return self
-                    .fail(&mut chain, broken, format!("cannot read the agent package: {e}"))
+                    .fail(
+                        &mut chain,
+                        broken,
+                        format!("cannot read the agent package: {e}"),
+                    )
                     .await;
             }
         };
@@ -368,7 +376,8 @@ impl Job {
     ) -> Result<(), String> {
         self.record.question = None;
         let payload = souk_runtime::answer_payload_bytes(&value);
-        self.append(chain, EntryKind::InputProvided, Some(payload)).await?;
+        self.append(chain, EntryKind::InputProvided, Some(payload))
+            .await?;
         if let Err(e) = agent.answer(&value).await {
             tracing::warn!(hire = %self.hire_id.short(), "cannot pass the answer to the agent: {e}");
         }
@@ -377,7 +386,11 @@ impl Job {
 
     /// The answer kept for a resumed agent, if any (cleared in the store).
     fn take_pending_answer(&self) -> Option<Value> {
-        let raw = self.store.get_hire_blob(&self.hire_id, BLOB_ANSWER).ok().flatten()?;
+        let raw = self
+            .store
+            .get_hire_blob(&self.hire_id, BLOB_ANSWER)
+            .ok()
+            .flatten()?;
         if raw.is_empty() {
             return None;
         }
