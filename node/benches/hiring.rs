@@ -170,7 +170,7 @@ fn main() {
         let mut rtts = Vec::with_capacity(hires);
         for i in 0..hires {
             let t = Instant::now();
-            client
+            let r = client
                 .hires
                 .create(NewHire {
                     manifest_id: quick.manifest_id.clone(),
@@ -181,6 +181,23 @@ fn main() {
                 .await
                 .unwrap_or_else(|e| panic!("hire {i}: {e}"));
             rtts.push(t.elapsed());
+            // Let this hire's agent run and finish before the next round, so rounds measure
+            // negotiation, not the previous job's disk syncs and process start-up.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let done = client
+                    .hires
+                    .get(r.id())
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|h| h.state().is_terminal());
+                if done {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "hire {i} did not finish");
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
         }
         rtts.sort();
         println!("negotiation round trip (request -> contract stored on both sides), {hires} hires:");

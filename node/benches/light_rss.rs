@@ -73,16 +73,7 @@ async fn run(bin: &Path, sample: Duration, seed: u64, tuning: &Tuning) -> Result
     eprintln!("{FULL_NODES} full nodes hold {MANIFESTS} manifests");
 
     let dir = tmp.path().join("light");
-    let status = Command::new(bin)
-        .arg("--data-dir")
-        .arg(&dir)
-        .args(["init", "--light"])
-        .stdout(Stdio::null())
-        .status()
-        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
-    if !status.success() {
-        return Err(format!("souk init --light exited with {status}"));
-    }
+    souk(bin, &dir, &["init", "--light"]).await?;
     let log_path = tmp.path().join("light.log");
     let log = std::fs::File::create(&log_path).map_err(|e| format!("light.log: {e}"))?;
     let mut cmd = Command::new(bin);

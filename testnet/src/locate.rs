@@ -48,6 +48,30 @@ fn under_cargo() -> Option<std::ffi::OsString> {
     std::env::var_os("CARGO")
 }
 
+/// Removes from `cmd`'s environment the variables cargo sets for the program it runs
+/// (`CARGO_PKG_NAME`, `CARGO_MANIFEST_DIR`, ...). Build scripts such as ring's declare
+/// `rerun-if-env-changed` on them, so a nested `cargo build` that inherits them would rebuild
+/// those crates, and the next ordinary build would rebuild them again.
+pub(crate) fn scrub_cargo_env(cmd: &mut Command) {
+    for (key, _) in std::env::vars_os() {
+        let Some(k) = key.to_str() else { continue };
+        let set_by_cargo = k.starts_with("CARGO_PKG_")
+            || k.starts_with("CARGO_MANIFEST_")
+            || k.starts_with("CARGO_BIN_")
+            || matches!(
+                k,
+                "CARGO_CRATE_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+                    | "CARGO_RUSTC_CURRENT_DIR"
+                    | "OUT_DIR"
+            );
+        if set_by_cargo {
+            cmd.env_remove(&key);
+        }
+    }
+}
+
 /// Runs `cargo build` for the node (this program's profile) and the summarizer (release).
 fn cargo_build(cargo: &std::ffi::OsStr) -> anyhow::Result<()> {
     let root = workspace_root();
@@ -74,9 +98,10 @@ fn cargo_build(cargo: &std::ffi::OsStr) -> anyhow::Result<()> {
     }
     for args in builds {
         eprintln!("building: cargo {}", args.join(" "));
-        let status = Command::new(cargo)
-            .args(&args)
-            .current_dir(&root)
+        let mut cmd = Command::new(cargo);
+        cmd.args(&args).current_dir(&root);
+        scrub_cargo_env(&mut cmd);
+        let status = cmd
             .status()
             .with_context(|| format!("cannot run cargo ({})", Path::new(cargo).display()))?;
         if !status.success() {

@@ -84,6 +84,26 @@ fn souk_bin() -> PathBuf {
             if target.file_name().is_some_and(|n| n == "release") {
                 cmd.arg("--release");
             }
+            // Not the variables cargo set for this test (CARGO_PKG_NAME, CARGO_MANIFEST_DIR,
+            // ...): build scripts rerun when they change, so the nested build would rebuild
+            // crates such as ring, and the next ordinary build would rebuild them again.
+            for (key, _) in std::env::vars_os() {
+                let k = key.to_string_lossy();
+                if k.starts_with("CARGO_PKG_")
+                    || k.starts_with("CARGO_MANIFEST_")
+                    || k.starts_with("CARGO_BIN_")
+                    || [
+                        "CARGO_CRATE_NAME",
+                        "CARGO_PRIMARY_PACKAGE",
+                        "CARGO_TARGET_TMPDIR",
+                    ]
+                    .contains(&k.as_ref())
+                    || k == "CARGO_RUSTC_CURRENT_DIR"
+                    || k == "OUT_DIR"
+                {
+                    cmd.env_remove(&key);
+                }
+            }
             let status = cmd
                 .status()
                 .unwrap_or_else(|e| panic!("cannot run cargo build: {e}"));

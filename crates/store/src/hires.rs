@@ -171,7 +171,49 @@ impl Store {
         payload: Option<&[u8]>,
         hire_record: Option<&[u8]>,
     ) -> Result<Appended, StoreError> {
-        let outcome = self.write_or_abort("append_receipt", |txn| {
+        self.append_receipt_with(
+            hire_id,
+            seq,
+            entry,
+            payload,
+            hire_record,
+            redb::Durability::Immediate,
+        )
+    }
+
+    /// [`Store::append_receipt`] without the disk sync: the entry is committed (visible,
+    /// consistent) but becomes durable only with the next immediate commit, e.g.
+    /// [`Store::flush`]. For group commit: append each step as it happens, then flush once
+    /// before anyone is told about the steps. A crash before that flush loses only entries
+    /// that nobody has seen.
+    pub fn append_receipt_deferred(
+        &self,
+        hire_id: &Hash,
+        seq: u64,
+        entry: &[u8],
+        payload: Option<&[u8]>,
+        hire_record: Option<&[u8]>,
+    ) -> Result<Appended, StoreError> {
+        self.append_receipt_with(
+            hire_id,
+            seq,
+            entry,
+            payload,
+            hire_record,
+            redb::Durability::None,
+        )
+    }
+
+    fn append_receipt_with(
+        &self,
+        hire_id: &Hash,
+        seq: u64,
+        entry: &[u8],
+        payload: Option<&[u8]>,
+        hire_record: Option<&[u8]>,
+        durability: redb::Durability,
+    ) -> Result<Appended, StoreError> {
+        let outcome = self.write_with("append_receipt", durability, |txn| {
             let mut receipts = txn
                 .open_table(tables::RECEIPTS)
                 .ctx("opening table receipts")?;

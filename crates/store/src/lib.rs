@@ -137,11 +137,22 @@ impl Store {
         what: &str,
         f: impl FnOnce(&WriteTransaction) -> Result<Finish<T>, StoreError>,
     ) -> Result<T, StoreError> {
+        self.write_with(what, Durability::Immediate, f)
+    }
+
+    /// Like [`Store::write_or_abort`] with an explicit durability: `Durability::None` commits
+    /// become durable with the next immediate commit (e.g. [`Store::flush`]).
+    pub(crate) fn write_with<T>(
+        &self,
+        what: &str,
+        durability: Durability,
+        f: impl FnOnce(&WriteTransaction) -> Result<Finish<T>, StoreError>,
+    ) -> Result<T, StoreError> {
         let mut txn = self
             .db
             .begin_write()
             .with_ctx(|| format!("{what}: beginning a write transaction"))?;
-        txn.set_durability(Durability::Immediate)
+        txn.set_durability(durability)
             .with_ctx(|| format!("{what}: setting durability"))?;
         match f(&txn)? {
             Finish::Commit(out) => {

@@ -345,8 +345,22 @@ fn finished(client: &ApiClient, r: &HireRecord) -> anyhow::Result<()> {
         r.state
     );
     if r.state() == HireState::Completed {
-        if let Ok(out) = client.get::<Value>(&format!("/v1/hires/{}/output", r.hire_id)) {
-            out!("output: {}", serde_json::to_string_pretty(&out)?);
+        // The output arrives with (or just after) the completed entry.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            match client.get::<Value>(&format!("/v1/hires/{}/output", r.hire_id)) {
+                Ok(out) => {
+                    out!("output: {}", serde_json::to_string_pretty(&out)?);
+                    break;
+                }
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Err(e) => {
+                    eprintln!("the output has not arrived yet ({e}); see `souk hire status`");
+                    break;
+                }
+            }
         }
         eprintln!(
             "settle it with `souk hire accept {0}` or `souk hire reject {0} --reason ...`",

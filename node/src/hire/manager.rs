@@ -236,6 +236,8 @@ pub struct HireManager {
     api_parked: HashMap<Hash, Vec<ApiParked>>,
     last_settle_try: HashMap<Hash, tokio::time::Instant>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Hires with receipts appended but not yet synced to disk (see [`Job`]'s group commit).
+    unsynced: HashSet<Hash>,
 }
 
 fn peer_of(id: &NodeId) -> Option<PeerId> {
@@ -283,6 +285,7 @@ impl HireManager {
             api_parked: HashMap::new(),
             last_settle_try: HashMap::new(),
             tasks: Vec::new(),
+            unsynced: HashSet::new(),
         };
         (m, rx, HireOps { tx })
     }
@@ -480,6 +483,7 @@ impl HireManager {
             }
             HireMsg::Api(ApiOpBox(op)) => self.on_api(op).await,
             HireMsg::Job(JobUpdate::Appended { hire_id, record }) => {
+                self.unsynced.insert(hire_id);
                 self.hires.insert(hire_id, *record);
                 self.wake(hire_id).await;
             }
@@ -567,6 +571,7 @@ impl HireManager {
                 Ok(r) => {
                     let count = r.entries;
                     if from_seq < count || r.state().is_terminal() || wait_ms == 0 {
+                        self.sync(&hire_id).await;
                         self.receipts_reply(&hire_id, from_seq)
                     } else {
                         let wait = Duration::from_millis(wait_ms.min(MAX_FETCH_WAIT_MS));
@@ -847,6 +852,17 @@ impl HireManager {
         Ok(v)
     }
 
+    /// Makes the hire's group-committed receipts durable before they are streamed: nothing
+    /// a client sees can be lost by a provider crash.
+    async fn sync(&mut self, id: &Hash) {
+        if self.unsynced.remove(id) {
+            let store = self.store.clone();
+            if let Err(e) = blocking(move || store.flush().map_err(|e| e.to_string())).await {
+                tracing::error!(hire = %id.short(), "cannot sync receipts: {e}");
+            }
+        }
+    }
+
     fn receipts_reply(&self, id: &Hash, from: u64) -> HireReply {
         let entries = match self.store.receipts(id, from, MAX_FETCH_ENTRIES) {
             Ok(e) => e,
@@ -905,6 +921,7 @@ impl HireManager {
             let mut keep = Vec::new();
             for p in list {
                 if p.from < count || terminal {
+                    self.sync(&id).await;
                     let reply = self.receipts_reply(&id, p.from);
                     self.caller.respond(p.channel, reply).await;
                 } else {
@@ -943,6 +960,7 @@ impl HireManager {
                 let (late, keep): (Vec<Parked>, Vec<Parked>) =
                     list.into_iter().partition(|p| p.deadline <= now);
                 for p in late {
+                    self.sync(&id).await;
                     let reply = self.receipts_reply(&id, p.from);
                     self.caller.respond(p.channel, reply).await;
                 }

@@ -173,17 +173,29 @@ impl Job {
         let hire_id = self.hire_id;
         let seq = chain.next_seq;
         let rec_bytes = record.to_bytes();
+        // Steps are group-committed: appended without a disk sync, and made durable (one sync
+        // for all of them) by the manager before any of them is streamed to the client. A
+        // terminal entry is synced at once.
+        let terminal = kind.is_terminal();
         tokio::task::spawn_blocking(move || {
-            store
-                .append_receipt(
+            let stored = if terminal {
+                store.append_receipt(
                     &hire_id,
                     seq,
                     &bytes,
                     stored_payload.as_deref(),
                     Some(&rec_bytes),
                 )
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+            } else {
+                store.append_receipt_deferred(
+                    &hire_id,
+                    seq,
+                    &bytes,
+                    stored_payload.as_deref(),
+                    Some(&rec_bytes),
+                )
+            };
+            stored.map(|_| ()).map_err(|e| e.to_string())
         })
         .await
         .map_err(|e| e.to_string())??;
