@@ -445,11 +445,9 @@ fn create(client: &ApiClient, a: NewHireArgs) -> anyhow::Result<ExitCode> {
     } else {
         finished(client, &done)?;
     }
-    Ok(if done.state() == HireState::Completed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(super::EXIT_INVALID)
-    })
+    // Completed with a verified chain and output: success; anything else is a failed hire.
+    let ok = done.state() == HireState::Completed && done.error.is_none();
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(super::EXIT_INVALID) })
 }
 
 pub(crate) fn run_hires(dir: &DataDir, json: bool) -> anyhow::Result<ExitCode> {
