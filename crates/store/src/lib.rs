@@ -16,7 +16,9 @@
 //! ```
 //!
 //! Every write is one redb write transaction committed with [`redb::Durability::Immediate`]:
-//! once a method returns `Ok`, the change survives a crash. Reads use read transactions and
+//! once a method returns `Ok`, the change survives a crash. The one exception is
+//! [`Store::append_receipt_deferred`] (group commit): durable at the next immediate commit,
+//! e.g. [`Store::flush`]. Reads use read transactions and
 //! see a consistent snapshot. Methods are synchronous and may block on disk I/O: call them from
 //! `spawn_blocking` or a storage thread. [`Store`] is `Send + Sync`; share it with an `Arc`.
 //!
@@ -114,8 +116,8 @@ impl Store {
         })
     }
 
-    /// Makes every earlier commit durable with an empty [`Durability::Immediate`] commit. Every
-    /// write of this store is already immediate; the node calls this at shutdown regardless.
+    /// Makes every earlier commit durable with an empty [`Durability::Immediate`] commit: the
+    /// sync point of group-committed receipts, and the node's last call at shutdown.
     pub fn flush(&self) -> Result<(), StoreError> {
         self.write("flush", |_| Ok(()))
     }

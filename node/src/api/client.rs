@@ -52,7 +52,7 @@ impl ApiClient {
     pub fn new(addr: SocketAddr, token: zeroize::Zeroizing<String>) -> Self {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(120)))
+            .timeout_global(Some(Duration::from_secs(240)))
             .build()
             .new_agent();
         Self { addr, token, agent }

@@ -137,12 +137,8 @@ pub(super) async fn cancel(
         Ok(h) => h,
         Err(r) => return *r,
     };
+    // An empty reason gets a default naming the side that cancels (the manager knows it).
     let reason = body.map(|b| b.0.reason).unwrap_or_default();
-    let reason = if reason.is_empty() {
-        "canceled by the client".into()
-    } else {
-        reason
-    };
     match s.node.hires.cancel(id, reason).await {
         Ok(()) => (
             StatusCode::ACCEPTED,

@@ -32,7 +32,7 @@ pub(crate) struct NewHireArgs {
     /// The job input: a JSON file, or `-` for stdin.
     #[arg(long, value_name = "FILE", required = true)]
     input: Option<PathBuf>,
-    /// Highest price you accept (decimal, e.g. 2.50) [default: the advertised price].
+    /// Highest price you accept (decimal, e.g. 2.50) [default: what the agent's pricing charges for the deadline window].
     #[arg(long, value_name = "N")]
     max_price: Option<String>,
     /// How long the work may take: 90s, 10m, 2h, 1d [default: the agent's maximum].
@@ -76,7 +76,7 @@ pub(crate) enum HireCommand {
         /// Hire id (or a unique prefix).
         hire: String,
         /// Why.
-        #[arg(long, default_value = "canceled by the client")]
+        #[arg(long, default_value = "")]
         reason: String,
     },
     /// Accept a finished hire: countersign its receipts with verdict "accepted".
@@ -447,7 +447,11 @@ fn create(client: &ApiClient, a: NewHireArgs) -> anyhow::Result<ExitCode> {
     }
     // Completed with a verified chain and output: success; anything else is a failed hire.
     let ok = done.state() == HireState::Completed && done.error.is_none();
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(super::EXIT_INVALID) })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(super::EXIT_INVALID)
+    })
 }
 
 pub(crate) fn run_hires(dir: &DataDir, json: bool) -> anyhow::Result<ExitCode> {

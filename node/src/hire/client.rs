@@ -142,6 +142,9 @@ impl Follower {
         let mut resent_accept = false;
         let mut fetched_without_output = 0u32;
         let mut gaps = 0u32;
+        // Backoff for a provider that answers but misbehaves (gaps, missing output); it is
+        // not reset by a successful reply, unlike `backoff` for an unreachable provider.
+        let mut slow = Duration::from_millis(250);
         let mut have_output = self
             .store
             .get_hire_blob(&self.hire_id, BLOB_OUTPUT)
@@ -152,7 +155,7 @@ impl Follower {
             let finished = verifier.state().is_terminal();
             if finished && fetched_without_output > 0 {
                 // A completed chain whose output has not come: do not hammer the provider.
-                self.pause(&mut backoff).await;
+                self.pause(&mut slow).await;
             }
             let completed = matches!(
                 verifier.head().map(|h| &h.body().kind),
@@ -191,7 +194,7 @@ impl Follower {
                         Err(Absorb::Gap(why)) if gaps < 3 => {
                             gaps += 1;
                             tracing::debug!("{why}; fetching again");
-                            self.pause(&mut backoff).await;
+                            self.pause(&mut slow).await;
                             continue;
                         }
                         Err(Absorb::Gap(why) | Absorb::Fatal(why)) => return Err(why),

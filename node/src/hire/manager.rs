@@ -236,8 +236,6 @@ pub struct HireManager {
     api_parked: HashMap<Hash, Vec<ApiParked>>,
     last_settle_try: HashMap<Hash, tokio::time::Instant>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    /// Hires with receipts appended but not yet synced to disk (see [`Job`]'s group commit).
-    unsynced: HashSet<Hash>,
 }
 
 fn peer_of(id: &NodeId) -> Option<PeerId> {
@@ -285,7 +283,6 @@ impl HireManager {
             api_parked: HashMap::new(),
             last_settle_try: HashMap::new(),
             tasks: Vec::new(),
-            unsynced: HashSet::new(),
         };
         (m, rx, HireOps { tx })
     }
@@ -483,7 +480,6 @@ impl HireManager {
             }
             HireMsg::Api(ApiOpBox(op)) => self.on_api(op).await,
             HireMsg::Job(JobUpdate::Appended { hire_id, record }) => {
-                self.unsynced.insert(hire_id);
                 self.hires.insert(hire_id, *record);
                 self.wake(hire_id).await;
             }
@@ -571,8 +567,8 @@ impl HireManager {
                 Ok(r) => {
                     let count = r.entries;
                     if from_seq < count || r.state().is_terminal() || wait_ms == 0 {
-                        self.sync(&hire_id).await;
-                        self.receipts_reply(&hire_id, from_seq)
+                        let durable = self.sync(&hire_id).await;
+                        self.receipts_reply(&hire_id, from_seq, durable)
                     } else {
                         let wait = Duration::from_millis(wait_ms.min(MAX_FETCH_WAIT_MS));
                         self.parked.entry(hire_id).or_default().push(Parked {
@@ -852,19 +848,30 @@ impl HireManager {
         Ok(v)
     }
 
-    /// Makes the hire's group-committed receipts durable before they are streamed: nothing
-    /// a client sees can be lost by a provider crash.
-    async fn sync(&mut self, id: &Hash) {
-        if self.unsynced.remove(id) {
-            let store = self.store.clone();
-            if let Err(e) = blocking(move || store.flush().map_err(|e| e.to_string())).await {
+    /// Makes the hire's group-committed receipts durable before they are streamed, and
+    /// returns how many are durable: entries committed after the sync are not served yet, so
+    /// nothing a client sees can be lost by a provider crash.
+    async fn sync(&mut self, id: &Hash) -> u64 {
+        let store = self.store.clone();
+        let hire = *id;
+        let synced = blocking(move || {
+            let n = store.receipt_count(&hire).map_err(|e| e.to_string())?;
+            store.flush().map_err(|e| e.to_string())?;
+            Ok(n)
+        })
+        .await;
+        match synced {
+            Ok(n) => n,
+            Err(e) => {
                 tracing::error!(hire = %id.short(), "cannot sync receipts: {e}");
+                0
             }
         }
     }
 
-    fn receipts_reply(&self, id: &Hash, from: u64) -> HireReply {
-        let entries = match self.store.receipts(id, from, MAX_FETCH_ENTRIES) {
+    fn receipts_reply(&self, id: &Hash, from: u64, durable: u64) -> HireReply {
+        let limit = (durable.saturating_sub(from) as usize).min(MAX_FETCH_ENTRIES);
+        let entries = match self.store.receipts(id, from, limit) {
             Ok(e) => e,
             Err(e) => return err(CallError::Internal, e.to_string()),
         };
@@ -921,8 +928,8 @@ impl HireManager {
             let mut keep = Vec::new();
             for p in list {
                 if p.from < count || terminal {
-                    self.sync(&id).await;
-                    let reply = self.receipts_reply(&id, p.from);
+                    let durable = self.sync(&id).await;
+                    let reply = self.receipts_reply(&id, p.from, durable);
                     self.caller.respond(p.channel, reply).await;
                 } else {
                     keep.push(p);
@@ -960,8 +967,8 @@ impl HireManager {
                 let (late, keep): (Vec<Parked>, Vec<Parked>) =
                     list.into_iter().partition(|p| p.deadline <= now);
                 for p in late {
-                    self.sync(&id).await;
-                    let reply = self.receipts_reply(&id, p.from);
+                    let durable = self.sync(&id).await;
+                    let reply = self.receipts_reply(&id, p.from, durable);
                     self.caller.respond(p.channel, reply).await;
                 }
                 if !keep.is_empty() {
@@ -1144,6 +1151,15 @@ impl HireManager {
                 );
             }
             ApiOp::Cancel(id, reason, reply) => {
+                let side = match self.hires.get(&id).map(|r| r.role) {
+                    Some(Role::Provider) => "provider",
+                    _ => "client",
+                };
+                let reason = if reason.trim().is_empty() {
+                    format!("canceled by the {side}")
+                } else {
+                    souk_runtime::truncate_entry_text(&reason)
+                };
                 let r = match self.hires.get(&id) {
                     Some(r) if r.role == Role::Provider => {
                         // The provider stops its own job.

@@ -176,7 +176,8 @@ impl Job {
         // Steps are group-committed: appended without a disk sync, and made durable (one sync
         // for all of them) by the manager before any of them is streamed to the client. A
         // terminal entry is synced at once.
-        let terminal = kind.is_terminal();
+        // Terminal entries and answers are synced at once (an answer's client was told "ok").
+        let terminal = kind.is_terminal() || matches!(kind, EntryKind::InputProvided);
         tokio::task::spawn_blocking(move || {
             let stored = if terminal {
                 store.append_receipt(
@@ -390,6 +391,8 @@ impl Job {
         let payload = souk_runtime::answer_payload_bytes(&value);
         self.append(chain, EntryKind::InputProvided, Some(payload))
             .await?;
+        // The input-provided entry is synced (see `append`): only now drop the kept answer.
+        self.put_blob(BLOB_ANSWER, Vec::new()).await?;
         if let Err(e) = agent.answer(&value).await {
             tracing::warn!(hire = %self.hire_id.short(), "cannot pass the answer to the agent: {e}");
         }
@@ -398,6 +401,7 @@ impl Job {
 
     /// The answer kept for a resumed agent, if any (cleared in the store).
     fn take_pending_answer(&self) -> Option<Value> {
+        // Read only: the kept answer is cleared once its input-provided entry is durable.
         let raw = self
             .store
             .get_hire_blob(&self.hire_id, BLOB_ANSWER)
@@ -406,7 +410,6 @@ impl Job {
         if raw.is_empty() {
             return None;
         }
-        let _ = self.store.put_hire_blob(&self.hire_id, BLOB_ANSWER, &[]);
         serde_json::from_slice(&raw).ok()
     }
 
@@ -433,6 +436,19 @@ impl Job {
                     return Ok(Flow::Continue);
                 }
                 let payload = souk_runtime::payload_bytes(&ev);
+                if payload.len() > souk_protocol::receipt::MAX_DISCLOSURE_LEN {
+                    // Canonical re-encoding can grow a line; a payload must fit a disclosure.
+                    self.fail(
+                        chain,
+                        FailureCode::ProtocolViolation,
+                        format!(
+                            "a {} step is larger than 1 MiB once recorded",
+                            ev.type_name()
+                        ),
+                    )
+                    .await?;
+                    return Ok(Flow::Stop);
+                }
                 match ev {
                     AgentEvent::Decision { .. } | AgentEvent::Note { .. } => {
                         self.append(chain, EntryKind::Decision, Some(payload))
@@ -493,7 +509,7 @@ impl Job {
                         } else {
                             self.fail(
                                 chain,
-                                FailureCode::Internal,
+                                FailureCode::ProtocolViolation,
                                 "the agent exceeded its maximum duration".into(),
                             )
                             .await?;
