@@ -48,22 +48,6 @@ impl Bundle {
     }
 }
 
-fn bounded<'a>(
-    r: &mut Reader<'a>,
-    max: usize,
-    what: &'static str,
-) -> Result<&'a [u8], DecodeError> {
-    let at = r.offset();
-    let b = r.bytes()?;
-    if b.len() > max {
-        return Err(DecodeError {
-            offset: at,
-            kind: DecodeErrorKind::TooLarge(what),
-        });
-    }
-    Ok(b)
-}
-
 impl Canonical for Bundle {
     fn encode(&self, enc: &mut Encoder) {
         enc.array(7);
@@ -95,9 +79,12 @@ impl Canonical for Bundle {
             });
         }
         r.version(BUNDLE_VERSION)?;
-        let manifest =
-            bounded(r, crate::manifest::MAX_MANIFEST_LEN + ENVELOPE, "manifest")?.to_vec();
-        let contract = bounded(r, crate::negotiation::MAX_CONTRACT_LEN, "contract")?.to_vec();
+        let manifest = r
+            .bytes_max(crate::manifest::MAX_MANIFEST_LEN + ENVELOPE, "manifest")?
+            .to_vec();
+        let contract = r
+            .bytes_max(crate::negotiation::MAX_CONTRACT_LEN, "contract")?
+            .to_vec();
         let at = r.offset();
         let n = r.array()?;
         if n > MAX_BUNDLE_ENTRIES {
@@ -108,15 +95,14 @@ impl Canonical for Bundle {
         }
         let mut entries = Vec::with_capacity(n);
         for _ in 0..n {
-            entries.push(bounded(r, MAX_ENTRY_LEN + ENVELOPE, "entry")?.to_vec());
+            entries.push(r.bytes_max(MAX_ENTRY_LEN + ENVELOPE, "entry")?.to_vec());
         }
         r.leave();
         let attestation = if r.null()? {
             None
         } else {
             Some(
-                bounded(
-                    r,
+                r.bytes_max(
                     crate::receipt::MAX_ATTESTATION_LEN + ENVELOPE,
                     "attestation",
                 )?

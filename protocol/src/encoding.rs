@@ -394,6 +394,16 @@ impl<'a> Reader<'a> {
         self.take(len)
     }
 
+    /// A byte string of at most `max` bytes (`what` names it in the error).
+    pub fn bytes_max(&mut self, max: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
+        let at = self.pos;
+        let b = self.bytes()?;
+        if b.len() > max {
+            return Err(DecodeError::at(at, DecodeErrorKind::TooLarge(what)));
+        }
+        Ok(b)
+    }
+
     /// A byte string of exactly `N` bytes.
     pub fn array_bytes<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
         let start = self.pos;

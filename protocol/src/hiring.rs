@@ -158,22 +158,6 @@ pub enum HireReply {
     },
 }
 
-fn bounded<'a>(
-    r: &mut Reader<'a>,
-    max: usize,
-    what: &'static str,
-) -> Result<&'a [u8], DecodeError> {
-    let at = r.offset();
-    let b = r.bytes()?;
-    if b.len() > max {
-        return Err(DecodeError {
-            offset: at,
-            kind: DecodeErrorKind::TooLarge(what),
-        });
-    }
-    Ok(b)
-}
-
 impl Canonical for HireCall {
     fn encode(&self, enc: &mut Encoder) {
         match self {
@@ -253,11 +237,13 @@ impl Canonical for HireCall {
         }
         let call = match kind {
             0 => HireCall::Request {
-                request: bounded(r, 8 * 1024, "hire request")?.to_vec(),
+                request: r.bytes_max(8 * 1024, "hire request")?.to_vec(),
             },
             1 => HireCall::Accept {
-                contract: bounded(r, crate::negotiation::MAX_CONTRACT_LEN, "contract")?.to_vec(),
-                input: bounded(r, MAX_INPUT_LEN, "input")?.to_vec(),
+                contract: r
+                    .bytes_max(crate::negotiation::MAX_CONTRACT_LEN, "contract")?
+                    .to_vec(),
+                input: r.bytes_max(MAX_INPUT_LEN, "input")?.to_vec(),
                 salt: r.array_bytes()?,
             },
             2 => HireCall::Fetch {
@@ -267,14 +253,14 @@ impl Canonical for HireCall {
             },
             3 => HireCall::Answer {
                 hire_id: Hash::decode(r)?,
-                answer: bounded(r, MAX_ANSWER_LEN, "answer")?.to_vec(),
+                answer: r.bytes_max(MAX_ANSWER_LEN, "answer")?.to_vec(),
             },
             4 => HireCall::Cancel {
                 hire_id: Hash::decode(r)?,
                 reason: r.text_max(crate::receipt::MAX_ENTRY_TEXT, "cancel reason")?,
             },
             _ => HireCall::Settle {
-                attestation: bounded(r, 4 * 1024, "attestation")?.to_vec(),
+                attestation: r.bytes_max(4 * 1024, "attestation")?.to_vec(),
             },
         };
         r.leave();
@@ -357,9 +343,9 @@ impl Canonical for HireReply {
             });
         }
         let reply = match kind {
-            0 => HireReply::Offer(bounded(r, 8 * 1024, "offer")?.to_vec()),
-            1 => HireReply::Counter(bounded(r, 8 * 1024, "counter")?.to_vec()),
-            2 => HireReply::Decline(bounded(r, 8 * 1024, "decline")?.to_vec()),
+            0 => HireReply::Offer(r.bytes_max(8 * 1024, "offer")?.to_vec()),
+            1 => HireReply::Counter(r.bytes_max(8 * 1024, "counter")?.to_vec()),
+            2 => HireReply::Decline(r.bytes_max(8 * 1024, "decline")?.to_vec()),
             3 => HireReply::Accepted {
                 hire_id: Hash::decode(r)?,
             },
@@ -374,15 +360,17 @@ impl Canonical for HireReply {
                 }
                 let mut entries = Vec::with_capacity(n);
                 for _ in 0..n {
-                    entries
-                        .push(bounded(r, crate::receipt::MAX_ENTRY_LEN + 128, "entry")?.to_vec());
+                    entries.push(
+                        r.bytes_max(crate::receipt::MAX_ENTRY_LEN + 128, "entry")?
+                            .to_vec(),
+                    );
                 }
                 r.leave();
                 let disclosures = r.list(MAX_FETCH_ENTRIES, "disclosures")?;
                 let output = if r.null()? {
                     None
                 } else {
-                    Some(bounded(r, MAX_OUTPUT_LEN, "output")?.to_vec())
+                    Some(r.bytes_max(MAX_OUTPUT_LEN, "output")?.to_vec())
                 };
                 HireReply::Receipts {
                     entries,

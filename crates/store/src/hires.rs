@@ -213,48 +213,13 @@ impl Store {
         hire_record: Option<&[u8]>,
         durability: redb::Durability,
     ) -> Result<Appended, StoreError> {
-        let outcome = self.write_with("append_receipt", durability, |txn| {
-            let mut receipts = txn
-                .open_table(tables::RECEIPTS)
-                .ctx("opening table receipts")?;
-            let key = tables::receipt_key(hire_id, seq);
-            if let Some(stored) = receipts
-                .get(key.as_slice())
-                .with_ctx(|| format!("reading receipt {seq} of hire {}", hire_id.short()))?
-            {
-                return Ok(Finish::Abort(if stored.value() == entry {
-                    Ok(Appended::Duplicate)
-                } else {
-                    Err(StoreError::ReceiptConflict {
-                        hire: *hire_id,
-                        seq,
-                    })
-                }));
-            }
-            let expected = chain_len(&receipts, hire_id)?;
-            if seq != expected {
-                return Ok(Finish::Abort(Err(StoreError::ReceiptGap {
-                    hire: *hire_id,
-                    expected,
-                    got: seq,
-                })));
-            }
-            receipts
-                .insert(key.as_slice(), entry)
-                .with_ctx(|| format!("writing receipt {seq} of hire {}", hire_id.short()))?;
-            if let Some(payload) = payload {
-                let mut payloads = txn
-                    .open_table(tables::RECEIPT_PAYLOADS)
-                    .ctx("opening table receipt_payloads")?;
-                payloads
-                    .insert(key.as_slice(), payload)
-                    .with_ctx(|| format!("writing payload {seq} of hire {}", hire_id.short()))?;
-            }
-            if let Some(record) = hire_record {
-                insert_hire(txn, hire_id, record)?;
-            }
-            Ok(Finish::Commit(Ok(Appended::New)))
-        })??;
+        let added =
+            self.append_receipts_with(hire_id, &[(seq, entry, payload)], hire_record, durability)?;
+        let outcome = if added == 1 {
+            Appended::New
+        } else {
+            Appended::Duplicate
+        };
         tracing::trace!(hire = %hire_id.short(), seq, ?outcome, "append_receipt");
         Ok(outcome)
     }
@@ -270,7 +235,17 @@ impl Store {
         items: &[ReceiptItem<'_>],
         hire_record: Option<&[u8]>,
     ) -> Result<usize, StoreError> {
-        let added = self.write_or_abort("append_receipts", |txn| {
+        self.append_receipts_with(hire_id, items, hire_record, redb::Durability::Immediate)
+    }
+
+    fn append_receipts_with(
+        &self,
+        hire_id: &Hash,
+        items: &[ReceiptItem<'_>],
+        hire_record: Option<&[u8]>,
+        durability: redb::Durability,
+    ) -> Result<usize, StoreError> {
+        let added = self.write_with("append_receipts", durability, |txn| {
             let mut receipts = txn
                 .open_table(tables::RECEIPTS)
                 .ctx("opening table receipts")?;
