@@ -1,9 +1,11 @@
 //! Manifest propagation over gossipsub: N full nodes in one process on loopback TCP.
 //!
-//! Each new node dials 2-3 random earlier nodes (seeded), the bench waits until every node
-//! has at least two peers and a warm-up manifest has reached every node, then publishes M
-//! manifests from random nodes (one every interval) and measures, per manifest, the time
-//! from `NodeHandle::publish` returning to each other node's `ManifestAdmitted` event.
+//! All nodes are started, then node `i` dials 2-3 random earlier nodes (seeded). The bench
+//! waits until every node has two peers and a warm-up manifest has reached every node, lets
+//! the start-up traffic (Kademlia bootstrap) die down, then publishes M manifests from random
+//! nodes, one every interval, and measures per manifest the time from `NodeHandle::publish`
+//! returning to each other node's `NodeEvent::ManifestAdmitted`. It also reports process CPU
+//! time (`/proc/self/stat`), time spent waiting for a core, and peak RSS.
 //!
 //! ```sh
 //! cargo bench -p souk-node --bench propagation            # N = 50, then N = 200
@@ -11,10 +13,12 @@
 //! ```
 //!
 //! Environment: `SOUK_BENCH_NODES` (e.g. `50,200`), `SOUK_BENCH_MANIFESTS` (20),
-//! `SOUK_BENCH_INTERVAL_MS` (100), `SOUK_BENCH_SETTLE_SECS` (5: quiet time between the
-//! warm-up and the measurement), `SOUK_BENCH_SEED` (1), and the swarm tuning of
-//! `common::Tuning` (`SOUK_BENCH_HEARTBEAT_MS`, `SOUK_BENCH_MESH_N`,
-//! `SOUK_BENCH_MAX_CONNECTIONS`, `SOUK_BENCH_IDLE_SECS`).
+//! `SOUK_BENCH_INTERVAL_MS` (100), `SOUK_BENCH_SETTLE_SECS` (5: the shortest quiet time
+//! before measuring; settling goes on until two seconds cost under half a core),
+//! `SOUK_BENCH_SEED` (1), and the swarm tuning of `common::Tuning`
+//! (`SOUK_BENCH_HEARTBEAT_MS`, `SOUK_BENCH_MESH_N`, `SOUK_BENCH_MAX_CONNECTIONS`,
+//! `SOUK_BENCH_IDLE_SECS`). `max_connections` is lowered when N nodes at the cap would exceed
+//! the open-file limit (two descriptors per in-process connection).
 
 mod common;
 
@@ -35,6 +39,11 @@ const GOAL_P99: Duration = Duration::from_millis(50);
 const DRAIN: Duration = Duration::from_secs(10);
 /// The network counts as settled after two seconds under this many cores of CPU.
 const QUIET_CORES: f64 = 0.5;
+/// The longest wait for every node to have two peers (the start-up storm of 200 nodes on
+/// 2 cores takes minutes).
+const CONNECT_MAX: Duration = Duration::from_secs(300);
+/// The longest wait for the warm-up manifest to reach every node.
+const WARMUP_MAX: Duration = Duration::from_secs(120);
 /// The longest settling time.
 const SETTLE_MAX: Duration = Duration::from_secs(180);
 
@@ -77,6 +86,8 @@ struct Report {
     lagged: u64,
     lat: Vec<Duration>,
     last: Vec<Duration>,
+    /// First, median and last-node time of each manifest, in publication order (or how many got it).
+    in_order: Vec<String>,
     incomplete: usize,
     publish_call: Vec<Duration>,
     window: Duration,
@@ -155,7 +166,7 @@ async fn run(
     let t = Instant::now();
     let nodes = start_network(tmp.path(), n, tuning, &mut rng).await;
     let setup = t.elapsed();
-    let connect = wait_connected(&nodes, 2, Duration::from_secs(120)).await?;
+    let connect = wait_connected(&nodes, 2, CONNECT_MAX).await?;
     eprintln!("N = {n}: every node has 2+ peers after {connect:.2?}");
 
     // Every node reports its admissions, stamped on receipt, to one collector.
@@ -199,7 +210,7 @@ async fn run(
     let t = Instant::now();
     let warm = publish(&nodes, 0, "warmup-0", "warm-up manifest").await?;
     let mut seen_by: HashMap<Hash, usize> = HashMap::new();
-    let deadline = t + Duration::from_secs(60);
+    let deadline = t + WARMUP_MAX;
     while seen_by.get(&warm.id).copied().unwrap_or(0) < n {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, rx.recv()).await {
@@ -207,7 +218,7 @@ async fn run(
             Ok(None) => return Err("event collectors ended".into()),
             Err(_) => {
                 return Err(format!(
-                    "warm-up manifest reached {} of {n} nodes in 60 s",
+                    "warm-up manifest reached {} of {n} nodes in {WARMUP_MAX:?}",
                     seen_by.get(&warm.id).copied().unwrap_or(0)
                 ));
             }
@@ -226,7 +237,7 @@ async fn run(
 
     // Settle: the start-up traffic (Kademlia bootstrap queries and the dials they make) takes
     // a while to die down on 2 cores. Wait at least `settle`, then until two consecutive
-    // seconds cost under QUIET_CORES (at most SETTLE_MAX), logging CPU and connections.
+    // seconds cost under QUIET_CORES (at most SETTLE_MAX), logging the CPU.
     // (A "second" lasts longer when the runtime is overloaded; CPU is per wall second.)
     let t = Instant::now();
     let mut trace = Vec::new();
@@ -234,23 +245,23 @@ async fn run(
     while t.elapsed() < SETTLE_MAX && (t.elapsed() < settle || quiet < 2) {
         let (c0, w0) = (cpu_time(None), Instant::now());
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let conns = peer_counts(&nodes).await.iter().sum::<usize>() / 2;
         let wall = w0.elapsed().as_secs_f64();
         if let Some(c) = cpu_time(None)
             .zip(c0)
             .map(|(b, a)| (b - a).as_secs_f64() / wall)
         {
-            trace.push(format!("{c:.2}/{conns}"));
+            trace.push(format!("{c:.2}"));
             quiet = if c < QUIET_CORES { quiet + 1 } else { 0 };
         }
     }
     let settled = t.elapsed();
+    let conns = peer_counts(&nodes).await.iter().sum::<usize>() / 2;
     eprintln!(
-        "N = {n}: settled for {settled:.0?}; each second, CPU cores/connections: {}",
+        "N = {n}: settled for {settled:.0?} (CPU cores each second: {}); {conns} connections",
         trace.join(" ")
     );
 
-    // Idle baseline: what the quiet network costs (heartbeats, pings, Kademlia).
+    // Idle baseline: what the quiet network costs (gossipsub heartbeats, pings, Kademlia).
     let idle_wall = Duration::from_secs(2);
     let c0 = cpu_time(None);
     tokio::time::sleep(idle_wall).await;
@@ -371,6 +382,7 @@ async fn run(
     }
     let mut lat = Vec::new();
     let mut last = Vec::new();
+    let mut in_order = Vec::new();
     let mut incomplete = 0;
     for (k, row) in got.iter().enumerate() {
         let others: Vec<Duration> = row
@@ -381,8 +393,17 @@ async fn run(
             .collect();
         if others.len() == n - 1 {
             last.extend(others.iter().max().copied());
+            let mut sorted = others.clone();
+            sorted.sort();
+            in_order.push(format!(
+                "{}/{}/{}",
+                ms(sorted.first().copied()),
+                ms(quantile(&sorted, 0.5)),
+                ms(sorted.last().copied())
+            ));
         } else {
             incomplete += 1;
+            in_order.push(format!("{}/{} nodes", others.len(), n - 1));
         }
         lat.extend(others);
     }
@@ -410,6 +431,7 @@ async fn run(
         lagged,
         lat,
         last,
+        in_order,
         incomplete,
         publish_call,
         window,
@@ -436,7 +458,7 @@ async fn publish(
     let called = Instant::now();
     let p = nodes[origin]
         .handle
-        .publish(agent(name, &["bench"], description, 1_000_000))
+        .publish(agent(name, &["bench", "csv"], description, 1_000_000))
         .await
         .map_err(|e| format!("publish {name}: {e}"))?;
     let returned = Instant::now();
@@ -496,6 +518,10 @@ fn print_detail(r: &Report) {
         ms(quantile(&r.last, 0.5)),
         ms(quantile(&r.last, 0.99)),
         ms(r.last.last().copied())
+    );
+    println!(
+        "  per manifest in publication order, first/median/last node (ms): {}",
+        r.in_order.join(" ")
     );
     println!(
         "  publish call: p50 {} ms, max {} ms",

@@ -178,7 +178,10 @@ pub(crate) async fn start_full_node(
             ..SwarmSettings::default()
         },
         manifest_ttl_ms: 3_600_000,
-        tick: Duration::from_millis(500),
+        // A full node's default sweep interval (`sweep_interval_secs`): each housekeeping tick
+        // opens a store write transaction, which at 500 ms (the tests' tick) would cost
+        // hundreds of transactions a second across the network.
+        tick: Duration::from_secs(30),
         sealing_public: [7; 32],
         // Anything else (e.g. where hires would run) keeps its default: no bench hires.
         ..NodeOptions::default()
@@ -336,7 +339,8 @@ pub(crate) async fn wait_connected(
                 "timed out after {timeout:?} waiting for every node to have {min} peers"
             ));
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Not faster: `info()` formats every peer id, which is not free for 200 nodes.
+        tokio::time::sleep(Duration::from_millis(500)).await;
     };
     r.map_err(|e| {
         let below = counts.iter().filter(|&&c| c < min).count();
