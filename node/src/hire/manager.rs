@@ -249,6 +249,31 @@ fn err(code: CallError, message: impl Into<String>) -> HireReply {
     }
 }
 
+/// Removes and returns the parked requests (of hire `only`, or of every hire) that satisfy
+/// `due`, keeping the others parked.
+fn take_parked<T>(
+    map: &mut HashMap<Hash, Vec<T>>,
+    only: Option<&Hash>,
+    due: impl Fn(&T) -> bool,
+) -> Vec<(Hash, T)> {
+    let ids: Vec<Hash> = match only {
+        Some(id) => vec![*id],
+        None => map.keys().copied().collect(),
+    };
+    let mut out = Vec::new();
+    for id in ids {
+        let Some(list) = map.remove(&id) else {
+            continue;
+        };
+        let (ready, keep): (Vec<T>, Vec<T>) = list.into_iter().partition(|p| due(p));
+        out.extend(ready.into_iter().map(|p| (id, p)));
+        if !keep.is_empty() {
+            map.insert(id, keep);
+        }
+    }
+    out
+}
+
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, String> + Send + 'static,
 ) -> Result<T, String> {
@@ -924,75 +949,30 @@ impl HireManager {
     async fn wake(&mut self, id: Hash) {
         let count = self.hires.get(&id).map_or(0, |r| r.entries);
         let terminal = self.hires.get(&id).is_some_and(|r| r.state().is_terminal());
-        if let Some(list) = self.parked.remove(&id) {
-            let mut keep = Vec::new();
-            for p in list {
-                if p.from < count || terminal {
-                    let durable = self.sync(&id).await;
-                    let reply = self.receipts_reply(&id, p.from, durable);
-                    self.caller.respond(p.channel, reply).await;
-                } else {
-                    keep.push(p);
-                }
-            }
-            if !keep.is_empty() {
-                self.parked.insert(id, keep);
-            }
+        let ready = |from: u64| from < count || terminal;
+        for (id, p) in take_parked(&mut self.parked, Some(&id), |p| ready(p.from)) {
+            self.answer_fetch(id, p).await;
         }
-        if let Some(list) = self.api_parked.remove(&id) {
-            let mut keep = Vec::new();
-            for p in list {
-                if p.from < count || terminal {
-                    let _ = p.reply.send(self.receipts_view(&id, p.from));
-                } else {
-                    keep.push(p);
-                }
-            }
-            if !keep.is_empty() {
-                self.api_parked.insert(id, keep);
-            }
+        for (id, p) in take_parked(&mut self.api_parked, Some(&id), |p| ready(p.from)) {
+            let _ = p.reply.send(self.receipts_view(&id, p.from));
         }
+    }
+
+    /// Replies to a parked fetch with whatever is durable now.
+    async fn answer_fetch(&mut self, id: Hash, p: Parked) {
+        let durable = self.sync(&id).await;
+        let reply = self.receipts_reply(&id, p.from, durable);
+        self.caller.respond(p.channel, reply).await;
     }
 
     async fn housekeeping(&mut self) {
         let now = tokio::time::Instant::now();
-        let due: Vec<Hash> = self
-            .parked
-            .iter()
-            .filter(|(_, v)| v.iter().any(|p| p.deadline <= now))
-            .map(|(k, _)| *k)
-            .collect();
-        for id in due {
-            if let Some(list) = self.parked.remove(&id) {
-                let (late, keep): (Vec<Parked>, Vec<Parked>) =
-                    list.into_iter().partition(|p| p.deadline <= now);
-                for p in late {
-                    let durable = self.sync(&id).await;
-                    let reply = self.receipts_reply(&id, p.from, durable);
-                    self.caller.respond(p.channel, reply).await;
-                }
-                if !keep.is_empty() {
-                    self.parked.insert(id, keep);
-                }
-            }
+        // Long-polls whose wait is over get what there is (possibly nothing).
+        for (id, p) in take_parked(&mut self.parked, None, |p| p.deadline <= now) {
+            self.answer_fetch(id, p).await;
         }
-        let due: Vec<Hash> = self
-            .api_parked
-            .iter()
-            .filter(|(_, v)| v.iter().any(|p| p.deadline <= now))
-            .map(|(k, _)| *k)
-            .collect();
-        for id in due {
-            if let Some(list) = self.api_parked.remove(&id) {
-                let (late, keep): (Vec<ApiParked>, Vec<ApiParked>) =
-                    list.into_iter().partition(|p| p.deadline <= now);
-                for p in late {
-                    let _ = p.reply.send(self.receipts_view(&id, p.from));
-                }
-                if !keep.is_empty() {
-                    self.api_parked.insert(id, keep);
-                }
-            }
+        for (id, p) in take_parked(&mut self.api_parked, None, |p| p.deadline <= now) {
+            let _ = p.reply.send(self.receipts_view(&id, p.from));
         }
         // Attestations that have not reached the provider yet.
         let pending: Vec<Hash> = self
