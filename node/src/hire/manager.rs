@@ -431,7 +431,7 @@ impl HireManager {
         let input: Value = serde_json::from_slice(&self.blob(&id, BLOB_INPUT)?)
             .map_err(|e| format!("input is not JSON: {e}"))?;
         let (ctl_tx, ctl_rx) = mpsc::channel(16);
-        let (up_tx, mut up_rx) = mpsc::channel(64);
+        let (up_tx, up_rx) = mpsc::channel(64);
         let job = Job {
             hire_id: id,
             key: self.key.clone(),
@@ -444,18 +444,29 @@ impl HireManager {
             updates: up_tx,
             control: ctl_rx,
         };
+        self.spawn_worker(up_rx, HireMsg::Job, job.run());
+        self.jobs.insert(id, ctl_tx);
+        Ok(())
+    }
+
+    /// Runs a job or follower task, relaying its updates into the manager's queue, and keeps
+    /// its handle so shutdown can wait for it.
+    fn spawn_worker<U: Send + 'static>(
+        &mut self,
+        mut updates: mpsc::Receiver<U>,
+        wrap: fn(U) -> HireMsg,
+        work: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
         let tx = self.tx.clone();
         tokio::spawn(async move {
-            while let Some(u) = up_rx.recv().await {
-                if tx.send(HireMsg::Job(u)).await.is_err() {
+            while let Some(u) = updates.recv().await {
+                if tx.send(wrap(u)).await.is_err() {
                     break;
                 }
             }
         });
         self.tasks.retain(|t| !t.is_finished());
-        self.tasks.push(tokio::spawn(job.run()));
-        self.jobs.insert(id, ctl_tx);
-        Ok(())
+        self.tasks.push(tokio::spawn(work));
     }
 
     async fn start_follower(&mut self, id: Hash) -> Result<(), String> {
@@ -465,7 +476,7 @@ impl HireManager {
         let record = self.hires.get(&id).cloned().ok_or("unknown hire")?;
         let (contract, manifest) = self.contract_and_manifest(&id)?;
         let provider = peer_of(&contract.provider()).ok_or("bad provider id")?;
-        let (up_tx, mut up_rx) = mpsc::channel(64);
+        let (up_tx, up_rx) = mpsc::channel(64);
         let follower = Follower {
             hire_id: id,
             store: self.store.clone(),
@@ -477,16 +488,7 @@ impl HireManager {
             updates: up_tx,
             stop: self.stop_followers.subscribe(),
         };
-        let tx = self.tx.clone();
-        tokio::spawn(async move {
-            while let Some(u) = up_rx.recv().await {
-                if tx.send(HireMsg::Follow(u)).await.is_err() {
-                    break;
-                }
-            }
-        });
-        self.tasks.retain(|t| !t.is_finished());
-        self.tasks.push(tokio::spawn(follower.run()));
+        self.spawn_worker(up_rx, HireMsg::Follow, follower.run());
         self.following.insert(id);
         Ok(())
     }
