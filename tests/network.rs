@@ -201,3 +201,94 @@ async fn providers_heartbeat_and_dead_providers_fall_out_of_search() {
     .await;
     watcher.handle.shutdown().await;
 }
+
+/// A hub that everyone dials keeps only its target of full peers: surplus peers outside its
+/// gossip mesh are disconnected once idle, and the network still delivers every manifest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_prunes_surplus_peers_and_gossip_still_reaches_everyone() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tmp.path().join("hub");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let hub = start_node_with(&dir, seed(400), false, vec![], |o| {
+        o.swarm.target_peers = 3;
+        o.swarm.mesh_n = 2;
+        o.swarm.prune_grace = Duration::from_secs(1);
+    })
+    .await;
+    let mut leaves: Vec<TestNode> = Vec::new();
+    for i in 0..7u16 {
+        let dir = tmp.path().join(format!("leaf{i}"));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        leaves.push(start_node(&dir, seed(401 + i), false, vec![hub.addr.clone()]).await);
+    }
+    // Everyone reaches the hub first; then the hub sheds the surplus (mesh_n 2: at most 4
+    // mesh peers are kept whatever the target).
+    wait_for("the hub to prune surplus peers", || async {
+        let info = hub.handle.info().await.unwrap_or_else(|e| panic!("{e}"));
+        info.metrics.peers_pruned >= 3 && info.peers.len() <= 4
+    })
+    .await;
+    let published = leaves[6]
+        .handle
+        .publish(agent(
+            "after-pruning",
+            &["pruning"],
+            "Published after pruning.",
+            1_000,
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("publish: {e}"));
+    wait_for("the hub to find the manifest", || {
+        finds(&hub.handle, "pruning", &published.manifest_id)
+    })
+    .await;
+    for (i, n) in leaves.iter().enumerate() {
+        wait_for(&format!("leaf {i} to find the manifest"), || {
+            finds(&n.handle, "pruning", &published.manifest_id)
+        })
+        .await;
+    }
+}
+
+/// With the `quic` feature, nodes listen and dial over QUIC alone, and gossip works there.
+#[cfg(feature = "quic")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossip_works_over_quic() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let quic = |o: &mut souk_node::service::NodeOptions| {
+        o.listen = vec![
+            "/ip4/127.0.0.1/udp/0/quic-v1"
+                .parse()
+                .unwrap_or_else(|e| panic!("{e}")),
+        ];
+    };
+    let mut nodes: Vec<TestNode> = Vec::new();
+    for i in 0..3u16 {
+        let dir = tmp.path().join(format!("q{i}"));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let boot = nodes.iter().map(|n| n.addr.clone()).collect();
+        let node = start_node_with(&dir, seed(300 + i), false, boot, quic).await;
+        assert!(
+            node.addr.to_string().contains("/quic-v1/"),
+            "listens on QUIC: {}",
+            node.addr
+        );
+        nodes.push(node);
+    }
+    let published = nodes[2]
+        .handle
+        .publish(agent(
+            "quic-agent",
+            &["transport"],
+            "Reached over QUIC.",
+            1_000,
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("publish: {e}"));
+    for (i, n) in nodes.iter().enumerate() {
+        wait_for(&format!("node {i} to find the manifest over QUIC"), || {
+            finds(&n.handle, "quic", &published.manifest_id)
+        })
+        .await;
+    }
+}

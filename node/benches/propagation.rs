@@ -242,7 +242,8 @@ async fn run(
     let t = Instant::now();
     let mut trace = Vec::new();
     let mut quiet = 0;
-    while t.elapsed() < SETTLE_MAX && (t.elapsed() < settle || quiet < 2) {
+    let mut pruned = false;
+    while t.elapsed() < SETTLE_MAX && (t.elapsed() < settle || quiet < 2 || !pruned) {
         let (c0, w0) = (cpu_time(None), Instant::now());
         tokio::time::sleep(Duration::from_secs(1)).await;
         let wall = w0.elapsed().as_secs_f64();
@@ -253,6 +254,10 @@ async fn run(
             trace.push(format!("{c:.2}"));
             quiet = if c < QUIET_CORES { quiet + 1 } else { 0 };
         }
+        // Surplus peers (Kademlia's start-up dials) are pruned down to the target (mesh
+        // peers, at most twice `mesh_n`, are never pruned).
+        let keep = tuning.target_peers.max(2 * tuning.mesh_n);
+        pruned = peer_counts(&nodes).await.iter().all(|c| *c <= keep);
     }
     let settled = t.elapsed();
     let conns = peer_counts(&nodes).await.iter().sum::<usize>() / 2;

@@ -33,6 +33,8 @@ pub struct Config {
     pub cache_size_mib: u64,
     /// Most established libp2p connections.
     pub max_connections: u32,
+    /// Full peers to keep; surplus peers outside the gossip mesh are disconnected once idle.
+    pub target_peers: usize,
     /// Seconds before an idle connection is closed.
     pub idle_timeout_secs: u64,
     /// Validity window of the manifests this node publishes, in seconds (re-announced at half).
@@ -98,6 +100,7 @@ impl Config {
             api: "127.0.0.1:0".into(),
             cache_size_mib: if light { 4 } else { 64 },
             max_connections: if light { 32 } else { 128 },
+            target_peers: if light { 16 } else { 32 },
             idle_timeout_secs: 60,
             manifest_ttl_secs: 3600,
             sweep_interval_secs: 30,
@@ -173,6 +176,15 @@ impl Config {
         if self.max_connections == 0 {
             return Err(bad("max_connections", "must be at least 1".into()));
         }
+        if self.target_peers == 0 || self.target_peers > self.max_connections as usize {
+            return Err(bad(
+                "target_peers",
+                format!(
+                    "must be between 1 and max_connections ({})",
+                    self.max_connections
+                ),
+            ));
+        }
         let max_ttl = souk_protocol::manifest::MAX_MANIFEST_TTL_MS / 1000;
         if !(60..=max_ttl).contains(&self.manifest_ttl_secs) {
             return Err(bad(
@@ -247,6 +259,10 @@ cache_size_mib = {cache}
 max_connections = {maxc}
 idle_timeout_secs = {idle}
 
+# Full peers to keep. Above it, peers outside the gossip mesh that have exchanged no
+# sync, search or hire traffic for a minute are disconnected; below a few, more are dialed.
+target_peers = {target}
+
 # Validity window of the manifests this node publishes, in seconds. They are
 # re-announced at half of it, so agents of a dead node fall out of search on their own.
 manifest_ttl_secs = {ttl}
@@ -263,6 +279,7 @@ mesh_n = {mesh}
             cache = d.cache_size_mib,
             maxc = d.max_connections,
             idle = d.idle_timeout_secs,
+            target = d.target_peers,
             ttl = d.manifest_ttl_secs,
             sweep = d.sweep_interval_secs,
             mesh = d.mesh_n,

@@ -111,7 +111,18 @@ impl Catalog {
     }
 
     /// Verifies and admits a manifest envelope received from the network.
+    ///
+    /// Gossip and sync repeat themselves: an exact copy of a held envelope (same body, signer
+    /// and signature) is a [`Admission::Duplicate`] without a second signature check. A
+    /// different envelope with a held id (same body, other signature bytes) is verified in
+    /// full, so a forged copy is still rejected and charged.
     pub fn admit(&mut self, bytes: &[u8], now_ms: u64) -> Admission {
+        if bytes.len() <= MAX_ENVELOPE_LEN
+            && let Ok(envelope) = Signed::<Manifest>::decode_bytes(bytes)
+            && self.index.get(&envelope.id()) == Some(&envelope)
+        {
+            return Admission::Duplicate;
+        }
         match verify_envelope(bytes, now_ms) {
             Ok(m) => self.insert_verified(m),
             Err(r) => Admission::Rejected(r),
@@ -229,6 +240,14 @@ mod tests {
             Admission::Accepted { replaced: None, .. }
         ));
         assert!(matches!(c.admit(&m5.to_bytes(), now), Admission::Duplicate));
+        // A copy of a held body under someone else's signature is a forgery, not a duplicate.
+        let mut other_sig = m5.to_bytes();
+        let n = other_sig.len();
+        other_sig[n - 1] ^= 1;
+        assert!(matches!(
+            c.admit(&other_sig, now),
+            Admission::Rejected(Rejection::BadSignature(_))
+        ));
         assert!(matches!(
             c.admit(&signed(4).to_bytes(), now),
             Admission::Rejected(Rejection::StaleSeq)

@@ -8,6 +8,7 @@
 //! Map: [`config`] (config.toml), [`data_dir`] (on-disk layout, keys, token), [`agent_file`]
 //! (agent.toml -> manifest fields), [`swarm`] (libp2p behaviours and codecs), [`discovery`]
 //! (where inbound manifests are admitted or rejected), [`peer_score`] (penalties and bans),
+//! [`connections`] (how many peers to keep, which surplus ones to drop),
 //! [`publisher`] (signing and re-announcing local agents), [`storage`] (the store worker
 //! thread), [`service`] (the event loop and its handle), [`api`] (local HTTP API and client),
 //! [`metrics`].
@@ -15,6 +16,7 @@
 pub mod agent_file;
 pub mod api;
 pub mod config;
+pub mod connections;
 pub mod data_dir;
 pub mod discovery;
 pub mod hire;

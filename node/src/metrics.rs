@@ -45,6 +45,8 @@ pub struct Metrics {
     pub expired: Counter,
     /// Peers banned for repeated invalid input.
     pub peers_banned: Counter,
+    /// Surplus peers disconnected by the peer manager.
+    pub peers_pruned: Counter,
     /// Store writes dropped because the storage queue was full (re-fetched by sync later).
     pub store_dropped: Counter,
     /// Store operations that failed.
@@ -76,6 +78,9 @@ pub struct MetricsSnapshot {
     pub expired: u64,
     /// See [`Metrics::peers_banned`].
     pub peers_banned: u64,
+    /// See [`Metrics::peers_pruned`].
+    #[serde(default)]
+    pub peers_pruned: u64,
     /// See [`Metrics::store_dropped`].
     pub store_dropped: u64,
     /// See [`Metrics::store_errors`].
@@ -97,6 +102,7 @@ impl Metrics {
             published: self.published.get(),
             expired: self.expired.get(),
             peers_banned: self.peers_banned.get(),
+            peers_pruned: self.peers_pruned.get(),
             store_dropped: self.store_dropped.get(),
             store_errors: self.store_errors.get(),
         }

@@ -11,28 +11,29 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::request_response::{OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, gossipsub, identify, kad, request_response};
+use libp2p::{Multiaddr, PeerId, gossipsub, identify, request_response};
 use serde::{Deserialize, Serialize};
 use souk_index::{Index, Query};
 use souk_protocol::discovery::{
     MANIFEST_TOPIC, MAX_SEARCH_RESULTS, MAX_SYNC_PAGE, SEARCH_PROTOCOL, SYNC_PROTOCOL,
-    SearchRequest, SearchResponse, SyncRequest, SyncResponse, capability_key,
+    SearchRequest, SearchResponse, SyncRequest, SyncResponse,
 };
 use souk_protocol::hiring::{CallError, HireCall, HireReply};
 use souk_protocol::identity::Keypair;
 use souk_protocol::manifest::Manifest;
 use souk_protocol::signed::Signed;
 use souk_protocol::{Hash, NodeId};
-use souk_store::Store;
+use souk_store::{ManifestWrite, Store};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::agent_file::AgentSpec;
+use crate::connections::PeerManager;
 use crate::discovery::{Admission, Catalog, Rejection, verify_envelope};
 use crate::hire::manager::{HireMsg, Offerable, Offers};
 use crate::hire::{HireManager, HireOps};
@@ -47,6 +48,16 @@ use crate::swarm::{self, Behaviour, BehaviourEvent, KAD_PROTOCOL, SwarmSettings}
 const MAX_SYNC_PAGES: u32 = 4_096;
 /// Most manifests a light node remembers from search results (for `souk hire`).
 const MAX_SEEN: usize = 4_096;
+/// Sync sessions started per [`SYNC_WINDOW`] at most: a node catches up from a few peers when
+/// it starts or reconnects, not from every peer it meets (gossip carries everything newer).
+const SYNC_SESSIONS: usize = 3;
+/// See [`SYNC_SESSIONS`].
+const SYNC_WINDOW: Duration = Duration::from_secs(600);
+/// Manifest writes queued before a batch goes to the storage worker early.
+const STORE_BATCH: usize = 256;
+/// How often the peer manager prunes surplus peers and dials when short of peers, and queued
+/// manifest writes go to the store as one batch (made durable right after).
+const PEER_CHECK: Duration = Duration::from_secs(5);
 
 /// How a node is started.
 #[derive(Debug, Clone)]
@@ -422,12 +433,16 @@ struct Node {
     listen_addrs: Vec<Multiaddr>,
     full_peers: HashMap<PeerId, Vec<Multiaddr>>,
     synced: HashMap<PeerId, u32>,
+    store_batch: Vec<ManifestWrite>,
+    sync_starts: std::collections::VecDeque<Instant>,
     pending_publish: Vec<Vec<u8>>,
     searches: HashMap<u64, PendingSearch>,
     search_of: HashMap<OutboundRequestId, u64>,
     next_search: u64,
     calls: HashMap<OutboundRequestId, Reply<Result<HireReply, String>>>,
     kad_bootstrapped: bool,
+    peers: PeerManager,
+    bootstrap: Vec<Multiaddr>,
     request_timeout: Duration,
     events: tokio::sync::broadcast::Sender<NodeEvent>,
 }
@@ -563,12 +578,20 @@ pub async fn start(
         listen_addrs: Vec::new(),
         full_peers: HashMap::new(),
         synced: HashMap::new(),
+        store_batch: Vec::new(),
+        sync_starts: std::collections::VecDeque::new(),
         pending_publish: Vec::new(),
         searches: HashMap::new(),
         search_of: HashMap::new(),
         next_search: 0,
         calls: HashMap::new(),
         kad_bootstrapped: false,
+        peers: PeerManager::new(
+            settings.target_peers,
+            if opts.light { 2 } else { settings.mesh_n },
+            settings.prune_grace,
+        ),
+        bootstrap: opts.bootstrap.clone(),
         request_timeout: settings.request_timeout,
         events: events.clone(),
     };
@@ -602,6 +625,8 @@ impl Node {
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut search_timer = tokio::time::interval(Duration::from_millis(250));
+        let mut peer_timer = tokio::time::interval(PEER_CHECK);
+        peer_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
@@ -618,6 +643,11 @@ impl Node {
                     }
                 },
                 _ = ticker.tick() => self.housekeeping(),
+                _ = peer_timer.tick() => {
+                    self.maintain_peers();
+                    self.write_store_batch();
+                    self.store_op(StoreOp::Checkpoint);
+                }
                 _ = search_timer.tick(), if !self.searches.is_empty() => self.expire_searches(),
             }
         }
@@ -626,6 +656,10 @@ impl Node {
     /// Flushes the store and waits for the storage worker to end, so the database file is
     /// closed (and can be reopened) when shutdown returns.
     async fn stop(&mut self) {
+        let batch = std::mem::take(&mut self.store_batch);
+        if !batch.is_empty() {
+            let _ = self.store_tx.send(StoreOp::WriteManifests(batch)).await;
+        }
         let (tx, rx) = oneshot::channel();
         if self.store_tx.send(StoreOp::Flush(tx)).await.is_ok() {
             match rx.await {
@@ -642,16 +676,28 @@ impl Node {
         }
     }
 
-    /// Keeps an admitted manifest: persists it and tells observers.
-    fn keep(&self, manifest: Box<Signed<Manifest>>, replaced: Option<Hash>, via: Via) {
+    /// Keeps an admitted manifest: queues it for the next store batch and tells observers.
+    /// (It is in the catalog already: searchable and served by sync from now on.)
+    fn keep(&mut self, manifest: Box<Signed<Manifest>>, replaced: Option<Hash>, via: Via) {
         if let Some(old) = replaced {
-            self.store_op(StoreOp::RemoveManifest(old));
+            self.store_batch.push(ManifestWrite::Remove(old));
         }
         let _ = self.events.send(NodeEvent::ManifestAdmitted {
             id: manifest.id(),
             via,
         });
-        self.store_op(StoreOp::PutManifest(manifest));
+        self.store_batch.push(ManifestWrite::Put(manifest));
+        if self.store_batch.len() >= STORE_BATCH {
+            self.write_store_batch();
+        }
+    }
+
+    /// Hands the queued manifest writes to the storage worker as one batch.
+    fn write_store_batch(&mut self) {
+        if !self.store_batch.is_empty() {
+            let batch = std::mem::take(&mut self.store_batch);
+            self.store_op(StoreOp::WriteManifests(batch));
+        }
     }
 
     fn store_op(&self, op: StoreOp) {
@@ -659,9 +705,7 @@ impl Node {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(op)) => match op {
                 // Manifests can be fetched again; never stall the loop for them.
-                StoreOp::PutManifest(_)
-                | StoreOp::RemoveManifest(_)
-                | StoreOp::RemoveExpired(_) => {
+                StoreOp::WriteManifests(_) | StoreOp::RemoveExpired(_) | StoreOp::Checkpoint => {
                     self.metrics.store_dropped.inc();
                 }
                 other => {
@@ -759,12 +803,6 @@ impl Node {
 
     fn announce(&mut self, manifest: Signed<Manifest>, run: Option<crate::agent_file::RunSpec>) {
         let bytes = manifest.to_bytes();
-        for tag in &manifest.body().capabilities {
-            let key = kad::RecordKey::new(&capability_key(tag).0);
-            if let Err(e) = self.swarm.behaviour_mut().kad.start_providing(key) {
-                tracing::debug!("cannot announce capability {tag}: {e}");
-            }
-        }
         if let (Some(run), Ok(mut offers)) = (run, self.offers.lock()) {
             offers.insert(
                 manifest.id(),
@@ -1070,6 +1108,7 @@ impl Node {
                 peer_id, endpoint, ..
             } => {
                 tracing::debug!(%peer_id, "connected ({})", endpoint.get_remote_address());
+                self.peers.connected(peer_id, Instant::now());
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
@@ -1077,6 +1116,7 @@ impl Node {
                 ..
             } => {
                 tracing::debug!(%peer_id, "disconnected");
+                self.peers.disconnected(&peer_id);
                 // Sync again after a reconnection: the peer may have learned more meanwhile.
                 self.synced.remove(&peer_id);
             }
@@ -1098,9 +1138,18 @@ impl Node {
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 self.on_identify(peer_id, info)
             }
-            BehaviourEvent::Sync(ev) => self.on_sync(ev),
-            BehaviourEvent::Search(ev) => self.on_search(ev),
-            BehaviourEvent::Hire(ev) => self.on_hire(ev),
+            BehaviourEvent::Sync(ev) => {
+                self.touch(&ev);
+                self.on_sync(ev)
+            }
+            BehaviourEvent::Search(ev) => {
+                self.touch(&ev);
+                self.on_search(ev)
+            }
+            BehaviourEvent::Hire(ev) => {
+                self.touch(&ev);
+                self.on_hire(ev)
+            }
             _ => {}
         }
     }
@@ -1129,8 +1178,101 @@ impl Node {
             .report_message_validation_result(&id, &source, acceptance);
     }
 
+    /// Whether a new sync session fits the budget ([`SYNC_SESSIONS`] per [`SYNC_WINDOW`]);
+    /// counts it if so.
+    fn may_start_sync(&mut self) -> bool {
+        let now = Instant::now();
+        while self
+            .sync_starts
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= SYNC_WINDOW)
+        {
+            self.sync_starts.pop_front();
+        }
+        if self.sync_starts.len() >= SYNC_SESSIONS {
+            return false;
+        }
+        self.sync_starts.push_back(now);
+        true
+    }
+
+    /// Records application traffic with a peer, which protects it from pruning for a while.
+    fn touch<Req, Resp>(&mut self, ev: &request_response::Event<Req, Resp>) {
+        match ev {
+            request_response::Event::Message { peer, .. }
+            | request_response::Event::ResponseSent { peer, .. } => {
+                self.peers.touch(peer, Instant::now())
+            }
+            _ => {}
+        }
+    }
+
+    /// Disconnects surplus peers and dials more when short (see [`crate::connections`]).
+    fn maintain_peers(&mut self) {
+        let now = Instant::now();
+        let topic = self.topic.hash();
+        let mesh: HashSet<PeerId> = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .mesh_peers(&topic)
+            .copied()
+            .collect();
+        for peer in self.peers.surplus(now, |p| mesh.contains(p)) {
+            tracing::debug!(%peer, "pruning a surplus peer");
+            self.metrics.peers_pruned.inc();
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+        let mut wanted = self.peers.wanted();
+        if wanted == 0 {
+            return;
+        }
+        use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+        // Peers from the routing table first, then the configured bootstrap addresses.
+        let mut candidates: Vec<(PeerId, Vec<Multiaddr>)> = Vec::new();
+        for bucket in self.swarm.behaviour_mut().kad.kbuckets() {
+            for entry in bucket.iter() {
+                let peer = *entry.node.key.preimage();
+                candidates.push((peer, entry.node.value.iter().cloned().collect()));
+            }
+        }
+        for (peer, addrs) in candidates {
+            if wanted == 0 {
+                return;
+            }
+            if self.swarm.is_connected(&peer) || addrs.is_empty() {
+                continue;
+            }
+            let opts = DialOpts::peer_id(peer)
+                .addresses(addrs)
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build();
+            if self.swarm.dial(opts).is_ok() {
+                wanted -= 1;
+            }
+        }
+        for addr in self.bootstrap.clone() {
+            if wanted == 0 {
+                return;
+            }
+            let known = addr.iter().find_map(|p| match p {
+                libp2p::multiaddr::Protocol::P2p(id) => Some(id),
+                _ => None,
+            });
+            if known.is_some_and(|id| self.swarm.is_connected(&id)) {
+                continue;
+            }
+            if self.swarm.dial(addr).is_ok() {
+                wanted -= 1;
+            }
+        }
+    }
+
     fn on_identify(&mut self, peer: PeerId, info: identify::Info) {
         let speaks = |p: &str| info.protocols.iter().any(|x| x.as_ref() == p);
+        if !(speaks(SEARCH_PROTOCOL) && speaks(SYNC_PROTOCOL)) {
+            self.peers.mark_light(&peer);
+        }
         if speaks(KAD_PROTOCOL.as_ref()) {
             for addr in &info.listen_addrs {
                 self.swarm
@@ -1147,7 +1289,7 @@ impl Node {
         }
         if speaks(SEARCH_PROTOCOL) && speaks(SYNC_PROTOCOL) {
             self.full_peers.insert(peer, info.listen_addrs.clone());
-            if !self.light && !self.synced.contains_key(&peer) {
+            if !self.light && !self.synced.contains_key(&peer) && self.may_start_sync() {
                 self.synced.insert(peer, 1);
                 self.swarm.behaviour_mut().sync.send_request(
                     &peer,
@@ -1218,8 +1360,10 @@ impl Node {
             },
             request_response::Event::OutboundFailure { peer, error, .. } => {
                 tracing::debug!(%peer, "sync request failed: {error}");
-                // Try again on the next identify from this peer.
+                // Try again on the next identify from this peer; the failed session does not
+                // count against the budget.
                 self.synced.remove(&peer);
+                self.sync_starts.pop_back();
             }
             _ => {}
         }

@@ -1,17 +1,17 @@
 //! The storage worker: one thread that owns every write to the redb [`Store`], so the swarm
 //! loop never waits on a disk sync.
 //!
-//! Manifest writes are fire-and-forget (they can always be fetched again through sync; a
-//! full queue drops them and counts it). Agent writes carry a reply channel and are
-//! acknowledged only once durable, so `souk agent publish` never reports a state that a
-//! crash could lose.
+//! Manifest writes are fire-and-forget and group-committed: the node batches them and sends
+//! one [`StoreOp::WriteManifests`] every few seconds, followed by a [`StoreOp::Checkpoint`];
+//! the batch is committed without a disk sync and becomes durable at that checkpoint (or any
+//! earlier durable write). A crash loses at most those last seconds of network manifests,
+//! which peers serve again through sync; a full queue drops them and counts it.
+//! Agent writes carry a reply channel and are acknowledged only once durable, so
+//! `souk agent publish` never reports a state that a crash could lose.
 
 use std::sync::Arc;
 
-use souk_protocol::Hash;
-use souk_protocol::manifest::Manifest;
-use souk_protocol::signed::Signed;
-use souk_store::Store;
+use souk_store::{ManifestWrite, Store};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Metrics;
@@ -22,10 +22,9 @@ pub const QUEUE: usize = 4096;
 /// One storage operation.
 #[derive(Debug)]
 pub enum StoreOp {
-    /// Persist a verified manifest.
-    PutManifest(Box<Signed<Manifest>>),
-    /// Forget a manifest.
-    RemoveManifest(Hash),
+    /// Persist a batch of manifest changes (verified manifests to keep, ids to forget), in
+    /// order, in one transaction without a disk sync.
+    WriteManifests(Vec<ManifestWrite>),
     /// Drop manifests expired at this time.
     RemoveExpired(u64),
     /// Persist a local agent record; replies once durable.
@@ -51,8 +50,21 @@ pub enum StoreOp {
         /// Value.
         value: Vec<u8>,
     },
+    /// Make deferred writes durable if there are any (sent periodically).
+    Checkpoint,
     /// Make everything durable, then reply (shutdown).
     Flush(oneshot::Sender<Result<(), String>>),
+}
+
+/// What applying one operation did to durability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Effect {
+    /// Nothing new to sync.
+    Clean,
+    /// Committed without a disk sync.
+    Deferred,
+    /// Everything committed so far is durable.
+    Synced,
 }
 
 /// The worker's queue and thread.
@@ -64,8 +76,23 @@ pub fn spawn(store: Arc<Store>, metrics: Arc<Metrics>) -> std::io::Result<Worker
     let handle = std::thread::Builder::new()
         .name("souk-store".into())
         .spawn(move || {
+            let mut dirty = false;
             while let Some(op) = rx.blocking_recv() {
-                apply(&store, &metrics, op);
+                let checkpoint = matches!(op, StoreOp::Checkpoint);
+                match apply(&store, &metrics, op) {
+                    Effect::Clean => {}
+                    Effect::Deferred => dirty = true,
+                    Effect::Synced => dirty = false,
+                }
+                if dirty && checkpoint {
+                    match store.flush() {
+                        Ok(()) => dirty = false,
+                        Err(e) => {
+                            metrics.store_errors.inc();
+                            tracing::error!("store: syncing deferred writes: {e}");
+                        }
+                    }
+                }
             }
             if let Err(e) = store.flush() {
                 tracing::error!("final store flush failed: {e}");
@@ -74,33 +101,34 @@ pub fn spawn(store: Arc<Store>, metrics: Arc<Metrics>) -> std::io::Result<Worker
     Ok((tx, handle))
 }
 
-fn apply(store: &Store, metrics: &Metrics, op: StoreOp) {
+fn apply(store: &Store, metrics: &Metrics, op: StoreOp) -> Effect {
     let fail = |what: &str, e: &dyn std::fmt::Display| {
         metrics.store_errors.inc();
         tracing::error!("store: {what}: {e}");
     };
     match op {
-        StoreOp::PutManifest(m) => {
-            if let Err(e) = store.put_manifest(&m) {
-                fail("put manifest", &e);
+        StoreOp::WriteManifests(writes) => match store.write_manifests_deferred(&writes) {
+            Ok(0) => Effect::Clean,
+            Ok(_) => Effect::Deferred,
+            Err(e) => {
+                fail("write manifests", &e);
+                Effect::Clean
             }
-        }
-        StoreOp::RemoveManifest(id) => {
-            if let Err(e) = store.remove_manifest(&id) {
-                fail("remove manifest", &e);
-            }
-        }
+        },
         StoreOp::RemoveExpired(now) => {
             if let Err(e) = store.remove_expired(now) {
                 fail("sweep", &e);
             }
+            Effect::Clean
         }
         StoreOp::PutAgent { name, record, done } => {
             let r = store.put_agent(&name, &record).map_err(|e| e.to_string());
             if let Err(e) = &r {
                 fail("put agent", e);
             }
+            let ok = r.is_ok();
             let _ = done.send(r);
+            if ok { Effect::Synced } else { Effect::Clean }
         }
         StoreOp::RemoveAgent { name, done } => {
             let r = store
@@ -110,15 +138,23 @@ fn apply(store: &Store, metrics: &Metrics, op: StoreOp) {
             if let Err(e) = &r {
                 fail("remove agent", e);
             }
+            let ok = r.is_ok();
             let _ = done.send(r);
+            if ok { Effect::Synced } else { Effect::Clean }
         }
-        StoreOp::PutState { key, value } => {
-            if let Err(e) = store.put_state(&key, &value) {
+        StoreOp::PutState { key, value } => match store.put_state(&key, &value) {
+            Ok(()) => Effect::Synced,
+            Err(e) => {
                 fail("put state", &e);
+                Effect::Clean
             }
-        }
+        },
+        StoreOp::Checkpoint => Effect::Clean,
         StoreOp::Flush(done) => {
-            let _ = done.send(store.flush().map_err(|e| e.to_string()));
+            let r = store.flush().map_err(|e| e.to_string());
+            let ok = r.is_ok();
+            let _ = done.send(r);
+            if ok { Effect::Synced } else { Effect::Clean }
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Wire messages of manifest discovery: the gossip topic, the sync protocol a late joiner
-//! catches up with, the search protocol light nodes use, and the Kademlia key of a
-//! capability tag. Specified in `spec/discovery.md`.
+//! catches up with, and the search protocol light nodes use.
+//! Specified in `spec/discovery.md`.
 //!
 //! Manifests always travel as their signed envelope bytes (never re-serialized), so every
 //! receiver verifies exactly what the provider signed. Nothing here is signed: a peer that
@@ -28,16 +28,6 @@ pub const MAX_REQUEST_LEN: usize = 8 * 1024;
 pub const MAX_RESPONSE_LEN: usize = 8 * 1024 * 1024;
 /// Largest manifest envelope accepted anywhere (body limit plus envelope overhead).
 pub const MAX_ENVELOPE_LEN: usize = crate::manifest::MAX_MANIFEST_LEN + 128;
-
-/// The Kademlia key under which providers of a capability announce themselves:
-/// `BLAKE3("souk/v1/capability" || 0x00 || tag)`.
-pub fn capability_key(tag: &str) -> Hash {
-    let mut h = blake3::Hasher::new();
-    h.update(b"souk/v1/capability");
-    h.update(&[0]);
-    h.update(tag.as_bytes());
-    Hash(*h.finalize().as_bytes())
-}
 
 /// Ask a peer for the manifests it holds, in id order, after a cursor.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -256,11 +246,5 @@ mod tests {
             next: None,
         };
         assert!(encoding::decode::<SyncResponse>(&to_bytes(&resp), MAX_RESPONSE_LEN).is_err());
-    }
-
-    #[test]
-    fn capability_keys_are_distinct() {
-        assert_ne!(capability_key("csv"), capability_key("csv2"));
-        assert_eq!(capability_key("csv"), capability_key("csv"));
     }
 }

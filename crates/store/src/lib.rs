@@ -16,8 +16,9 @@
 //! ```
 //!
 //! Every write is one redb write transaction committed with [`redb::Durability::Immediate`]:
-//! once a method returns `Ok`, the change survives a crash. The one exception is
-//! [`Store::append_receipt_deferred`] (group commit): durable at the next immediate commit,
+//! once a method returns `Ok`, the change survives a crash. The exceptions are the `_deferred`
+//! methods ([`Store::append_receipt_deferred`], [`Store::write_manifests_deferred`]; group
+//! commit): durable at the next immediate commit,
 //! e.g. [`Store::flush`]. Reads use read transactions and
 //! see a consistent snapshot. Methods are synchronous and may block on disk I/O: call them from
 //! `spawn_blocking` or a storage thread. [`Store`] is `Send + Sync`; share it with an `Arc`.
@@ -46,7 +47,7 @@ use crate::error::DbContext;
 pub use config::StoreConfig;
 pub use error::StoreError;
 pub use hires::{Appended, ReceiptItem};
-pub use manifests::PutOutcome;
+pub use manifests::{ManifestWrite, PutOutcome};
 pub use migrations::SCHEMA_VERSION;
 
 /// The node's durable state: an open redb database at the current schema version.

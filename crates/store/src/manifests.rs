@@ -9,7 +9,7 @@
 
 use std::ops::Bound;
 
-use redb::{ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
+use redb::{Durability, ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
 use souk_protocol::manifest::Manifest;
 use souk_protocol::{Hash, Signed};
 
@@ -36,6 +36,15 @@ pub enum PutOutcome {
     },
 }
 
+/// One change in [`Store::write_manifests_deferred`].
+#[derive(Clone, Debug)]
+pub enum ManifestWrite {
+    /// Store a verified manifest (as [`Store::put_manifest`]).
+    Put(Box<Signed<Manifest>>),
+    /// Delete a manifest (as [`Store::remove_manifest`]).
+    Remove(Hash),
+}
+
 /// The three manifest tables, open in one write transaction.
 struct ManifestTables<'txn> {
     manifests: Table<'txn, &'static [u8], &'static [u8]>,
@@ -57,6 +66,64 @@ impl<'txn> ManifestTables<'txn> {
                 .open_table(tables::MANIFEST_EXPIRY)
                 .ctx("opening table manifest_expiry")?,
         })
+    }
+
+    /// Inserts `manifest` unless its id is stored or a `seq` at least as high is stored for its
+    /// `(provider, name)`; deletes the lower-seq manifest it replaces (see
+    /// [`Store::put_manifest`]).
+    fn put(&mut self, manifest: &Signed<Manifest>) -> Result<PutOutcome, StoreError> {
+        let id = manifest.id();
+        let body = manifest.body();
+        let latest_key = tables::latest_key(body.provider.as_bytes(), &body.name);
+        let bytes = manifest.to_bytes();
+        // Checked inside the write transaction: a read outside it may be stale.
+        if self
+            .manifests
+            .get(id.0.as_slice())
+            .ctx("reading manifests")?
+            .is_some()
+        {
+            return Ok(PutOutcome::Duplicate);
+        }
+        let current = self.latest_row(&latest_key)?;
+        if let Some(current) = current
+            && current.seq >= body.seq
+        {
+            return Ok(PutOutcome::Stale {
+                current_seq: current.seq,
+            });
+        }
+        let replaced = match current {
+            Some(current) => {
+                if self.remove(&current.id)? {
+                    Some(current.id)
+                } else {
+                    tracing::warn!(
+                        id = %current.id,
+                        "manifest_latest pointed at a missing manifest; dropping its rows"
+                    );
+                    self.drop_expiry_rows(&current.id)?;
+                    None
+                }
+            }
+            None => None,
+        };
+        self.manifests
+            .insert(id.0.as_slice(), bytes.as_slice())
+            .ctx("inserting into manifests")?;
+        self.latest
+            .insert(
+                latest_key.as_slice(),
+                Latest { seq: body.seq, id }.encode().as_slice(),
+            )
+            .ctx("inserting into manifest_latest")?;
+        self.expiry
+            .insert(
+                tables::expiry_key(body.expires_at, &id).as_slice(),
+                b"".as_slice(),
+            )
+            .ctx("inserting into manifest_expiry")?;
+        Ok(PutOutcome::Inserted { replaced })
     }
 
     /// The `manifest_latest` row of a key, decoded.
@@ -170,56 +237,12 @@ impl Store {
             return Ok(outcome);
         }
 
-        let bytes = manifest.to_bytes();
         let outcome = self.write_or_abort("put_manifest", |txn| {
             let mut t = ManifestTables::open(txn)?;
-            // Checked again: another writer may have committed since the read above.
-            if t.manifests
-                .get(id.0.as_slice())
-                .ctx("reading manifests")?
-                .is_some()
-            {
-                return Ok(Finish::Abort(PutOutcome::Duplicate));
-            }
-            let current = t.latest_row(&latest_key)?;
-            if let Some(current) = current
-                && current.seq >= body.seq
-            {
-                return Ok(Finish::Abort(PutOutcome::Stale {
-                    current_seq: current.seq,
-                }));
-            }
-            let replaced = match current {
-                Some(current) => {
-                    if t.remove(&current.id)? {
-                        Some(current.id)
-                    } else {
-                        tracing::warn!(
-                            id = %current.id,
-                            "manifest_latest pointed at a missing manifest; dropping its rows"
-                        );
-                        t.drop_expiry_rows(&current.id)?;
-                        None
-                    }
-                }
-                None => None,
-            };
-            t.manifests
-                .insert(id.0.as_slice(), bytes.as_slice())
-                .ctx("inserting into manifests")?;
-            t.latest
-                .insert(
-                    latest_key.as_slice(),
-                    Latest { seq: body.seq, id }.encode().as_slice(),
-                )
-                .ctx("inserting into manifest_latest")?;
-            t.expiry
-                .insert(
-                    tables::expiry_key(body.expires_at, &id).as_slice(),
-                    b"".as_slice(),
-                )
-                .ctx("inserting into manifest_expiry")?;
-            Ok(Finish::Commit(PutOutcome::Inserted { replaced }))
+            Ok(match t.put(manifest)? {
+                inserted @ PutOutcome::Inserted { .. } => Finish::Commit(inserted),
+                unchanged => Finish::Abort(unchanged),
+            })
         })?;
         tracing::trace!(id = %id.short(), ?outcome, "put_manifest");
         Ok(outcome)
@@ -328,6 +351,37 @@ impl Store {
                 Finish::Abort(false)
             })
         })
+    }
+
+    /// Applies manifest changes in order, in one write transaction committed without a disk
+    /// sync: durable at the next immediate commit (e.g. [`Store::flush`]). This is the group
+    /// commit for manifests learned from the network, which a crash may lose because peers
+    /// serve them again. Each put follows the rules of [`Store::put_manifest`]; returns how
+    /// many writes changed something (nothing is committed when none did).
+    pub fn write_manifests_deferred(&self, writes: &[ManifestWrite]) -> Result<usize, StoreError> {
+        if writes.is_empty() {
+            return Ok(0);
+        }
+        let changed = self.write_with("write_manifests", Durability::None, |txn| {
+            let mut t = ManifestTables::open(txn)?;
+            let mut changed = 0;
+            for w in writes {
+                let did = match w {
+                    ManifestWrite::Put(m) => {
+                        matches!(t.put(m)?, PutOutcome::Inserted { .. })
+                    }
+                    ManifestWrite::Remove(id) => t.remove(id)?,
+                };
+                changed += usize::from(did);
+            }
+            Ok(if changed > 0 {
+                Finish::Commit(changed)
+            } else {
+                Finish::Abort(0)
+            })
+        })?;
+        tracing::trace!(writes = writes.len(), changed, "write_manifests_deferred");
+        Ok(changed)
     }
 
     /// Deletes every manifest with `expires_at <= now_ms`, with its index rows, in one write

@@ -721,3 +721,40 @@ fn shared_between_threads() {
     }
     assert_eq!(store.manifest_count().unwrap(), 2);
 }
+
+#[test]
+fn manifest_batches_apply_in_order_and_last_after_a_flush() {
+    use souk_store::ManifestWrite;
+    let (_dir, path, store) = temp_store();
+    let key = provider_key();
+    let a3 = manifest(&key, "a", 3, T0 + DAY);
+    let a4 = manifest(&key, "a", 4, T0 + DAY);
+    let b1 = manifest(&other_key(9), "b", 1, T0 + DAY);
+    let writes = vec![
+        ManifestWrite::Put(Box::new(a3.clone())),
+        ManifestWrite::Put(Box::new(b1.clone())),
+        // Replaces a3; the stale copy after it changes nothing.
+        ManifestWrite::Put(Box::new(a4.clone())),
+        ManifestWrite::Put(Box::new(a3.clone())),
+        ManifestWrite::Remove(b1.id()),
+    ];
+    assert_eq!(store.write_manifests_deferred(&writes).unwrap(), 4);
+    // Nothing left to change: rolled back, not committed.
+    assert_eq!(
+        store
+            .write_manifests_deferred(&[ManifestWrite::Put(Box::new(a4.clone()))])
+            .unwrap(),
+        0
+    );
+    store.flush().unwrap();
+    drop(store);
+    let store = Store::open(&path, &small()).unwrap();
+    assert_eq!(store.get_manifest(&a4.id()).unwrap(), Some(a4.to_bytes()));
+    assert_eq!(store.get_manifest(&a3.id()).unwrap(), None);
+    assert_eq!(store.get_manifest(&b1.id()).unwrap(), None);
+    assert_eq!(
+        store.latest_seq(key.id().as_bytes(), "a").unwrap(),
+        Some((4, a4.id()))
+    );
+    assert_eq!(store.manifest_count().unwrap(), 1);
+}

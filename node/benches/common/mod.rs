@@ -45,6 +45,11 @@ pub(crate) struct Tuning {
     pub(crate) max_connections: u32,
     /// Idle connection timeout (`SOUK_BENCH_IDLE_SECS`, default 60).
     pub(crate) idle_timeout: Duration,
+    /// Full peers each node keeps (`SOUK_BENCH_TARGET_PEERS`, default a node's: 32).
+    pub(crate) target_peers: usize,
+    /// How long a surplus peer lives before it is pruned (`SOUK_BENCH_PRUNE_GRACE_SECS`,
+    /// default 5: a node's 60 s would only make the bench wait longer for the same state).
+    pub(crate) prune_grace: Duration,
 }
 
 impl Tuning {
@@ -62,6 +67,8 @@ impl Tuning {
                 "SOUK_BENCH_IDLE_SECS",
                 d.idle_timeout.as_secs(),
             )),
+            target_peers: env_or("SOUK_BENCH_TARGET_PEERS", d.target_peers),
+            prune_grace: Duration::from_secs(env_or("SOUK_BENCH_PRUNE_GRACE_SECS", 5)),
         }
     }
 }
@@ -121,10 +128,13 @@ impl std::fmt::Display for Tuning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "heartbeat {} ms, mesh_n {}, max_connections {}, idle timeout {} s",
+            "heartbeat {} ms, mesh_n {}, max_connections {}, target peers {} (prune grace {} s), \
+             idle timeout {} s",
             self.heartbeat.as_millis(),
             self.mesh_n,
             self.max_connections,
+            self.target_peers,
+            self.prune_grace.as_secs(),
             self.idle_timeout.as_secs()
         )
     }
@@ -175,6 +185,8 @@ pub(crate) async fn start_full_node(
             mesh_n: tuning.mesh_n,
             max_connections: tuning.max_connections,
             idle_timeout: tuning.idle_timeout,
+            target_peers: tuning.target_peers,
+            prune_grace: tuning.prune_grace,
             ..SwarmSettings::default()
         },
         manifest_ttl_ms: 3_600_000,

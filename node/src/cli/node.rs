@@ -140,6 +140,7 @@ fn run_node(dir: &DataDir, args: RunArgs) -> anyhow::Result<ExitCode> {
         swarm: SwarmSettings {
             light,
             max_connections: config.max_connections,
+            target_peers: config.target_peers,
             idle_timeout: config.idle_timeout(),
             mesh_n: config.mesh_n,
             ..SwarmSettings::default()

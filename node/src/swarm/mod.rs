@@ -1,6 +1,6 @@
 //! The libp2p side of a node: the composed [`Behaviour`] and how the swarm is built.
 //!
-//! TCP + noise + yamux; identify and ping; Kademlia (server mode on full nodes even on
+//! TCP + noise + yamux (and QUIC with the `quic` feature); identify and ping; Kademlia (server mode on full nodes even on
 //! loopback, client mode on light nodes); gossipsub in anonymous mode with content-addressed
 //! message ids and application-level validation (each manifest is verified once per message,
 //! not once per copy); request-response for manifest sync and search; connection limits and
@@ -39,13 +39,21 @@ pub type HireCodec = CborCodec<HireCall, HireReply>;
 /// Request timeout of the hire protocol: longer than the longest receipt long-poll.
 pub const HIRE_TIMEOUT: Duration = Duration::from_secs(40);
 
+/// Gossip messages at least this large make receivers send IDONTWANT to their mesh.
+const IDONTWANT_THRESHOLD: usize = 16 * 1024;
+
 /// Swarm-level settings.
 #[derive(Debug, Clone)]
 pub struct SwarmSettings {
     /// Light node: Kademlia client mode, no gossip subscription, no sync or search serving.
     pub light: bool,
-    /// Most established connections.
+    /// Most established connections (a hard cap: connections above it are refused).
     pub max_connections: u32,
+    /// Full peers to keep; surplus peers outside the gossip mesh are disconnected once idle
+    /// (see [`crate::connections`]).
+    pub target_peers: usize,
+    /// How long a surplus peer must have been connected and idle before it is pruned.
+    pub prune_grace: Duration,
     /// Close connections idle this long.
     pub idle_timeout: Duration,
     /// Gossipsub mesh degree (`mesh_n`); low/high are derived.
@@ -61,6 +69,8 @@ impl Default for SwarmSettings {
         Self {
             light: false,
             max_connections: 128,
+            target_peers: 32,
+            prune_grace: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(60),
             mesh_n: 6,
             heartbeat: Duration::from_millis(700),
@@ -91,6 +101,9 @@ pub fn behaviour(key: &libp2p::identity::Keypair, s: &SwarmSettings) -> Result<B
         .gossip_lazy(mesh_n)
         .heartbeat_interval(s.heartbeat)
         .flood_publish(true)
+        // IDONTWANT saves bandwidth on large messages; a manifest is a few KiB, for which the
+        // extra control message per mesh peer costs more than the duplicate it prevents.
+        .idontwant_message_size_threshold(IDONTWANT_THRESHOLD)
         .build()
         .map_err(|e| format!("gossipsub config: {e}"))?;
     let mut gossipsub =
@@ -165,20 +178,24 @@ pub fn behaviour(key: &libp2p::identity::Keypair, s: &SwarmSettings) -> Result<B
     })
 }
 
-/// Builds a TCP/noise/yamux swarm on the tokio runtime.
+/// Builds the swarm on the tokio runtime: TCP/noise/yamux, plus QUIC (`quic-v1`, TLS 1.3)
+/// when the `quic` feature is on.
 pub fn build(
     key: libp2p::identity::Keypair,
     s: &SwarmSettings,
 ) -> Result<libp2p::Swarm<Behaviour>, String> {
     let settings = s.clone();
-    let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+    let builder = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(
             tcp::Config::default().nodelay(true),
             noise::Config::new,
             yamux::Config::default,
         )
-        .map_err(|e| format!("transport: {e}"))?
+        .map_err(|e| format!("transport: {e}"))?;
+    #[cfg(feature = "quic")]
+    let builder = builder.with_quic();
+    let swarm = builder
         .with_behaviour(|key| {
             behaviour(key, &settings)
                 .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e.into() })
