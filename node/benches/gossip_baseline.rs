@@ -22,7 +22,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::{Rng, cpu_time, env_or, ms, quantile};
+use common::{Rng, cpu_time, earlier_peers, env_or, ms, quantile};
 use futures::StreamExt;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, gossipsub, noise, tcp, yamux};
@@ -146,15 +146,7 @@ async fn run(n: usize) -> String {
         });
     }
     for (i, cmd) in cmds.iter().enumerate().skip(1) {
-        let want = (2 + rng.below(2)).min(i);
-        let mut picked: Vec<usize> = Vec::new();
-        while picked.len() < want {
-            let j = rng.below(i);
-            if !picked.contains(&j) {
-                picked.push(j);
-            }
-        }
-        for j in picked {
+        for j in earlier_peers(&mut rng, i) {
             let _ = cmd.send(Cmd::Dial(addrs[j].clone()));
         }
     }

@@ -266,15 +266,7 @@ pub(crate) async fn start_network(
     }
     let mut dials = Vec::new();
     for i in 1..n {
-        let want = (2 + rng.below(2)).min(i);
-        let mut picked: Vec<usize> = Vec::with_capacity(want);
-        while picked.len() < want {
-            let j = rng.below(i);
-            if !picked.contains(&j) {
-                picked.push(j);
-            }
-        }
-        for j in picked {
+        for j in earlier_peers(rng, i) {
             dials.push(nodes[i].handle.dial(nodes[j].addr.clone()));
         }
     }
@@ -287,6 +279,20 @@ pub(crate) async fn start_network(
         open_files().map_or("?".into(), |f| f.to_string())
     );
     nodes
+}
+
+/// The nodes node `i` dials in the bench topology: 2 or 3 distinct random earlier nodes (all
+/// of them while fewer exist), so the graph is connected.
+pub(crate) fn earlier_peers(rng: &mut Rng, i: usize) -> Vec<usize> {
+    let want = (2 + rng.below(2)).min(i);
+    let mut picked: Vec<usize> = Vec::with_capacity(want);
+    while picked.len() < want {
+        let j = rng.below(i);
+        if !picked.contains(&j) {
+            picked.push(j);
+        }
+    }
+    picked
 }
 
 /// Open file descriptors of this process (each loopback connection between two in-process
