@@ -14,8 +14,8 @@
 //! ```
 //!
 //! Environment: `SOUK_BENCH_MANIFESTS` (30), `SOUK_BENCH_INTERVAL_MS` (100),
-//! `SOUK_BENCH_MSG_BYTES` (1500), `SOUK_BENCH_SEED` (1), `SOUK_BENCH_MESH_N` (6),
-//! `SOUK_BENCH_HEARTBEAT_MS` (700).
+//! `SOUK_BENCH_MSG_BYTES` (1500), `SOUK_BENCH_SEED` (1), `SOUK_BENCH_MESH_N` (6, gossipsub's default),
+//! `SOUK_BENCH_HEARTBEAT_MS` (1000, gossipsub's default).
 
 mod common;
 
@@ -65,7 +65,7 @@ async fn run(n: usize) -> String {
     let interval = Duration::from_millis(env_or("SOUK_BENCH_INTERVAL_MS", 100));
     let size: usize = env_or("SOUK_BENCH_MSG_BYTES", 1500);
     let mesh_n: usize = env_or("SOUK_BENCH_MESH_N", 6);
-    let heartbeat = Duration::from_millis(env_or("SOUK_BENCH_HEARTBEAT_MS", 700));
+    let heartbeat = Duration::from_millis(env_or("SOUK_BENCH_HEARTBEAT_MS", 1000));
     let mut rng = Rng::new(env_or("SOUK_BENCH_SEED", 1));
     let topic = gossipsub::IdentTopic::new("baseline");
     let (seen_tx, mut seen_rx) = mpsc::unbounded_channel::<(usize, Vec<u8>, Instant)>();

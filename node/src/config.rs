@@ -104,7 +104,7 @@ impl Config {
             idle_timeout_secs: 60,
             manifest_ttl_secs: 3600,
             sweep_interval_secs: 30,
-            mesh_n: 6,
+            mesh_n: 4,
         }
     }
 
@@ -260,7 +260,8 @@ max_connections = {maxc}
 idle_timeout_secs = {idle}
 
 # Full peers to keep. Above it, peers outside the gossip mesh that have exchanged no
-# sync, search or hire traffic for a minute are disconnected; below a few, more are dialed.
+# sync, search or hire traffic for a minute are disconnected; below half of it, more are
+# dialed (a light node dials only below 2).
 target_peers = {target}
 
 # Validity window of the manifests this node publishes, in seconds. They are
@@ -270,7 +271,9 @@ manifest_ttl_secs = {ttl}
 # Seconds between sweeps that drop expired manifests.
 sweep_interval_secs = {sweep}
 
-# Gossipsub mesh degree (peers each message is pushed to eagerly).
+# Gossipsub mesh degree (peers each message is pushed to eagerly). Manifests are small and
+# rare, and the publisher also sends each one to all its peers, so 4 is enough redundancy;
+# every extra mesh peer is one more copy of every message for every node.
 mesh_n = {mesh}
 "#,
             mode = if mode == Mode::Light { "light" } else { "full" },

@@ -447,6 +447,15 @@ struct Node {
     events: tokio::sync::broadcast::Sender<NodeEvent>,
 }
 
+/// A node's phase in `[0, 1)` for its periodic work, from its peer id (spread evenly over
+/// nodes, stable across restarts).
+fn phase_of(peer: &PeerId) -> f64 {
+    let digest = blake3::hash(&peer.to_bytes());
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&digest.as_bytes()[..8]);
+    (u64::from_le_bytes(head) >> 11) as f64 / (1u64 << 53) as f64
+}
+
 /// libp2p's TCP transport sets SO_REUSEPORT, so a second node on a taken port would start
 /// "successfully" and steal half the first one's connections. Refuse that up front.
 fn ensure_port_free(addr: &Multiaddr) -> Result<(), StartError> {
@@ -588,7 +597,14 @@ pub async fn start(
         kad_bootstrapped: false,
         peers: PeerManager::new(
             settings.target_peers,
-            if opts.light { 2 } else { settings.mesh_n },
+            // Full nodes dial up to the target when under half of it: a node that others
+            // pruned must not sit at a handful of peers (its publications would take an
+            // extra hop). Light nodes only need a couple of full peers.
+            if opts.light {
+                2
+            } else {
+                settings.mesh_n.max(settings.target_peers / 2)
+            },
             settings.prune_grace,
         ),
         bootstrap: opts.bootstrap.clone(),
@@ -622,10 +638,16 @@ impl Node {
         for name in names {
             self.reannounce(&name);
         }
-        let mut ticker = tokio::time::interval(tick);
+        // Periodic work starts at a per-node offset within its period, so nodes started
+        // together (a testnet, a data centre after a power cut) do not all sync their stores
+        // and sweep at the same instant.
+        let phase = phase_of(self.swarm.local_peer_id());
+        let start = tokio::time::Instant::now();
+        let mut ticker = tokio::time::interval_at(start + tick.mul_f64(phase), tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut search_timer = tokio::time::interval(Duration::from_millis(250));
-        let mut peer_timer = tokio::time::interval(PEER_CHECK);
+        let mut peer_timer =
+            tokio::time::interval_at(start + PEER_CHECK.mul_f64(phase), PEER_CHECK);
         peer_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -1259,10 +1281,17 @@ impl Node {
                 libp2p::multiaddr::Protocol::P2p(id) => Some(id),
                 _ => None,
             });
-            if known.is_some_and(|id| self.swarm.is_connected(&id)) {
-                continue;
-            }
-            if self.swarm.dial(addr).is_ok() {
+            let dialed = match known {
+                Some(id) if self.swarm.is_connected(&id) => continue,
+                Some(id) => self.swarm.dial(
+                    DialOpts::peer_id(id)
+                        .addresses(vec![addr])
+                        .condition(PeerCondition::DisconnectedAndNotDialing)
+                        .build(),
+                ),
+                None => self.swarm.dial(addr),
+            };
+            if dialed.is_ok() {
                 wanted -= 1;
             }
         }

@@ -37,9 +37,9 @@ where
 /// Swarm tuning of the benchmark nodes (environment overrides in parentheses).
 #[derive(Debug, Clone)]
 pub(crate) struct Tuning {
-    /// Gossipsub heartbeat (`SOUK_BENCH_HEARTBEAT_MS`, default 700).
+    /// Gossipsub heartbeat (`SOUK_BENCH_HEARTBEAT_MS`, default 1000, a node's).
     pub(crate) heartbeat: Duration,
-    /// Gossipsub mesh degree (`SOUK_BENCH_MESH_N`, default 6).
+    /// Gossipsub mesh degree (`SOUK_BENCH_MESH_N`, default 4, a node's).
     pub(crate) mesh_n: usize,
     /// Connection cap per node (`SOUK_BENCH_MAX_CONNECTIONS`, default 128).
     pub(crate) max_connections: u32,

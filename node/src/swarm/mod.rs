@@ -60,6 +60,9 @@ pub struct SwarmSettings {
     pub mesh_n: usize,
     /// Gossipsub heartbeat.
     pub heartbeat: Duration,
+    /// Interval of libp2p pings on each connection (liveness; a dead peer is dropped after a
+    /// failed ping).
+    pub ping_interval: Duration,
     /// Request-response timeout.
     pub request_timeout: Duration,
 }
@@ -72,8 +75,9 @@ impl Default for SwarmSettings {
             target_peers: 32,
             prune_grace: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(60),
-            mesh_n: 6,
-            heartbeat: Duration::from_millis(700),
+            mesh_n: 4,
+            heartbeat: Duration::from_secs(1),
+            ping_interval: Duration::from_secs(30),
             request_timeout: Duration::from_secs(10),
         }
     }
@@ -169,7 +173,7 @@ pub fn behaviour(key: &libp2p::identity::Keypair, s: &SwarmSettings) -> Result<B
         blocked: allow_block_list::Behaviour::default(),
         limits,
         identify,
-        ping: ping::Behaviour::new(ping::Config::new()),
+        ping: ping::Behaviour::new(ping::Config::new().with_interval(s.ping_interval)),
         kad,
         gossipsub,
         sync,
