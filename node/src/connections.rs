@@ -52,11 +52,6 @@ impl PeerManager {
         }
     }
 
-    /// The peer count the node aims for.
-    pub fn target(&self) -> usize {
-        self.target
-    }
-
     /// A first connection to `peer` was established.
     pub fn connected(&mut self, peer: PeerId, now: Instant) {
         self.peers.entry(peer).or_insert(Peer {
@@ -83,16 +78,6 @@ impl PeerManager {
         if let Some(p) = self.peers.get_mut(peer) {
             p.active = now;
         }
-    }
-
-    /// Connected peers.
-    pub fn len(&self) -> usize {
-        self.peers.len()
-    }
-
-    /// No peer connected.
-    pub fn is_empty(&self) -> bool {
-        self.peers.is_empty()
     }
 
     /// How many more peers the node should dial (0 at or above `low`).
@@ -203,8 +188,8 @@ mod tests {
         assert_eq!(m.wanted(), 0);
         m.disconnected(&p[0]);
         assert_eq!(m.wanted(), 6);
-        // Reconnecting keeps the first connection time.
+        // A second connection to a known peer does not count twice.
         m.connected(p[1], t0 + Duration::from_secs(5));
-        assert_eq!(m.len(), 2);
+        assert_eq!(m.peers.len(), 2);
     }
 }
