@@ -38,15 +38,17 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use souk_node::agent_file::AgentSpec;
-use souk_node::hire::NewHire;
-use souk_node::hire::manager::StepView;
+use souk_node::hire::StepView;
+use souk_node::hire::policy::Unacceptable;
+use souk_node::hire::{HireError, NewHire};
 use souk_node::service::NodeHandle;
 use souk_protocol::bundle::Bundle;
-use souk_protocol::hire::{HireState, Verdict};
+use souk_protocol::hire::{HireState, SettleError, Verdict};
+use souk_protocol::negotiation::DeclineReason;
 use souk_protocol::receipt::{Canceler, EntryKind, SignedEntry};
 use souk_protocol::verify::{SignatureCheck, verify_bundle_bytes};
 use support::{
-    TestNode, all_steps, hire_record, new_hire, provider_and_client, publish_and_find,
+    TestNode, all_steps, hire, hire_record, new_hire, provider_and_client, publish_and_find,
     script_agent, start_node, verified_bundle, wait_for, wait_for_record, wait_for_some,
     wait_for_state,
 };
@@ -114,8 +116,8 @@ fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"))
 }
 
-/// Creates a hire that must be refused; returns the error text.
-async fn refused(client: &NodeHandle, new: NewHire) -> String {
+/// Creates a hire that must be refused; returns the error.
+async fn refused(client: &NodeHandle, new: NewHire) -> HireError {
     match client.hires.create(new).await {
         Ok(r) => panic!("expected the hire to be refused, got {r:?}"),
         Err(e) => e,
@@ -187,16 +189,11 @@ async fn csv_analyst_completes_settles_and_exports_a_verifiable_bundle() {
 
     let csv = "city,price,qty\nParis,10,1\nLyon,12.5,2\nNice,7,3\nLille,9,4\nBrest,11,5\n";
     let rows = 5;
-    let created = c
-        .handle
-        .hires
-        .create(new_hire(&mid, json!({ "csv": csv }), None, None))
-        .await
-        .unwrap_or_else(|e| panic!("create: {e}"));
+    let created = hire(&c.handle, new_hire(&mid, json!({ "csv": csv }), None, None)).await;
     assert_eq!(created.price, price, "an offer at the advertised price");
     assert!(!created.countered);
     let id = created.id();
-    let done = wait_for_state(&c.handle, id, "completed").await;
+    let done = wait_for_state(&c.handle, id, HireState::Completed).await;
     let output = wait_for_some("the client to hold the output", || async {
         c.handle.hires.output(id).await.ok().flatten()
     })
@@ -249,18 +246,24 @@ async fn csv_analyst_completes_settles_and_exports_a_verifiable_bundle() {
         .settle(id, Verdict::Accepted, "numbers check out".into())
         .await
         .unwrap_or_else(|e| panic!("settle: {e}"));
-    assert_eq!(settled.verdict.as_deref(), Some("accepted"));
+    assert_eq!(settled.verdict.map(|v| v.as_str()), Some("accepted"));
     let again = c
         .handle
         .hires
         .settle(id, Verdict::Disputed, "changed my mind".into())
         .await;
     assert!(
-        again.as_ref().is_err_and(|e| e.contains("already settled")),
+        matches!(
+            again,
+            Err(HireError::Settle {
+                source: SettleError::AlreadySettled(Verdict::Accepted),
+                ..
+            })
+        ),
         "{again:?}"
     );
     let on_p = wait_for_record(&p.handle, id, "the provider to hold the verdict", |r| {
-        r.verdict.as_deref() == Some("accepted")
+        r.verdict.map(|v| v.as_str()) == Some("accepted")
     })
     .await;
     assert_eq!(on_p.entries, done.entries);
@@ -314,7 +317,7 @@ async fn a_budget_below_the_price_is_declined_and_nothing_is_stored() {
     let spec = script_agent(&tmp.path().join("pkg"), "pricey", QUICK, 2_000_000);
     let mid = publish_and_find(&p.handle, &c.handle, spec, "pricey").await;
     let e = refused(&c.handle, new_hire(&mid, json!({}), Some(1_000_000), None)).await;
-    assert!(e.contains("declined (price)"), "{e}");
+    assert_eq!(e.decline_reason(), Some(DeclineReason::Price), "{e}");
     assert!(hires(&c.handle).await.is_empty(), "no hire on the client");
     assert!(hires(&p.handle).await.is_empty(), "no hire on the provider");
     stop([p, c]).await;
@@ -337,11 +340,11 @@ async fn a_busy_one_slot_agent_declines_for_capacity_until_its_hire_ends() {
         .await
         .unwrap_or_else(|e| panic!("first hire: {e}"));
     let id = first.id();
-    wait_for_state(&p.handle, id, "working").await;
-    wait_for_state(&c.handle, id, "working").await;
+    wait_for_state(&p.handle, id, HireState::Working).await;
+    wait_for_state(&c.handle, id, HireState::Working).await;
 
     let e = refused(&c.handle, new_hire(&mid, json!({}), None, None)).await;
-    assert!(e.contains("capacity"), "{e}");
+    assert_eq!(e.decline_reason(), Some(DeclineReason::Capacity), "{e}");
     assert_eq!(
         hires(&c.handle).await.len(),
         1,
@@ -354,8 +357,8 @@ async fn a_busy_one_slot_agent_declines_for_capacity_until_its_hire_ends() {
         .cancel(id, "freeing the slot".into())
         .await
         .unwrap_or_else(|e| panic!("cancel: {e}"));
-    wait_for_state(&p.handle, id, "canceled").await;
-    wait_for_state(&c.handle, id, "canceled").await;
+    wait_for_state(&p.handle, id, HireState::Canceled).await;
+    wait_for_state(&c.handle, id, HireState::Canceled).await;
 
     // The slot is free again.
     let third = c
@@ -364,13 +367,13 @@ async fn a_busy_one_slot_agent_declines_for_capacity_until_its_hire_ends() {
         .create(new_hire(&mid, json!({}), None, None))
         .await
         .unwrap_or_else(|e| panic!("hire after the slot freed: {e}"));
-    wait_for_state(&c.handle, third.id(), "working").await;
+    wait_for_state(&c.handle, third.id(), HireState::Working).await;
     c.handle
         .hires
         .cancel(third.id(), "done testing".into())
         .await
         .unwrap_or_else(|e| panic!("cancel: {e}"));
-    wait_for_state(&c.handle, third.id(), "canceled").await;
+    wait_for_state(&c.handle, third.id(), HireState::Canceled).await;
     stop([p, c]).await;
     eprintln!("declined for capacity: {:?}", t0.elapsed());
 }
@@ -387,27 +390,28 @@ async fn an_hourly_price_is_countered_and_accepted_within_the_clients_maximum() 
     let counter_price = 1_000_000 + 1_000_000;
 
     let e = refused(&c.handle, new_hire(&mid, json!({}), Some(1_000_000), None)).await;
-    assert!(e.contains("not accepted by your policy"), "{e}");
-    assert!(e.contains(&counter_price.to_string()), "{e}");
+    assert!(
+        matches!(
+            &e,
+            HireError::Unacceptable(Unacceptable::Price { price, max: 1_000_000 })
+                if *price == counter_price
+        ),
+        "{e}"
+    );
     assert!(
         hires(&c.handle).await.is_empty(),
         "a refused counter stores nothing"
     );
     assert!(hires(&p.handle).await.is_empty());
 
-    let r = c
-        .handle
-        .hires
-        .create(new_hire(&mid, json!({}), Some(5_000_000), None))
-        .await
-        .unwrap_or_else(|e| panic!("create: {e}"));
+    let r = hire(&c.handle, new_hire(&mid, json!({}), Some(5_000_000), None)).await;
     assert!(r.countered, "{r:?}");
     assert_eq!(r.price, counter_price);
     let id = r.id();
-    let done = wait_for_state(&c.handle, id, "completed").await;
+    let done = wait_for_state(&c.handle, id, HireState::Completed).await;
     assert!(done.countered);
     assert_eq!(done.price, counter_price);
-    let on_p = wait_for_state(&p.handle, id, "completed").await;
+    let on_p = wait_for_state(&p.handle, id, HireState::Completed).await;
     assert!(on_p.countered);
     assert_eq!(on_p.price, counter_price);
     let (_, report) = verified_bundle(&c.handle, id, false).await;
@@ -423,17 +427,13 @@ async fn a_crashing_agent_fails_the_hire_and_a_dispute_verifies() {
     let (p, c) = provider_and_client(tmp.path(), 340, false).await;
     let spec = script_agent(&tmp.path().join("pkg"), "crasher", CRASH, 1_000_000);
     let mid = publish_and_find(&p.handle, &c.handle, spec, "crasher").await;
-    let id = c
-        .handle
-        .hires
-        .create(new_hire(&mid, json!({}), None, None))
+    let id = hire(&c.handle, new_hire(&mid, json!({}), None, None))
         .await
-        .unwrap_or_else(|e| panic!("create: {e}"))
         .id();
-    let failed = wait_for_state(&c.handle, id, "failed").await;
+    let failed = wait_for_state(&c.handle, id, HireState::Failed).await;
     let error = failed.error.clone().unwrap_or_default();
     assert!(error.contains("exit status: 3"), "{failed:?}");
-    let on_p = wait_for_state(&p.handle, id, "failed").await;
+    let on_p = wait_for_state(&p.handle, id, HireState::Failed).await;
     assert_eq!(on_p.error, failed.error);
 
     let steps = all_steps(&c.handle, id).await;
@@ -453,7 +453,7 @@ async fn a_crashing_agent_fails_the_hire_and_a_dispute_verifies() {
     assert_eq!(report.verdict, Some(Verdict::Disputed));
     assert_eq!(report.disclosures, 1, "the decision's payload");
     wait_for_record(&p.handle, id, "the provider to hold the dispute", |r| {
-        r.verdict.as_deref() == Some("disputed")
+        r.verdict.map(|v| v.as_str()) == Some("disputed")
     })
     .await;
     stop([p, c]).await;
@@ -467,16 +467,11 @@ async fn an_agent_running_past_the_deadline_expires_the_hire() {
     let (p, c) = provider_and_client(tmp.path(), 350, false).await;
     let spec = script_agent(&tmp.path().join("pkg"), "sleeper", SLEEPER, 1_000_000);
     let mid = publish_and_find(&p.handle, &c.handle, spec, "sleeper").await;
-    let r = c
-        .handle
-        .hires
-        .create(new_hire(&mid, json!({}), None, Some(2_000)))
-        .await
-        .unwrap_or_else(|e| panic!("create: {e}"));
+    let r = hire(&c.handle, new_hire(&mid, json!({}), None, Some(2_000))).await;
     let id = r.id();
-    let expired = wait_for_state(&c.handle, id, "expired").await;
+    let expired = wait_for_state(&c.handle, id, HireState::Expired).await;
     assert_eq!(expired.deadline, r.deadline);
-    wait_for_state(&p.handle, id, "expired").await;
+    wait_for_state(&p.handle, id, HireState::Expired).await;
     let steps = all_steps(&c.handle, id).await;
     assert_eq!(kinds(&steps), ["started", "decision", "expired"]);
     let last = &steps[2];
@@ -501,15 +496,11 @@ async fn a_client_cancels_mid_run_and_the_agent_is_stopped() {
     let mid = publish_and_find(&p.handle, &c.handle, spec, "ticker").await;
     let pidfile = tmp.path().join("ticker.pid");
     let input = json!({ "pidfile": pidfile.to_string_lossy(), "ignore_cancel": true });
-    let id = c
-        .handle
-        .hires
-        .create(new_hire(&mid, input, None, None))
+    let id = hire(&c.handle, new_hire(&mid, input, None, None))
         .await
-        .unwrap_or_else(|e| panic!("create: {e}"))
         .id();
     wait_for_record(&c.handle, id, "a step after started", |r| {
-        r.state == "working" && r.entries >= 2
+        r.state == HireState::Working && r.entries >= 2
     })
     .await;
     let pid = std::fs::read_to_string(&pidfile).unwrap_or_else(|e| panic!("pid file: {e}"));
@@ -521,8 +512,8 @@ async fn a_client_cancels_mid_run_and_the_agent_is_stopped() {
         .cancel(id, "changed my mind".into())
         .await
         .unwrap_or_else(|e| panic!("cancel: {e}"));
-    let on_c = wait_for_state(&c.handle, id, "canceled").await;
-    let on_p = wait_for_state(&p.handle, id, "canceled").await;
+    let on_c = wait_for_state(&c.handle, id, HireState::Canceled).await;
+    let on_p = wait_for_state(&p.handle, id, HireState::Canceled).await;
     assert_eq!(on_p.entries, on_c.entries);
     for node in [&c.handle, &p.handle] {
         let steps = all_steps(node, id).await;
@@ -550,21 +541,17 @@ async fn a_question_is_answered_and_the_answer_reaches_the_agent() {
     let (p, c) = provider_and_client(tmp.path(), 370, true).await;
     let spec = script_agent(&tmp.path().join("pkg"), "asker", ASKER, 1_000_000);
     let mid = publish_and_find(&p.handle, &c.handle, spec, "asker").await;
-    let id = c
-        .handle
-        .hires
-        .create(new_hire(&mid, json!({}), None, None))
+    let id = hire(&c.handle, new_hire(&mid, json!({}), None, None))
         .await
-        .unwrap_or_else(|e| panic!("create: {e}"))
         .id();
-    let asking = wait_for_state(&c.handle, id, "input-required").await;
+    let asking = wait_for_state(&c.handle, id, HireState::InputRequired).await;
     assert_eq!(asking.question, Some(json!({ "text": "proceed?" })));
     c.handle
         .hires
         .answer(id, json!("yes"))
         .await
         .unwrap_or_else(|e| panic!("answer: {e}"));
-    let done = wait_for_state(&c.handle, id, "completed").await;
+    let done = wait_for_state(&c.handle, id, HireState::Completed).await;
     assert_eq!(done.question, None);
     let output = wait_for_some("the client to hold the output", || async {
         c.handle.hires.output(id).await.ok().flatten()
@@ -608,18 +595,12 @@ async fn a_provider_restarted_mid_hire_resumes_from_its_checkpoint() {
     let spec = script_agent(&tmp.path().join("pkg"), "gated", GATED, 1_000_000);
     let mid = publish_and_find(&p.handle, &c.handle, spec, "gated").await;
     let gate = tmp.path().join("gate");
-    let id = c
-        .handle
-        .hires
-        .create(new_hire(
-            &mid,
-            json!({ "gate": gate.to_string_lossy() }),
-            None,
-            None,
-        ))
-        .await
-        .unwrap_or_else(|e| panic!("create: {e}"))
-        .id();
+    let id = hire(
+        &c.handle,
+        new_hire(&mid, json!({ "gate": gate.to_string_lossy() }), None, None),
+    )
+    .await
+    .id();
     // started, decision, checkpoint, note: the agent waits at the gate.
     wait_for_record(&p.handle, id, "the agent to reach the gate", |r| {
         r.entries >= 4
@@ -637,7 +618,7 @@ async fn a_provider_restarted_mid_hire_resumes_from_its_checkpoint() {
     })
     .await;
     std::fs::write(&gate, b"open").unwrap_or_else(|e| panic!("open the gate: {e}"));
-    let done = wait_for_state(&c.handle, id, "completed").await;
+    let done = wait_for_state(&c.handle, id, HireState::Completed).await;
     let output = wait_for_some("the client to hold the output", || async {
         c.handle.hires.output(id).await.ok().flatten()
     })
@@ -696,21 +677,17 @@ async fn a_provider_cancel_is_attributed_to_the_provider() {
     let (p, c) = provider_and_client(tmp.path(), 390, false).await;
     let spec = script_agent(&tmp.path().join("pkg"), "stoppable", HOLD, 1_000_000);
     let mid = publish_and_find(&p.handle, &c.handle, spec, "stoppable").await;
-    let id = c
-        .handle
-        .hires
-        .create(new_hire(&mid, json!({}), None, None))
+    let id = hire(&c.handle, new_hire(&mid, json!({}), None, None))
         .await
-        .unwrap_or_else(|e| panic!("create: {e}"))
         .id();
-    wait_for_state(&p.handle, id, "working").await;
+    wait_for_state(&p.handle, id, HireState::Working).await;
     p.handle
         .hires
         .cancel(id, "maintenance".into())
         .await
         .unwrap_or_else(|e| panic!("provider cancel: {e}"));
-    wait_for_state(&p.handle, id, "canceled").await;
-    wait_for_state(&c.handle, id, "canceled").await;
+    wait_for_state(&p.handle, id, HireState::Canceled).await;
+    wait_for_state(&c.handle, id, HireState::Canceled).await;
     let (bytes, _) = verified_bundle(&c.handle, id, false).await;
     let bundle = Bundle::decode_bytes(&bytes).unwrap_or_else(|e| panic!("bundle: {e}"));
     let head = bundle
@@ -735,14 +712,10 @@ async fn an_answer_sent_while_a_resumed_agent_replays_is_not_lost() {
     let (p, c) = provider_and_client(tmp.path(), 400, false).await;
     let spec = script_agent(&tmp.path().join("pkg"), "reasker", SLOW_REASKER, 1_000_000);
     let mid = publish_and_find(&p.handle, &c.handle, spec, "reasker").await;
-    let id = c
-        .handle
-        .hires
-        .create(new_hire(&mid, json!({}), None, None))
+    let id = hire(&c.handle, new_hire(&mid, json!({}), None, None))
         .await
-        .unwrap_or_else(|e| panic!("create: {e}"))
         .id();
-    wait_for_state(&c.handle, id, "input-required").await;
+    wait_for_state(&c.handle, id, HireState::InputRequired).await;
     let p = restart(p, tmp.path(), &c).await;
     // Answer as soon as the restarted provider takes it (its resumed agent is replaying).
     wait_for_some("the restarted provider to take the answer", || async {
@@ -750,13 +723,13 @@ async fn an_answer_sent_while_a_resumed_agent_replays_is_not_lost() {
     })
     .await;
     let r = wait_for_record(&c.handle, id, "the hire to move on", |r| {
-        r.state == "completed" || r.state == "input-required" && r.entries > 3
+        r.state == HireState::Completed || r.state == HireState::InputRequired && r.entries > 3
     })
     .await;
     let steps = all_steps(&c.handle, id).await;
     assert_eq!(
         r.state,
-        "completed",
+        HireState::Completed,
         "the answer was recorded as provided but never reached the agent, which asked again: {:?}",
         kinds(&steps)
     );
@@ -770,18 +743,12 @@ async fn a_hire_whose_agent_was_retired_fails_to_resume_instead_of_hanging() {
     let spec = script_agent(&tmp.path().join("pkg"), "retiring", GATED, 1_000_000);
     let mid = publish_and_find(&p.handle, &c.handle, spec, "retiring").await;
     let gate = tmp.path().join("gate");
-    let id = c
-        .handle
-        .hires
-        .create(new_hire(
-            &mid,
-            json!({ "gate": gate.to_string_lossy() }),
-            None,
-            None,
-        ))
-        .await
-        .unwrap_or_else(|e| panic!("create: {e}"))
-        .id();
+    let id = hire(
+        &c.handle,
+        new_hire(&mid, json!({ "gate": gate.to_string_lossy() }), None, None),
+    )
+    .await
+    .id();
     wait_for_record(&p.handle, id, "the agent to reach the gate", |r| {
         r.entries >= 4
     })
@@ -796,9 +763,7 @@ async fn a_hire_whose_agent_was_retired_fails_to_resume_instead_of_hanging() {
     // the spawn fails), the node records failed with resume-failed."
     let ended = tokio::time::timeout(
         Duration::from_secs(15),
-        wait_for_record(&c.handle, id, "the hire to end", |r| {
-            r.state().is_terminal()
-        }),
+        wait_for_record(&c.handle, id, "the hire to end", |r| r.state.is_terminal()),
     )
     .await;
     let on_c = hire_record(&c.handle, id).await;
@@ -809,9 +774,44 @@ async fn a_hire_whose_agent_was_retired_fails_to_resume_instead_of_hanging() {
         on_c.state,
         on_p.state
     );
-    assert_eq!(on_c.state, "failed", "{on_c:?}");
+    assert_eq!(on_c.state, HireState::Failed, "{on_c:?}");
     let steps = all_steps(&c.handle, id).await;
     let last = steps.last().unwrap_or_else(|| panic!("no steps"));
     assert!(last.summary.contains("resume-failed"), "{last:?}");
+    stop([p, c]).await;
+}
+
+/// A disk failure on the client while it follows a hire is the client's own problem: the
+/// follower retries from what is durably stored instead of recording the failure against
+/// the provider (which would stop following for good, and be skipped after a restart).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_store_failure_while_following_is_retried_not_blamed_on_the_provider() {
+    let tmp = tempdir();
+    // A light client: its follower is the only writer of its store.
+    let (p, c) = provider_and_client(tmp.path(), 420, true).await;
+    let spec = script_agent(&tmp.path().join("pkg"), "asker", ASKER, 1_000_000);
+    let mid = publish_and_find(&p.handle, &c.handle, spec, "asker").await;
+    let id = hire(&c.handle, new_hire(&mid, json!({}), None, None))
+        .await
+        .id();
+    wait_for_state(&c.handle, id, HireState::InputRequired).await;
+    // The next three writes of the client's store fail: the pages after the answer.
+    c.store().inject_write_failures(3);
+    c.handle
+        .hires
+        .answer(id, json!("yes"))
+        .await
+        .unwrap_or_else(|e| panic!("answer: {e}"));
+    let done = wait_for_state(&c.handle, id, HireState::Completed).await;
+    assert_eq!(
+        done.error, None,
+        "a local failure was blamed on the provider"
+    );
+    wait_for_some("the client to hold the output", || async {
+        c.handle.hires.output(id).await.ok().flatten()
+    })
+    .await;
+    let (_, report) = verified_bundle(&c.handle, id, false).await;
+    assert_eq!(report.entries, 5);
     stop([p, c]).await;
 }

@@ -18,6 +18,11 @@
 //! - a gap (rule R5) in a reply, once (fetched again) or every time (given up);
 //! - an `accepted` reply naming another hire id.
 //!
+//! The fake never answers an `answer` call (a stuck provider: one hire's slow provider must
+//! not delay the client's other hires), and answers every `cancel` with `unknown-hire` (a
+//! provider that lost the hire: the client's API must not turn that into a 404 for a hire
+//! it holds).
+//!
 //! Expected client behaviour is `spec/hiring.md` ("The client follower", "Contract: accept").
 
 #[path = "support/mod.rs"]
@@ -33,7 +38,7 @@ use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, StreamProtocol, gossipsub, noise, tcp, yamux};
 use serde_json::{Value, json};
 use souk_node::hire::record::BLOB_EQUIVOCATION;
-use souk_node::hire::{HireRecord, NewHire};
+use souk_node::hire::{HireError, HireRecord, NewHire};
 use souk_node::swarm::HireCodec;
 use souk_protocol::discovery::{MANIFEST_TOPIC, MAX_ENVELOPE_LEN};
 use souk_protocol::equivocation::EquivocationProof;
@@ -108,6 +113,20 @@ impl Hire {
             seq,
             prev,
             EntryKind::Decision,
+            Some(commit(&salt, &payload)),
+        );
+        (e, Disclosure { seq, salt, payload })
+    }
+
+    /// An `input-requested` at `seq` after `prev`, asking `question`, with its opening.
+    fn question(&self, seq: u64, prev: Hash, question: &str) -> (SignedEntry, Disclosure) {
+        let payload = serde_json::to_vec(&json!({ "question": question, "type": "question" }))
+            .unwrap_or_else(|e| panic!("payload: {e}"));
+        let salt = *blake3::hash(format!("salt {seq} {question}").as_bytes()).as_bytes();
+        let e = self.entry(
+            seq,
+            prev,
+            EntryKind::InputRequested,
             Some(commit(&salt, &payload)),
         );
         (e, Disclosure { seq, salt, payload })
@@ -399,6 +418,16 @@ async fn serve(
                 };
                 (Seen::Fetch { from_seq, sent }, reply)
             }
+            // A stuck provider: the answer is never replied to (the channel is held).
+            HireCall::Answer { .. } => (Seen::Other("answer".into()), None),
+            // A provider that lost the hire.
+            HireCall::Cancel { hire_id, .. } => (
+                Seen::Other("cancel".into()),
+                Some(HireReply::Error {
+                    code: CallError::UnknownHire,
+                    message: format!("no hire {} here", hire_id.short()),
+                }),
+            ),
             other => (Seen::Other(format!("{other:?}")), Some(HireReply::Ok)),
         };
         if let Ok(mut l) = log.lock() {
@@ -433,7 +462,7 @@ async fn meet_the_liar(
 }
 
 /// Asks `client` to hire the fake's agent.
-async fn hire(client: &TestNode, fake: &FakeProvider) -> Result<HireRecord, String> {
+async fn hire(client: &TestNode, fake: &FakeProvider) -> Result<HireRecord, HireError> {
     client
         .handle
         .hires
@@ -452,7 +481,7 @@ async fn hire_the_liar(dir: &Path, n: u16, script: Script) -> (TestNode, FakePro
     let record = hire(&client, &fake)
         .await
         .unwrap_or_else(|e| panic!("hiring the fake provider: {e}"));
-    assert_eq!(record.provider, fake.id.to_string());
+    assert_eq!(record.provider, fake.id);
     (client, fake, record)
 }
 
@@ -517,18 +546,18 @@ async fn control_an_honest_chain_from_the_fake_completes() {
     let (client, fake, record) = hire_the_liar(tmp.path(), 70, script).await;
     let id = record.id();
     let r = wait_record(&client, id, "the hire to complete", |r| {
-        r.state() == HireState::Completed || r.error.is_some()
+        r.state == HireState::Completed || r.error.is_some()
     })
     .await;
     assert_eq!(r.error, None, "{r:?}");
-    assert_eq!(r.state(), HireState::Completed);
+    assert_eq!(r.state, HireState::Completed);
     wait_for("the output to be stored", || async {
         matches!(client.handle.hires.output(id).await, Ok(Some(_)))
     })
     .await;
     let out = client.handle.hires.output(id).await;
     let want: Value = serde_json::from_slice(OUTPUT).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(out, Ok(Some(want)));
+    assert_eq!(out.ok(), Some(Some(want)));
     assert_eq!(stored(&client, id).await.len(), 3);
     let view = client
         .handle
@@ -577,7 +606,7 @@ async fn tampered(n: u16, tamper: fn(&Hire, &SignedEntry) -> Vec<u8>, rule: &str
         error.contains("receipt stream broken") && error.contains(rule),
         "error {error:?} must name the broken stream and rule {rule}"
     );
-    assert_ne!(r.state(), HireState::Completed, "{r:?}");
+    assert_ne!(r.state, HireState::Completed, "{r:?}");
     assert_eq!(r.entries, 1, "{r:?}");
     let kept = stored(&client, id).await;
     assert_eq!(
@@ -585,7 +614,7 @@ async fn tampered(n: u16, tamper: fn(&Hire, &SignedEntry) -> Vec<u8>, rule: &str
         vec![fake.sent_from(0)[0].to_hex()],
         "only seq 0 is kept"
     );
-    assert_eq!(client.handle.hires.output(id).await, Ok(None));
+    assert_eq!(client.handle.hires.output(id).await.ok(), Some(None));
     assert_eq!(
         fake.fetches(),
         1,
@@ -666,7 +695,7 @@ async fn equivocation_is_caught_and_the_proof_kept() {
         error.contains("equivocated") && error.contains("seq 1"),
         "{error:?}"
     );
-    assert_ne!(r.state(), HireState::Completed, "{r:?}");
+    assert_ne!(r.state, HireState::Completed, "{r:?}");
     let first = fake.sent_from(0);
     let second = fake.sent_from(2);
     assert_eq!(
@@ -734,8 +763,8 @@ async fn an_output_that_does_not_match_its_hash_is_refused() {
         "{error:?}"
     );
     assert_eq!(
-        client.handle.hires.output(id).await,
-        Ok(None),
+        client.handle.hires.output(id).await.ok(),
+        Some(None),
         "the substituted output must not be stored"
     );
     assert_eq!(
@@ -768,7 +797,7 @@ async fn a_disclosure_that_does_not_open_its_commitment_is_refused() {
     .await;
     let error = r.error.clone().unwrap_or_default();
     assert!(error.contains("does not open"), "{error:?}");
-    assert_ne!(r.state(), HireState::Completed, "{r:?}");
+    assert_ne!(r.state, HireState::Completed, "{r:?}");
     assert_eq!(
         stored(&client, id).await,
         vec![fake.sent_from(0)[0].to_hex()],
@@ -820,11 +849,11 @@ async fn a_gap_is_fetched_again() {
     let (client, fake, record) = hire_the_liar(tmp.path(), 82, gappy(1)).await;
     let id = record.id();
     let r = wait_record(&client, id, "the hire to complete or stop", |r| {
-        r.state() == HireState::Completed || r.error.is_some()
+        r.state == HireState::Completed || r.error.is_some()
     })
     .await;
     assert_eq!(r.error, None, "fake saw {:?}", fake.seen());
-    assert_eq!(r.state(), HireState::Completed);
+    assert_eq!(r.state, HireState::Completed);
     wait_for("the output to be stored", || async {
         matches!(client.handle.hires.output(id).await, Ok(Some(_)))
     })
@@ -846,12 +875,12 @@ async fn a_provider_that_keeps_skipping_ahead_is_given_up() {
     .await;
     let error = r.error.clone().unwrap_or_default();
     assert!(error.contains("R5"), "{error:?}");
-    assert_ne!(r.state(), HireState::Completed, "{r:?}");
+    assert_ne!(r.state, HireState::Completed, "{r:?}");
     assert_eq!(
         stored(&client, id).await,
         vec![fake.sent_from(0)[0].to_hex()]
     );
-    assert_eq!(client.handle.hires.output(id).await, Ok(None));
+    assert_eq!(client.handle.hires.output(id).await.ok(), Some(None));
     let from_1 = fake
         .seen()
         .iter()
@@ -877,7 +906,7 @@ async fn an_accepted_reply_for_another_hire_fails_the_hire() {
         Ok(r) => panic!("a hire confirmed for another hire id must fail: {r:?}"),
         Err(e) => e,
     };
-    assert!(e.contains("unexpected reply"), "{e:?}");
+    assert!(matches!(e, HireError::Misbehaved(_)), "{e:?}");
     let list = client
         .handle
         .hires
@@ -886,7 +915,7 @@ async fn an_accepted_reply_for_another_hire_fails_the_hire() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(list.len(), 1, "{list:?}");
     let r = &list[0];
-    assert_eq!(r.state(), HireState::Failed, "{r:?}");
+    assert_eq!(r.state, HireState::Failed, "{r:?}");
     assert!(
         r.error
             .as_deref()
@@ -908,5 +937,148 @@ async fn an_accepted_reply_for_another_hire_fails_the_hire() {
         "the record is the contract the client signed"
     );
     assert_eq!(fake.fetches(), 0, "a failed hire is not followed");
+    client.handle.shutdown().await;
+}
+
+/// A script whose chain stops at an open question: `started`, `input-requested`.
+fn asks_a_question() -> Script {
+    Box::new(|h: &Hire, from| {
+        (from == 0).then(|| {
+            let e0 = h.started();
+            let (e1, d1) = h.question(1, e0.id(), "which column?");
+            receipts(vec![e0.to_bytes(), e1.to_bytes()], vec![d1], None)
+        })
+    })
+}
+
+/// One provider that never answers must not stall the client's other hires: while the
+/// client's `answer` to the stuck fake is still in flight (it waits for the call's 40 s
+/// timeout), a hire with an honest provider on the same client runs to completion and is
+/// settled. Measured by events: the answer is still pending when the other hire is settled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_that_never_answers_does_not_stall_other_hires() {
+    let tmp = tmpdir();
+    let (client, fake, record) = hire_the_liar(tmp.path(), 96, asks_a_question()).await;
+    let stuck = record.id();
+    wait_record(&client, stuck, "the fake's question", |r| {
+        r.state == HireState::InputRequired
+    })
+    .await;
+    // An honest provider for the other hire.
+    let honest = support::start_node(
+        &tmp.path().join("honest"),
+        seed(98),
+        false,
+        vec![client.addr.clone()],
+    )
+    .await;
+    let spec = support::script_agent(
+        &tmp.path().join("pkg"),
+        "quick-one",
+        r#"send("decision", text="working")
+send("result", output={"ok": True})"#,
+        1_000_000,
+    );
+    let mid = support::publish_and_find(&honest.handle, &client.handle, spec, "quick-one").await;
+
+    // The answer to the stuck provider goes out and hangs.
+    let hires = client.handle.hires.clone();
+    let answer = tokio::spawn(async move { hires.answer(stuck, json!("the first")).await });
+    wait_for("the fake to receive the answer call", || async {
+        fake.seen().contains(&Seen::Other("answer".into()))
+    })
+    .await;
+
+    // Meanwhile the other hire is negotiated, followed to its end and settled.
+    let other = client
+        .handle
+        .hires
+        .create(support::new_hire(&mid, json!({}), None, None))
+        .await
+        .unwrap_or_else(|e| panic!("the other hire: {e}"));
+    let done = support::wait_for_state(&client.handle, other.id(), HireState::Completed).await;
+    assert_eq!(done.error, None);
+    client
+        .handle
+        .hires
+        .settle(
+            other.id(),
+            souk_protocol::hire::Verdict::Accepted,
+            String::new(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("settle the other hire: {e}"));
+    assert!(
+        !answer.is_finished(),
+        "the other hire waited for the stuck provider's answer call"
+    );
+    answer.abort();
+    honest.handle.shutdown().await;
+    client.handle.shutdown().await;
+}
+
+/// A provider that no longer knows a hire answers `unknown-hire`: the client's API says the
+/// provider refused (a gateway error carrying the provider's code), not that the client has
+/// no such hire (404), which it has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_providers_unknown_hire_is_not_a_local_404() {
+    let tmp = tmpdir();
+    let (client, _fake, record) = hire_the_liar(tmp.path(), 99, asks_a_question()).await;
+    let id = record.id();
+    wait_record(&client, id, "the fake's question", |r| {
+        r.state == HireState::InputRequired
+    })
+    .await;
+    let err = match client.handle.hires.cancel(id, "never mind".into()).await {
+        Ok(()) => panic!("the provider refuses the cancel"),
+        Err(e) => e,
+    };
+    assert!(
+        matches!(
+            &err,
+            HireError::Refused {
+                code: CallError::UnknownHire,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.status(), 502, "{err}");
+    assert_eq!(err.code(), "refused");
+    assert_eq!(err.provider_code(), Some(CallError::UnknownHire));
+    // The same through the local API, as the CLI sees it.
+    let token = "ab".repeat(32);
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let state = souk_node::api::ApiState {
+        node: client.handle.clone(),
+        token: Arc::new(zeroize::Zeroizing::new(token.clone())),
+        shutdown: stop.clone(),
+    };
+    let s2 = stop.clone();
+    let (addr, _task) = souk_node::api::serve(([127, 0, 0, 1], 0).into(), state, async move {
+        s2.notified().await
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let api_err = tokio::task::spawn_blocking(move || {
+        let api = souk_node::api::client::ApiClient::new(addr, zeroize::Zeroizing::new(token));
+        api.post::<_, Value>(
+            &format!("/v1/hires/{}/cancel", id.to_hex()),
+            &json!({ "reason": "never mind" }),
+        )
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    match api_err {
+        Err(souk_node::api::client::ClientError::Api { status, body }) => {
+            assert_eq!(status, 502, "{body:?}");
+            assert_eq!(body.code, "refused");
+            assert_eq!(body.provider_code.as_deref(), Some("unknown-hire"));
+        }
+        other => panic!("expected the provider's refusal, got {other:?}"),
+    }
+    // The hire is still ours, as the API says.
+    assert!(matches!(client.handle.hires.get(id).await, Ok(Some(_))));
+    stop.notify_one();
     client.handle.shutdown().await;
 }

@@ -11,17 +11,11 @@
 //!
 //! `cargo bench -p souk-node --bench hiring` (env SOUK_BENCH_HIRES, SOUK_BENCH_STEPS).
 
-use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use souk_node::agent_file::{AgentSpec, RunSpec, package_digest};
-use souk_node::hire::NewHire;
-use souk_node::service::{self, NodeHandle, NodeOptions};
-use souk_node::swarm::SwarmSettings;
-use souk_protocol::Keypair;
-use souk_protocol::discovery::SearchRequest;
-use souk_store::{Store, StoreConfig};
+use souk_node::testkit::{
+    finds, new_hire, seed, start_node, steps_agent, wait_for, wait_for_record,
+};
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -30,119 +24,12 @@ fn env_or(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-async fn node(
-    dir: &Path,
-    seed: u8,
-    bootstrap: Vec<libp2p::Multiaddr>,
-) -> (NodeHandle, libp2p::Multiaddr) {
-    std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{e}"));
-    let store = Store::open(
-        &dir.join("souk.redb"),
-        &StoreConfig {
-            cache_size: 16 << 20,
-        },
-    )
-    .unwrap_or_else(|e| panic!("store: {e}"));
-    let opts = NodeOptions {
-        listen: vec![
-            "/ip4/127.0.0.1/tcp/0"
-                .parse()
-                .unwrap_or_else(|e| panic!("{e}")),
-        ],
-        bootstrap,
-        swarm: SwarmSettings {
-            heartbeat: Duration::from_millis(200),
-            ..SwarmSettings::default()
-        },
-        tick: Duration::from_millis(500),
-        work_dir: dir.join("hires"),
-        ..NodeOptions::default()
-    };
-    let (h, _task) = service::start(Keypair::from_seed(&[seed; 32]), Arc::new(store), opts)
-        .await
-        .unwrap_or_else(|e| panic!("start: {e}"));
-    let addr = loop {
-        let info = h.info().await.unwrap_or_else(|e| panic!("{e}"));
-        if let Some(a) = info.listen_addrs.first() {
-            break format!("{a}/p2p/{}", h.peer_id);
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
-    (h, addr.parse().unwrap_or_else(|e| panic!("{e}")))
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
-}
-
-/// An agent package: a Python script emitting `steps` decisions, then a result (or, with
-/// `steps == 0`, a shell one-liner that answers at once: negotiation rounds measure the
-/// network and the stores, not interpreter start-up).
-fn agent(dir: &Path, name: &str, steps: usize) -> AgentSpec {
-    std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{e}"));
-    let script = format!(
-        "import sys, json\nsys.stdin.readline()\nout = sys.stdout\nfor i in range({steps}):\n    out.write(json.dumps({{\"type\": \"decision\", \"text\": \"step %d\" % i}}) + \"\\n\")\nout.write(json.dumps({{\"type\": \"result\", \"output\": {{\"steps\": {steps}}}}}) + \"\\n\")\nout.flush()\n"
-    );
-    std::fs::write(dir.join("agent.py"), script).unwrap_or_else(|e| panic!("{e}"));
-    let digest = package_digest(dir).unwrap_or_else(|e| panic!("{e}"));
-    AgentSpec {
-        name: name.into(),
-        description: format!("benchmark agent emitting {steps} steps"),
-        capabilities: vec!["bench".into()],
-        input_schema: r#"{"type":"object"}"#.into(),
-        output_schema: r#"{"type":"object"}"#.into(),
-        hosts: vec![],
-        tools: vec![],
-        credentials: vec![],
-        currency: "USD".into(),
-        per_hire: 1_000_000,
-        per_hour: 0,
-        max_duration_ms: 600_000,
-        max_concurrency: 10_000,
-        max_input_bytes: 1 << 20,
-        runtime_digest: digest.to_hex(),
-        run: RunSpec {
-            command: if steps == 0 {
-                vec![
-                    "sh".into(),
-                    "-c".into(),
-                    r#"read line; echo '{"type":"result","output":{}}'"#.into(),
-                ]
-            } else {
-                vec!["python3".into(), "agent.py".into()]
-            },
-            workdir: dir.to_path_buf(),
-        },
-    }
-}
-
-async fn find(client: &NodeHandle, text: &str, id: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let req = SearchRequest {
-            text: text.into(),
-            limit: 10,
-            ..Default::default()
-        };
-        if client
-            .search(req)
-            .await
-            .unwrap_or_default()
-            .iter()
-            .any(|h| h.id == id)
-        {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the client never found the manifest"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn main() {
@@ -158,46 +45,29 @@ fn main() {
             .prefix("souk-bench-hiring")
             .tempdir_in(std::env::var("SOUK_BENCH_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").into()))
             .unwrap_or_else(|e| panic!("{e}"));
-        let (provider, paddr) = node(&tmp.path().join("provider"), 51, vec![]).await;
-        let (client, _) = node(&tmp.path().join("client"), 52, vec![paddr]).await;
+        // Two full nodes with the test kit's options (200 ms heartbeat, loopback TCP).
+        let p = start_node(&tmp.path().join("provider"), seed(51), false, vec![]).await;
+        let c = start_node(&tmp.path().join("client"), seed(52), false, vec![p.addr.clone()]).await;
+        let (provider, client) = (p.handle.clone(), c.handle.clone());
 
         // 1. Negotiation round trips (the agent answers at once; it runs after the contract).
         let quick = provider
-            .publish(agent(&tmp.path().join("quick"), "quick", 0))
+            .publish(steps_agent(&tmp.path().join("quick"), "quick", 0))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        find(&client, "benchmark", &quick.manifest_id).await;
+        wait_for("the client to find the agent", || finds(&client, "benchmark", &quick.manifest_id)).await;
         let mut rtts = Vec::with_capacity(hires);
         for i in 0..hires {
             let t = Instant::now();
             let r = client
                 .hires
-                .create(NewHire {
-                    manifest_id: quick.manifest_id.clone(),
-                    input: serde_json::json!({ "n": i }),
-                    max_price: None,
-                    deadline_ms: None,
-                })
+                .create(new_hire(&quick.manifest_id, serde_json::json!({ "n": i }), None, None))
                 .await
                 .unwrap_or_else(|e| panic!("hire {i}: {e}"));
             rtts.push(t.elapsed());
             // Let this hire's agent run and finish before the next round, so rounds measure
             // negotiation, not the previous job's disk syncs and process start-up.
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                let done = client
-                    .hires
-                    .get(r.id())
-                    .await
-                    .ok()
-                    .flatten()
-                    .is_some_and(|h| h.state().is_terminal());
-                if done {
-                    break;
-                }
-                assert!(Instant::now() < deadline, "hire {i} did not finish");
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
+            wait_for_record(&client, r.id(), "the hire to finish", |h| h.state.is_terminal()).await;
         }
         rtts.sort();
         println!("negotiation round trip (request -> contract stored on both sides), {hires} hires:");
@@ -213,7 +83,7 @@ fn main() {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let all = client.hires.list().await.unwrap_or_default();
-            if all.iter().all(|r| r.state().is_terminal()) {
+            if all.iter().all(|r| r.state.is_terminal()) {
                 break;
             }
             assert!(Instant::now() < deadline, "quick hires did not finish");
@@ -222,18 +92,13 @@ fn main() {
 
         // 2. Per-step overhead.
         let busy = provider
-            .publish(agent(&tmp.path().join("busy"), "busy", steps))
+            .publish(steps_agent(&tmp.path().join("busy"), "busy", steps))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        find(&client, "benchmark", &busy.manifest_id).await;
+        wait_for("the client to find the agent", || finds(&client, "benchmark", &busy.manifest_id)).await;
         let r = client
             .hires
-            .create(NewHire {
-                manifest_id: busy.manifest_id.clone(),
-                input: serde_json::json!({}),
-                max_price: None,
-                deadline_ms: None,
-            })
+            .create(new_hire(&busy.manifest_id, serde_json::json!({}), None, None))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let id = r.id();
@@ -249,7 +114,7 @@ fn main() {
                 started = Some(Instant::now());
             }
             from += view.steps.len() as u64;
-            if view.hire.state().is_terminal() && from >= view.hire.entries {
+            if view.hire.state.is_terminal() && from >= view.hire.entries {
                 break Instant::now();
             }
         };

@@ -126,6 +126,22 @@ fn dot() -> String {
     ".".into()
 }
 
+/// An [`AgentSpec`] that cannot become a manifest body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    /// `runtime_digest` is not a BLAKE3 digest in hex.
+    #[error("runtime_digest is not 64 hex digits")]
+    Digest,
+    /// A credential slot names an injection the proxy does not know.
+    #[error("credential {slot:?}: unknown injection {inject:?} (header, basic or query)")]
+    Injection {
+        /// The slot.
+        slot: String,
+        /// What it says.
+        inject: String,
+    },
+}
+
 /// How the node starts the agent for a hire.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunSpec {
@@ -423,7 +439,7 @@ impl AgentSpec {
         // Check every manifest rule now, so a bad file fails here, not at the node.
         let probe = spec
             .to_manifest(probe_provider(), 0, [0; 32], 1, 2)
-            .map_err(bad)?;
+            .map_err(|e| bad(e.to_string()))?;
         probe
             .validate(&Hash::ZERO)
             .map_err(|e| bad(e.to_string()))?;
@@ -438,9 +454,8 @@ impl AgentSpec {
         sealing_key: [u8; 32],
         issued_at: u64,
         expires_at: u64,
-    ) -> Result<Manifest, String> {
-        let runtime_digest =
-            Hash::from_hex(&self.runtime_digest).ok_or("runtime_digest is not 64 hex digits")?;
+    ) -> Result<Manifest, SpecError> {
+        let runtime_digest = Hash::from_hex(&self.runtime_digest).ok_or(SpecError::Digest)?;
         let credentials = self
             .credentials
             .iter()
@@ -455,10 +470,10 @@ impl AgentSpec {
                         param: s.param.clone(),
                     },
                     other => {
-                        return Err(format!(
-                            "credential {:?}: unknown injection {other:?}",
-                            s.name
-                        ));
+                        return Err(SpecError::Injection {
+                            slot: s.name.clone(),
+                            inject: other.to_owned(),
+                        });
                     }
                 };
                 Ok(CredentialSlot {
@@ -467,7 +482,7 @@ impl AgentSpec {
                     injection,
                 })
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, SpecError>>()?;
         Ok(Manifest {
             provider,
             name: self.name.clone(),

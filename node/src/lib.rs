@@ -10,8 +10,9 @@
 //! (where inbound manifests are admitted or rejected), [`peer_score`] (penalties and bans),
 //! [`connections`] (how many peers to keep, which surplus ones to drop),
 //! [`publisher`] (signing and re-announcing local agents), [`storage`] (the store worker
-//! thread), [`service`] (the event loop and its handle), [`api`] (local HTTP API and client),
-//! [`metrics`].
+//! thread), [`service`] (the event loop and its handle), [`hire`] (the hire actor: both sides
+//! of every hire), [`api`] (local HTTP API and client), [`metrics`]; `testkit` (feature
+//! `test-utils`) is the harness shared by tests and benches.
 
 pub mod agent_file;
 pub mod api;
@@ -26,6 +27,8 @@ pub mod publisher;
 pub mod service;
 pub mod storage;
 pub mod swarm;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod testkit;
 
 /// Milliseconds since the Unix epoch, from the system clock.
 pub fn now_ms() -> u64 {

@@ -17,7 +17,7 @@ fn main() -> ExitCode {
         Err(err) => {
             // `{:#}` prints the whole context chain on one line: "what failed: because ...".
             eprintln!("error: {err:#}");
-            ExitCode::from(cli::EXIT_ERROR)
+            ExitCode::from(cli::exit_code(&err))
         }
     }
 }

@@ -127,7 +127,7 @@ impl Publisher {
         };
         let body = spec
             .to_manifest(key.id(), seq, self.sealing_key, now, now + ttl)
-            .map_err(invalid)?;
+            .map_err(|e| invalid(e.to_string()))?;
         let signed = Signed::sign(body, key);
         // Exactly what every receiver will check, size limits included: never announce a
         // manifest peers would reject (and penalise us for).

@@ -11,10 +11,20 @@
 
 use std::sync::Arc;
 
-use souk_store::{ManifestWrite, Store};
+use souk_store::{ManifestWrite, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Metrics;
+
+/// Whether an operation may be dropped when the worker's queue is full: network manifests
+/// (peers serve them again through sync) and periodic sweeps. Everything else is kept, in
+/// order, until the queue has room.
+pub fn droppable(op: &StoreOp) -> bool {
+    matches!(
+        op,
+        StoreOp::WriteManifests(_) | StoreOp::RemoveExpired(_) | StoreOp::Checkpoint
+    )
+}
 
 /// Queue depth of the storage worker.
 pub const QUEUE: usize = 4096;
@@ -34,14 +44,14 @@ pub enum StoreOp {
         /// JSON record.
         record: Vec<u8>,
         /// Durable-or-error reply.
-        done: oneshot::Sender<Result<(), String>>,
+        done: oneshot::Sender<Result<(), StoreError>>,
     },
     /// Remove a local agent record; replies once durable.
     RemoveAgent {
         /// Agent name.
         name: String,
         /// Reply.
-        done: oneshot::Sender<Result<(), String>>,
+        done: oneshot::Sender<Result<(), StoreError>>,
     },
     /// Set a small node-state value (e.g. the highest seq signed for an agent).
     PutState {
@@ -53,7 +63,7 @@ pub enum StoreOp {
     /// Make deferred writes durable if there are any (sent periodically).
     Checkpoint,
     /// Make everything durable, then reply (shutdown).
-    Flush(oneshot::Sender<Result<(), String>>),
+    Flush(oneshot::Sender<Result<(), StoreError>>),
 }
 
 /// What applying one operation did to durability.
@@ -122,7 +132,7 @@ fn apply(store: &Store, metrics: &Metrics, op: StoreOp) -> Effect {
             Effect::Clean
         }
         StoreOp::PutAgent { name, record, done } => {
-            let r = store.put_agent(&name, &record).map_err(|e| e.to_string());
+            let r = store.put_agent(&name, &record);
             if let Err(e) = &r {
                 fail("put agent", e);
             }
@@ -131,10 +141,7 @@ fn apply(store: &Store, metrics: &Metrics, op: StoreOp) -> Effect {
             if ok { Effect::Synced } else { Effect::Clean }
         }
         StoreOp::RemoveAgent { name, done } => {
-            let r = store
-                .remove_agent(&name)
-                .map(|_| ())
-                .map_err(|e| e.to_string());
+            let r = store.remove_agent(&name).map(|_| ());
             if let Err(e) = &r {
                 fail("remove agent", e);
             }
@@ -151,7 +158,7 @@ fn apply(store: &Store, metrics: &Metrics, op: StoreOp) -> Effect {
         },
         StoreOp::Checkpoint => Effect::Clean,
         StoreOp::Flush(done) => {
-            let r = store.flush().map_err(|e| e.to_string());
+            let r = store.flush();
             let ok = r.is_ok();
             let _ = done.send(r);
             if ok { Effect::Synced } else { Effect::Clean }

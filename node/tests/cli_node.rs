@@ -82,15 +82,20 @@ fn ok_json(out: &Output, what: &str) -> Value {
         .unwrap_or_else(|e| panic!("{what}: stdout is not JSON ({e}): {text:?}"))
 }
 
-/// Asserts the conventions of a failed command: exit status 2, nothing on stdout, one
-/// `error: ...` line on stderr containing every `want`, and no panic or backtrace.
-/// Returns the message (without `error: `).
+/// Asserts the conventions of a failed command: exit status 2 (usage or configuration),
+/// nothing on stdout, one `error: ...` line on stderr containing every `want`, and no panic
+/// or backtrace. Returns the message (without `error: `).
 fn assert_clean_error(out: &Output, wants: &[&str]) -> String {
+    assert_failure(out, 2, wants)
+}
+
+/// Like [`assert_clean_error`] with exit status `code` (1 refused, 3 node unreachable).
+fn assert_failure(out: &Output, code: i32, wants: &[&str]) -> String {
     let err = stderr(out);
     assert_eq!(
         out.status.code(),
-        Some(2),
-        "want exit status 2, got {}; stderr {err:?}",
+        Some(code),
+        "want exit status {code}, got {}; stderr {err:?}",
         out.status
     );
     assert!(
@@ -475,7 +480,7 @@ fn publish_search_info_survive_sigterm_and_restart() {
     assert!(node.log().contains("stopped cleanly"), "{}", node.log());
     drop(node);
     let out = souk(&dir, &["agent", "list"]);
-    assert_clean_error(&out, &["souk node run"]);
+    assert_failure(&out, 3, &["souk node run"]);
 
     // Restart on the same directory: same identity, the agent and its manifest are back.
     let mut node = NodeProc::start(
@@ -513,7 +518,7 @@ fn publish_search_info_survive_sigterm_and_restart() {
     );
     assert_eq!(list, serde_json::json!([]));
     let out = souk(&dir, &["agent", "retire", "csv-analyst"]);
-    assert_clean_error(&out, &["csv-analyst"]);
+    assert_failure(&out, 1, &["csv-analyst"]);
 
     let status = node.terminate();
     assert!(
@@ -665,14 +670,15 @@ fn client_commands_fail_clearly_without_a_usable_node_or_file() {
 
     // No node running.
     let out = souk(&dir, &["search", "csv"]);
-    assert_clean_error(
+    assert_failure(
         &out,
+        3,
         &["no node is running", "souk node run", path_str(&dir)],
     );
     let out = souk(&dir, &["node", "info"]);
-    assert_clean_error(&out, &["souk node run"]);
+    assert_failure(&out, 3, &["souk node run"]);
     let out = souk(&dir, &["agent", "publish", path_str(&example_agent())]);
-    assert_clean_error(&out, &["souk node run"]);
+    assert_failure(&out, 3, &["souk node run"]);
 
     // A stale api.addr (the node was killed): nothing listens there any more.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -682,7 +688,7 @@ fn client_commands_fail_clearly_without_a_usable_node_or_file() {
     std::fs::write(dir.join("api.addr"), format!("127.0.0.1:{port}\n"))
         .unwrap_or_else(|e| panic!("api.addr: {e}"));
     let out = souk(&dir, &["search", "csv"]);
-    assert_clean_error(&out, &["cannot reach", "souk node run"]);
+    assert_failure(&out, 3, &["cannot reach", "souk node run"]);
     std::fs::remove_file(dir.join("api.addr")).unwrap_or_else(|e| panic!("api.addr: {e}"));
 
     // Uninitialized directory.

@@ -185,6 +185,13 @@ impl Verdict {
             Verdict::Disputed => "disputed",
         }
     }
+
+    /// Parses the name given by [`Verdict::as_str`].
+    pub fn parse(s: &str) -> Option<Verdict> {
+        [Verdict::Accepted, Verdict::Disputed]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
 }
 
 impl fmt::Display for Verdict {

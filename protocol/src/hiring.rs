@@ -96,10 +96,13 @@ pub enum CallError {
     WrongState,
     /// The provider failed internally.
     Internal,
+    /// The provider is overloaded (its queue of calls is full) or the hire's job is between
+    /// runs; the same call may succeed shortly.
+    Busy,
 }
 
 impl CallError {
-    const ALL: [(CallError, u64, &'static str); 7] = [
+    const ALL: [(CallError, u64, &'static str); 8] = [
         (CallError::UnknownHire, 0, "unknown-hire"),
         (CallError::NotYourHire, 1, "not-your-hire"),
         (CallError::BadCall, 2, "bad-call"),
@@ -107,6 +110,7 @@ impl CallError {
         (CallError::Unavailable, 4, "unavailable"),
         (CallError::WrongState, 5, "wrong-state"),
         (CallError::Internal, 6, "internal"),
+        (CallError::Busy, 7, "busy"),
     ];
     /// Wire code.
     pub fn code(self) -> u64 {
@@ -121,6 +125,12 @@ impl CallError {
     }
     fn from_code(c: u64) -> Option<Self> {
         Self::ALL.iter().find(|x| x.1 == c).map(|x| x.0)
+    }
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

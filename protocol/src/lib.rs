@@ -34,6 +34,8 @@ pub mod manifest;
 pub mod negotiation;
 pub mod receipt;
 pub mod rules;
+#[cfg(feature = "serde")]
+mod serde_impls;
 pub mod signed;
 pub mod verify;
 

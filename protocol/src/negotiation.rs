@@ -117,6 +117,12 @@ pub enum DeclineReason {
     Policy,
 }
 
+impl std::fmt::Display for DeclineReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl DeclineReason {
     /// Every reason with its wire code.
     pub const ALL: [(DeclineReason, u64, &'static str); 6] = [

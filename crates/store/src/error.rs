@@ -20,6 +20,20 @@ pub enum StoreError {
         /// What failed (part of the message; not repeated as a source).
         cause: Box<StoreError>,
     },
+    /// Another process (or another handle in this one) has the database open: redb allows one
+    /// writer per file. Usually a node is already running on this data directory.
+    #[error("store {} is in use by another process", path.display())]
+    Locked {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// A failure injected by a test ([`crate::Store::inject_write_failures`], feature
+    /// `fault-injection`); never produced otherwise.
+    #[error("{context}: injected failure")]
+    Injected {
+        /// The operation that was made to fail.
+        context: String,
+    },
     /// The database was written by a newer version of the node, with a schema this code does not
     /// know. No table was changed.
     #[error(

@@ -56,6 +56,9 @@ pub use migrations::SCHEMA_VERSION;
 /// closes the file.
 pub struct Store {
     db: Database,
+    /// Write transactions still to fail (tests only).
+    #[cfg(feature = "fault-injection")]
+    failures: std::sync::atomic::AtomicU32,
     path: PathBuf,
 }
 
@@ -74,19 +77,32 @@ impl Store {
     /// trusts the file otherwise, and may panic on one damaged since it was written.
     ///
     /// Fails with [`StoreError::SchemaTooNew`] on a file written by a newer schema (no table is
-    /// changed), and with [`StoreError::Open`], naming the path, on a file that is not a redb
-    /// database, is damaged, is already open, or cannot be read or written.
+    /// changed), with [`StoreError::Locked`] when another handle has the file open, and with
+    /// [`StoreError::Open`], naming the path, on a file that is not a redb database, is damaged,
+    /// or cannot be read or written.
     pub fn open(path: &Path, config: &StoreConfig) -> Result<Store, StoreError> {
         let open_error = |cause: StoreError| StoreError::Open {
             path: path.to_owned(),
             cause: Box::new(cause),
         };
-        let db = Builder::new()
+        let db = match Builder::new()
             .set_cache_size(config.cache_size)
             .set_check_integrity_on_open(true)
             .create(path)
-            .ctx("opening the database file")
-            .map_err(open_error)?;
+        {
+            Ok(db) => db,
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                return Err(StoreError::Locked {
+                    path: path.to_owned(),
+                });
+            }
+            Err(e) => {
+                return Err(open_error(StoreError::Db {
+                    context: "opening the database file".into(),
+                    cause: e.into(),
+                }));
+            }
+        };
         let version = migrations::run(&db).map_err(|e| match e {
             StoreError::SchemaTooNew { .. } => e,
             other => open_error(other),
@@ -95,6 +111,8 @@ impl Store {
         Ok(Store {
             db,
             path: path.to_owned(),
+            #[cfg(feature = "fault-injection")]
+            failures: std::sync::atomic::AtomicU32::new(0),
         })
     }
 
@@ -151,6 +169,20 @@ impl Store {
         durability: Durability,
         f: impl FnOnce(&WriteTransaction) -> Result<Finish<T>, StoreError>,
     ) -> Result<T, StoreError> {
+        #[cfg(feature = "fault-injection")]
+        {
+            use std::sync::atomic::Ordering;
+            let take = |n: u32| n.checked_sub(1);
+            if self
+                .failures
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, take)
+                .is_ok()
+            {
+                return Err(StoreError::Injected {
+                    context: what.to_owned(),
+                });
+            }
+        }
         let mut txn = self
             .db
             .begin_write()
@@ -167,6 +199,13 @@ impl Store {
                 Ok(out)
             }
         }
+    }
+
+    /// Makes the next `n` write transactions fail with [`StoreError::Injected`] before they
+    /// begin (nothing is written), to test how callers handle a failing disk.
+    #[cfg(feature = "fault-injection")]
+    pub fn inject_write_failures(&self, n: u32) {
+        self.failures.store(n, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Runs `f` in a read transaction.

@@ -680,7 +680,10 @@ fn unopenable_paths_are_open_errors() {
 fn a_second_open_of_the_same_file_fails_cleanly() {
     let (_dir, path, store) = temp_store();
     let err = Store::open(&path, &small()).unwrap_err();
-    assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+    assert!(
+        matches!(&err, StoreError::Locked { path: p } if *p == path),
+        "{err:?}"
+    );
     drop(store);
     Store::open(&path, &small()).unwrap();
 }
@@ -757,4 +760,18 @@ fn manifest_batches_apply_in_order_and_last_after_a_flush() {
         Some((4, a4.id()))
     );
     assert_eq!(store.manifest_count().unwrap(), 1);
+}
+
+#[cfg(feature = "fault-injection")]
+#[test]
+fn injected_write_failures_write_nothing_then_stop() {
+    let (_dir, _path, store) = temp_store();
+    store.inject_write_failures(2);
+    for _ in 0..2 {
+        let err = store.put_state("k", b"v").unwrap_err();
+        assert!(matches!(err, StoreError::Injected { .. }), "{err:?}");
+    }
+    assert_eq!(store.get_state("k").unwrap(), None);
+    store.put_state("k", b"v").unwrap();
+    assert_eq!(store.get_state("k").unwrap().as_deref(), Some(&b"v"[..]));
 }

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use libp2p::Multiaddr;
-use souk_node::agent_file::{AgentSpec, RunSpec};
 use souk_node::service::{self, NodeHandle, NodeOptions};
 use souk_node::swarm::SwarmSettings;
 use souk_protocol::Keypair;
@@ -382,37 +381,9 @@ pub(crate) async fn shutdown(nodes: Vec<BenchNode>) {
     }
 }
 
-/// An agent spec that passes every manifest rule.
-pub(crate) fn agent(
-    name: &str,
-    capabilities: &[&str],
-    description: &str,
-    per_hire: u64,
-) -> AgentSpec {
-    let mut caps: Vec<String> = capabilities.iter().map(|s| s.to_string()).collect();
-    caps.sort();
-    AgentSpec {
-        name: name.into(),
-        description: description.into(),
-        capabilities: caps,
-        input_schema: r#"{"type":"object"}"#.into(),
-        output_schema: r#"{"type":"object"}"#.into(),
-        hosts: vec![],
-        tools: vec![],
-        credentials: vec![],
-        currency: "USD".into(),
-        per_hire,
-        per_hour: 0,
-        max_duration_ms: 600_000,
-        max_concurrency: 2,
-        max_input_bytes: 1 << 20,
-        runtime_digest: blake3::hash(name.as_bytes()).to_hex().to_string(),
-        run: RunSpec {
-            command: vec!["true".into()],
-            workdir: "/".into(),
-        },
-    }
-}
+/// An agent spec that passes every manifest rule (the shared test kit's).
+#[allow(unused_imports)]
+pub(crate) use souk_node::testkit::agent;
 
 /// Clock ticks per second of `/proc/*/stat` times (`USER_HZ`, 100 on Linux/x86).
 pub(crate) const USER_HZ: f64 = 100.0;

@@ -26,9 +26,47 @@ pub enum ClientError {
         /// Why.
         reason: String,
     },
-    /// The node answered with an error.
-    #[error("{0}")]
-    Api(String),
+    /// The node answered with an error (the operation failed or was refused).
+    #[error("{}", .body.error)]
+    Api {
+        /// The HTTP status.
+        status: u16,
+        /// The error body (message and machine code).
+        body: super::ApiError,
+    },
+}
+
+impl ClientError {
+    /// The API's machine code, when the node answered with an error.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { body, .. } => Some(&body.code),
+            _ => None,
+        }
+    }
+
+    /// Whether the node could not be reached at all (not running, or not answering).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            ClientError::NotRunning(_) | ClientError::Unreachable { .. }
+        )
+    }
+}
+
+/// The error of a failed response: its JSON body, or the bare status.
+fn api_error(status: ureq::http::StatusCode, body: &[u8]) -> ClientError {
+    let body =
+        serde_json::from_slice::<super::ApiError>(body).unwrap_or_else(|_| super::ApiError {
+            error: format!("HTTP {status}"),
+            code: String::new(),
+            provider_code: None,
+            decline_reason: None,
+        });
+    ClientError::Api {
+        status: status.as_u16(),
+        body,
+    }
 }
 
 /// A connection to a running node's API.
@@ -79,13 +117,12 @@ impl ApiClient {
                 reason: e.to_string(),
             })?;
         if !status.is_success() {
-            let msg = serde_json::from_str::<super::ApiError>(&text)
-                .map(|e| e.error)
-                .unwrap_or_else(|_| format!("HTTP {status}"));
-            return Err(ClientError::Api(msg));
+            return Err(api_error(status, text.as_bytes()));
         }
-        serde_json::from_str(&text)
-            .map_err(|e| ClientError::Api(format!("unexpected answer from the node: {e}")))
+        serde_json::from_str(&text).map_err(|e| ClientError::Unreachable {
+            addr: self.addr,
+            reason: format!("unexpected answer from the node: {e}"),
+        })
     }
 
     fn auth(&self) -> String {
@@ -138,10 +175,7 @@ impl ApiClient {
                 reason: e.to_string(),
             })?;
         if !status.is_success() {
-            let msg = serde_json::from_slice::<super::ApiError>(&body)
-                .map(|e| e.error)
-                .unwrap_or_else(|_| format!("HTTP {status}"));
-            return Err(ClientError::Api(msg));
+            return Err(api_error(status, &body));
         }
         Ok(body)
     }

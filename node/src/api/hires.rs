@@ -11,23 +11,13 @@ use serde_json::Value;
 use souk_protocol::Hash;
 use souk_protocol::hire::Verdict;
 
-use super::{ApiState, error};
+use super::ApiState;
+use super::error::{error, hire_error};
 use crate::hire::NewHire;
 
 fn hire_id(raw: &str) -> Result<Hash, Box<Response>> {
     Hash::from_hex(raw)
         .ok_or_else(|| Box::new(error(StatusCode::BAD_REQUEST, "a hire id is 64 hex digits")))
-}
-
-fn refused(e: String) -> Response {
-    let status = if e.contains("no hire") {
-        StatusCode::NOT_FOUND
-    } else if e.contains("shutting down") {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    error(status, e)
 }
 
 pub(super) async fn create(
@@ -40,14 +30,14 @@ pub(super) async fn create(
     };
     match s.node.hires.create(new).await {
         Ok(r) => (StatusCode::CREATED, Json(r)).into_response(),
-        Err(e) => refused(e),
+        Err(e) => hire_error(e),
     }
 }
 
 pub(super) async fn list(State(s): State<ApiState>) -> Response {
     match s.node.hires.list().await {
         Ok(v) => Json(v).into_response(),
-        Err(e) => refused(e),
+        Err(e) => hire_error(e),
     }
 }
 
@@ -59,7 +49,7 @@ pub(super) async fn get_one(State(s): State<ApiState>, Path(id): Path<String>) -
     match s.node.hires.get(id).await {
         Ok(Some(r)) => Json(r).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, format!("no hire {}", id.short())),
-        Err(e) => refused(e),
+        Err(e) => hire_error(e),
     }
 }
 
@@ -89,7 +79,7 @@ pub(super) async fn receipts(
         .await
     {
         Ok(v) => Json(v).into_response(),
-        Err(e) => refused(e),
+        Err(e) => hire_error(e),
     }
 }
 
@@ -118,7 +108,7 @@ pub(super) async fn answer(
     };
     match s.node.hires.answer(id, b.answer).await {
         Ok(()) => Json(serde_json::json!({"answered": true})).into_response(),
-        Err(e) => refused(e),
+        Err(e) => hire_error(e),
     }
 }
 
@@ -145,7 +135,7 @@ pub(super) async fn cancel(
             Json(serde_json::json!({"canceling": true})),
         )
             .into_response(),
-        Err(e) => refused(e),
+        Err(e) => hire_error(e),
     }
 }
 
@@ -162,7 +152,7 @@ async fn settle(
     let reason = body.map(|b| b.0.reason).unwrap_or_default();
     match s.node.hires.settle(id, verdict, reason).await {
         Ok(r) => Json(r).into_response(),
-        Err(e) => refused(e),
+        Err(e) => hire_error(e),
     }
 }
 
@@ -203,7 +193,7 @@ pub(super) async fn bundle(
             bytes,
         )
             .into_response(),
-        Err(e) => refused(e),
+        Err(e) => hire_error(e),
     }
 }
 
@@ -215,6 +205,6 @@ pub(super) async fn output(State(s): State<ApiState>, Path(id): Path<String>) ->
     match s.node.hires.output(id).await {
         Ok(Some(v)) => Json(v).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, "no output (yet)"),
-        Err(e) => refused(e),
+        Err(e) => hire_error(e),
     }
 }

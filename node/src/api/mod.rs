@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod error;
 mod hires;
 
 use std::net::SocketAddr;
@@ -38,22 +39,8 @@ pub struct ApiState {
     pub shutdown: Arc<tokio::sync::Notify>,
 }
 
-/// A JSON error body: `{"error": "..."}`.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ApiError {
-    /// What went wrong.
-    pub error: String,
-}
-
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (
-        status,
-        Json(ApiError {
-            error: message.into(),
-        }),
-    )
-        .into_response()
-}
+pub use error::ApiError;
+use error::{error, node_error};
 
 /// The routes, with authentication applied to all of them.
 pub fn router(state: ApiState) -> Router {
@@ -114,7 +101,7 @@ pub async fn serve(
 async fn info(State(s): State<ApiState>) -> Response {
     match s.node.info().await {
         Ok(i) => Json(i).into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => node_error(e),
     }
 }
 
@@ -161,7 +148,7 @@ async fn list_agents(State(s): State<ApiState>) -> Response {
                 .collect::<Vec<_>>(),
         )
         .into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => node_error(e),
     }
 }
 
@@ -175,7 +162,7 @@ async fn publish(
     };
     match s.node.publish(spec).await {
         Ok(p) => (StatusCode::CREATED, Json(p)).into_response(),
-        Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
+        Err(e) => node_error(e),
     }
 }
 
@@ -184,8 +171,7 @@ async fn retire(State(s): State<ApiState>, Path(name): Path<String>) -> Response
         Ok(id) => {
             Json(serde_json::json!({ "name": name, "retiring_manifest_id": id })).into_response()
         }
-        Err(e) if e.contains("no agent named") => error(StatusCode::NOT_FOUND, e),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => node_error(e),
     }
 }
 
@@ -261,7 +247,7 @@ async fn search(
     };
     match s.node.search(req).await {
         Ok(hits) => Json::<Vec<SearchHit>>(hits).into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => node_error(e),
     }
 }
 
@@ -283,7 +269,7 @@ async fn manifest(State(s): State<ApiState>, Path(id): Path<String>) -> Response
             StatusCode::NOT_FOUND,
             format!("no manifest {id} on this node"),
         ),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => node_error(e),
     }
 }
 

@@ -12,7 +12,8 @@ use souk_node::agent_file::{format_amount, parse_amount};
 use souk_node::api::client::ApiClient;
 use souk_node::data_dir::DataDir;
 use souk_node::hire::HireRecord;
-use souk_node::hire::manager::{ReceiptsView, StepView};
+use souk_node::hire::{ReceiptsView, StepView};
+use souk_protocol::Hash;
 use souk_protocol::hire::HireState;
 
 #[derive(Debug, Args)]
@@ -135,10 +136,10 @@ pub(crate) fn parse_duration(s: &str) -> Option<u64> {
 }
 
 /// Resolves a hire id or unique prefix (at least 6 hex digits).
-fn resolve(client: &ApiClient, prefix: &str) -> anyhow::Result<String> {
+fn resolve(client: &ApiClient, prefix: &str) -> anyhow::Result<Hash> {
     let p = prefix.to_ascii_lowercase();
-    if p.len() == 64 {
-        return Ok(p);
+    if let Some(id) = Hash::from_hex(&p) {
+        return Ok(id);
     }
     if p.len() < 6 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
         anyhow::bail!(
@@ -146,16 +147,19 @@ fn resolve(client: &ApiClient, prefix: &str) -> anyhow::Result<String> {
         );
     }
     let all: Vec<HireRecord> = client.get("/v1/hires")?;
-    let matches: Vec<&HireRecord> = all.iter().filter(|h| h.hire_id.starts_with(&p)).collect();
+    let matches: Vec<&HireRecord> = all
+        .iter()
+        .filter(|h| h.hire_id.to_hex().starts_with(&p))
+        .collect();
     match matches.as_slice() {
-        [one] => Ok(one.hire_id.clone()),
+        [one] => Ok(one.hire_id),
         [] => anyhow::bail!("no hire starts with {prefix}; see `souk hires`"),
         _ => anyhow::bail!("{prefix} matches {} hires; give more digits", matches.len()),
     }
 }
 
-fn short(id: &str) -> &str {
-    &id[..id.len().min(12)]
+fn short(id: &Hash) -> String {
+    id.to_hex()[..12].to_owned()
 }
 
 fn print_record(r: &HireRecord) {
@@ -210,7 +214,7 @@ fn print_step(s: &StepView) {
 /// Follows a hire's receipts until it ends; returns the final record.
 fn follow(
     client: &ApiClient,
-    id: &str,
+    id: &Hash,
     json_lines: bool,
     quiet: bool,
 ) -> anyhow::Result<HireRecord> {
@@ -230,7 +234,7 @@ fn follow(
         }
         std::io::stdout().flush().ok();
         let r = view.hire;
-        if r.state() == HireState::InputRequired && !asked && !json_lines && !quiet {
+        if r.state == HireState::InputRequired && !asked && !json_lines && !quiet {
             asked = true;
             if let Some(q) = &r.question {
                 eprintln!("the agent asks: {q}");
@@ -240,13 +244,13 @@ fn follow(
                 short(&r.hire_id)
             );
         }
-        if r.state() != HireState::InputRequired {
+        if r.state != HireState::InputRequired {
             asked = false;
         }
-        if let (Some(e), false) = (&r.error, r.state().is_terminal()) {
+        if let (Some(e), false) = (&r.error, r.state.is_terminal()) {
             anyhow::bail!("following stopped: {e}");
         }
-        if r.state().is_terminal() && from >= r.entries {
+        if r.state.is_terminal() && from >= r.entries {
             return Ok(r);
         }
     }
@@ -337,14 +341,14 @@ fn settle(
 fn finished(client: &ApiClient, r: &HireRecord) -> anyhow::Result<()> {
     out!(
         "{} {}",
-        if r.state() == HireState::Completed {
+        if r.state == HireState::Completed {
             "completed:"
         } else {
             "ended:"
         },
         r.state
     );
-    if r.state() == HireState::Completed {
+    if r.state == HireState::Completed {
         // The output arrives with (or just after) the completed entry.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
@@ -446,7 +450,7 @@ fn create(client: &ApiClient, a: NewHireArgs) -> anyhow::Result<ExitCode> {
         finished(client, &done)?;
     }
     // Completed with a verified chain and output: success; anything else is a failed hire.
-    let ok = done.state() == HireState::Completed && done.error.is_none();
+    let ok = done.state == HireState::Completed && done.error.is_none();
     Ok(if ok {
         ExitCode::SUCCESS
     } else {
@@ -474,7 +478,7 @@ pub(crate) fn run_hires(dir: &DataDir, json: bool) -> anyhow::Result<ExitCode> {
                 r.state,
                 r.agent,
                 format_amount(r.price),
-                r.verdict.as_deref().unwrap_or("")
+                r.verdict.map_or("", |v| v.as_str())
             );
         }
     }

@@ -1,8 +1,10 @@
 //! Command-line interface: the clap definitions of every `souk` command and their dispatch.
 //!
 //! Conventions (shared by every command): a global `--data-dir` (env `SOUK_HOME`, default
-//! `~/.souk`), `--json` on every command that prints data, short human output, exit status
-//! 0 on success, 1 when a check fails (e.g. an invalid bundle), 2 on usage or I/O errors.
+//! `~/.souk`), `--json` on every command that prints data, short human output, and exit
+//! status 0 on success, 1 when the operation failed or was refused (an invalid bundle, a
+//! declined hire, an error answered by the node), 2 on usage, configuration or local I/O
+//! errors, 3 when the node cannot be reached ([`exit_code`]).
 //! Commands other than `init`, `node run` and `verify` talk to the running node through its
 //! local API.
 
@@ -29,12 +31,33 @@ use souk_node::data_dir::DataDir;
 
 /// Exit status for "the check ran and the answer is no" (e.g. an invalid bundle).
 pub(crate) const EXIT_INVALID: u8 = 1;
-/// Exit status for errors: bad usage, unreadable files, a node that cannot be reached.
+/// Exit status for errors: bad usage or configuration, unreadable files.
 pub(crate) const EXIT_ERROR: u8 = 2;
+/// Exit status when the node's API cannot be reached (not running, or not answering).
+pub(crate) const EXIT_UNREACHABLE: u8 = 3;
+
+/// The exit status of a failed command, chosen by the kind of error (never by its text).
+pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
+    use souk_node::api::client::ClientError;
+    match err.chain().find_map(|e| e.downcast_ref::<ClientError>()) {
+        Some(e) if e.is_unreachable() => EXIT_UNREACHABLE,
+        Some(ClientError::Api { .. }) => EXIT_INVALID,
+        _ => EXIT_ERROR,
+    }
+}
 
 /// Souk: a peer-to-peer exchange where AI agents are offered, hired and audited.
 #[derive(Debug, Parser)]
-#[command(name = "souk", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "souk",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    after_help = "Exit status: 0 success; 1 the operation failed or was refused (declined, \
+                  invalid bundle, an error from the node); 2 usage or configuration error; \
+                  3 the node cannot be reached."
+)]
 pub(crate) struct Cli {
     /// The node's data directory (identity, config, database) [default: ~/.souk].
     #[arg(long, global = true, env = "SOUK_HOME", value_name = "DIR")]

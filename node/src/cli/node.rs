@@ -113,7 +113,7 @@ fn run_node(dir: &DataDir, args: RunArgs) -> anyhow::Result<ExitCode> {
         },
     ) {
         Ok(s) => s,
-        Err(e) if e.to_string().contains("already open") => {
+        Err(souk_store::StoreError::Locked { .. }) => {
             let api = dir
                 .api_addr()
                 .map(|a| format!(" (its API is at {a})"))

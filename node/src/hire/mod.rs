@@ -2,17 +2,45 @@
 //! side). Where a hire's lifecycle is driven; the states themselves are the pure
 //! [`souk_protocol::hire`] machine.
 //!
-//! - [`policy`]: how a provider answers a request and what a client accepts (pure).
-//! - [`record`]: the durable per-hire record and the blobs stored beside it.
-//! - [`provider`]: the job task that runs an agent and appends signed receipts.
-//! - [`client`]: the follower that pulls, verifies and stores receipts.
-//! - [`manager`]: owns every hire, answers hire calls, and serves the local API.
+//! - [`actor`]: the task that owns every hire; its loop only moves messages and state.
+//! - `state`: the actor's state (records, running jobs, followers, parked long-polls, tasks).
+//! - `serve`: the provider's answers to `/souk/hire/1` calls (quote, contract, receipts,
+//!   answers, cancels, the client's verdict).
+//! - `api`: the local API's operations (create, answer, cancel, settle, export).
+//! - `negotiate`: the client's request -> offer | counter | decline -> accept.
+//! - `job`: the provider's job: runs the agent; where a receipt is appended.
+//! - `follow`: the client's follower: where a received receipt is verified and stored.
+//! - `settle`: the client's attestation and its delivery.
+//! - `export`: the read side (verified chain, receipts view, output, bundle).
+//! - [`handle`] ([`HireOps`]), [`msg`], [`error`] ([`HireError`]), [`record`]
+//!   ([`HireRecord`]), [`view`], [`transport`] ([`HireNetwork`]), [`policy`] (pure
+//!   negotiation policy), `ctx` (what tasks share).
 
-pub mod client;
-pub mod manager;
+pub mod actor;
+mod api;
+mod ctx;
+pub mod error;
+mod export;
+mod follow;
+pub mod handle;
+mod job;
+pub mod msg;
+mod negotiate;
 pub mod policy;
-pub mod provider;
 pub mod record;
+mod serve;
+mod settle;
+mod state;
+#[cfg(test)]
+mod tests;
+pub mod transport;
+pub mod view;
 
-pub use manager::{HireManager, HireOps, NewHire};
+pub use actor::{HireActor, InboundSender};
+pub(crate) use ctx::offer;
+pub use ctx::{Offerable, Offers};
+pub use error::HireError;
+pub use handle::HireOps;
 pub use record::{HireRecord, Role};
+pub use transport::{HireNetwork, Responder, TransportError};
+pub use view::{NewHire, ReceiptsView, StepView, summarize};

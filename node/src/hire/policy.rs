@@ -99,6 +99,30 @@ pub fn answer(m: &Manifest, req: &HireRequest, now: Timestamp, running: u32) -> 
     }
 }
 
+/// Why the client's policy refuses a proposal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unacceptable {
+    /// Priced in another currency than the manifest's.
+    #[error("priced in {offered}, not {wanted}")]
+    Currency {
+        /// The proposal's currency.
+        offered: String,
+        /// The manifest's.
+        wanted: String,
+    },
+    /// Above the client's maximum (micro-units).
+    #[error("price {price} is above your maximum {max}")]
+    Price {
+        /// The proposed price.
+        price: u64,
+        /// The client's maximum.
+        max: u64,
+    },
+    /// The proposed deadline is later than the client's.
+    #[error("the proposed deadline is later than yours")]
+    Deadline,
+}
+
 /// The client's policy: accept terms that cost at most `max_price` and finish by
 /// `max_deadline`, before the proposal lapses.
 pub fn acceptable(
@@ -106,21 +130,21 @@ pub fn acceptable(
     currency: &str,
     max_price: u64,
     max_deadline: Timestamp,
-) -> Result<(), String> {
+) -> Result<(), Unacceptable> {
     if terms.price.currency != currency {
-        return Err(format!(
-            "priced in {}, not {currency}",
-            terms.price.currency
-        ));
+        return Err(Unacceptable::Currency {
+            offered: terms.price.currency.clone(),
+            wanted: currency.into(),
+        });
     }
     if terms.price.amount > max_price {
-        return Err(format!(
-            "price {} is above your maximum {max_price}",
-            terms.price.amount
-        ));
+        return Err(Unacceptable::Price {
+            price: terms.price.amount,
+            max: max_price,
+        });
     }
     if terms.deadline > max_deadline {
-        return Err("the proposed deadline is later than yours".into());
+        return Err(Unacceptable::Deadline);
     }
     Ok(())
 }
@@ -199,8 +223,14 @@ mod tests {
             deadline: 100,
         };
         assert!(acceptable(&t, "USD", 5, 100).is_ok());
-        assert!(acceptable(&t, "USD", 4, 100).is_err());
-        assert!(acceptable(&t, "USD", 5, 99).is_err());
-        assert!(acceptable(&t, "EUR", 5, 100).is_err());
+        assert_eq!(
+            acceptable(&t, "USD", 4, 100),
+            Err(Unacceptable::Price { price: 5, max: 4 })
+        );
+        assert_eq!(acceptable(&t, "USD", 5, 99), Err(Unacceptable::Deadline));
+        assert!(matches!(
+            acceptable(&t, "EUR", 5, 100),
+            Err(Unacceptable::Currency { .. })
+        ));
     }
 }

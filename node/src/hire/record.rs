@@ -1,13 +1,17 @@
 //! The durable record of one hire (JSON in the store's hires table) and the names of the
 //! blobs kept beside it. Everything a hire needs to resume after a crash is here or in the
 //! receipt chain.
+//!
+//! The JSON keeps the text forms of schema version 1 (ids as hex, node ids as `souk…`, states
+//! and verdicts by name), so records written before these fields were typed read back as
+//! they are. A record that does not parse is an error, never a default value.
 
 use serde::{Deserialize, Serialize};
-use souk_protocol::Hash;
-use souk_protocol::hire::{HireState, Verdict};
+use souk_protocol::hire::{HireState, HireStatus, SettleError, Verdict};
 use souk_protocol::manifest::Manifest;
-use souk_protocol::negotiation::Contract;
+use souk_protocol::negotiation::{Contract, Proposal};
 use souk_protocol::signed::Signed;
+use souk_protocol::{Hash, NodeId};
 
 /// Blob: the signed manifest envelope hired.
 pub const BLOB_MANIFEST: &str = "manifest";
@@ -38,25 +42,41 @@ pub enum Role {
     Provider,
 }
 
+impl Role {
+    /// `client` or `provider`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Client => "client",
+            Role::Provider => "provider",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One hire, as stored and as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HireRecord {
-    /// Hire id (hex).
-    pub hire_id: String,
+    /// Hire id.
+    pub hire_id: Hash,
     /// Our side.
     pub role: Role,
     /// Lifecycle state (`working`, `input-required`, ...).
-    pub state: String,
+    pub state: HireState,
     /// The client's verdict once settled.
-    pub verdict: Option<String>,
+    pub verdict: Option<Verdict>,
     /// Agent name.
     pub agent: String,
-    /// Manifest id (hex).
-    pub manifest_id: String,
+    /// Manifest id.
+    pub manifest_id: Hash,
     /// Provider node id.
-    pub provider: String,
+    pub provider: NodeId,
     /// Client node id.
-    pub client: String,
+    pub client: NodeId,
     /// Agreed price (micro-units).
     pub price: u64,
     /// Currency.
@@ -79,26 +99,28 @@ pub struct HireRecord {
     pub settle_pending: bool,
 }
 
+/// A stored hire record that does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("unreadable hire record: {0}")]
+pub struct RecordError(#[from] serde_json::Error);
+
 impl HireRecord {
     /// A new record for a contract just formed.
     pub fn new(role: Role, contract: &Contract, manifest: &Signed<Manifest>, now: u64) -> Self {
         let terms = contract.terms();
         Self {
-            hire_id: contract.hire_id().to_hex(),
+            hire_id: contract.hire_id(),
             role,
-            state: HireState::Accepted.as_str().into(),
+            state: HireState::Accepted,
             verdict: None,
             agent: manifest.body().name.clone(),
-            manifest_id: manifest.id().to_hex(),
-            provider: contract.provider().to_string(),
-            client: contract.client().to_string(),
+            manifest_id: manifest.id(),
+            provider: contract.provider(),
+            client: contract.client(),
             price: terms.price.amount,
             currency: terms.price.currency.clone(),
             deadline: terms.deadline,
-            countered: matches!(
-                contract.proposal,
-                souk_protocol::negotiation::Proposal::Counter(_)
-            ),
+            countered: matches!(contract.proposal, Proposal::Counter(_)),
             created_at: now,
             updated_at: now,
             entries: 0,
@@ -110,36 +132,97 @@ impl HireRecord {
 
     /// The hire id.
     pub fn id(&self) -> Hash {
-        Hash::from_hex(&self.hire_id).unwrap_or(Hash::ZERO)
-    }
-
-    /// The state as the pure type.
-    pub fn state(&self) -> HireState {
-        HireState::parse(&self.state).unwrap_or(HireState::Failed)
+        self.hire_id
     }
 
     /// Sets the state.
     pub fn set_state(&mut self, s: HireState, now: u64) {
-        self.state = s.as_str().into();
+        self.state = s;
         self.updated_at = now;
     }
 
-    /// The verdict as the pure type.
-    pub fn verdict(&self) -> Option<Verdict> {
-        match self.verdict.as_deref() {
-            Some("accepted") => Some(Verdict::Accepted),
-            Some("disputed") => Some(Verdict::Disputed),
-            _ => None,
+    /// The state and settlement as the protocol's [`HireStatus`] (every stored hire had a
+    /// contract).
+    pub fn status(&self) -> HireStatus {
+        HireStatus {
+            state: self.state,
+            verdict: self.verdict,
+            contracted: true,
         }
+    }
+
+    /// Records the client's verdict, if the protocol allows settling now
+    /// ([`HireStatus::settle`]: the hire has ended and is not settled yet).
+    pub fn settle(&mut self, verdict: Verdict, now: u64) -> Result<(), SettleError> {
+        let mut status = self.status();
+        status.settle(verdict)?;
+        self.verdict = status.verdict;
+        self.updated_at = now;
+        Ok(())
     }
 
     /// JSON bytes for the store.
     pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+        // Serializing this struct cannot fail: every field is a string, number, bool or a
+        // JSON value, with string map keys only.
+        serde_json::to_vec(self).unwrap_or_else(|e| unreachable!("hire record to JSON: {e}"))
     }
 
     /// From stored JSON.
-    pub fn from_bytes(b: &[u8]) -> Result<Self, String> {
-        serde_json::from_slice(b).map_err(|e| format!("unreadable hire record: {e}"))
+    pub fn from_bytes(b: &[u8]) -> Result<Self, RecordError> {
+        Ok(serde_json::from_slice(b)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record as schema version 1 wrote it (all fields as text).
+    const V1: &str = r#"{"hire_id":"ab00000000000000000000000000000000000000000000000000000000000000","role":"client","state":"input-required","verdict":null,"agent":"csv-analyst","manifest_id":"cd00000000000000000000000000000000000000000000000000000000000000","provider":"PROVIDER","client":"CLIENT","price":500000,"currency":"USD","deadline":1800000000000,"countered":false,"created_at":1,"updated_at":2,"entries":3,"question":{"q":"header?"},"error":null,"settle_pending":false}"#;
+
+    fn v1() -> String {
+        let p = souk_protocol::Keypair::from_seed(&[1; 32]).id().to_string();
+        let c = souk_protocol::Keypair::from_seed(&[2; 32]).id().to_string();
+        V1.replace("PROVIDER", &p).replace("CLIENT", &c)
+    }
+
+    #[test]
+    fn version_1_records_read_back_unchanged() {
+        let text = v1();
+        let r = HireRecord::from_bytes(text.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.state, HireState::InputRequired);
+        assert_eq!(r.role, Role::Client);
+        assert_eq!(r.hire_id.short(), "ab000000");
+        assert_eq!(String::from_utf8(r.to_bytes()).ok(), Some(text));
+    }
+
+    #[test]
+    fn a_bad_field_is_an_error_not_a_default() {
+        for (from, to) in [
+            ("\"input-required\"", "\"sleeping\""),
+            ("\"verdict\":null", "\"verdict\":\"maybe\""),
+            ("\"ab000000", "\"zz000000"),
+            ("\"role\":\"client\"", "\"role\":\"boss\""),
+        ] {
+            let text = v1().replace(from, to);
+            assert!(HireRecord::from_bytes(text.as_bytes()).is_err(), "{to}");
+        }
+    }
+
+    #[test]
+    fn settling_follows_the_protocol() {
+        let mut r = HireRecord::from_bytes(v1().as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            r.settle(Verdict::Accepted, 5),
+            Err(SettleError::NotSettleable(HireState::InputRequired))
+        );
+        r.state = HireState::Completed;
+        assert_eq!(r.settle(Verdict::Accepted, 5), Ok(()));
+        assert_eq!(r.verdict, Some(Verdict::Accepted));
+        assert_eq!(
+            r.settle(Verdict::Disputed, 6),
+            Err(SettleError::AlreadySettled(Verdict::Accepted))
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! The request-response codec for Souk's discovery protocols: one canonical-CBOR message per
 //! stream, preceded by its length as a 4-byte big-endian integer (`spec/discovery.md`).
-//! Lengths above the protocol's limit are refused before any allocation.
+//! Lengths above the protocol's limit are refused before anything is read; a declared length
+//! within the limit is not trusted either: the buffer grows with the bytes that actually
+//! arrive (a peer cannot make the node allocate 16 MiB with a 4-byte prefix).
 
 use std::io;
 use std::marker::PhantomData;
@@ -35,6 +37,9 @@ impl<Req, Resp> Clone for CborCodec<Req, Resp> {
     }
 }
 
+/// Most bytes reserved up front for a frame; the rest is allocated as it arrives.
+const FIRST_CHUNK: usize = 64 * 1024;
+
 async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::Result<Vec<u8>> {
     let mut len = [0u8; 4];
     io.read_exact(&mut len).await?;
@@ -45,8 +50,14 @@ async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::
             format!("message of {len} bytes exceeds the limit of {max}"),
         ));
     }
-    let mut buf = vec![0u8; len];
-    io.read_exact(&mut buf).await?;
+    let mut buf = Vec::with_capacity(len.min(FIRST_CHUNK));
+    io.take(len as u64).read_to_end(&mut buf).await?;
+    if buf.len() != len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("message ended after {} of {len} bytes", buf.len()),
+        ));
+    }
     Ok(buf)
 }
 
@@ -104,5 +115,29 @@ where
         T: AsyncWrite + Unpin + Send,
     {
         write_frame(io, &encoding::encode(&resp)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn framed(declared: u32, body: &[u8]) -> futures::io::Cursor<Vec<u8>> {
+        let mut v = declared.to_be_bytes().to_vec();
+        v.extend_from_slice(body);
+        futures::io::Cursor::new(v)
+    }
+
+    #[tokio::test]
+    async fn frames_are_read_whole_and_lies_about_length_fail() {
+        let ok = read_frame(&mut framed(3, b"abc"), 16).await;
+        assert_eq!(ok.ok(), Some(b"abc".to_vec()));
+        // Over the limit: refused before reading.
+        let err = read_frame(&mut framed(17, b"x"), 16).await.err();
+        assert_eq!(err.map(|e| e.kind()), Some(io::ErrorKind::InvalidData));
+        // A large declared length with a short body: an early end, not a 16 MiB buffer.
+        let mut short = framed(16 << 20, &[7; 100]);
+        let err = read_frame(&mut short, 16 << 20).await.err();
+        assert_eq!(err.map(|e| e.kind()), Some(io::ErrorKind::UnexpectedEof));
     }
 }

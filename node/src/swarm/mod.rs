@@ -89,8 +89,22 @@ fn message_id(msg: &gossipsub::Message) -> gossipsub::MessageId {
     gossipsub::MessageId::from(&blake3::hash(&msg.data).as_bytes()[..20])
 }
 
+/// Why the swarm could not be built (a bad setting, or the transport could not be set up).
+#[derive(Debug, thiserror::Error)]
+pub enum SwarmError {
+    /// A gossipsub setting was refused.
+    #[error("gossipsub: {0}")]
+    Gossipsub(String),
+    /// The transport could not be built.
+    #[error("transport: {0}")]
+    Transport(String),
+}
+
 /// Builds the composed behaviour for `key`.
-pub fn behaviour(key: &libp2p::identity::Keypair, s: &SwarmSettings) -> Result<Behaviour, String> {
+pub fn behaviour(
+    key: &libp2p::identity::Keypair,
+    s: &SwarmSettings,
+) -> Result<Behaviour, SwarmError> {
     let peer_id = key.public().to_peer_id();
     let mesh_n = s.mesh_n.max(2);
     let gossip_config = gossipsub::ConfigBuilder::default()
@@ -109,14 +123,14 @@ pub fn behaviour(key: &libp2p::identity::Keypair, s: &SwarmSettings) -> Result<B
         // extra control message per mesh peer costs more than the duplicate it prevents.
         .idontwant_message_size_threshold(IDONTWANT_THRESHOLD)
         .build()
-        .map_err(|e| format!("gossipsub config: {e}"))?;
+        .map_err(|e| SwarmError::Gossipsub(format!("config: {e}")))?;
     let mut gossipsub =
         gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config)
-            .map_err(|e| format!("gossipsub: {e}"))?;
+            .map_err(|e| SwarmError::Gossipsub(e.to_string()))?;
     if !s.light {
         gossipsub
             .subscribe(&gossipsub::IdentTopic::new(MANIFEST_TOPIC))
-            .map_err(|e| format!("gossipsub subscribe: {e}"))?;
+            .map_err(|e| SwarmError::Gossipsub(format!("subscribe: {e}")))?;
     }
 
     let mut kad_config = kad::Config::new(KAD_PROTOCOL);
@@ -187,8 +201,9 @@ pub fn behaviour(key: &libp2p::identity::Keypair, s: &SwarmSettings) -> Result<B
 pub fn build(
     key: libp2p::identity::Keypair,
     s: &SwarmSettings,
-) -> Result<libp2p::Swarm<Behaviour>, String> {
+) -> Result<libp2p::Swarm<Behaviour>, SwarmError> {
     let settings = s.clone();
+    let key_for_behaviour = key.clone();
     let builder = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(
@@ -196,15 +211,14 @@ pub fn build(
             noise::Config::new,
             yamux::Config::default,
         )
-        .map_err(|e| format!("transport: {e}"))?;
+        .map_err(|e| SwarmError::Transport(e.to_string()))?;
     #[cfg(feature = "quic")]
     let builder = builder.with_quic();
+    // The builder boxes the behaviour's error; build it first to keep the type.
+    let built = behaviour(&key_for_behaviour, &settings)?;
     let swarm = builder
-        .with_behaviour(|key| {
-            behaviour(key, &settings)
-                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e.into() })
-        })
-        .map_err(|e| format!("behaviour: {e}"))?
+        .with_behaviour(move |_| built)
+        .map_err(|e| SwarmError::Transport(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(settings.idle_timeout))
         .build();
     Ok(swarm)

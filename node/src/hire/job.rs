@@ -6,77 +6,36 @@
 //! restarted from its last checkpoint, and a question already asked is not asked twice.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 use souk_protocol::hire::HireState;
-use souk_protocol::identity::Keypair;
 use souk_protocol::manifest::Manifest;
 use souk_protocol::receipt::{Canceler, EntryKind, FailureCode, ReceiptEntry, SignedEntry, commit};
 use souk_protocol::signed::Signed;
 use souk_protocol::{Hash, Timestamp};
 use souk_runtime::{AgentEvent, AgentProcess, Outcome, RunConfig, Step};
-use souk_store::Store;
 use tokio::sync::mpsc;
 
-use super::record::{BLOB_ANSWER, BLOB_CHECKPOINT, BLOB_OUTPUT, HireRecord};
+use super::ctx::{Ctx, blocking, offer};
+use super::error::HireError;
+use super::export::{blob, contract_and_manifest};
+use super::msg::{JobControl, JobUpdate, Msg};
+use super::record::{BLOB_ANSWER, BLOB_CHECKPOINT, BLOB_INPUT, BLOB_OUTPUT, HireRecord};
 use crate::agent_file::RunSpec;
 use crate::now_ms;
 
-/// What the client (through the manager) can tell a running job.
-#[derive(Debug)]
-pub enum JobControl {
-    /// The answer to the agent's question (JSON bytes).
-    Answer(Vec<u8>),
-    /// Stop: who asked, and why.
-    Cancel {
-        /// The client (through a hire call) or the provider (through its own API).
-        by: Canceler,
-        /// Why.
-        reason: String,
-    },
-}
-
-/// What a job tells the manager.
-#[derive(Debug, Clone)]
-pub enum JobUpdate {
-    /// An entry was appended durably.
-    Appended {
-        /// The hire.
-        hire_id: Hash,
-        /// The record after the append.
-        record: Box<HireRecord>,
-    },
-    /// The job task ended (terminal entry appended, or the node is stopping).
-    Ended {
-        /// The hire.
-        hire_id: Hash,
-    },
-}
-
 /// Everything a job needs.
-pub struct Job {
-    /// The hire.
-    pub hire_id: Hash,
-    /// The provider's key.
-    pub key: Arc<Keypair>,
-    /// The store.
-    pub store: Arc<Store>,
-    /// The hire's record (as stored).
-    pub record: HireRecord,
-    /// The manifest hired.
-    pub manifest: Signed<Manifest>,
+pub(crate) struct Job {
+    ctx: Ctx,
+    hire_id: Hash,
+    record: HireRecord,
+    manifest: Signed<Manifest>,
     /// How to run the agent (`None`: it is no longer published, so the job can only fail).
-    pub run: Option<RunSpec>,
-    /// Per-hire working directory.
-    pub workdir: PathBuf,
-    /// The job input (JSON).
-    pub input: Value,
-    /// Updates to the manager.
-    pub updates: mpsc::Sender<JobUpdate>,
-    /// Control from the manager.
-    pub control: mpsc::Receiver<JobControl>,
+    run: Option<RunSpec>,
+    workdir: PathBuf,
+    input: Value,
+    control: mpsc::Receiver<JobControl>,
 }
 
 /// The chain as the job extends it.
@@ -95,52 +54,101 @@ enum Flow {
 }
 
 impl Job {
-    fn load_chain(&self) -> Result<Chain, String> {
-        let count = self
-            .store
-            .receipt_count(&self.hire_id)
-            .map_err(|e| e.to_string())?;
-        if count == 0 {
-            return Ok(Chain {
+    /// Loads what the job of hire `record` needs from the store and the offers.
+    pub(crate) async fn load(
+        ctx: Ctx,
+        record: HireRecord,
+        control: mpsc::Receiver<JobControl>,
+    ) -> Result<Job, HireError> {
+        let id = record.hire_id;
+        let store = ctx.store.clone();
+        let offers = ctx.offers.clone();
+        let (manifest, run, input) = blocking(move || {
+            let (_, manifest) = contract_and_manifest(&store, &id)?;
+            // The manifest may have left the offers (expired, replaced); the agent record
+            // still says how to run it. Without either, the job starts only to record why
+            // it cannot run.
+            let run = match offer(&offers, &manifest.id()) {
+                Some(o) => Some(o.run),
+                None => store
+                    .get_agent(&manifest.body().name)?
+                    .and_then(|raw| {
+                        serde_json::from_slice::<crate::publisher::AgentRecord>(&raw).ok()
+                    })
+                    .map(|r| r.spec.run),
+            };
+            let input: Value = serde_json::from_slice(&blob(&store, &id, BLOB_INPUT)?)
+                .map_err(|e| HireError::corrupt(id, BLOB_INPUT, e))?;
+            Ok((manifest, run, input))
+        })
+        .await?;
+        Ok(Job {
+            workdir: ctx.workdir.join(id.to_hex()),
+            ctx,
+            hire_id: id,
+            record,
+            manifest,
+            run,
+            input,
+            control,
+        })
+    }
+
+    async fn load_chain(&self) -> Result<Chain, HireError> {
+        let store = self.ctx.store.clone();
+        let id = self.hire_id;
+        let last = blocking(move || {
+            let count = store.receipt_count(&id)?;
+            if count == 0 {
+                return Ok(None);
+            }
+            let (_, raw) = store
+                .receipts(&id, count - 1, 1)?
+                .pop()
+                .ok_or_else(|| HireError::corrupt(id, "receipt", "shorter than its count"))?;
+            let entry = SignedEntry::decode_bytes(&raw)
+                .map_err(|e| HireError::corrupt(id, "receipt", e))?;
+            Ok(Some((count, entry)))
+        })
+        .await?;
+        Ok(match last {
+            None => Chain {
                 next_seq: 0,
                 prev: Hash::ZERO,
                 last_time: 0,
                 state: HireState::Accepted,
-            });
-        }
-        let last = self
-            .store
-            .receipts(&self.hire_id, count - 1, 1)
-            .map_err(|e| e.to_string())?
-            .pop()
-            .ok_or("the receipt chain is shorter than its count")?;
-        let entry = SignedEntry::decode_bytes(&last.1).map_err(|e| e.to_string())?;
-        Ok(Chain {
-            next_seq: count,
-            prev: entry.id(),
-            last_time: entry.body().time,
-            state: self.record.state(),
+            },
+            Some((count, entry)) => Chain {
+                next_seq: count,
+                prev: entry.id(),
+                last_time: entry.body().time,
+                state: self.record.state,
+            },
         })
     }
 
-    /// Signs and durably appends the next entry; `payload` goes under a fresh salted
-    /// commitment. Fails only if the store fails (the job then stops and resumes later).
+    /// Signs and appends the next entry; `payload` goes under a fresh salted commitment.
+    /// Fails only if the store fails (the job then stops and resumes later).
     async fn append(
         &mut self,
         chain: &mut Chain,
         kind: EntryKind,
         payload: Option<Vec<u8>>,
-    ) -> Result<(), String> {
+    ) -> Result<(), HireError> {
         let next_state = match kind.event() {
-            Some(ev) => chain
-                .state
-                .apply(ev)
-                .map_err(|e| format!("internal: {e} (entry {})", kind.name()))?,
+            Some(ev) => chain.state.apply(ev).map_err(|e| {
+                HireError::corrupt(
+                    self.hire_id,
+                    "receipt chain",
+                    format!("{e} ({})", kind.name()),
+                )
+            })?,
             None => chain.state,
         };
         let opened = match payload {
             Some(p) => {
-                let salt = crate::data_dir::random_32().map_err(|e| e.to_string())?;
+                let salt = crate::data_dir::random_32()
+                    .map_err(|e| HireError::corrupt(self.hire_id, "salt", e))?;
                 Some((*salt, p))
             }
             None => None,
@@ -155,7 +163,7 @@ impl Job {
                 kind: kind.clone(),
                 commitment: opened.as_ref().map(|(s, p)| commit(s, p)),
             },
-            &self.key,
+            &self.ctx.key,
         );
         let mut record = self.record.clone();
         record.set_state(next_state, now);
@@ -169,75 +177,58 @@ impl Job {
             v.extend_from_slice(&p);
             v
         });
-        let store = self.store.clone();
+        let store = self.ctx.store.clone();
         let hire_id = self.hire_id;
         let seq = chain.next_seq;
         let rec_bytes = record.to_bytes();
-        // Steps are group-committed: appended without a disk sync, and made durable (one sync
-        // for all of them) by the manager before any of them is streamed to the client. A
-        // terminal entry is synced at once.
-        // Terminal entries and answers are synced at once (an answer's client was told "ok").
-        let terminal = kind.is_terminal() || matches!(kind, EntryKind::InputProvided);
-        tokio::task::spawn_blocking(move || {
-            let stored = if terminal {
-                store.append_receipt(
-                    &hire_id,
-                    seq,
-                    &bytes,
-                    stored_payload.as_deref(),
-                    Some(&rec_bytes),
-                )
+        // Steps are group-committed: appended without a disk sync, and made durable (one
+        // sync for all of them) before any of them is streamed to the client. Terminal
+        // entries and answers are synced at once (an answer's client is told "ok" after).
+        let synced = kind.is_terminal() || matches!(kind, EntryKind::InputProvided);
+        blocking(move || {
+            let payload = stored_payload.as_deref();
+            if synced {
+                store.append_receipt(&hire_id, seq, &bytes, payload, Some(&rec_bytes))?;
             } else {
-                store.append_receipt_deferred(
-                    &hire_id,
-                    seq,
-                    &bytes,
-                    stored_payload.as_deref(),
-                    Some(&rec_bytes),
-                )
-            };
-            stored.map(|_| ()).map_err(|e| e.to_string())
+                store.append_receipt_deferred(&hire_id, seq, &bytes, payload, Some(&rec_bytes))?;
+            }
+            Ok(())
         })
-        .await
-        .map_err(|e| e.to_string())??;
+        .await?;
         chain.next_seq += 1;
         chain.prev = entry.id();
         chain.last_time = now;
         chain.state = next_state;
         self.record = record.clone();
-        let _ = self
-            .updates
-            .send(JobUpdate::Appended {
-                hire_id,
-                record: Box::new(record),
-            })
-            .await;
+        self.report(JobUpdate::Appended {
+            hire_id,
+            record: Box::new(record),
+        })
+        .await;
         Ok(())
     }
 
-    async fn put_blob(&self, name: &'static str, bytes: Vec<u8>) -> Result<(), String> {
-        let store = self.store.clone();
-        let id = self.hire_id;
-        tokio::task::spawn_blocking(move || {
-            store
-                .put_hire_blob(&id, name, &bytes)
-                .map_err(|e| e.to_string())
-        })
-        .await
-        .map_err(|e| e.to_string())?
+    async fn report(&self, update: JobUpdate) {
+        // The actor is gone only when the node stops; then nobody needs the update.
+        let _ = self.ctx.inbox.send(Msg::Job(update)).await;
     }
 
-    /// Runs (or resumes) the job to its end.
-    pub async fn run(mut self) {
+    async fn put_blob(&self, name: &'static str, bytes: Vec<u8>) -> Result<(), HireError> {
+        let store = self.ctx.store.clone();
         let id = self.hire_id;
+        blocking(move || Ok(store.put_hire_blob(&id, name, &bytes)?)).await
+    }
+
+    /// Runs (or resumes) the job to its end. The actor learns that it ended from
+    /// [`JobUpdate::Ended`], sent by whoever spawned the job.
+    pub(crate) async fn run(mut self) {
         if let Err(e) = self.drive().await {
-            tracing::error!(hire = %id.short(), "job stopped: {e}");
+            tracing::error!(hire = %self.hire_id.short(), "job stopped: {e}");
         }
-        let _ = self.updates.send(JobUpdate::Ended { hire_id: id }).await;
     }
 
-    async fn drive(&mut self) -> Result<(), String> {
-        let mut chain = self.load_chain()?;
+    async fn drive(&mut self) -> Result<(), HireError> {
+        let mut chain = self.load_chain().await?;
         if chain.state.is_terminal() {
             return Ok(());
         }
@@ -263,26 +254,28 @@ impl Job {
                 .await;
         };
         let package = run.workdir.clone();
-        let digest = match crate::agent_file::package_digest(&package) {
-            Ok(d) => d,
+        let digest = {
+            let package = package.clone();
+            tokio::task::spawn_blocking(move || crate::agent_file::package_digest(&package)).await?
+        };
+        match digest {
             Err(e) => {
+                tracing::warn!(hire = %self.hire_id.short(), "cannot read the agent package {}: {e}", package.display());
+                return self
+                    .fail(&mut chain, broken, "cannot read the agent package".into())
+                    .await;
+            }
+            Ok(d) if d != self.manifest.body().runtime_digest => {
                 return self
                     .fail(
                         &mut chain,
                         broken,
-                        format!("cannot read the agent package: {e}"),
+                        "the agent package changed since its manifest was signed; republish it"
+                            .into(),
                     )
                     .await;
             }
-        };
-        if digest != self.manifest.body().runtime_digest {
-            return self
-                .fail(
-                    &mut chain,
-                    broken,
-                    "the agent package changed since its manifest was signed; republish it".into(),
-                )
-                .await;
+            Ok(_) => {}
         }
         if !resumed {
             let started = EntryKind::Started {
@@ -290,23 +283,28 @@ impl Job {
             };
             self.append(&mut chain, started, None).await?;
         }
-        let checkpoint: Option<Value> = self
-            .store
-            .get_hire_blob(&self.hire_id, BLOB_CHECKPOINT)
-            .ok()
-            .flatten()
-            .and_then(|b| serde_json::from_slice(&b).ok());
+        let checkpoint: Option<Value> = {
+            let store = self.ctx.store.clone();
+            let id = self.hire_id;
+            blocking(move || Ok(store.get_hire_blob(&id, BLOB_CHECKPOINT)?))
+                .await?
+                .and_then(|b| serde_json::from_slice(&b).ok())
+        };
         let wall = Duration::from_millis(
             deadline
                 .saturating_sub(now_ms())
                 .min(self.manifest.body().limits.max_duration_ms),
         );
-        if let Err(e) = std::fs::create_dir_all(&self.workdir) {
+        let workdir = self.workdir.clone();
+        if let Err(e) =
+            tokio::task::spawn_blocking(move || std::fs::create_dir_all(&workdir)).await?
+        {
+            tracing::error!(hire = %self.hire_id.short(), "cannot create the working directory {}: {e}", self.workdir.display());
             return self
                 .fail(
                     &mut chain,
                     FailureCode::Internal,
-                    format!("cannot create the working directory: {e}"),
+                    "cannot create the working directory".into(),
                 )
                 .await;
         }
@@ -355,17 +353,31 @@ impl Job {
                     }
                 }
                 ctl = self.control.recv() => match ctl {
-                    Some(JobControl::Answer(answer)) => {
+                    Some(JobControl::Answer { answer, done }) => {
                         if chain.state != HireState::InputRequired {
+                            let _ = done.send(Err(HireError::WrongState {
+                                id: self.hire_id,
+                                state: chain.state,
+                                needs: "the agent asked no question",
+                            }));
                             continue;
                         }
                         let value: Value = serde_json::from_slice(&answer).unwrap_or(Value::Null);
-                        if agent.awaiting_answer() {
-                            self.deliver_answer(&mut chain, &mut agent, value).await?;
+                        let kept = if agent.awaiting_answer() {
+                            self.deliver_answer(&mut chain, &mut agent, value).await
                         } else {
-                            // Resumed and still replaying: keep the answer (durably) until the
-                            // agent asks again.
-                            self.put_blob(BLOB_ANSWER, answer).await?;
+                            // Resumed and still replaying: keep the answer (durably) until
+                            // the agent asks again.
+                            self.put_blob(BLOB_ANSWER, answer).await
+                        };
+                        match kept {
+                            Ok(()) => {
+                                let _ = done.send(Ok(()));
+                            }
+                            Err(e) => {
+                                let _ = done.send(Err(HireError::Stopped));
+                                return Err(e);
+                            }
                         }
                     }
                     Some(JobControl::Cancel { by, reason }) => {
@@ -380,13 +392,13 @@ impl Job {
         }
     }
 
-    /// Records `input-provided` and hands the answer to the agent.
+    /// Records `input-provided` (synced) and hands the answer to the agent.
     async fn deliver_answer(
         &mut self,
         chain: &mut Chain,
         agent: &mut AgentProcess,
         value: Value,
-    ) -> Result<(), String> {
+    ) -> Result<(), HireError> {
         self.record.question = None;
         let payload = souk_runtime::answer_payload_bytes(&value);
         self.append(chain, EntryKind::InputProvided, Some(payload))
@@ -399,18 +411,15 @@ impl Job {
         Ok(())
     }
 
-    /// The answer kept for a resumed agent, if any (cleared in the store).
-    fn take_pending_answer(&self) -> Option<Value> {
-        // Read only: the kept answer is cleared once its input-provided entry is durable.
-        let raw = self
-            .store
-            .get_hire_blob(&self.hire_id, BLOB_ANSWER)
-            .ok()
-            .flatten()?;
-        if raw.is_empty() {
-            return None;
-        }
-        serde_json::from_slice(&raw).ok()
+    /// The answer kept for a resumed agent, if any. Read only: the kept answer is cleared
+    /// once its input-provided entry is durable.
+    async fn pending_answer(&self) -> Result<Option<Value>, HireError> {
+        let store = self.ctx.store.clone();
+        let id = self.hire_id;
+        let raw = blocking(move || Ok(store.get_hire_blob(&id, BLOB_ANSWER)?)).await?;
+        Ok(raw
+            .filter(|r| !r.is_empty())
+            .and_then(|r| serde_json::from_slice(&r).ok()))
     }
 
     async fn fail(
@@ -418,13 +427,13 @@ impl Job {
         chain: &mut Chain,
         code: FailureCode,
         message: String,
-    ) -> Result<(), String> {
+    ) -> Result<(), HireError> {
         let message = souk_runtime::truncate_entry_text(&message);
         self.append(chain, EntryKind::Failed { code, message }, None)
             .await
     }
 
-    async fn on_step(&mut self, chain: &mut Chain, step: Step) -> Result<Flow, String> {
+    async fn on_step(&mut self, chain: &mut Chain, step: Step) -> Result<Flow, HireError> {
         match step {
             Step::Event(ev) => {
                 // Resumed while a question was open: the agent replays work from its last
@@ -474,7 +483,7 @@ impl Job {
                                 .await?;
                         }
                         // An answer that arrived while a resumed agent replayed is due now.
-                        if let Some(answer) = self.take_pending_answer() {
+                        if let Some(answer) = self.pending_answer().await? {
                             return Ok(Flow::Answer(answer));
                         }
                     }

@@ -1,0 +1,526 @@
+//! The provider side of `/souk/hire/1`: how this node answers its clients' calls (request,
+//! accept, fetch, answer, cancel, settle; `spec/hiring.md`). Where a provider quotes, stores
+//! a contract before acting on it, serves receipts, and records a client's verdict.
+//!
+//! The functions here run in the hire actor and never wait: what they cannot decide from the
+//! actor's state at once (signature checks, hashing a job input, store reads and writes) runs
+//! in a tracked task that answers the caller itself, or reports back with a [`Done`] message.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use libp2p::PeerId;
+use serde_json::Value;
+use souk_protocol::Hash;
+use souk_protocol::hire::HireState;
+use souk_protocol::hiring::{CallError, HireCall, HireReply, MAX_FETCH_ENTRIES, MAX_FETCH_WAIT_MS};
+use souk_protocol::negotiation::{Contract, Counter, Decline, DeclineReason, HireRequest, Offer};
+use souk_protocol::receipt::{
+    Attestation, Canceler, EntryKind, MAX_DISCLOSURE_LEN, SignedEntry, commit,
+};
+use souk_protocol::signed::Signed;
+use souk_protocol::verify::check_attestation;
+use souk_store::Store;
+use tokio::sync::oneshot;
+
+use super::ctx::{Ctx, Offerable, blocking, offer};
+use super::error::HireError;
+use super::export::{disclosure, verified_chain};
+use super::msg::{Done, JobControl, Msg};
+use super::policy::{self, PROPOSAL_TTL_MS};
+use super::record::{
+    BLOB_ATTESTATION, BLOB_CONTRACT, BLOB_INPUT, BLOB_MANIFEST, BLOB_OUTPUT, BLOB_SALT, HireRecord,
+    Role,
+};
+use super::state::{Hires, Waiter};
+use super::transport::Responder;
+use crate::now_ms;
+
+/// Entries and disclosures of one receipts reply stay within this many bytes (at least one
+/// entry always goes), well under the wire limit whatever the payloads weigh.
+const REPLY_BUDGET: usize = 8 * 1024 * 1024;
+
+fn error(code: CallError, message: impl Into<String>) -> HireReply {
+    HireReply::Error {
+        code,
+        message: message.into(),
+    }
+}
+
+fn busy(message: &str) -> HireReply {
+    error(CallError::Busy, message)
+}
+
+/// Handles one inbound call.
+pub(super) fn on_call(hires: &mut Hires, peer: PeerId, call: HireCall, reply: Responder) {
+    match call {
+        HireCall::Request { request } => on_request(hires, &request, reply),
+        HireCall::Accept {
+            contract,
+            input,
+            salt,
+        } => on_accept(hires, &contract, input, salt, reply),
+        HireCall::Fetch {
+            hire_id,
+            from_seq,
+            wait_ms,
+        } => match hires.authorize(&peer, &hire_id) {
+            Err(e) => {
+                let _ = reply.send(e);
+            }
+            Ok(_) => {
+                let wait = Duration::from_millis(wait_ms.min(MAX_FETCH_WAIT_MS));
+                hires.poll_receipts(hire_id, from_seq, wait, Waiter::Peer(reply));
+            }
+        },
+        HireCall::Answer { hire_id, answer } => on_answer(hires, &peer, hire_id, answer, reply),
+        HireCall::Cancel { hire_id, reason } => {
+            let answer = match hires.authorize(&peer, &hire_id) {
+                Err(e) => Some(e),
+                Ok(r) if r.state.is_terminal() => Some(HireReply::Ok),
+                Ok(_) => match hires.job(&hire_id) {
+                    None => Some(busy("the job is not running; retry shortly")),
+                    Some(job) => {
+                        hires.spawn(async move {
+                            let stop = JobControl::Cancel {
+                                by: Canceler::Client,
+                                reason,
+                            };
+                            let answer = match job.send(stop).await {
+                                Ok(()) => HireReply::Ok,
+                                Err(_) => busy("the job is not running; retry shortly"),
+                            };
+                            let _ = reply.send(answer);
+                        });
+                        return;
+                    }
+                },
+            };
+            if let Some(a) = answer {
+                let _ = reply.send(a);
+            }
+        }
+        HireCall::Settle { attestation } => on_settle(hires, &peer, attestation, reply),
+    }
+}
+
+/// `request`: an offer, a counter or a signed decline (spec/hiring.md, "Request").
+fn on_request(hires: &mut Hires, raw: &[u8], reply: Responder) {
+    // Decoding is cheap; the signature is checked in the task.
+    let request = match Signed::<HireRequest>::decode_bytes(raw) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = reply.send(error(
+                CallError::BadCall,
+                format!("invalid hire request: {e}"),
+            ));
+            return;
+        }
+    };
+    let offer = offer(&hires.ctx.offers, &request.body().manifest_id);
+    let running = offer
+        .as_ref()
+        .map_or(0, |o| hires.running_of(&o.manifest.body().name));
+    let key = hires.ctx.key.clone();
+    hires.spawn(async move {
+        let _ = reply.send(answer_request(&key, request, offer, running, now_ms()));
+    });
+}
+
+/// The provider's signed answer to a request (pure but for the signature checks).
+fn answer_request(
+    key: &souk_protocol::Keypair,
+    request: Signed<HireRequest>,
+    offer: Option<Offerable>,
+    running: u32,
+    now: u64,
+) -> HireReply {
+    if let Err(e) = request.verify_named() {
+        return error(CallError::BadCall, format!("invalid hire request: {e}"));
+    }
+    let req = request.body();
+    let decline = |reason, message: String| {
+        HireReply::Decline(
+            Signed::sign(
+                Decline {
+                    request_id: request.id(),
+                    provider: key.id(),
+                    reason,
+                    message,
+                    created_at: now,
+                },
+                key,
+            )
+            .to_bytes(),
+        )
+    };
+    let Some(offer) = offer.filter(|o| o.manifest.body().expires_at > now) else {
+        return decline(
+            DeclineReason::UnknownManifest,
+            format!(
+                "manifest {} is not offered by this node (search again)",
+                req.manifest_id.short()
+            ),
+        );
+    };
+    let m = offer.manifest.body();
+    match policy::answer(m, req, now, running) {
+        policy::Answer::Offer(terms) => HireReply::Offer(
+            Signed::sign(
+                Offer {
+                    request_id: request.id(),
+                    provider: key.id(),
+                    terms,
+                    valid_until: now + PROPOSAL_TTL_MS,
+                    created_at: now,
+                },
+                key,
+            )
+            .to_bytes(),
+        ),
+        policy::Answer::Counter(terms, reason) => HireReply::Counter(
+            Signed::sign(
+                Counter {
+                    request_id: request.id(),
+                    provider: key.id(),
+                    terms,
+                    valid_until: now + PROPOSAL_TTL_MS,
+                    reason,
+                    created_at: now,
+                },
+                key,
+            )
+            .to_bytes(),
+        ),
+        policy::Answer::Decline(reason, message) => decline(reason, message),
+    }
+}
+
+/// `accept`: check the contract, reserve a slot, store everything before replying.
+fn on_accept(hires: &mut Hires, raw: &[u8], input: Vec<u8>, salt: [u8; 32], reply: Responder) {
+    let contract = match Contract::decode_bytes(raw) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = reply.send(error(
+                CallError::BadCall,
+                format!("malformed contract: {e}"),
+            ));
+            return;
+        }
+    };
+    let id = contract.hire_id();
+    // Idempotent: a redelivered acceptance of a stored (or being stored) contract.
+    if hires.get(&id).is_some() {
+        let _ = reply.send(HireReply::Accepted { hire_id: id });
+        return;
+    }
+    if let Some((_, waiting)) = hires.accepting.get_mut(&id) {
+        waiting.push(reply);
+        return;
+    }
+    if contract.provider() != hires.ctx.key.id() {
+        let _ = reply.send(error(
+            CallError::InvalidContract,
+            "the proposal in this contract is not ours",
+        ));
+        return;
+    }
+    let Some(offer) = offer(&hires.ctx.offers, &contract.request.body().manifest_id) else {
+        let _ = reply.send(error(
+            CallError::Unavailable,
+            "the manifest is no longer offered",
+        ));
+        return;
+    };
+    let m = offer.manifest.body();
+    if hires.running_of(&m.name) >= m.limits.max_concurrency {
+        let _ = reply.send(error(
+            CallError::Unavailable,
+            "the agent is at capacity; request again later",
+        ));
+        return;
+    }
+    hires.accepting.insert(id, (m.name.clone(), vec![reply]));
+    let ctx = hires.ctx.clone();
+    hires.spawn(async move {
+        let result = store_contract(&ctx, contract, offer, input, salt).await;
+        let _ = ctx
+            .inbox
+            .send(Msg::Done(Done::AcceptStored { id, result }))
+            .await;
+    });
+}
+
+/// Checks an accepted contract against our offer and stores it (spec/hiring.md, "Accept",
+/// checks 1-10).
+async fn store_contract(
+    ctx: &Ctx,
+    contract: Contract,
+    offer: Offerable,
+    input: Vec<u8>,
+    salt: [u8; 32],
+) -> Result<HireRecord, (CallError, String)> {
+    let now = now_ms();
+    let store = ctx.store.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        contract
+            .verify(&offer.manifest)
+            .map_err(|v| (CallError::InvalidContract, v.to_string()))?;
+        let req = contract.request.body();
+        if now > contract.proposal.valid_until() {
+            return Err((
+                CallError::Unavailable,
+                "the proposal lapsed; request again".into(),
+            ));
+        }
+        if input.len() as u64 != req.input_size || commit(&salt, &input) != req.input_commitment {
+            return Err((
+                CallError::BadCall,
+                "the input does not match the request's commitment".into(),
+            ));
+        }
+        if serde_json::from_slice::<serde::de::IgnoredAny>(&input).is_err() {
+            return Err((CallError::BadCall, "the job input must be JSON".into()));
+        }
+        let id = contract.hire_id();
+        let record = HireRecord::new(Role::Provider, &contract, &offer.manifest, now);
+        store
+            .put_hire_with_blobs(
+                &id,
+                &record.to_bytes(),
+                &[
+                    (BLOB_MANIFEST, &offer.manifest.to_bytes()),
+                    (BLOB_CONTRACT, &contract.to_bytes()),
+                    (BLOB_INPUT, &input),
+                    (BLOB_SALT, &salt),
+                ],
+            )
+            .map_err(|e| {
+                tracing::error!(hire = %id.short(), "cannot store the contract: {e}");
+                (CallError::Internal, "cannot store the contract".into())
+            })?;
+        Ok(record)
+    })
+    .await;
+    match checked {
+        Ok(r) => r,
+        Err(_) => Err((CallError::Internal, "the node is stopping".into())),
+    }
+}
+
+/// The end of an `accept`: answer everyone who sent it and start the job.
+pub(super) fn accept_stored(
+    hires: &mut Hires,
+    id: Hash,
+    result: Result<HireRecord, (CallError, String)>,
+) {
+    let waiting = hires
+        .accepting
+        .remove(&id)
+        .map(|(_, w)| w)
+        .unwrap_or_default();
+    let reply = match result {
+        Ok(record) => {
+            tracing::info!(hire = %id.short(), agent = %record.agent, "contract stored; starting the agent");
+            hires.update(record);
+            hires.start_job(id);
+            HireReply::Accepted { hire_id: id }
+        }
+        Err((code, message)) => error(code, message),
+    };
+    for r in waiting {
+        let _ = r.send(reply.clone());
+    }
+}
+
+/// `answer`: hand it to the job, reply once the job made it durable.
+fn on_answer(hires: &mut Hires, peer: &PeerId, id: Hash, answer: Vec<u8>, reply: Responder) {
+    let r = match hires.authorize(peer, &id) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = reply.send(e);
+            return;
+        }
+    };
+    if r.state != HireState::InputRequired {
+        let _ = reply.send(error(CallError::WrongState, "the agent asked no question"));
+        return;
+    }
+    let Some(job) = hires.job(&id) else {
+        let _ = reply.send(busy("the job is not running; retry shortly"));
+        return;
+    };
+    hires.spawn(async move {
+        let answer = match check_answer(answer).await {
+            Err(refusal) => refusal,
+            Ok(answer) => {
+                let (done, kept) = oneshot::channel();
+                if job.send(JobControl::Answer { answer, done }).await.is_err() {
+                    busy("the job is not running; retry shortly")
+                } else {
+                    match kept.await {
+                        Ok(Ok(())) => HireReply::Ok,
+                        Ok(Err(HireError::WrongState { .. })) => {
+                            error(CallError::WrongState, "the agent asked no question")
+                        }
+                        Ok(Err(_)) | Err(_) => busy("the job stopped; retry shortly"),
+                    }
+                }
+            }
+        };
+        let _ = reply.send(answer);
+    });
+}
+
+/// An answer must be JSON whose recorded payload fits a disclosure.
+async fn check_answer(answer: Vec<u8>) -> Result<Vec<u8>, HireReply> {
+    tokio::task::spawn_blocking(move || {
+        let value: Value = serde_json::from_slice(&answer)
+            .map_err(|_| error(CallError::BadCall, "an answer must be JSON"))?;
+        if souk_runtime::answer_payload_bytes(&value).len() > MAX_DISCLOSURE_LEN {
+            return Err(error(
+                CallError::BadCall,
+                "the answer is too large to be recorded",
+            ));
+        }
+        Ok(answer)
+    })
+    .await
+    .unwrap_or_else(|_| Err(busy("the node is stopping")))
+}
+
+/// `settle`: check the client's attestation against our chain and record the verdict.
+fn on_settle(hires: &mut Hires, peer: &PeerId, raw: Vec<u8>, reply: Responder) {
+    let att = match Signed::<Attestation>::decode_bytes(&raw) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = reply.send(error(CallError::BadCall, e.to_string()));
+            return;
+        }
+    };
+    let id = att.body().hire_id;
+    let record = match hires.authorize(peer, &id) {
+        Ok(r) => r.clone(),
+        Err(e) => {
+            let _ = reply.send(e);
+            return;
+        }
+    };
+    if !hires.settling.insert(id) {
+        let _ = reply.send(busy("a settlement of this hire is being recorded"));
+        return;
+    }
+    let ctx = hires.ctx.clone();
+    hires.spawn(async move {
+        let (answer, done) = record_settlement(&ctx.store, record, raw).await;
+        let _ = reply.send(answer);
+        let _ = ctx.inbox.send(Msg::Done(done)).await;
+    });
+}
+
+/// Checks and stores the client's attestation (spec/hiring.md, "Settle").
+async fn record_settlement(
+    store: &Arc<Store>,
+    mut record: HireRecord,
+    raw: Vec<u8>,
+) -> (HireReply, Done) {
+    let id = record.hire_id;
+    let store = store.clone();
+    let outcome = blocking(move || {
+        if record.verdict.is_some() {
+            // Settled once; a redelivery of the same attestation is fine, a second verdict
+            // is not.
+            let same = store.get_hire_blob(&id, BLOB_ATTESTATION)?.as_deref() == Some(&raw[..]);
+            return Ok(if same {
+                (HireReply::Ok, None)
+            } else {
+                (
+                    error(CallError::WrongState, "this hire is already settled"),
+                    None,
+                )
+            });
+        }
+        let chain = verified_chain(&store, &id)?;
+        let verdict = match check_attestation(&raw, &chain) {
+            Ok(v) => v,
+            Err(v) => {
+                return Ok((
+                    error(CallError::BadCall, format!("attestation rejected: {v}")),
+                    None,
+                ));
+            }
+        };
+        record.state = chain.state();
+        if let Err(e) = record.settle(verdict, now_ms()) {
+            return Ok((error(CallError::WrongState, e.to_string()), None));
+        }
+        store.put_hire_with_blobs(&id, &record.to_bytes(), &[(BLOB_ATTESTATION, &raw)])?;
+        Ok((HireReply::Ok, Some((verdict, record))))
+    })
+    .await;
+    match outcome {
+        Ok((answer, Some((verdict, record)))) => (
+            answer,
+            Done::SettledByClient {
+                id,
+                verdict,
+                record: Box::new(record),
+            },
+        ),
+        Ok((answer, None)) => (answer, Done::SettleFinished(id)),
+        Err(e) => {
+            tracing::error!(hire = %id.short(), "cannot record the settlement: {e}");
+            (
+                error(CallError::Internal, "cannot record the settlement"),
+                Done::SettleFinished(id),
+            )
+        }
+    }
+}
+
+/// A `receipts` reply from `from`: only entries made durable by this call's sync are served,
+/// so nothing a client sees can be lost by a provider crash (group commit; `job.rs`).
+pub(super) async fn receipts_page(store: Arc<Store>, id: Hash, from: u64) -> HireReply {
+    let page = blocking(move || {
+        let durable = store.receipt_count(&id)?;
+        store.flush()?;
+        let limit = (durable.saturating_sub(from) as usize).min(MAX_FETCH_ENTRIES);
+        let entries = store.receipts(&id, from, limit)?;
+        let mut payloads: HashMap<u64, Vec<u8>> = store
+            .receipt_payloads(&id, from, limit)?
+            .into_iter()
+            .collect();
+        let mut used = 0usize;
+        let mut out_entries = Vec::new();
+        let mut disclosures = Vec::new();
+        let mut completed = false;
+        for (seq, raw) in entries {
+            let opening = payloads.remove(&seq).and_then(|b| disclosure(seq, &b));
+            let cost = raw.len() + opening.as_ref().map_or(0, |d| d.payload.len() + 48);
+            if !out_entries.is_empty() && used + cost > REPLY_BUDGET {
+                break;
+            }
+            used += cost;
+            completed |= SignedEntry::decode_bytes(&raw)
+                .is_ok_and(|e| matches!(e.body().kind, EntryKind::Completed { .. }));
+            out_entries.push(raw);
+            disclosures.extend(opening);
+        }
+        let output = if completed {
+            store.get_hire_blob(&id, BLOB_OUTPUT)?
+        } else {
+            None
+        };
+        Ok(HireReply::Receipts {
+            entries: out_entries,
+            disclosures,
+            output,
+        })
+    })
+    .await;
+    page.unwrap_or_else(|e| {
+        tracing::error!(hire = %id.short(), "cannot serve receipts: {e}");
+        error(CallError::Internal, "cannot read the receipts")
+    })
+}

@@ -1,0 +1,46 @@
+//! How hires reach the network, as a trait: [`HireNetwork`] sends a call to a peer and waits
+//! for its reply, and looks up verified manifests the node knows. The swarm loop implements
+//! it ([`crate::service::Caller`]); unit tests implement it with a fake, so the provider and
+//! client logic runs without libp2p, TCP or Python.
+//!
+//! Inbound calls arrive with a [`Responder`]: a one-shot channel the swarm loop turns into the
+//! libp2p response. Dropping it unanswered makes the swarm loop answer `internal`.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use libp2p::PeerId;
+use souk_protocol::Hash;
+use souk_protocol::hiring::{HireCall, HireReply};
+use souk_protocol::manifest::Manifest;
+use souk_protocol::signed::Signed;
+use tokio::sync::oneshot;
+
+/// A boxed future, as trait methods return them.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Where the reply to one inbound call goes.
+pub type Responder = oneshot::Sender<HireReply>;
+
+/// Why an outbound call got no reply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// The node is shutting down.
+    #[error("the node is shutting down")]
+    Stopped,
+    /// No reply: dial failure, timeout, closed connection, refused protocol, malformed reply.
+    #[error("{0}")]
+    NoReply(String),
+}
+
+/// The network as hires see it.
+pub trait HireNetwork: Send + Sync + 'static {
+    /// Sends `call` to `peer` and waits for its reply (bounded by the protocol's timeout).
+    fn call(&self, peer: PeerId, call: HireCall) -> BoxFuture<Result<HireReply, TransportError>>;
+
+    /// A verified manifest known to this node (catalog, recent search results, own offers).
+    fn lookup_manifest(
+        &self,
+        id: Hash,
+    ) -> BoxFuture<Result<Option<Signed<Manifest>>, TransportError>>;
+}

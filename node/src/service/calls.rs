@@ -1,0 +1,123 @@
+//! The hire protocol at the swarm: outbound calls for the hire actor ([`Caller`], its
+//! [`HireNetwork`]) and inbound calls handed to the actor, whose replies come back through
+//! the loop's pending futures. A full actor inbox is answered `busy` at once.
+
+use libp2p::PeerId;
+use libp2p::request_response::{self, ResponseChannel};
+use souk_protocol::Hash;
+use souk_protocol::hiring::{CallError, HireCall, HireReply};
+use souk_protocol::manifest::Manifest;
+use souk_protocol::signed::Signed;
+use tokio::sync::{mpsc, oneshot};
+
+use super::handle::Command;
+use super::{Node, Pending};
+use crate::hire::transport::BoxFuture;
+use crate::hire::{HireNetwork, TransportError};
+
+/// Sends hire calls to peers through the swarm loop.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub(super) tx: mpsc::Sender<Command>,
+}
+
+impl HireNetwork for Caller {
+    fn call(&self, peer: PeerId, call: HireCall) -> BoxFuture<Result<HireReply, TransportError>> {
+        let tx = self.tx.clone();
+        Box::pin(async move {
+            let (reply, rx) = oneshot::channel();
+            tx.send(Command::HireCall {
+                peer,
+                call: Box::new(call),
+                reply,
+            })
+            .await
+            .map_err(|_| TransportError::Stopped)?;
+            rx.await.map_err(|_| TransportError::Stopped)?
+        })
+    }
+
+    fn lookup_manifest(
+        &self,
+        id: Hash,
+    ) -> BoxFuture<Result<Option<Signed<Manifest>>, TransportError>> {
+        let tx = self.tx.clone();
+        Box::pin(async move {
+            let (reply, rx) = oneshot::channel();
+            tx.send(Command::LookupManifest(id, reply))
+                .await
+                .map_err(|_| TransportError::Stopped)?;
+            rx.await.map_err(|_| TransportError::Stopped)
+        })
+    }
+}
+
+impl Node {
+    /// Sends the actor's reply to an inbound call; an actor that dropped the call unanswered
+    /// gets `internal`.
+    pub(super) fn respond(
+        &mut self,
+        channel: ResponseChannel<HireReply>,
+        reply: Option<HireReply>,
+    ) {
+        let reply = reply.unwrap_or_else(|| HireReply::Error {
+            code: CallError::Internal,
+            message: "the provider dropped the call".into(),
+        });
+        if self
+            .swarm
+            .behaviour_mut()
+            .hire
+            .send_response(channel, reply)
+            .is_err()
+        {
+            tracing::debug!("a hire caller went away before its reply");
+        }
+    }
+
+    pub(super) fn on_hire(&mut self, ev: request_response::Event<HireCall, HireReply>) {
+        match ev {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    let (reply, answer) = oneshot::channel();
+                    if !self.hire_inbound.deliver(peer, request, reply) {
+                        let busy = HireReply::Error {
+                            code: CallError::Busy,
+                            message: "the provider is busy; retry shortly".into(),
+                        };
+                        let _ = self.swarm.behaviour_mut().hire.send_response(channel, busy);
+                        return;
+                    }
+                    // The reply comes back through `pending`, polled by the loop.
+                    self.pending.push(Box::pin(async move {
+                        Pending::HireReply {
+                            channel,
+                            reply: answer.await.ok(),
+                        }
+                    }));
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some(reply) = self.calls.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure {
+                request_id, error, ..
+            } => {
+                if let Some(reply) = self.calls.remove(&request_id) {
+                    let _ = reply.send(Err(TransportError::NoReply(error.to_string())));
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, "inbound hire call failed: {error}");
+            }
+            _ => {}
+        }
+    }
+}

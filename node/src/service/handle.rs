@@ -1,0 +1,219 @@
+//! [`NodeHandle`]: the typed front door of a running node (used by the API server and by
+//! tests), the commands it sends to the node's loop, and [`NodeError`].
+
+use std::sync::{Arc, Mutex};
+
+use libp2p::{Multiaddr, PeerId};
+use serde::{Deserialize, Serialize};
+use souk_protocol::discovery::SearchRequest;
+use souk_protocol::hiring::{HireCall, HireReply};
+use souk_protocol::manifest::Manifest;
+use souk_protocol::signed::Signed;
+use souk_protocol::{Hash, NodeId};
+use souk_store::{Store, StoreError};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::events::NodeEvent;
+use super::search::SearchHit;
+use crate::agent_file::AgentSpec;
+use crate::hire::{HireOps, TransportError};
+use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::publisher::{AgentRecord, PublishError, seq_state_key};
+
+pub(super) type Reply<T> = oneshot::Sender<T>;
+
+/// Why a node operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The node is shutting down.
+    #[error("the node is shutting down")]
+    Stopped,
+    /// The agent spec is invalid, or names no published agent.
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// A light node knows no full node to search through yet.
+    #[error(
+        "no full node known yet: connect to the network first (souk node run --bootstrap ADDR)"
+    )]
+    NoFullPeer,
+    /// The address cannot be dialed.
+    #[error("cannot dial {addr}: {reason}")]
+    Dial {
+        /// The address.
+        addr: Multiaddr,
+        /// Why.
+        reason: String,
+    },
+    /// Gossip publication failed (fault injection only).
+    #[error("cannot publish on the manifest topic: {0}")]
+    Gossip(String),
+}
+
+/// What `souk node info` shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// The node id (`souk…`).
+    pub node_id: String,
+    /// The libp2p peer id.
+    pub peer_id: String,
+    /// `full` or `light`.
+    pub mode: String,
+    /// Where it listens.
+    pub listen_addrs: Vec<String>,
+    /// Connected peers.
+    pub peers: Vec<String>,
+    /// Manifests in the catalog (0 on light nodes).
+    pub manifests: usize,
+    /// Agents this node publishes.
+    pub agents: usize,
+    /// Counters.
+    pub metrics: MetricsSnapshot,
+}
+
+/// The result of publishing an agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Published {
+    /// Agent name.
+    pub name: String,
+    /// Manifest id (hex).
+    pub manifest_id: String,
+    /// Its seq.
+    pub seq: u64,
+    /// When it expires (ms).
+    pub expires_at: u64,
+}
+
+/// Requests to the node's loop.
+pub(super) enum Command {
+    Info(Reply<NodeInfo>),
+    Publish(Box<AgentSpec>, u64, Reply<Result<Published, NodeError>>),
+    Retire(String, Reply<Result<String, NodeError>>),
+    Agents(Reply<Vec<AgentRecord>>),
+    Search(SearchRequest, Reply<Result<Vec<SearchHit>, NodeError>>),
+    Manifest(Hash, Reply<Option<Vec<u8>>>),
+    LookupManifest(Hash, Reply<Option<Signed<Manifest>>>),
+    Dial(Multiaddr, Reply<Result<(), NodeError>>),
+    GossipRaw(Vec<u8>, Reply<Result<(), NodeError>>),
+    HireCall {
+        peer: PeerId,
+        call: Box<HireCall>,
+        reply: Reply<Result<HireReply, TransportError>>,
+    },
+    Shutdown(Reply<()>),
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Command")
+    }
+}
+
+/// A handle on a running node.
+#[derive(Clone)]
+pub struct NodeHandle {
+    pub(super) tx: mpsc::Sender<Command>,
+    /// The node's counters.
+    pub metrics: Arc<Metrics>,
+    /// The node id.
+    pub node_id: NodeId,
+    /// The libp2p peer id.
+    pub peer_id: PeerId,
+    /// Hires: create, follow, answer, cancel, settle, export.
+    pub hires: HireOps,
+    pub(super) events: tokio::sync::broadcast::Sender<NodeEvent>,
+    /// Weak: a handle kept after shutdown must not keep the database open.
+    pub(super) store: std::sync::Weak<Store>,
+    pub(super) hire_task: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl std::fmt::Debug for NodeHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeHandle")
+            .field("node_id", &self.node_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeHandle {
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, NodeError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(make(tx))
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+
+    /// Node id, addresses, peers, counts.
+    pub async fn info(&self) -> Result<NodeInfo, NodeError> {
+        self.ask(Command::Info).await
+    }
+
+    /// Signs and announces an agent (durably recorded before this returns).
+    pub async fn publish(&self, spec: AgentSpec) -> Result<Published, NodeError> {
+        // The highest seq this data directory ever signed for the name (retired ones too).
+        let store = self.store.upgrade().ok_or(NodeError::Stopped)?;
+        let key = seq_state_key(&spec.name);
+        let floor = tokio::task::spawn_blocking(move || store.get_state(&key))
+            .await
+            .map_err(|_| NodeError::Stopped)??
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map_or(0, u64::from_be_bytes);
+        self.ask(|r| Command::Publish(Box::new(spec), floor, r))
+            .await?
+    }
+
+    /// Retires an agent; returns the retiring manifest id.
+    pub async fn retire(&self, name: &str) -> Result<String, NodeError> {
+        self.ask(|r| Command::Retire(name.to_owned(), r)).await?
+    }
+
+    /// This node's agents.
+    pub async fn agents(&self) -> Result<Vec<AgentRecord>, NodeError> {
+        self.ask(Command::Agents).await
+    }
+
+    /// Searches (locally on a full node, through full peers on a light node).
+    pub async fn search(&self, req: SearchRequest) -> Result<Vec<SearchHit>, NodeError> {
+        self.ask(|r| Command::Search(req, r)).await?
+    }
+
+    /// A manifest envelope held by this node.
+    pub async fn manifest(&self, id: Hash) -> Result<Option<Vec<u8>>, NodeError> {
+        self.ask(|r| Command::Manifest(id, r)).await
+    }
+
+    /// Dials a peer.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), NodeError> {
+        self.ask(|r| Command::Dial(addr, r)).await?
+    }
+
+    /// Fault injection: publishes raw bytes on the manifest topic without any validation,
+    /// as a buggy or malicious peer would. Used by tests and testnet scenarios.
+    pub async fn gossip_raw(&self, bytes: Vec<u8>) -> Result<(), NodeError> {
+        self.ask(|r| Command::GossipRaw(bytes, r)).await?
+    }
+
+    /// Events from now on (a lagging receiver loses the oldest ones).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<NodeEvent> {
+        self.events.subscribe()
+    }
+
+    /// Stops the node: hires are paused where they are (they resume on the next start),
+    /// the store is flushed and closed when this returns.
+    pub async fn shutdown(&self) {
+        self.hires.shutdown().await;
+        let task = match self.hire_task.lock() {
+            Ok(mut t) => t.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(t) = task {
+            let _ = t.await;
+        }
+        let _ = self.ask(Command::Shutdown).await;
+    }
+}
