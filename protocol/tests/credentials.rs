@@ -283,3 +283,31 @@ proptest! {
         }
     }
 }
+
+/// The incremental verifier applies R10 as entries stream in, including the check that a
+/// relay record is carried by one entry only.
+#[test]
+fn chain_verifier_applies_r10_incrementally() {
+    use souk_protocol::rules::Rule;
+    use souk_protocol::vectors::credentials::CredentialFixture;
+    use souk_protocol::verify::{ChainContext, ChainError, ChainVerifier, Pushed};
+
+    let fx = CredentialFixture::build();
+    let ctx = ChainContext::new(&fx.contract, fx.manifest.body());
+    let (good, _) = fx.chain(fx.valid_calls(), true);
+    let mut v = ChainVerifier::new(ctx.clone());
+    for e in good {
+        assert_eq!(v.push(e), Ok(Pushed::Appended));
+    }
+    let (reused, _) = fx.chain(vec![fx.relayed_call(), fx.relayed_call()], false);
+    let mut v = ChainVerifier::new(ctx);
+    let mut results = reused.into_iter().map(|e| v.push(e));
+    assert_eq!(results.next(), Some(Ok(Pushed::Appended)));
+    assert_eq!(results.next(), Some(Ok(Pushed::Appended)));
+    match results.next() {
+        Some(Err(ChainError::Violation(violation))) => {
+            assert_eq!((violation.rule, violation.entry), (Rule::R10, Some(2)));
+        }
+        other => panic!("expected R10 at entry 2, got {other:?}"),
+    }
+}

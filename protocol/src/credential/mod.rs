@@ -3,11 +3,11 @@
 //! client, denials, and the receipt rule (R10) for observed network calls.
 //!
 //! The client grants each credential slot of a hire with a [`CredentialPolicy`] inside a
-//! [`CredentialGrant`] it signs; in sealed mode the grant carries the secret sealed ([`fn@seal`]) to the
-//! provider's X25519 sealing key (the provider's egress proxy [`open`]s it per call), in
-//! relayed mode the provider forwards calls to the client ([`RelayRequest`],
-//! [`RelayReply`]), whose signed [`RelayRecord`] ends up in the receipt chain. Every byte is
-//! specified in `spec/credentials.md`.
+//! [`CredentialGrant`] it signs. In sealed mode the grant carries the secret sealed
+//! ([`fn@seal`]) to the provider's X25519 sealing key, and the provider's egress proxy
+//! [`open`]s it per call; in relayed mode the provider forwards calls to the client
+//! ([`RelayRequest`], [`RelayReply`]), whose signed [`RelayRecord`] ends up in the receipt
+//! chain. Every byte is specified in `spec/credentials.md`.
 //!
 //! Nothing here performs I/O, draws randomness (callers pass the ephemeral seed) or keeps a
 //! secret beyond the [`zeroize::Zeroizing`] buffer [`open`] returns; no error or `Debug`

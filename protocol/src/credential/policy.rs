@@ -16,8 +16,8 @@ use crate::negotiation::HireId;
 
 /// Format version of the policy.
 pub const POLICY_VERSION: u64 = 1;
-/// Largest encoded policy.
-pub const MAX_POLICY_LEN: usize = 32 * 1024;
+/// Largest encoded policy (a policy at every field limit is about 33 800 bytes).
+pub const MAX_POLICY_LEN: usize = 36 * 1024;
 /// Most hosts in a policy (the manifest's limit per slot).
 pub const MAX_POLICY_HOSTS: usize = 64;
 /// Most methods in a policy.
@@ -784,6 +784,64 @@ mod tests {
         any.methods.clear();
         any.path_prefixes.clear();
         assert_eq!(any.check_request("PATCH", host, "/x", 0, 0), Ok(()));
+    }
+
+    #[test]
+    fn a_policy_at_every_limit_fits_its_size_limits() {
+        let label = |i: usize| format!("{:0>63}", i);
+        let p = CredentialPolicy {
+            hire_id: Hash::digest(b"hire"),
+            slot: "s".repeat(MAX_SLOT_NAME),
+            hosts: (0..MAX_POLICY_HOSTS)
+                .map(|i| {
+                    format!(
+                        "{}.{}.{}.{}:65535",
+                        label(i),
+                        label(0),
+                        label(1),
+                        "a".repeat(61)
+                    )
+                })
+                .collect(),
+            methods: (0..MAX_POLICY_METHODS)
+                .map(|i| format!("{}{}", char::from(b'A' + i as u8), "M".repeat(15)))
+                .collect(),
+            path_prefixes: (0..MAX_PATH_PREFIXES)
+                .map(|i| format!("/{:0>511}", i))
+                .collect(),
+            injection: Injection::Header {
+                name: "h".repeat(64),
+                prefix: "p".repeat(32),
+            },
+            expires_at: u64::MAX,
+            max_requests: u64::MAX,
+            mode: CredentialMode::Relayed {
+                offline: OfflineBehaviour::Wait { max_ms: u64::MAX },
+            },
+        };
+        assert!(p.hosts.iter().all(|h| h.len() == MAX_HOST));
+        let bytes = p.to_bytes();
+        assert!(bytes.len() <= MAX_POLICY_LEN, "{}", bytes.len());
+        assert_eq!(CredentialPolicy::decode_bytes(&bytes), Ok(p.clone()));
+        let grant = crate::credential::CredentialGrant {
+            policy: p,
+            sealed: Some(crate::credential::SealedSecret {
+                recipient: [1; 32],
+                policy_hash: Hash::digest(b"p"),
+                enc: [2; 32],
+                ciphertext: vec![3; crate::credential::seal::MAX_SECRET_LEN + 16],
+            }),
+        };
+        let g = encoding::encode(&grant);
+        assert!(
+            g.len() <= crate::credential::grant::MAX_GRANT_LEN,
+            "{}",
+            g.len()
+        );
+        assert_eq!(
+            encoding::decode::<crate::credential::CredentialGrant>(&g, usize::MAX),
+            Ok(grant)
+        );
     }
 
     #[test]

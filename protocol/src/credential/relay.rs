@@ -662,6 +662,57 @@ mod tests {
     }
 
     #[test]
+    fn a_record_at_every_limit_fits_in_an_entry() {
+        use crate::receipt::{CallMode, EntryKind, MAX_ENTRY_LEN, NetworkCall, ReceiptEntry};
+        let host = format!("{}:65535", "a".repeat(253));
+        let path = format!("/{}", "p".repeat(MAX_PATH_LEN - 1));
+        let record = RelayRecord {
+            hire_id: Hash::digest(b"h"),
+            slot: "s".repeat(MAX_SLOT_NAME),
+            request_id: [1; 16],
+            method: "M".repeat(MAX_METHOD),
+            host: host.clone(),
+            path: path.clone(),
+            status: u32::MAX,
+            request_bytes: u64::MAX,
+            response_bytes: u64::MAX,
+            request_hash: Hash::digest(b"a"),
+            response_hash: Hash::digest(b"b"),
+            started_at: u64::MAX,
+            duration_ms: u64::MAX,
+        };
+        let signed = Signed::sign(record, &Keypair::from_seed(&[2; 32]));
+        assert!(signed.body_bytes().len() <= MAX_RELAY_RECORD_LEN);
+        let envelope = signed.to_bytes();
+        assert!(envelope.len() <= MAX_RELAY_RECORD_ENVELOPE_LEN);
+        let entry = ReceiptEntry {
+            hire_id: Hash::digest(b"h"),
+            seq: u64::MAX,
+            prev: Hash::digest(b"p"),
+            time: u64::MAX,
+            kind: EntryKind::NetworkCall(NetworkCall {
+                host,
+                method: "M".repeat(MAX_METHOD),
+                path,
+                status: u32::MAX,
+                request_bytes: u64::MAX,
+                response_bytes: u64::MAX,
+                request_hash: Hash::digest(b"a"),
+                response_hash: Hash::digest(b"b"),
+                duration_ms: u64::MAX,
+                slot: Some("s".repeat(MAX_SLOT_NAME)),
+                mode: CallMode::Relayed,
+                denial: Some(DenialCode::BadRequest),
+                relay_record: Some(envelope),
+            }),
+            commitment: Some(Hash::digest(b"c")),
+        };
+        let bytes = encoding::encode(&entry);
+        assert!(bytes.len() <= MAX_ENTRY_LEN, "{}", bytes.len());
+        assert_eq!(encoding::decode(&bytes, MAX_ENTRY_LEN), Ok(entry));
+    }
+
+    #[test]
     fn header_budget_is_a_decoding_limit() {
         let mut r = request();
         r.headers = (0..9)
