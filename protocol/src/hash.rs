@@ -103,11 +103,19 @@ pub enum Domain {
     Attestation,
     /// A salted payload commitment.
     Commitment,
+    /// A credential policy (hashed, never signed on its own).
+    CredentialPolicy,
+    /// A client's credential grant for one slot of a hire.
+    CredentialGrant,
+    /// The HPKE associated data of a sealed credential (neither signed nor hashed).
+    CredentialSeal,
+    /// A client's signed record of one relayed call.
+    RelayRecord,
 }
 
 impl Domain {
     /// All domains, for tests and documentation.
-    pub const ALL: [Domain; 10] = [
+    pub const ALL: [Domain; 14] = [
         Domain::Manifest,
         Domain::HireRequest,
         Domain::Offer,
@@ -118,6 +126,10 @@ impl Domain {
         Domain::Receipt,
         Domain::Attestation,
         Domain::Commitment,
+        Domain::CredentialPolicy,
+        Domain::CredentialGrant,
+        Domain::CredentialSeal,
+        Domain::RelayRecord,
     ];
 
     /// The ASCII tag. Tags never contain NUL, so `tag || 0x00 || body` is unambiguous.
@@ -133,6 +145,10 @@ impl Domain {
             Domain::Receipt => "souk/v1/receipt",
             Domain::Attestation => "souk/v1/attestation",
             Domain::Commitment => "souk/v1/commitment",
+            Domain::CredentialPolicy => "souk/v1/credential-policy",
+            Domain::CredentialGrant => "souk/v1/credential-grant",
+            Domain::CredentialSeal => "souk/v1/credential-seal",
+            Domain::RelayRecord => "souk/v1/relay-record",
         }
     }
 

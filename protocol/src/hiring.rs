@@ -26,8 +26,13 @@ pub const MAX_OUTPUT_LEN: usize = 16 * 1024 * 1024;
 pub const MAX_FETCH_ENTRIES: usize = 512;
 /// Longest a provider holds a `Fetch` open waiting for new entries.
 pub const MAX_FETCH_WAIT_MS: u64 = 25_000;
-/// Largest call on the wire.
-pub const MAX_CALL_LEN: usize = MAX_INPUT_LEN + 64 * 1024;
+/// Most credential grants in an `Accept` call.
+pub const MAX_ACCEPT_CREDENTIALS: usize = crate::credential::MAX_GRANTS;
+/// Largest credential grant envelope in an `Accept` call.
+pub const MAX_ACCEPT_CREDENTIAL_LEN: usize = crate::credential::MAX_GRANT_ENVELOPE_LEN;
+/// Largest call on the wire: the input, up to 16 grants of at most 48 KiB + 128, and 64 KiB
+/// for the rest.
+pub const MAX_CALL_LEN: usize = MAX_INPUT_LEN + 1024 * 1024;
 /// Largest reply on the wire.
 pub const MAX_REPLY_LEN: usize = MAX_OUTPUT_LEN + 8 * 1024 * 1024;
 
@@ -39,7 +44,8 @@ pub enum HireCall {
         /// The signed request envelope.
         request: Vec<u8>,
     },
-    /// Accept an offer or counter: the full contract plus the job input it commits to.
+    /// Accept an offer or counter: the full contract plus the job input it commits to, and
+    /// the client's credential grants for the hire.
     Accept {
         /// Canonical contract bytes (request, proposal, acceptance).
         contract: Vec<u8>,
@@ -47,6 +53,9 @@ pub enum HireCall {
         input: Vec<u8>,
         /// The salt of the request's input commitment.
         salt: [u8; 32],
+        /// Signed credential grant envelopes (`Signed<CredentialGrant>`), at most one per
+        /// slot, at most [`MAX_ACCEPT_CREDENTIALS`]; empty for a hire without credentials.
+        credentials: Vec<Vec<u8>>,
     },
     /// Receipts from `from_seq` on; the provider may hold the call up to `wait_ms` until
     /// there is at least one.
@@ -181,13 +190,21 @@ impl Canonical for HireCall {
                 contract,
                 input,
                 salt,
+                credentials,
             } => {
-                enc.array(5);
+                // Without credentials the call keeps its original 5-element form.
+                enc.array(if credentials.is_empty() { 5 } else { 6 });
                 enc.u64(HIRING_VERSION);
                 enc.u64(1);
                 enc.bytes(contract);
                 enc.bytes(input);
                 enc.bytes(salt);
+                if !credentials.is_empty() {
+                    enc.array(credentials.len());
+                    for c in credentials {
+                        enc.bytes(c);
+                    }
+                }
             }
             HireCall::Fetch {
                 hire_id,
@@ -232,6 +249,7 @@ impl Canonical for HireCall {
         let kind = r.u64()?;
         let want = match kind {
             0 | 5 => 3,
+            1 if len == 6 => 6,
             1 | 2 => 5,
             3 | 4 => 4,
             _ => return Err(Reader::unknown_code(at, "hire call", kind)),
@@ -255,6 +273,11 @@ impl Canonical for HireCall {
                     .to_vec(),
                 input: r.bytes_max(MAX_INPUT_LEN, "input")?.to_vec(),
                 salt: r.array_bytes()?,
+                credentials: if len == 6 {
+                    decode_credentials(r)?
+                } else {
+                    Vec::new()
+                },
             },
             2 => HireCall::Fetch {
                 hire_id: Hash::decode(r)?,
@@ -405,6 +428,34 @@ impl Canonical for HireReply {
     }
 }
 
+/// The credential list of a 6-element `accept`: 1..=16 byte strings of at most
+/// [`MAX_ACCEPT_CREDENTIAL_LEN`] (an empty list has the 5-element form instead).
+fn decode_credentials(r: &mut Reader<'_>) -> Result<Vec<Vec<u8>>, DecodeError> {
+    let at = r.offset();
+    let n = r.array()?;
+    if n == 0 {
+        return Err(DecodeError {
+            offset: at,
+            kind: DecodeErrorKind::NotCanonical,
+        });
+    }
+    if n > MAX_ACCEPT_CREDENTIALS {
+        return Err(DecodeError {
+            offset: at,
+            kind: DecodeErrorKind::TooLarge("too many credential grants"),
+        });
+    }
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(
+            r.bytes_max(MAX_ACCEPT_CREDENTIAL_LEN, "credential grant")?
+                .to_vec(),
+        );
+    }
+    r.leave();
+    Ok(out)
+}
+
 /// Encodes a hire message.
 pub fn to_bytes<T: Canonical>(msg: &T) -> Vec<u8> {
     encoding::encode(msg)
@@ -425,6 +476,13 @@ mod tests {
                 contract: vec![3],
                 input: b"{}".to_vec(),
                 salt: [9; 32],
+                credentials: vec![],
+            },
+            HireCall::Accept {
+                contract: vec![3],
+                input: b"{}".to_vec(),
+                salt: [9; 32],
+                credentials: vec![vec![1; 40], vec![2; 3]],
             },
             HireCall::Fetch {
                 hire_id: h,
@@ -480,5 +538,46 @@ mod tests {
         // [1, 5, h'00'] would be Settle; [1, 5] is the wrong arity
         assert!(encoding::decode::<HireCall>(&[0x82, 0x01, 0x05], MAX_CALL_LEN).is_err());
         assert!(encoding::decode::<HireReply>(&[0x82, 0x02, 0x05], MAX_REPLY_LEN).is_err());
+    }
+
+    #[test]
+    fn accept_without_credentials_keeps_its_five_element_form() {
+        let accept = |credentials: Vec<Vec<u8>>| HireCall::Accept {
+            contract: vec![3],
+            input: b"{}".to_vec(),
+            salt: [9; 32],
+            credentials,
+        };
+        let plain = to_bytes(&accept(vec![]));
+        // [1, 1, h'03', h'7b7d', h'09' x 32]: exactly the pre-credentials encoding.
+        let mut want = vec![0x85, 0x01, 0x01, 0x41, 0x03, 0x42, b'{', b'}', 0x58, 0x20];
+        want.extend_from_slice(&[9; 32]);
+        assert_eq!(plain, want);
+        // The 6-element form with an empty list is not canonical.
+        let mut empty = plain.clone();
+        empty[0] = 0x86;
+        empty.push(0x80);
+        assert_eq!(
+            encoding::decode::<HireCall>(&empty, MAX_CALL_LEN)
+                .err()
+                .map(|e| e.kind),
+            Some(DecodeErrorKind::NotCanonical)
+        );
+        // Limits: 17 grants, or one grant over its size limit.
+        let many = to_bytes(&accept(vec![vec![0]; MAX_ACCEPT_CREDENTIALS + 1]));
+        assert!(encoding::decode::<HireCall>(&many, MAX_CALL_LEN).is_err());
+        let big = to_bytes(&accept(vec![vec![0; MAX_ACCEPT_CREDENTIAL_LEN + 1]]));
+        assert!(encoding::decode::<HireCall>(&big, MAX_CALL_LEN).is_err());
+        let full = accept(vec![
+            vec![0; MAX_ACCEPT_CREDENTIAL_LEN];
+            MAX_ACCEPT_CREDENTIALS
+        ]);
+        let mut huge = full.clone();
+        if let HireCall::Accept { input, .. } = &mut huge {
+            *input = vec![b' '; MAX_INPUT_LEN];
+        }
+        let bytes = to_bytes(&huge);
+        assert!(bytes.len() <= MAX_CALL_LEN);
+        assert_eq!(encoding::decode::<HireCall>(&bytes, MAX_CALL_LEN), Ok(huge));
     }
 }

@@ -20,9 +20,11 @@
 //! (keys and node ids), [`signed`] (the signed envelope, strict and batch verification),
 //! [`manifest`], [`negotiation`], [`hire`] (lifecycle state machine), [`receipt`] (entries,
 //! commitments, attestations), [`verify`] (chain and bundle verification), [`equivocation`],
-//! [`bundle`] (the `.souk` file), [`rules`] (the numbered rules).
+//! [`bundle`] (the `.souk` file), [`rules`] (the numbered rules), [`credential`] (credential
+//! policies, sealed grants, the relay protocol, denials).
 
 pub mod bundle;
+pub mod credential;
 pub mod discovery;
 pub mod encoding;
 pub mod equivocation;

@@ -10,6 +10,8 @@
 //! checking entries is [`crate::verify::ChainVerifier`]'s job.
 
 use crate::Timestamp;
+use crate::credential::denial::DenialCode;
+use crate::credential::relay::MAX_RELAY_RECORD_ENVELOPE_LEN;
 use crate::encoding::{Canonical, DecodeError, Encoder, Reader};
 use crate::hash::{Domain, Hash};
 use crate::hire::{HireEvent, Verdict};
@@ -84,7 +86,54 @@ pub enum Canceler {
     Provider,
 }
 
-/// An HTTP call the provider's egress proxy observed the agent make.
+/// How a credential was involved in an observed call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CallMode {
+    /// No credential (a plain call or a `CONNECT` tunnel).
+    None,
+    /// A sealed credential, injected by the provider's proxy.
+    Sealed,
+    /// Relayed to the client's node, which injected its secret and made the call.
+    Relayed,
+}
+
+impl CallMode {
+    /// Wire code.
+    pub fn code(self) -> u64 {
+        match self {
+            CallMode::None => 0,
+            CallMode::Sealed => 1,
+            CallMode::Relayed => 2,
+        }
+    }
+
+    /// The mode for a wire code, if known.
+    pub fn from_code(code: u64) -> Option<Self> {
+        match code {
+            0 => Some(CallMode::None),
+            1 => Some(CallMode::Sealed),
+            2 => Some(CallMode::Relayed),
+            _ => None,
+        }
+    }
+
+    /// `"none"`, `"sealed"` or `"relayed"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallMode::None => "none",
+            CallMode::Sealed => "sealed",
+            CallMode::Relayed => "relayed",
+        }
+    }
+}
+
+impl std::fmt::Display for CallMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An HTTP call the provider's egress proxy observed the agent make (or refused).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkCall {
     /// Host (and port if not 443).
@@ -93,16 +142,26 @@ pub struct NetworkCall {
     pub method: String,
     /// Path without the query string (queries may carry injected secrets).
     pub path: String,
-    /// Response status, or 0 if the proxy refused the call.
+    /// Response status, or 0 if the call was denied or got no response.
     pub status: u32,
-    /// Request body size.
+    /// Request body size (as sent upstream, without the secret).
     pub request_bytes: u64,
-    /// Response body size.
+    /// Response body size (as delivered to the agent, after scrubbing).
     pub response_bytes: u64,
     /// BLAKE3 of the request body.
     pub request_hash: Hash,
     /// BLAKE3 of the response body.
     pub response_hash: Hash,
+    /// How long the call took as the proxy saw it, in ms.
+    pub duration_ms: u64,
+    /// The credential slot used, if any.
+    pub slot: Option<String>,
+    /// How a credential was involved.
+    pub mode: CallMode,
+    /// Why the call was refused, if it was.
+    pub denial: Option<DenialCode>,
+    /// In relayed mode, the client's `Signed<RelayRecord>` envelope, as received.
+    pub relay_record: Option<Vec<u8>>,
 }
 
 /// What an entry records.
@@ -326,6 +385,9 @@ impl SignedBody for Attestation {
 
 // ---- canonical encodings -------------------------------------------------------------------
 
+/// Longest slot name in a `network-call` entry.
+const MAX_SLOT_NAME: usize = 64;
+
 impl Canonical for NetworkCall {
     fn encode(&self, enc: &mut Encoder) {
         enc.text(&self.host);
@@ -336,6 +398,17 @@ impl Canonical for NetworkCall {
         enc.u64(self.response_bytes);
         self.request_hash.encode(enc);
         self.response_hash.encode(enc);
+        enc.u64(self.duration_ms);
+        match &self.slot {
+            Some(s) => enc.text(s),
+            None => enc.null(),
+        }
+        enc.u64(self.mode.code());
+        enc.option(self.denial.as_ref());
+        match &self.relay_record {
+            Some(r) => enc.bytes(r),
+            None => enc.null(),
+        }
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(NetworkCall {
@@ -347,6 +420,27 @@ impl Canonical for NetworkCall {
             response_bytes: r.u64()?,
             request_hash: Hash::decode(r)?,
             response_hash: Hash::decode(r)?,
+            duration_ms: r.u64()?,
+            slot: if r.null()? {
+                None
+            } else {
+                Some(r.text_max(MAX_SLOT_NAME, "slot name")?)
+            },
+            mode: {
+                let at = r.offset();
+                let code = r.u64()?;
+                CallMode::from_code(code)
+                    .ok_or_else(|| Reader::unknown_code(at, "call mode", code))?
+            },
+            denial: r.option()?,
+            relay_record: if r.null()? {
+                None
+            } else {
+                Some(
+                    r.bytes_max(MAX_RELAY_RECORD_ENVELOPE_LEN, "relay record")?
+                        .to_vec(),
+                )
+            },
         })
     }
 }
@@ -361,7 +455,7 @@ impl Canonical for EntryKind {
             | EntryKind::Completed { .. }
             | EntryKind::Expired { .. } => 2,
             EntryKind::Failed { .. } | EntryKind::Canceled { .. } => 3,
-            EntryKind::NetworkCall(_) => 9,
+            EntryKind::NetworkCall(_) => 14,
         };
         enc.array(arity);
         enc.u64(self.code());
@@ -396,7 +490,7 @@ impl Canonical for EntryKind {
             1 | 4 | 5 => 1,
             0 | 2 | 6 | 7 | 10 => 2,
             8 | 9 => 3,
-            3 => 9,
+            3 => 14,
             _ => return Err(Reader::unknown_code(code_at, "entry kind", code)),
         };
         if len != want {

@@ -55,6 +55,12 @@ pub enum Rule {
     /// a non-empty tool name) and consistent with the hire (`started` names the manifest's
     /// runtime digest; `expired` names the contract's deadline).
     R9,
+    /// R10: a `network-call` entry's credential fields are consistent with the manifest and
+    /// the contract: its slot and mode agree and the slot is declared; a denial has status 0
+    /// and no record; a call that went through has an HTTP status, a host the manifest lists,
+    /// and, if relayed, the client's record; a relay record is signed by the contract's
+    /// client, describes exactly this call, and appears in no earlier entry.
+    R10,
     /// A1: the attestation is canonical and signed by the contract's client.
     A1,
     /// A2: the attestation names the contract's hire id.
@@ -98,6 +104,7 @@ impl Rule {
             Rule::R7 => "R7",
             Rule::R8 => "R8",
             Rule::R9 => "R9",
+            Rule::R10 => "R10",
             Rule::A1 => "A1",
             Rule::A2 => "A2",
             Rule::A3 => "A3",
@@ -116,7 +123,7 @@ impl Rule {
     }
 
     /// Every rule, in spec order.
-    pub const ALL: [Rule; 28] = [
+    pub const ALL: [Rule; 29] = [
         Rule::B1,
         Rule::M1,
         Rule::M2,
@@ -136,6 +143,7 @@ impl Rule {
         Rule::R7,
         Rule::R8,
         Rule::R9,
+        Rule::R10,
         Rule::A1,
         Rule::A2,
         Rule::A3,

@@ -17,11 +17,13 @@ use crate::negotiation::{
     Accept, Contract, Counter, Decline, DeclineReason, HireRequest, Offer, Price, Proposal, Terms,
 };
 use crate::receipt::{
-    Attestation, EntryKind, FailureCode, NetworkCall, ReceiptEntry, SignedEntry, commit,
+    Attestation, CallMode, EntryKind, FailureCode, NetworkCall, ReceiptEntry, SignedEntry, commit,
 };
 use crate::rules::Rule;
 use crate::signed::{Signed, SignedBody};
 use crate::verify::{SignatureCheck, verify_bundle};
+
+pub mod credentials;
 
 /// 2026-11-01T00:00:00Z in ms: the fixed "now" of every fixture.
 pub const T0: u64 = 1_793_491_200_000;
@@ -257,6 +259,11 @@ impl HireFixture {
                         response_bytes: 42,
                         request_hash: Hash::digest(b""),
                         response_hash: Hash::digest(b"{\"regions\":[\"north\",\"south\"]}"),
+                        duration_ms: 85,
+                        slot: None,
+                        mode: CallMode::None,
+                        denial: None,
+                        relay_record: None,
                     }),
                     None,
                     &mut entries,
@@ -368,7 +375,7 @@ struct IdentityVector {
 }
 
 #[derive(Serialize)]
-struct SignatureVector {
+pub(crate) struct SignatureVector {
     object: &'static str,
     tag: &'static str,
     signer_seed: String,
@@ -726,6 +733,11 @@ fn invalid_bundle_cases() -> Vec<Case> {
                 response_bytes: 1,
                 request_hash: Hash::digest(b""),
                 response_hash: Hash::digest(b"x"),
+                duration_ms: 12,
+                slot: None,
+                mode: CallMode::None,
+                denial: None,
+                relay_record: None,
             });
             let e = sign_entry(
                 &provider,
@@ -1281,6 +1293,7 @@ pub fn generate() -> Vec<VectorFile> {
             contents: bytes,
         });
     }
+    credentials::generate(&mut files, &mut index);
     files.push(json_file("bundles/index.json", &index));
     files
 }

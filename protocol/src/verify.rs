@@ -1,17 +1,20 @@
 //! Receipt chain verification: where a receipt is appended and checked.
 //!
 //! [`ChainVerifier`] is the incremental verifier a client runs while entries stream in: each
-//! [`ChainVerifier::push`] checks one entry against the chain so far (rules R2-R9), detects
+//! [`ChainVerifier::push`] checks one entry against the chain so far (rules R2-R10), detects
 //! gaps and forks at once, and turns a conflicting, validly signed entry into an
 //! [`EquivocationProof`]. [`verify_bundle`] checks a whole bundle offline: manifest, contract,
 //! every entry, the attestation and the disclosures, reporting the *first* rule broken in the
 //! order fixed by `spec/receipts.md` ("Order of checks"), so the batch and strict paths
 //! always report the same violation.
 
+use std::collections::HashSet;
+
 use ed25519_dalek::VerifyingKey;
 
 use crate::Timestamp;
 use crate::bundle::Bundle;
+use crate::credential::observe::{self, NetworkRules, NetworkSummary};
 use crate::equivocation::EquivocationProof;
 use crate::hash::Hash;
 use crate::hire::{HireState, Verdict};
@@ -36,6 +39,7 @@ pub struct ChainContext {
     /// The contract's deadline (`expired` must name it).
     pub deadline: Timestamp,
     provider_key: VerifyingKey,
+    network: NetworkRules,
 }
 
 impl ChainContext {
@@ -50,6 +54,7 @@ impl ChainContext {
             runtime_digest: manifest.runtime_digest,
             deadline: contract.terms().deadline,
             provider_key: provider.verifying_key(),
+            network: NetworkRules::new(contract, manifest),
         }
     }
 }
@@ -81,6 +86,7 @@ pub struct ChainVerifier {
     state: HireState,
     entries: Vec<SignedEntry>,
     last_time: Timestamp,
+    relay_records: HashSet<Hash>,
 }
 
 impl ChainVerifier {
@@ -91,6 +97,7 @@ impl ChainVerifier {
             state: HireState::Accepted,
             entries: Vec::new(),
             last_time: 0,
+            relay_records: HashSet::new(),
         }
     }
 
@@ -167,7 +174,7 @@ impl ChainVerifier {
         }
     }
 
-    /// Rules R2 and R4-R9 for the next entry, without the signature (R3).
+    /// Rules R2 and R4-R10 for the next entry, without the signature (R3).
     pub fn check_next(&self, entry: &SignedEntry) -> Result<(), Violation> {
         let pos = self.next_seq();
         let e: &ReceiptEntry = entry.body();
@@ -244,6 +251,7 @@ impl ChainVerifier {
                     ),
                 ))
             }
+            EntryKind::NetworkCall(call) => self.ctx.network.check(call, pos, &self.relay_records),
             _ => Ok(()),
         }
     }
@@ -282,6 +290,11 @@ impl ChainVerifier {
             self.state = next;
         }
         self.last_time = entry.body().time;
+        if let EntryKind::NetworkCall(call) = &entry.body().kind
+            && let Some(id) = observe::relay_record_id(call)
+        {
+            self.relay_records.insert(id);
+        }
         self.entries.push(entry);
     }
 }
@@ -322,6 +335,8 @@ pub struct BundleReport {
     pub verdict: Option<Verdict>,
     /// Number of disclosures opened.
     pub disclosures: usize,
+    /// The observed network calls: how many, denied, with a sealed or a relayed credential.
+    pub network: NetworkSummary,
 }
 
 /// Verifies a bundle file's bytes. See [`verify_bundle`].
@@ -411,6 +426,7 @@ pub fn verify_bundle(bundle: &Bundle, check: SignatureCheck) -> Result<BundleRep
         head: chain.head().map(|h| h.id()),
         verdict,
         disclosures,
+        network: NetworkSummary::of(chain.entries()),
     })
 }
 

@@ -3,6 +3,7 @@
 
 use proptest::prelude::*;
 use souk_protocol::bundle::Bundle;
+use souk_protocol::credential::DenialCode;
 use souk_protocol::encoding::{self, Canonical};
 use souk_protocol::hash::Hash;
 use souk_protocol::hire::Verdict;
@@ -12,7 +13,7 @@ use souk_protocol::negotiation::{
     Accept, Counter, Decline, DeclineReason, HireRequest, Offer, Price, Terms,
 };
 use souk_protocol::receipt::{
-    Attestation, Canceler, Disclosure, EntryKind, FailureCode, NetworkCall, ReceiptEntry,
+    Attestation, CallMode, Canceler, Disclosure, EntryKind, FailureCode, NetworkCall, ReceiptEntry,
 };
 use souk_protocol::signed::{Signed, SignedBody};
 
@@ -134,7 +135,20 @@ fn entry_kind() -> impl Strategy<Value = EntryKind> {
             any::<u64>(),
             any::<u64>(),
             hash(),
-            hash()
+            hash(),
+            (
+                any::<u64>(),
+                proptest::option::of("[a-z]{1,20}"),
+                prop_oneof![
+                    Just(CallMode::None),
+                    Just(CallMode::Sealed),
+                    Just(CallMode::Relayed)
+                ],
+                proptest::option::of(
+                    (0usize..DenialCode::ALL.len()).prop_map(|i| DenialCode::ALL[i].0)
+                ),
+                proptest::option::of(proptest::collection::vec(any::<u8>(), 0..300)),
+            )
         )
             .prop_map(
                 |(
@@ -146,6 +160,7 @@ fn entry_kind() -> impl Strategy<Value = EntryKind> {
                     response_bytes,
                     request_hash,
                     response_hash,
+                    (duration_ms, slot, mode, denial, relay_record),
                 )| {
                     EntryKind::NetworkCall(NetworkCall {
                         host,
@@ -156,6 +171,11 @@ fn entry_kind() -> impl Strategy<Value = EntryKind> {
                         response_bytes,
                         request_hash,
                         response_hash,
+                        duration_ms,
+                        slot,
+                        mode,
+                        denial,
+                        relay_record,
                     })
                 }
             ),

@@ -93,7 +93,7 @@ fn bundle_vectors_have_their_stated_outcome() {
     let rules: BTreeSet<&str> = items.iter().filter_map(|v| v["rule"].as_str()).collect();
     for code in [
         "B1", "M1", "M2", "C1", "C2", "C3", "C4", "C5", "C6", "C7", "R1", "R2", "R3", "R4", "R5",
-        "R6", "R7", "R8", "R9", "A1", "A2", "A3", "A4", "D1", "D2",
+        "R6", "R7", "R8", "R9", "R10", "A1", "A2", "A3", "A4", "D1", "D2",
     ] {
         assert!(rules.contains(code), "no vector for rule {code}");
     }
@@ -236,5 +236,240 @@ fn contract_and_equivocation_vectors() {
             .unwrap_or_else(|_| panic!("salt"));
         let c = souk_protocol::receipt::commit(&salt, &unhex(&v["payload"]));
         assert_eq!(c.to_hex(), v["commitment"].as_str().unwrap_or_default());
+    }
+}
+
+fn text(v: &serde_json::Value) -> &str {
+    v.as_str().unwrap_or_default()
+}
+
+fn arr32(v: &serde_json::Value) -> [u8; 32] {
+    unhex(v)
+        .try_into()
+        .unwrap_or_else(|_| panic!("{v}: not 32 bytes"))
+}
+
+fn hash_of(v: &serde_json::Value) -> souk_protocol::hash::Hash {
+    souk_protocol::hash::Hash::from_hex(text(v)).unwrap_or_else(|| panic!("{v}: not a hash"))
+}
+
+#[test]
+fn credential_vectors() {
+    use souk_protocol::credential::{
+        self, CredentialPolicy, Denial, DenialCode, RelayReply, RelayRequest, SignedGrant,
+        SignedRelayRecord,
+    };
+    use souk_protocol::encoding;
+    use souk_protocol::hiring::{HireCall, MAX_CALL_LEN};
+    use souk_protocol::manifest::{CredentialSlot, Manifest};
+    use souk_protocol::receipt::{EntryKind, SignedEntry};
+
+    let v = json("credentials.json");
+    let client = Keypair::from_seed(&arr32(&v["keys"]["client_seed"])).id();
+    let sealing_secret = arr32(&v["keys"]["sealing_secret"]);
+    assert_eq!(
+        credential::sealing_public_key(&sealing_secret),
+        arr32(&v["keys"]["sealing_public"])
+    );
+    assert_eq!(unhex(&v["suite"]["info"]), credential::HPKE_INFO);
+
+    // Policies: decoding outcome and hash.
+    for p in v["policies"].as_array().into_iter().flatten() {
+        let got = CredentialPolicy::decode_bytes(&unhex(&p["policy"]));
+        assert_eq!(
+            got.is_ok(),
+            p["valid"].as_bool() == Some(true),
+            "{}",
+            p["name"]
+        );
+        if let Ok(policy) = got {
+            assert_eq!(policy.policy_hash().to_hex(), text(&p["policy_hash"]));
+        }
+    }
+    for p in v["policy_checks"].as_array().into_iter().flatten() {
+        let slot: CredentialSlot =
+            encoding::decode(&unhex(&p["slot"]), 1 << 16).unwrap_or_else(|e| panic!("{e}"));
+        let policy =
+            CredentialPolicy::decode_bytes(&unhex(&p["policy"])).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            policy.validate_for(&slot).err().map(|e| e.code()),
+            p["error"].as_str(),
+            "{}",
+            p["name"]
+        );
+    }
+
+    // The seal is reproducible from its inputs.
+    let s = &v["seal"];
+    let policy =
+        CredentialPolicy::decode_bytes(&unhex(&s["policy"])).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(policy.policy_hash().to_hex(), text(&s["policy_hash"]));
+    let hire = hash_of(&s["hire_id"]);
+    assert_eq!(
+        credential::seal_aad(&hire, text(&s["slot"]), &policy.policy_hash()),
+        unhex(&s["aad"])
+    );
+    let grant = credential::seal(
+        &arr32(&s["recipient_public"]),
+        policy,
+        &unhex(&s["secret"]),
+        &arr32(&s["ephemeral_seed"]),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(encoding::encode(&grant), unhex(&s["grant_body"]));
+    let sealed = grant.sealed.as_ref().unwrap_or_else(|| panic!("sealed"));
+    assert_eq!(sealed.enc.to_vec(), unhex(&s["enc"]));
+    assert_eq!(sealed.ciphertext, unhex(&s["ciphertext"]));
+    let env =
+        SignedGrant::decode_bytes(&unhex(&s["grant_envelope"])).unwrap_or_else(|e| panic!("{e}"));
+    env.verify(&client).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(env.id().to_hex(), text(&s["grant_id"]));
+    assert_eq!(env.body(), &grant);
+
+    for o in v["open"].as_array().into_iter().flatten() {
+        let g = SignedGrant::decode_bytes(&unhex(&o["grant_envelope"]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        g.verify(&client).unwrap_or_else(|e| panic!("{e}"));
+        let got = credential::open(
+            g.body(),
+            &arr32(&o["recipient_secret"]),
+            &hash_of(&o["expected_hire"]),
+            text(&o["expected_slot"]),
+        );
+        match &got {
+            Ok(secret) => {
+                assert_eq!(text(&o["result"]), "ok", "{}", o["name"]);
+                assert_eq!(secret.to_vec(), unhex(&o["secret"]), "{}", o["name"]);
+            }
+            Err(e) => assert_eq!(e.code(), text(&o["result"]), "{}", o["name"]),
+        }
+    }
+
+    // The provider's checks on accept.
+    let contract = Contract::decode_bytes(&unhex(&v["contract"])).unwrap_or_else(|e| panic!("{e}"));
+    let manifest =
+        Manifest::verify_offline(&unhex(&v["manifest"])).unwrap_or_else(|e| panic!("{e}"));
+    contract.verify(&manifest).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(contract.hire_id().to_hex(), text(&v["hire_id"]));
+    let now = v["accept_now"].as_u64().unwrap_or_default();
+    for a in v["accept_checks"].as_array().into_iter().flatten() {
+        let grants: Vec<Vec<u8>> = a["grants"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(unhex)
+            .collect();
+        let got = credential::check_grants(&grants, &contract, manifest.body(), now);
+        assert_eq!(
+            got.err().map_or("ok", |e| e.code()),
+            text(&a["result"]),
+            "{}",
+            a["name"]
+        );
+    }
+    for a in v["accept_calls"].as_array().into_iter().flatten() {
+        let bytes = unhex(&a["call"]);
+        match encoding::decode::<HireCall>(&bytes, MAX_CALL_LEN) {
+            Ok(HireCall::Accept { credentials, .. }) => {
+                assert_eq!(Some(credentials.len() as u64), a["credentials"].as_u64());
+                let checked =
+                    credential::check_grants(&credentials, &contract, manifest.body(), now);
+                assert!(checked.is_ok(), "{}", a["name"]);
+            }
+            other => panic!("{}: {other:?}", a["name"]),
+        }
+    }
+
+    for p in v["paths"].as_array().into_iter().flatten() {
+        let got = credential::normalize_path(text(&p["input"]));
+        assert_eq!(
+            got.as_deref().ok(),
+            p["normalized"].as_str(),
+            "{}",
+            p["input"]
+        );
+        assert_eq!(
+            got.err().map(|e| e.code()),
+            p["error"].as_str(),
+            "{}",
+            p["input"]
+        );
+    }
+    let crm = CredentialPolicy::decode_bytes(&unhex(&v["policies"][0]["policy"]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    for r in v["requests"].as_array().into_iter().flatten() {
+        let got = crm.check_request(
+            text(&r["method"]),
+            text(&r["host"]),
+            text(&r["path"]),
+            r["now"].as_u64().unwrap_or_default(),
+            r["used"].as_u64().unwrap_or_default(),
+        );
+        assert_eq!(
+            got.err().map_or("ok", |d| d.as_str()),
+            text(&r["result"]),
+            "{r}"
+        );
+    }
+    let denials = v["denials"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    assert_eq!(denials.len(), DenialCode::ALL.len());
+    for d in denials {
+        let code = DenialCode::parse(text(&d["error"])).unwrap_or_else(|| panic!("{d}"));
+        assert_eq!(Some(code.code()), d["code"].as_u64());
+        assert_eq!(
+            Some(u64::from(code.http_status())),
+            d["http_status"].as_u64()
+        );
+        let parsed =
+            Denial::from_json(text(&d["json"]).as_bytes()).unwrap_or_else(|| panic!("{d}"));
+        assert_eq!(parsed.code, code);
+        assert_eq!(Some(parsed.retry), d["retry"].as_bool());
+        assert_eq!(parsed.to_json(), text(&d["json"]).as_bytes());
+    }
+
+    // Relay messages and the client's record.
+    let r = &v["relay"];
+    let request =
+        RelayRequest::decode_bytes(&unhex(&r["request"])).unwrap_or_else(|e| panic!("{e}"));
+    request.validate().unwrap_or_else(|e| panic!("{e}"));
+    let reply = RelayReply::decode_bytes(&unhex(&r["response"])).unwrap_or_else(|e| panic!("{e}"));
+    let RelayReply::Response {
+        status,
+        body,
+        record,
+        ..
+    } = &reply
+    else {
+        panic!("response expected");
+    };
+    assert_eq!(body, &unhex(&r["response_body"]));
+    let rec = credential::check_record(record, &client, &request, *status, body)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rec.to_bytes(), unhex(&r["record"]["envelope"]));
+    assert!(matches!(
+        RelayReply::decode_bytes(&unhex(&r["denied"])),
+        Ok(RelayReply::Denied {
+            code: DenialCode::ClientOffline,
+            retry: true,
+            ..
+        })
+    ));
+    SignedRelayRecord::decode_bytes(&unhex(&r["record"]["envelope"]))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .verify(&client)
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    for e in v["entries"].as_array().into_iter().flatten() {
+        let entry =
+            SignedEntry::decode_bytes(&unhex(&e["envelope"])).unwrap_or_else(|err| panic!("{err}"));
+        assert_eq!(entry.id().to_hex(), text(&e["id"]));
+        let EntryKind::NetworkCall(call) = &entry.body().kind else {
+            panic!("{}: not a network call", e["name"]);
+        };
+        assert_eq!(call.mode.as_str(), text(&e["mode"]));
+        assert_eq!(call.denial.map(|d| d.as_str()), e["denial"].as_str());
     }
 }
