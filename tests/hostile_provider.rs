@@ -471,6 +471,7 @@ async fn hire(client: &TestNode, fake: &FakeProvider) -> Result<HireRecord, Hire
             input: json!({ "text": "summarize this" }),
             max_price: None,
             deadline_ms: None,
+            credentials: Vec::new(),
         })
         .await
 }

@@ -188,7 +188,12 @@ impl DataDir {
     /// The X25519 public key derived from `sealing.key` (published in manifests).
     pub fn sealing_public(&self) -> Result<[u8; 32], DataDirError> {
         let secret = self.read_secret_32(SEALING_FILE)?;
-        Ok(curve25519_dalek::MontgomeryPoint::mul_base_clamped(*secret).to_bytes())
+        Ok(souk_protocol::credential::sealing_public_key(&secret))
+    }
+
+    /// The X25519 sealing secret (`sealing.key`): opens credentials sealed to this node.
+    pub fn sealing_secret(&self) -> Result<Zeroizing<[u8; 32]>, DataDirError> {
+        self.read_secret_32(SEALING_FILE)
     }
 
     /// The API token.

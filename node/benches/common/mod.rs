@@ -193,7 +193,7 @@ pub(crate) async fn start_full_node(
         // opens a store write transaction, which at 500 ms (the tests' tick) would cost
         // hundreds of transactions a second across the network.
         tick: Duration::from_secs(30),
-        sealing_public: [7; 32],
+        sealing_secret: Arc::new(zeroize::Zeroizing::new([7; 32])),
         // Anything else (e.g. where hires would run) keeps its default: no bench hires.
         ..NodeOptions::default()
     };

@@ -12,9 +12,11 @@ use souk_node::agent_file::{format_amount, parse_amount};
 use souk_node::api::client::ApiClient;
 use souk_node::data_dir::DataDir;
 use souk_node::hire::HireRecord;
-use souk_node::hire::{ReceiptsView, StepView};
+use souk_node::hire::credentials::{CredentialRequest, GrantMode, Secret};
+use souk_node::hire::{NewHire, ReceiptsView, StepView};
 use souk_protocol::Hash;
 use souk_protocol::hire::HireState;
+use zeroize::Zeroizing;
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
@@ -39,12 +41,72 @@ pub(crate) struct NewHireArgs {
     /// How long the work may take: 90s, 10m, 2h, 1d [default: the agent's maximum].
     #[arg(long, value_name = "DUR")]
     deadline: Option<String>,
+    /// Grant a credential slot of the agent: SLOT=env:VAR or SLOT=file:PATH (repeatable).
+    /// The agent never sees the secret: the provider's egress proxy injects it into calls
+    /// to the slot's hosts only (sealed mode), or forwards those calls here (relayed mode).
+    #[arg(long = "credential", value_name = "SLOT=SOURCE")]
+    credentials: Vec<String>,
+    /// sealed: the secret goes to the provider, encrypted to its node key; relayed: the
+    /// secret never leaves this node, which makes the calls itself.
+    #[arg(long, value_enum, default_value_t = CredentialModeArg::Sealed)]
+    credential_mode: CredentialModeArg,
+    /// Most calls each credential may be used for [default: 1000].
+    #[arg(long, value_name = "N")]
+    credential_budget: Option<u64>,
+    /// HTTP methods the credentials may be used with, comma-separated [default: any].
+    #[arg(long, value_name = "M,...", value_delimiter = ',')]
+    credential_methods: Vec<String>,
+    /// Path prefixes the credentials may be used under, comma-separated [default: any].
+    #[arg(long, value_name = "PREFIX,...", value_delimiter = ',')]
+    credential_paths: Vec<String>,
+    /// Relayed mode: how long a call may wait for this node to come back online (e.g. 2m)
+    /// [default: it fails at once].
+    #[arg(long, value_name = "DUR")]
+    offline_wait: Option<String>,
     /// Follow the hire until it ends, printing its steps.
     #[arg(long)]
     wait: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// How granted credentials reach the agent's calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum CredentialModeArg {
+    /// Sealed to the provider's node; its proxy injects the secret.
+    Sealed,
+    /// Kept here; the provider's proxy relays calls to this node.
+    Relayed,
+}
+
+/// Reads `SLOT=env:VAR` or `SLOT=file:PATH` into a slot name and its secret.
+fn credential_source(arg: &str) -> anyhow::Result<(String, Zeroizing<String>)> {
+    let (slot, source) = arg.split_once('=').with_context(|| {
+        format!("--credential {arg:?}: expected SLOT=env:VAR or SLOT=file:PATH")
+    })?;
+    let secret = if let Some(var) = source.strip_prefix("env:") {
+        Zeroizing::new(std::env::var(var).with_context(|| {
+            format!("--credential {slot}: the environment variable {var} is not set")
+        })?)
+    } else if let Some(path) = source.strip_prefix("file:") {
+        let mut text = Zeroizing::new(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("--credential {slot}: cannot read {path}"))?,
+        );
+        while text.ends_with('\n') || text.ends_with('\r') {
+            text.pop();
+        }
+        text
+    } else {
+        anyhow::bail!(
+            "--credential {slot}: the source must be env:VAR or file:PATH (never the secret itself on the command line)"
+        );
+    };
+    if secret.is_empty() {
+        anyhow::bail!("--credential {slot}: the secret is empty");
+    }
+    Ok((slot.to_owned(), secret))
 }
 
 #[derive(Debug, Subcommand)]
@@ -404,12 +466,36 @@ fn create(client: &ApiClient, a: NewHireArgs) -> anyhow::Result<ExitCode> {
         })?),
         None => None,
     };
-    let body = json!({
-        "manifest_id": manifest.to_ascii_lowercase(),
-        "input": input,
-        "max_price": max_price,
-        "deadline_ms": deadline_ms,
-    });
+    let offline_wait_ms =
+        match &a.offline_wait {
+            Some(d) => Some(parse_duration(d).with_context(|| {
+                format!("--offline-wait {d:?} is not a duration (e.g. 30s, 5m)")
+            })?),
+            None => None,
+        };
+    let mut credentials = Vec::new();
+    for arg in &a.credentials {
+        let (slot, secret) = credential_source(arg)?;
+        credentials.push(CredentialRequest {
+            slot,
+            secret: Secret::new(secret.to_string()),
+            mode: match a.credential_mode {
+                CredentialModeArg::Sealed => GrantMode::Sealed,
+                CredentialModeArg::Relayed => GrantMode::Relayed,
+            },
+            methods: a.credential_methods.clone(),
+            path_prefixes: a.credential_paths.clone(),
+            max_requests: a.credential_budget,
+            offline_wait_ms,
+        });
+    }
+    let body = NewHire {
+        manifest_id: manifest.to_ascii_lowercase(),
+        input,
+        max_price,
+        deadline_ms,
+        credentials,
+    };
     let r: HireRecord = client.post("/v1/hires", &body)?;
     if !a.wait {
         if a.json {

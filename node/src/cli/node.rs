@@ -102,7 +102,7 @@ fn run_node(dir: &DataDir, args: RunArgs) -> anyhow::Result<ExitCode> {
         .validate("command line")
         .map_err(anyhow::Error::new)?;
     let key = dir.identity()?;
-    let sealing_public = dir.sealing_public()?;
+    let sealing_secret = std::sync::Arc::new(dir.sealing_secret()?);
     let token = dir.api_token()?;
     let light = config.mode == Mode::Light;
     let store_path = dir.path(DB_FILE);
@@ -147,7 +147,7 @@ fn run_node(dir: &DataDir, args: RunArgs) -> anyhow::Result<ExitCode> {
         },
         manifest_ttl_ms: config.manifest_ttl_secs * 1000,
         tick: Duration::from_secs(config.sweep_interval_secs),
-        sealing_public,
+        sealing_secret,
         work_dir: dir.path("hires"),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -62,6 +62,7 @@ impl HireActor {
         workdir: PathBuf,
         net: Arc<dyn HireNetwork>,
         offers: Offers,
+        sealing: Arc<zeroize::Zeroizing<[u8; 32]>>,
     ) -> (Self, HireOps, InboundSender) {
         let (tx, rx) = mpsc::channel(INBOX);
         let ctx = Ctx {
@@ -70,6 +71,7 @@ impl HireActor {
             net,
             offers,
             workdir,
+            sealing,
             inbox: tx.clone(),
         };
         (

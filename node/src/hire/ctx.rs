@@ -55,6 +55,8 @@ pub(crate) struct Ctx {
     pub offers: Offers,
     /// Where hires' working directories go (`<dir>/<hire id>`).
     pub workdir: PathBuf,
+    /// This node's X25519 sealing secret (opens credentials sealed to it).
+    pub sealing: Arc<zeroize::Zeroizing<[u8; 32]>>,
     /// The actor's inbox, for tasks reporting back.
     pub inbox: mpsc::Sender<Msg>,
 }

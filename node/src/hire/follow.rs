@@ -280,19 +280,21 @@ impl Follower {
     async fn resend_accept(&mut self) -> Result<(), Stop> {
         let store = self.ctx.store.clone();
         let id = self.hire_id;
-        let (contract, input, salt) = blocking(move || {
+        let (contract, input, salt, credentials) = blocking(move || {
             let (contract, _) = contract_and_manifest(&store, &id)?;
             let input = blob(&store, &id, BLOB_INPUT)?;
             let salt: [u8; 32] = blob(&store, &id, BLOB_SALT)?
                 .try_into()
                 .map_err(|_| HireError::corrupt(id, BLOB_SALT, "not 32 bytes"))?;
-            Ok((contract, input, salt))
+            let credentials = super::credentials::stored_grants(&store, &id)?;
+            Ok((contract, input, salt, credentials))
         })
         .await?;
         let call = HireCall::Accept {
             contract: contract.to_bytes(),
             input,
             salt,
+            credentials,
         };
         match self.ctx.net.call(self.provider, call).await {
             Ok(HireReply::Accepted { hire_id }) if hire_id == self.hire_id => Ok(()),

@@ -18,6 +18,7 @@
 
 pub mod actor;
 mod api;
+pub mod credentials;
 mod ctx;
 pub mod error;
 mod export;

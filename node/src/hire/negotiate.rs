@@ -13,6 +13,7 @@ use souk_protocol::negotiation::{
 use souk_protocol::receipt::commit;
 use souk_protocol::signed::Signed;
 
+use super::credentials;
 use super::ctx::{Ctx, blocking, peer_of};
 use super::error::HireError;
 use super::msg::{Done, FollowUpdate, Msg};
@@ -137,6 +138,18 @@ pub(crate) async fn negotiate(ctx: Ctx, new: NewHire) -> Result<HireRecord, Hire
         .verify(&manifest)
         .map_err(|v| HireError::Misbehaved(format!("the provider's proposal is invalid: {v}")))?;
     let id = contract.hire_id();
+    let granted = credentials::grant(
+        &contract,
+        m,
+        &new.credentials,
+        &ctx.key,
+        &ctx.sealing,
+        || {
+            crate::data_dir::random_32()
+                .map(|r| *r)
+                .map_err(|e| HireError::corrupt(id, "randomness", e))
+        },
+    )?;
     let mut record = HireRecord::new(Role::Client, &contract, &manifest, now_ms());
     // Stored before anything is sent: a crash now leaves a contract we can act on later.
     {
@@ -146,17 +159,21 @@ pub(crate) async fn negotiate(ctx: Ctx, new: NewHire) -> Result<HireRecord, Hire
         let cb = contract.to_bytes();
         let input = input.clone();
         let salt = *salt;
+        let grants = credentials::encode_grants(&granted.envelopes);
+        let kept = granted.kept;
+        let has_grants = !granted.envelopes.is_empty();
         blocking(move || {
-            Ok(store.put_hire_with_blobs(
-                &id,
-                &rec,
-                &[
-                    (BLOB_MANIFEST, &mb),
-                    (BLOB_CONTRACT, &cb),
-                    (BLOB_INPUT, &input),
-                    (BLOB_SALT, &salt),
-                ],
-            )?)
+            let mut blobs: Vec<(&str, &[u8])> = vec![
+                (BLOB_MANIFEST, &mb),
+                (BLOB_CONTRACT, &cb),
+                (BLOB_INPUT, &input),
+                (BLOB_SALT, &salt),
+            ];
+            if has_grants {
+                blobs.push((credentials::BLOB_GRANTS, &grants));
+            }
+            blobs.extend(kept.iter().map(|(n, b)| (n.as_str(), b.as_slice())));
+            Ok(store.put_hire_with_blobs(&id, &rec, &blobs)?)
         })
         .await?;
     }
@@ -164,6 +181,7 @@ pub(crate) async fn negotiate(ctx: Ctx, new: NewHire) -> Result<HireRecord, Hire
         contract: contract.to_bytes(),
         input,
         salt: *salt,
+        credentials: granted.envelopes,
     };
     let mut refused = None;
     for attempt in 0..ACCEPT_ATTEMPTS {

@@ -13,6 +13,7 @@ use std::time::Duration;
 use libp2p::PeerId;
 use serde_json::Value;
 use souk_protocol::Hash;
+use souk_protocol::credential::check_grants;
 use souk_protocol::hire::HireState;
 use souk_protocol::hiring::{CallError, HireCall, HireReply, MAX_FETCH_ENTRIES, MAX_FETCH_WAIT_MS};
 use souk_protocol::negotiation::{Contract, Counter, Decline, DeclineReason, HireRequest, Offer};
@@ -24,6 +25,7 @@ use souk_protocol::verify::check_attestation;
 use souk_store::Store;
 use tokio::sync::oneshot;
 
+use super::credentials;
 use super::ctx::{Ctx, Offerable, blocking, offer};
 use super::error::HireError;
 use super::export::{disclosure, verified_chain};
@@ -60,7 +62,8 @@ pub(super) fn on_call(hires: &mut Hires, peer: PeerId, call: HireCall, reply: Re
             contract,
             input,
             salt,
-        } => on_accept(hires, &contract, input, salt, reply),
+            credentials,
+        } => on_accept(hires, &contract, input, salt, credentials, reply),
         HireCall::Fetch {
             hire_id,
             from_seq,
@@ -198,7 +201,14 @@ fn answer_request(
 }
 
 /// `accept`: check the contract, reserve a slot, store everything before replying.
-fn on_accept(hires: &mut Hires, raw: &[u8], input: Vec<u8>, salt: [u8; 32], reply: Responder) {
+fn on_accept(
+    hires: &mut Hires,
+    raw: &[u8],
+    input: Vec<u8>,
+    salt: [u8; 32],
+    grants: Vec<Vec<u8>>,
+    reply: Responder,
+) {
     let contract = match Contract::decode_bytes(raw) {
         Ok(c) => c,
         Err(e) => {
@@ -244,7 +254,7 @@ fn on_accept(hires: &mut Hires, raw: &[u8], input: Vec<u8>, salt: [u8; 32], repl
     hires.accepting.insert(id, (m.name.clone(), vec![reply]));
     let ctx = hires.ctx.clone();
     hires.spawn(async move {
-        let result = store_contract(&ctx, contract, offer, input, salt).await;
+        let result = store_contract(&ctx, contract, offer, input, salt, grants).await;
         let _ = ctx
             .inbox
             .send(Msg::Done(Done::AcceptStored { id, result }))
@@ -252,14 +262,15 @@ fn on_accept(hires: &mut Hires, raw: &[u8], input: Vec<u8>, salt: [u8; 32], repl
     });
 }
 
-/// Checks an accepted contract against our offer and stores it (spec/hiring.md, "Accept",
-/// checks 1-10).
+/// Checks an accepted contract and its credential grants against our offer and stores them
+/// (spec/hiring.md, "Accept", checks 1-10; spec/credentials.md, "Checks on accept").
 async fn store_contract(
     ctx: &Ctx,
     contract: Contract,
     offer: Offerable,
     input: Vec<u8>,
     salt: [u8; 32],
+    grants: Vec<Vec<u8>>,
 ) -> Result<HireRecord, (CallError, String)> {
     let now = now_ms();
     let store = ctx.store.clone();
@@ -283,19 +294,25 @@ async fn store_contract(
         if serde_json::from_slice::<serde::de::IgnoredAny>(&input).is_err() {
             return Err((CallError::BadCall, "the job input must be JSON".into()));
         }
+        check_grants(&grants, &contract, offer.manifest.body(), now)
+            .map_err(|e| (CallError::BadCall, format!("credential grant refused: {e}")))?;
         let id = contract.hire_id();
         let record = HireRecord::new(Role::Provider, &contract, &offer.manifest, now);
+        let manifest_bytes = offer.manifest.to_bytes();
+        let contract_bytes = contract.to_bytes();
+        let grant_bytes = credentials::encode_grants(&grants);
+        let mut blobs: Vec<(&str, &[u8])> = vec![
+            (BLOB_MANIFEST, &manifest_bytes),
+            (BLOB_CONTRACT, &contract_bytes),
+            (BLOB_INPUT, &input),
+            (BLOB_SALT, &salt),
+        ];
+        if !grants.is_empty() {
+            // Kept as received: each secret stays sealed to our key until a proxied call.
+            blobs.push((credentials::BLOB_GRANTS, &grant_bytes));
+        }
         store
-            .put_hire_with_blobs(
-                &id,
-                &record.to_bytes(),
-                &[
-                    (BLOB_MANIFEST, &offer.manifest.to_bytes()),
-                    (BLOB_CONTRACT, &contract.to_bytes()),
-                    (BLOB_INPUT, &input),
-                    (BLOB_SALT, &salt),
-                ],
-            )
+            .put_hire_with_blobs(&id, &record.to_bytes(), &blobs)
             .map_err(|e| {
                 tracing::error!(hire = %id.short(), "cannot store the contract: {e}");
                 (CallError::Internal, "cannot store the contract".into())

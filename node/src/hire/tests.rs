@@ -62,7 +62,13 @@ async fn provider(max_concurrency: u32) -> Provider {
         .to_hex();
     let now = now_ms();
     let body = spec
-        .to_manifest(key.id(), 1, [7; 32], now, now + 3_600_000)
+        .to_manifest(
+            key.id(),
+            1,
+            souk_protocol::credential::sealing_public_key(&[13; 32]),
+            now,
+            now + 3_600_000,
+        )
         .unwrap_or_else(|e| panic!("{e}"));
     let manifest = Signed::sign(body, &key);
     let offers: Offers = Arc::new(Mutex::new(HashMap::new()));
@@ -91,6 +97,7 @@ async fn provider(max_concurrency: u32) -> Provider {
         dir.path().join("hires"),
         Arc::new(Offline),
         offers,
+        Arc::new(zeroize::Zeroizing::new([13; 32])),
     );
     tokio::spawn(actor.run());
     Provider {
@@ -218,6 +225,7 @@ async fn an_accepted_contract_is_stored_once_and_redelivery_is_idempotent() {
         contract: contract.to_bytes(),
         input: INPUT.to_vec(),
         salt: [2; 32],
+        credentials: Vec::new(),
     };
     let id = contract.hire_id();
     for _ in 0..2 {
@@ -244,6 +252,7 @@ async fn an_input_that_does_not_match_its_commitment_is_refused_and_nothing_stor
                 contract: contract.to_bytes(),
                 input: br#"{"csv":"other"}"#.to_vec(),
                 salt: [3; 32],
+                credentials: Vec::new(),
             },
         )
         .await;
@@ -272,6 +281,7 @@ async fn a_second_contract_beyond_capacity_is_unavailable() {
         contract: c.to_bytes(),
         input: INPUT.to_vec(),
         salt,
+        credentials: Vec::new(),
     };
     let r1 = p.call(&a, accept(&first, [4; 32])).await;
     assert_eq!(
@@ -302,6 +312,7 @@ async fn only_the_hires_client_may_fetch_answer_cancel_or_settle() {
                 contract: contract.to_bytes(),
                 input: INPUT.to_vec(),
                 salt: [6; 32],
+                credentials: Vec::new(),
             },
         )
         .await;

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use souk_protocol::receipt::EntryKind;
 
+use super::credentials::CredentialRequest;
 use super::record::HireRecord;
 
 /// A hire a client wants to make.
@@ -18,6 +19,9 @@ pub struct NewHire {
     pub max_price: Option<u64>,
     /// How long the work may take, ms; default: the agent's maximum duration.
     pub deadline_ms: Option<u64>,
+    /// Credentials granted to the agent's slots (sealed to the provider, or relayed).
+    #[serde(default)]
+    pub credentials: Vec<CredentialRequest>,
 }
 
 /// One receipt entry as the API shows it.

@@ -88,8 +88,9 @@ pub struct NodeOptions {
     pub manifest_ttl_ms: u64,
     /// Period of expiry sweeps and housekeeping.
     pub tick: Duration,
-    /// The X25519 public key published in manifests.
-    pub sealing_public: [u8; 32],
+    /// The X25519 sealing secret: its public key is published in manifests; it opens the
+    /// credentials clients seal to this node.
+    pub sealing_secret: Arc<zeroize::Zeroizing<[u8; 32]>>,
     /// Where hires' working directories go (`<dir>/<hire id>`).
     pub work_dir: PathBuf,
 }
@@ -103,7 +104,7 @@ impl Default for NodeOptions {
             swarm: SwarmSettings::default(),
             manifest_ttl_ms: 3_600_000,
             tick: Duration::from_secs(30),
-            sealing_public: [0; 32],
+            sealing_secret: Arc::new(zeroize::Zeroizing::new([0; 32])),
             work_dir: std::env::temp_dir().join("souk-hires"),
         }
     }
@@ -295,9 +296,11 @@ pub async fn start(
         opts.work_dir.clone(),
         Arc::new(caller),
         offers.clone(),
+        opts.sealing_secret.clone(),
     );
     let hire_task = tokio::spawn(actor.run());
-    let publisher = Publisher::new(records, opts.manifest_ttl_ms, opts.sealing_public);
+    let sealing_public = souk_protocol::credential::sealing_public_key(&opts.sealing_secret);
+    let publisher = Publisher::new(records, opts.manifest_ttl_ms, sealing_public);
     let node = Node {
         key,
         light: opts.light,

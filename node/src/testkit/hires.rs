@@ -56,6 +56,7 @@ pub fn new_hire(
         input,
         max_price,
         deadline_ms,
+        credentials: Vec::new(),
     }
 }
 

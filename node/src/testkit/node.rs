@@ -90,7 +90,10 @@ pub fn test_options(dir: &Path, light: bool, bootstrap: Vec<Multiaddr>) -> NodeO
         },
         manifest_ttl_ms: 3_600_000,
         tick: Duration::from_millis(500),
-        sealing_public: [7; 32],
+        sealing_secret: Arc::new(zeroize::Zeroizing::new(
+            *blake3::hash(&[b"sealing".as_slice(), dir.as_os_str().as_encoded_bytes()].concat())
+                .as_bytes(),
+        )),
         work_dir: dir.join("hires"),
     }
 }
