@@ -17,7 +17,8 @@
 //! ```
 //!
 //! Module map: [`encoding`] (canonical CBOR), [`hash`] (ids and domain tags), [`identity`]
-//! (keys and node ids), [`signed`] (the signed envelope, strict and batch verification),
+//! (keys and node ids), [`signature`] (the one definition of a valid signature, single and
+//! batched), [`signed`] (the signed envelope),
 //! [`manifest`], [`negotiation`], [`hire`] (lifecycle state machine), [`receipt`] (entries,
 //! commitments, attestations), [`verify`] (chain and bundle verification), [`equivocation`],
 //! [`bundle`] (the `.souk` file), [`rules`] (the numbered rules).
@@ -34,6 +35,7 @@ pub mod manifest;
 pub mod negotiation;
 pub mod receipt;
 pub mod rules;
+pub mod signature;
 pub mod signed;
 pub mod verify;
 
