@@ -1,4 +1,4 @@
-//! The signed envelope [`Signed<T>`] and signature checking, strict and batched.
+//! The signed envelope [`Signed<T>`]: which key and which bytes a signature is checked against.
 //!
 //! On the wire a signed object is the CBOR array `[body: bstr, signer: bstr(32),
 //! signature: bstr(64)]`. `body` holds the exact canonical bytes that were signed, so a

@@ -202,3 +202,29 @@ fn speccheck_cases() {
     );
     assert_eq!((equation, valid), (9, 0));
 }
+
+/// Across chunk boundaries the batch path names the first invalid signature overall, and a
+/// length mismatch (a caller bug) fails closed.
+#[test]
+fn batch_reports_the_first_invalid_signature_across_chunks() {
+    use crate::vectors::{Edge, provider_key};
+    let key = provider_key();
+    let vk = VerifyingKey::new(&key.id());
+    let n = super::CHUNK + 5;
+    let msgs: Vec<Vec<u8>> = (0..n as u32).map(|i| i.to_le_bytes().to_vec()).collect();
+    let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
+    let mut sigs: Vec<[u8; 64]> = msgs.iter().map(|m| Edge::Honest.sign(&key, m)).collect();
+    assert_eq!(verify_batch(&vk, &refs, &sigs), Ok(()));
+    // Valid edge signatures anywhere change nothing.
+    sigs[7] = Edge::TorsionR(1).sign(&key, &msgs[7]);
+    sigs[super::CHUNK + 1] = Edge::NonCanonicalR(3).sign(&key, &msgs[super::CHUNK + 1]);
+    assert_eq!(verify_batch(&vk, &refs, &sigs), Ok(()));
+    // Invalid ones in both chunks: the first overall; then the one in the second chunk.
+    let late = super::CHUNK + 3;
+    sigs[late] = Edge::TorsionRStaleK(2).sign(&key, &msgs[late]);
+    assert_eq!(verify_batch(&vk, &refs, &sigs), Err(late));
+    sigs[100] = Edge::UnreducedS.sign(&key, &msgs[100]);
+    assert_eq!(verify_batch(&vk, &refs, &sigs), Err(100));
+    assert_eq!(verify_batch(&vk, &refs[..3], &sigs[..2]), Err(2));
+    assert_eq!(verify_batch(&vk, &[], &[]), Ok(()));
+}
