@@ -49,7 +49,7 @@ impl NodeId {
     /// validity"), separate from the signature rule of [`crate::signature::verify`].
     ///
     /// Costs one point decompression and one variable-time scalar multiplication by the group
-    /// order (about 2 signature checks' worth; `cargo bench -p souk-protocol --bench verify`
+    /// order (about one signature check's worth; `cargo bench -p souk-protocol --bench verify`
     /// reports it). Nothing is cached: a caller that sees the same keys often and wants to
     /// skip the work keeps its own map of validated ids.
     pub fn from_bytes(bytes: &[u8; PUBLIC_KEY_LEN]) -> Result<Self, IdentityError> {
@@ -206,6 +206,23 @@ mod tests {
             prop_assert_eq!(text.len(), 56);
             prop_assert_eq!(text.parse::<NodeId>()?, id);
             prop_assert!(id.peer_id_text().starts_with("12D3KooW"));
+        }
+    }
+
+    proptest! {
+        /// The variable-time subgroup check agrees with curve25519-dalek's constant-time one,
+        /// on prime-order points and on the same points plus each small-order point.
+        #[test]
+        fn vartime_subgroup_check_matches_dalek(seed in any::<[u8; 32]>(), t in 0usize..8) {
+            let id = Keypair::from_seed(&seed).id();
+            let p = CompressedEdwardsY(*id.as_bytes()).decompress();
+            prop_assert!(p.is_some());
+            if let Some(p) = p {
+                let q = p + curve25519_dalek::constants::EIGHT_TORSION[t];
+                prop_assert_eq!(is_torsion_free(&p), p.is_torsion_free());
+                prop_assert_eq!(is_torsion_free(&q), q.is_torsion_free());
+                prop_assert_eq!(is_torsion_free(&q), t == 0);
+            }
         }
     }
 
