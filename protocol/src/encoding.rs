@@ -720,6 +720,25 @@ mod tests {
         assert_eq!(err, Some(DecodeErrorKind::TooDeep));
     }
 
+    /// The top-level array is level 1: 16 nested arrays decode, the 17th level does not;
+    /// items that are not arrays add no level.
+    #[test]
+    fn depth_counts_the_top_level_array_as_level_one() {
+        let nest = |levels: usize| {
+            let mut bytes = vec![0x81; levels];
+            bytes.push(0x00);
+            bytes
+        };
+        assert!(decode::<V>(&nest(MAX_DEPTH), usize::MAX).is_ok());
+        let err = decode::<V>(&nest(MAX_DEPTH + 1), usize::MAX).err();
+        assert_eq!(
+            err.map(|e| (e.kind, e.offset)),
+            Some((DecodeErrorKind::TooDeep, MAX_DEPTH + 1))
+        );
+        // A top-level item that is not an array is at level 0: an unsigned integer decodes.
+        assert_eq!(decode::<V>(&[0x00], usize::MAX), Ok(V::U(0)));
+    }
+
     #[test]
     fn size_limit_is_enforced_before_parsing() {
         let bytes = encode(&V::B(vec![0; 100]));

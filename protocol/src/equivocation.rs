@@ -11,6 +11,7 @@ use crate::identity::NodeId;
 use crate::negotiation::HireId;
 use crate::receipt::{RECEIPT_VERSION, SignedEntry};
 use crate::rules::{Rule, Violation};
+use crate::signature::VerifyingKey;
 
 /// Largest encoded proof.
 pub const MAX_PROOF_LEN: usize = 2 * (crate::receipt::MAX_ENTRY_LEN + 256);
@@ -82,8 +83,9 @@ impl EquivocationProof {
         }
         let signer = NodeId::from_bytes(self.a.signer_bytes())
             .map_err(|e| Violation::new(Rule::E1, e.to_string()))?;
+        let key = VerifyingKey::new(&signer);
         for e in [&self.a, &self.b] {
-            e.verify(&signer)
+            e.verify_with(&key)
                 .map_err(|err| Violation::new(Rule::E1, err.to_string()))?;
         }
         let (x, y) = (self.a.body(), self.b.body());

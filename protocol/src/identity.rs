@@ -2,16 +2,18 @@
 //! text form of that id, and the libp2p PeerId derived from the same key.
 //!
 //! A [`NodeId`] is only ever constructed from bytes that pass [`NodeId::from_bytes`]: a
-//! canonical point encoding, in the prime-order subgroup (so not weak). This is what lets
-//! batch and strict signature verification agree on every signature by an honest key
-//! (see `spec/identity.md`). Secret key material lives in [`Keypair`], which zeroizes on drop
-//! and never prints itself.
+//! canonical point encoding, in the prime-order subgroup (so not weak, and one key has one
+//! encoding). That is the key rule; what makes a signature valid is decided in
+//! [`crate::signature`]. Secret key material lives in [`Keypair`], which zeroizes on drop and
+//! never prints itself. This module holds no global state.
 
 use std::fmt;
 use std::str::FromStr;
 
-use curve25519_dalek::edwards::CompressedEdwardsY;
-use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::IsIdentity;
+use ed25519_dalek::{Signer, SigningKey};
 use zeroize::Zeroizing;
 
 /// Length of a public key in bytes.
@@ -43,30 +45,14 @@ pub enum IdentityError {
 pub struct NodeId([u8; PUBLIC_KEY_LEN]);
 
 impl NodeId {
-    /// Validates and wraps a public key.
+    /// Validates and wraps a public key: the key rule of `spec/identity.md` ("NodeId
+    /// validity"), separate from the signature rule of [`crate::signature::verify`].
     ///
-    /// The subgroup check costs a scalar multiplication (~60 µs); keys already validated are
-    /// remembered in a small process-wide set, since the same few keys (a provider, its
-    /// clients) appear in every manifest, contract and receipt bundle.
+    /// Costs one point decompression and one variable-time scalar multiplication by the group
+    /// order (about one signature check's worth; `cargo bench -p souk-protocol --bench verify`
+    /// reports it). Nothing is cached: a caller that sees the same keys often and wants to
+    /// skip the work keeps its own map of validated ids.
     pub fn from_bytes(bytes: &[u8; PUBLIC_KEY_LEN]) -> Result<Self, IdentityError> {
-        if validated_keys()
-            .lock()
-            .map(|set| set.contains(bytes))
-            .unwrap_or(false)
-        {
-            return Ok(Self(*bytes));
-        }
-        let id = Self::validate(bytes)?;
-        if let Ok(mut set) = validated_keys().lock() {
-            if set.len() >= VALIDATED_CACHE {
-                set.clear();
-            }
-            set.insert(*bytes);
-        }
-        Ok(id)
-    }
-
-    fn validate(bytes: &[u8; PUBLIC_KEY_LEN]) -> Result<Self, IdentityError> {
         let id_hex = || short_hex(bytes);
         let point = CompressedEdwardsY(*bytes)
             .decompress()
@@ -74,7 +60,7 @@ impl NodeId {
         if point.compress().as_bytes() != bytes {
             return Err(IdentityError::NotCanonical(id_hex()));
         }
-        if point.is_small_order() || !point.is_torsion_free() {
+        if point.is_small_order() || !is_torsion_free(&point) {
             return Err(IdentityError::Weak(id_hex()));
         }
         Ok(Self(*bytes))
@@ -91,12 +77,6 @@ impl NodeId {
     /// The raw public key.
     pub fn as_bytes(&self) -> &[u8; PUBLIC_KEY_LEN] {
         &self.0
-    }
-
-    /// The key as a dalek verifying key (infallible: validated at construction).
-    pub fn verifying_key(&self) -> VerifyingKey {
-        // The bytes were checked to decompress when this NodeId was built.
-        VerifyingKey::from_bytes(&self.0).unwrap_or_else(|_| unreachable!("validated node id"))
     }
 
     /// The libp2p PeerId bytes for this key: an identity multihash of the protobuf-encoded
@@ -119,14 +99,12 @@ impl NodeId {
     }
 }
 
-/// How many validated keys are remembered before the set starts over.
-const VALIDATED_CACHE: usize = 4096;
-
-fn validated_keys() -> &'static std::sync::Mutex<std::collections::HashSet<[u8; PUBLIC_KEY_LEN]>> {
-    static SET: std::sync::OnceLock<
-        std::sync::Mutex<std::collections::HashSet<[u8; PUBLIC_KEY_LEN]>>,
-    > = std::sync::OnceLock::new();
-    SET.get_or_init(Default::default)
+/// `[L]P` is the identity, computed in variable time (a public key is public): `[L−1]P + P`,
+/// with `L − 1` the largest canonical scalar.
+fn is_torsion_free(point: &EdwardsPoint) -> bool {
+    let l_minus_one = Scalar::ZERO - Scalar::ONE;
+    (EdwardsPoint::vartime_double_scalar_mul_basepoint(&l_minus_one, point, &Scalar::ZERO) + point)
+        .is_identity()
 }
 
 fn short_hex(bytes: &[u8]) -> String {
@@ -228,6 +206,23 @@ mod tests {
             prop_assert_eq!(text.len(), 56);
             prop_assert_eq!(text.parse::<NodeId>()?, id);
             prop_assert!(id.peer_id_text().starts_with("12D3KooW"));
+        }
+    }
+
+    proptest! {
+        /// The variable-time subgroup check agrees with curve25519-dalek's constant-time one,
+        /// on prime-order points and on the same points plus each small-order point.
+        #[test]
+        fn vartime_subgroup_check_matches_dalek(seed in any::<[u8; 32]>(), t in 0usize..8) {
+            let id = Keypair::from_seed(&seed).id();
+            let p = CompressedEdwardsY(*id.as_bytes()).decompress();
+            prop_assert!(p.is_some());
+            if let Some(p) = p {
+                let q = p + curve25519_dalek::constants::EIGHT_TORSION[t];
+                prop_assert_eq!(is_torsion_free(&p), p.is_torsion_free());
+                prop_assert_eq!(is_torsion_free(&q), q.is_torsion_free());
+                prop_assert_eq!(is_torsion_free(&q), t == 0);
+            }
         }
     }
 

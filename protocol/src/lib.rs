@@ -17,7 +17,8 @@
 //! ```
 //!
 //! Module map: [`encoding`] (canonical CBOR), [`hash`] (ids and domain tags), [`identity`]
-//! (keys and node ids), [`signed`] (the signed envelope, strict and batch verification),
+//! (keys and node ids), [`signature`] (the one definition of a valid signature, single and
+//! batched), [`signed`] (the signed envelope),
 //! [`manifest`], [`negotiation`], [`hire`] (lifecycle state machine), [`receipt`] (entries,
 //! commitments, attestations), [`verify`] (chain and bundle verification), [`equivocation`],
 //! [`bundle`] (the `.souk` file), [`rules`] (the numbered rules), [`credential`] (credential
@@ -38,6 +39,7 @@ pub mod receipt;
 pub mod rules;
 #[cfg(feature = "serde")]
 mod serde_impls;
+pub mod signature;
 pub mod signed;
 pub mod verify;
 

@@ -229,6 +229,11 @@ fn strictly_sorted<T: AsRef<str>>(items: &[T]) -> bool {
     items.windows(2).all(|w| w[0].as_ref() < w[1].as_ref())
 }
 
+/// The JSON-text rule of `spec/manifest.md` ("JSON texts"): one RFC 8259 value, an object,
+/// nested at most 127 levels (the top-level object is level 1; serde_json's recursion limit of
+/// 128 counts one more), every number finite after correct rounding (serde_json's
+/// `float_roundtrip` feature, enabled in this crate's manifest, makes the parse correctly
+/// rounded; without it the boundary moves by an ulp).
 fn is_json_object(s: &str) -> bool {
     matches!(
         serde_json::from_str::<serde_json::Value>(s),
@@ -633,5 +638,67 @@ impl Canonical for Manifest {
         };
         r.leave();
         Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_json_object;
+    use proptest::prelude::*;
+
+    fn number(text: &str) -> bool {
+        is_json_object(&format!("{{\"n\":{text}}}"))
+    }
+
+    proptest! {
+        /// Near the overflow boundary, a number is accepted exactly when its correctly
+        /// rounded double is finite (Rust's `f64` parser rounds correctly).
+        #[test]
+        fn numbers_overflow_exactly_when_they_round_to_infinity(
+            negative in any::<bool>(),
+            digits in "1797693134862315[6-9][0-9]{0,25}",
+            exp in 307i32..=309,
+        ) {
+            let text = format!("{}{}.{}e{exp}", if negative { "-" } else { "" }, &digits[..1], &digits[1..]);
+            let rounded: f64 = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
+            prop_assert_eq!(number(&text), rounded.is_finite(), "{}", text);
+        }
+
+        /// Any well-formed number: accepted exactly when its rounded value is finite.
+        #[test]
+        fn any_number_follows_correct_rounding(
+            int in "-?(0|[1-9][0-9]{0,40})",
+            frac in proptest::option::of("[0-9]{1,30}"),
+            exp in proptest::option::of(-400i32..400),
+        ) {
+            let mut text = int;
+            if let Some(f) = frac { text = format!("{text}.{f}"); }
+            if let Some(e) = exp { text = format!("{text}e{e}"); }
+            let rounded: f64 = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
+            prop_assert_eq!(number(&text), rounded.is_finite(), "{}", text);
+        }
+    }
+
+    #[test]
+    fn nesting_counts_the_top_level_object_as_level_one() {
+        let nested = |levels: usize| {
+            format!(
+                "{{\"x\":{}0{}}}",
+                "[".repeat(levels - 1),
+                "]".repeat(levels - 1)
+            )
+        };
+        assert!(is_json_object(&nested(1)));
+        assert!(is_json_object(&nested(127)));
+        assert!(!is_json_object(&nested(128)));
+        let objects = |levels: usize| {
+            format!(
+                "{}{}",
+                "{\"a\":".repeat(levels - 1) + "{",
+                "}".repeat(levels)
+            )
+        };
+        assert!(is_json_object(&objects(127)));
+        assert!(!is_json_object(&objects(128)));
     }
 }

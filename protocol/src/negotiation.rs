@@ -14,6 +14,7 @@ use crate::hash::{Domain, Hash};
 use crate::identity::NodeId;
 use crate::manifest::Manifest;
 use crate::rules::{Rule, Violation};
+use crate::signature::VerifyingKey;
 use crate::signed::{Signed, SignedBody};
 
 /// Format version of every negotiation body.
@@ -307,8 +308,8 @@ impl Contract {
                 "the proposal is not signed by the manifest's provider",
             ));
         }
-        let client_key = client.verifying_key();
-        if self.request.verify_with(&client, &client_key).is_err() {
+        let client_key = VerifyingKey::new(&client);
+        if self.request.verify_with(&client_key).is_err() {
             return Err(Violation::new(
                 Rule::C1,
                 "the request's signature does not verify",
@@ -320,7 +321,7 @@ impl Contract {
                 "the proposal's signature does not verify",
             ));
         }
-        if self.accept.verify_with(&client, &client_key).is_err() {
+        if self.accept.verify_with(&client_key).is_err() {
             return Err(Violation::new(
                 Rule::C1,
                 "the acceptance's signature does not verify",

@@ -36,7 +36,7 @@ pub enum Rule {
     R1,
     /// R2: every entry is signed by the contract's provider.
     R2,
-    /// R3: every entry's signature verifies (strict ed25519).
+    /// R3: every entry's signature is valid (`spec/encoding.md`, "Signature validity").
     R3,
     /// R4: every entry names the contract's hire id.
     R4,

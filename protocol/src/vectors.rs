@@ -6,6 +6,9 @@
 
 use serde::Serialize;
 
+mod edge;
+pub use edge::{Edge, NON_CANONICAL_SMALL_ORDER, mixed_order_key, sign_with_mixed_order_key};
+
 use crate::bundle::Bundle;
 use crate::encoding::{self, Encoder};
 use crate::equivocation::EquivocationProof;
@@ -115,6 +118,33 @@ pub enum Ending {
     InProgress,
 }
 
+/// Which signature of a fixture hire is being made (see [`HireFixture::build_with`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// The manifest's.
+    Manifest,
+    /// The hire request's.
+    Request,
+    /// The offer's or counter's.
+    Proposal,
+    /// The acceptance's.
+    Accept,
+    /// The receipt entry's with this seq.
+    Entry(u64),
+    /// The attestation's.
+    Attestation,
+}
+
+/// Signs `body` with `key` the way `edge` says; [`Edge::Honest`] gives [`Signed::sign`]'s
+/// bytes.
+pub fn sign_edge<T: SignedBody>(body: T, key: &Keypair, edge: Edge) -> Signed<T> {
+    if edge == Edge::Honest {
+        return Signed::sign(body, key);
+    }
+    let input = T::DOMAIN.input(&encoding::encode(&body));
+    Signed::from_signature(body, key.id(), edge.sign(key, &input))
+}
+
 /// Builds the request, offer and acceptance of the fixture hire.
 pub fn contract(
     manifest: &Signed<Manifest>,
@@ -122,7 +152,17 @@ pub fn contract(
     client: &Keypair,
     counter: bool,
 ) -> Contract {
-    let request = Signed::sign(
+    contract_with(manifest, provider, client, counter, &|_| Edge::Honest)
+}
+
+fn contract_with(
+    manifest: &Signed<Manifest>,
+    provider: &Keypair,
+    client: &Keypair,
+    counter: bool,
+    pick: &dyn Fn(Slot) -> Edge,
+) -> Contract {
+    let request = sign_edge(
         HireRequest {
             manifest_id: manifest.id(),
             client: client.id(),
@@ -137,6 +177,7 @@ pub fn contract(
             created_at: T0 + 1000,
         },
         client,
+        pick(Slot::Request),
     );
     let terms = Terms {
         price: Price {
@@ -146,7 +187,7 @@ pub fn contract(
         deadline: T0 + 3600 * 1000,
     };
     let proposal = if counter {
-        Proposal::Counter(Signed::sign(
+        Proposal::Counter(sign_edge(
             Counter {
                 request_id: request.id(),
                 provider: provider.id(),
@@ -156,9 +197,10 @@ pub fn contract(
                 created_at: T0 + 1100,
             },
             provider,
+            pick(Slot::Proposal),
         ))
     } else {
-        Proposal::Offer(Signed::sign(
+        Proposal::Offer(sign_edge(
             Offer {
                 request_id: request.id(),
                 provider: provider.id(),
@@ -167,9 +209,10 @@ pub fn contract(
                 created_at: T0 + 1100,
             },
             provider,
+            pick(Slot::Proposal),
         ))
     };
-    let accept = Signed::sign(
+    let accept = sign_edge(
         Accept {
             request_id: request.id(),
             proposal_id: proposal.id(),
@@ -177,6 +220,7 @@ pub fn contract(
             created_at: T0 + 1200,
         },
         client,
+        pick(Slot::Accept),
     );
     Contract {
         request,
@@ -194,7 +238,27 @@ pub fn sign_entry(
     kind: EntryKind,
     commitment: Option<Hash>,
 ) -> SignedEntry {
-    Signed::sign(
+    sign_entry_with(
+        provider,
+        hire_id,
+        prev,
+        time,
+        kind,
+        commitment,
+        Edge::Honest,
+    )
+}
+
+fn sign_entry_with(
+    provider: &Keypair,
+    hire_id: Hash,
+    prev: Option<&SignedEntry>,
+    time: u64,
+    kind: EntryKind,
+    commitment: Option<Hash>,
+    edge: Edge,
+) -> SignedEntry {
+    sign_edge(
         ReceiptEntry {
             hire_id,
             seq: prev.map_or(0, |p| p.body().seq + 1),
@@ -204,16 +268,24 @@ pub fn sign_entry(
             commitment,
         },
         provider,
+        edge,
     )
 }
 
 impl HireFixture {
     /// The fixture hire with `steps` decision/tool/network steps in the middle.
     pub fn build(steps: usize, ending: Ending) -> HireFixture {
+        Self::build_with(steps, ending, &|_| Edge::Honest)
+    }
+
+    /// Like [`HireFixture::build`], each signature made as `pick` says for its slot (the
+    /// bodies, and so every id, are the same as with honest signatures only where no
+    /// signature is hashed into a later body: the contract's signatures are, via the hire id).
+    pub fn build_with(steps: usize, ending: Ending, pick: &dyn Fn(Slot) -> Edge) -> HireFixture {
         let provider = provider_key();
         let client = client_key();
-        let manifest = Signed::sign(manifest_body(&provider), &provider);
-        let contract = contract(&manifest, &provider, &client, false);
+        let manifest = sign_edge(manifest_body(&provider), &provider, pick(Slot::Manifest));
+        let contract = contract_with(&manifest, &provider, &client, false, pick);
         let hire_id = contract.hire_id();
         let mut entries: Vec<SignedEntry> = Vec::with_capacity(steps + 4);
         let mut payloads = Vec::with_capacity(steps + 4);
@@ -223,7 +295,16 @@ impl HireFixture {
                 let seq = entries.len();
                 let opened = payload.map(|p| (salt(&format!("entry-{seq}")), p));
                 let commitment = opened.as_ref().map(|(s, p)| commit(s, p));
-                let e = sign_entry(&provider, hire_id, entries.last(), t, kind, commitment);
+                let edge = pick(Slot::Entry(seq as u64));
+                let e = sign_entry_with(
+                    &provider,
+                    hire_id,
+                    entries.last(),
+                    t,
+                    kind,
+                    commitment,
+                    edge,
+                );
                 t += 250;
                 entries.push(e);
                 payloads.push(opened);
@@ -303,7 +384,7 @@ impl HireFixture {
                     .last()
                     .map(|h| (h.body().seq, h.id()))
                     .unwrap_or((0, Hash::ZERO));
-                Some(Signed::sign(
+                Some(sign_edge(
                     Attestation {
                         hire_id,
                         head_seq: head.0,
@@ -313,6 +394,7 @@ impl HireFixture {
                         created_at: t + 1000,
                     },
                     &client,
+                    pick(Slot::Attestation),
                 ))
             }
         };
@@ -913,60 +995,399 @@ fn invalid_identities() -> Vec<InvalidIdentity> {
 }
 
 #[derive(Serialize)]
-struct InvalidSignature {
-    name: &'static str,
+struct EdgeSignature {
+    name: String,
     public_key: String,
     message: String,
     signature: String,
+    /// Whether `public_key` is a valid NodeId (`spec/identity.md`).
+    key_valid: bool,
+    /// Whether the signature is valid (`spec/encoding.md`, "Signature validity").
+    valid: bool,
 }
 
-/// Adversarial signatures over one message: strict verification (and the batch path) must
-/// reject every one.
-fn invalid_signatures() -> Vec<InvalidSignature> {
+/// Signer-made and tampered signatures over one message, each with the verdict the spec gives
+/// it (derived from how it was made, not by running the verifier).
+fn edge_signatures() -> Vec<EdgeSignature> {
     let key = provider_key();
-    let msg = Domain::Receipt.input(b"adversarial signature vectors");
-    let good = key.sign_raw(&msg);
-    let pk = hx(key.id().as_bytes());
-    // The group order L, little-endian.
-    const L: [u8; 32] = [
-        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
-        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
-    ];
-    // S + L: the same signature with a non-reduced scalar.
-    let mut s_plus_l = good;
-    let mut carry = 0u16;
-    for i in 0..32 {
-        let sum = u16::from(s_plus_l[32 + i]) + u16::from(L[i]) + carry;
-        s_plus_l[32 + i] = sum as u8;
-        carry = sum >> 8;
-    }
-    let mut r_non_canonical = good;
-    r_non_canonical[..32].copy_from_slice(&[0xff; 32]);
-    r_non_canonical[0] = 0xef;
-    r_non_canonical[31] = 0x7f;
-    let mut r_small = [0u8; 64];
-    r_small[0] = 1; // R = identity point, S = 0
-    let mut r_flipped = good;
-    r_flipped[10] ^= 0x20;
-    let mut identity_point = [0u8; 32];
-    identity_point[0] = 1;
-    let v = |name, public_key: &str, signature: &[u8]| InvalidSignature {
-        name,
-        public_key: public_key.to_owned(),
-        message: hx(&msg),
-        signature: hx(signature),
+    let msg = Domain::Receipt.input(b"edge-case signature vectors");
+    let pk = key.id();
+    let v = |name: String, public_key: &[u8; 32], signature: &[u8; 64], key_valid, valid| {
+        EdgeSignature {
+            name,
+            public_key: hx(public_key),
+            message: hx(&msg),
+            signature: hx(signature),
+            key_valid,
+            valid,
+        }
     };
-    vec![
-        v("S not reduced (S + L)", &pk, &s_plus_l),
-        v("R not canonical (y >= p)", &pk, &r_non_canonical),
-        v("R of small order (identity), S = 0", &pk, &r_small),
-        v("one bit of R flipped", &pk, &r_flipped),
-        v(
-            "weak public key (identity point)",
-            &hx(&identity_point),
-            &r_small,
+    let mut out: Vec<EdgeSignature> = Edge::all()
+        .into_iter()
+        .map(|e| {
+            v(
+                e.name(),
+                pk.as_bytes(),
+                &e.sign(&key, &msg),
+                true,
+                e.is_valid(),
+            )
+        })
+        .collect();
+    let mut flipped = Edge::Honest.sign(&key, &msg);
+    flipped[10] ^= 0x20;
+    out.push(v(
+        "honest, one bit of R flipped".into(),
+        pk.as_bytes(),
+        &flipped,
+        true,
+        false,
+    ));
+    let mut not_a_point = Edge::Honest.sign(&key, &msg);
+    let y = (2u8..)
+        .map(|y| {
+            let mut enc = [0u8; 32];
+            enc[0] = y;
+            enc
+        })
+        .find(|enc| {
+            curve25519_dalek::edwards::CompressedEdwardsY(*enc)
+                .decompress()
+                .is_none()
+        })
+        .unwrap_or_default();
+    not_a_point[..32].copy_from_slice(&y);
+    out.push(v(
+        "R not a curve point".into(),
+        pk.as_bytes(),
+        &not_a_point,
+        true,
+        false,
+    ));
+    let mut high_s = Edge::Honest.sign(&key, &msg);
+    high_s[63] |= 0xe0;
+    out.push(v(
+        "S with its top 3 bits set".into(),
+        pk.as_bytes(),
+        &high_s,
+        true,
+        false,
+    ));
+    // Weak keys: the equation holds, the key rule rejects them.
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let mut zero_sig = [0u8; 64];
+    zero_sig[0] = 1;
+    out.push(v(
+        "weak key (identity point); R = identity, S = 0".into(),
+        &identity,
+        &zero_sig,
+        false,
+        false,
+    ));
+    for torsion in [4u8, 1] {
+        out.push(v(
+            format!("mixed-order key (provider + EIGHT_TORSION[{torsion}]) signed by its owner"),
+            &mixed_order_key(&key, torsion),
+            &sign_with_mixed_order_key(&key, torsion, &msg),
+            false,
+            false,
+        ));
+    }
+    out
+}
+
+/// A bundle whose outcome is stated from the spec (not computed by the verifier); the vectors
+/// test checks the verifier agrees.
+struct EdgeBundle {
+    vector: BundleVector,
+    bytes: Vec<u8>,
+}
+
+fn valid_edge_bundle(file: &str, description: &str, fx: &HireFixture) -> EdgeBundle {
+    let (state, verdict) = match fx.attestation.as_ref().map(|a| a.body().verdict) {
+        Some(Verdict::Accepted) => ("completed", Some("accepted")),
+        Some(Verdict::Disputed) => ("failed", Some("disputed")),
+        None => ("working", None),
+    };
+    EdgeBundle {
+        vector: BundleVector {
+            file: file.into(),
+            description: description.into(),
+            valid: true,
+            rule: None,
+            entry: None,
+            state: Some(state.into()),
+            verdict: verdict.map(Into::into),
+            entries: Some(fx.entries.len() as u64),
+        },
+        bytes: fx.bundle(&[]).to_bytes(),
+    }
+}
+
+fn invalid_edge_bundle(
+    file: &str,
+    description: &str,
+    rule: Rule,
+    entry: Option<u64>,
+    bundle: &Bundle,
+) -> EdgeBundle {
+    EdgeBundle {
+        vector: BundleVector {
+            file: file.into(),
+            description: description.into(),
+            valid: false,
+            rule: Some(rule.code().into()),
+            entry,
+            state: None,
+            verdict: None,
+            entries: None,
+        },
+        bytes: bundle.to_bytes(),
+    }
+}
+
+/// Bundles with signer-made edge-case signatures (`spec/encoding.md`, "Signature validity"):
+/// the verdict is the same in every signature-check mode.
+fn edge_bundles() -> Vec<EdgeBundle> {
+    let provider = provider_key();
+    let mut out = Vec::new();
+    // The case of issue #10: two entries whose R carries a torsion component (order 8 and 2).
+    let fx = HireFixture::build_with(6, Ending::CompletedAccepted, &|slot| match slot {
+        Slot::Entry(1) => Edge::TorsionR(1),
+        Slot::Entry(3) => Edge::TorsionR(4),
+        _ => Edge::Honest,
+    });
+    out.push(valid_edge_bundle(
+        "valid-torsion-r-entries.souk",
+        "entries 1 and 3 signed with a small-order component in R (orders 8 and 2): valid",
+        &fx,
+    ));
+    // Every signature in the bundle a different valid edge case.
+    let valid_edges: Vec<Edge> = Edge::all().into_iter().filter(|e| e.is_valid()).collect();
+    let fx = HireFixture::build_with(30, Ending::CompletedAccepted, &|slot| match slot {
+        Slot::Manifest => Edge::TorsionR(2),
+        Slot::Request => Edge::NonCanonicalR(1),
+        Slot::Proposal => Edge::SmallOrderR(5),
+        Slot::Accept => Edge::TorsionR(7),
+        Slot::Entry(seq) => valid_edges[seq as usize % valid_edges.len()],
+        Slot::Attestation => Edge::NonCanonicalR(4),
+    });
+    out.push(valid_edge_bundle(
+        "valid-edge-signatures.souk",
+        "every signature (manifest, request, offer, acceptance, each entry, attestation) made \
+         with a torsion component in R, a small-order R or a non-canonical small-order R: valid",
+        &fx,
+    ));
+    // Invalid edge cases.
+    let fx = HireFixture::build_with(6, Ending::CompletedAccepted, &|slot| match slot {
+        Slot::Entry(2) => Edge::TorsionRStaleK(1),
+        _ => Edge::Honest,
+    });
+    out.push(invalid_edge_bundle(
+        "invalid-r3-torsion-r-stale-k.souk",
+        "entry 2's R carries a torsion component, but k was hashed over R without it",
+        Rule::R3,
+        Some(2),
+        &fx.bundle(&[]),
+    ));
+    let fx = HireFixture::build_with(6, Ending::CompletedAccepted, &|slot| match slot {
+        Slot::Entry(5) => Edge::NonCanonicalRReencodedK(0),
+        _ => Edge::Honest,
+    });
+    out.push(invalid_edge_bundle(
+        "invalid-r3-non-canonical-r-reencoded-k.souk",
+        "entry 5's R is a non-canonical small-order encoding and k was hashed over its re-encoding",
+        Rule::R3,
+        Some(5),
+        &fx.bundle(&[]),
+    ));
+    let fx = HireFixture::build_with(6, Ending::CompletedAccepted, &|slot| match slot {
+        Slot::Request => Edge::UnreducedS,
+        _ => Edge::Honest,
+    });
+    out.push(invalid_edge_bundle(
+        "invalid-c1-request-unreduced-s.souk",
+        "the request's signature with S + L in place of S",
+        Rule::C1,
+        None,
+        &fx.bundle(&[]),
+    ));
+    let fx = HireFixture::build_with(6, Ending::CompletedAccepted, &|slot| match slot {
+        Slot::Attestation => Edge::TorsionRStaleK(3),
+        _ => Edge::Honest,
+    });
+    out.push(invalid_edge_bundle(
+        "invalid-a1-attestation-torsion-r-stale-k.souk",
+        "the attestation's R carries a torsion component, k hashed over R without it",
+        Rule::A1,
+        None,
+        &fx.bundle(&[]),
+    ));
+    // A mixed-order provider key, signed by its owner: the equation holds, the key rule fails.
+    let fx = HireFixture::build(6, Ending::CompletedAccepted);
+    let mixed = mixed_order_key(&provider, 4);
+    let mut body = fx.manifest.body_bytes().to_vec();
+    if let Some(pos) = find(&body, provider.id().as_bytes()) {
+        body[pos..pos + 32].copy_from_slice(&mixed);
+    }
+    let sig = sign_with_mixed_order_key(&provider, 4, &Domain::Manifest.input(&body));
+    let mut enc = Encoder::new();
+    enc.array(3);
+    enc.bytes(&body);
+    enc.bytes(&mixed);
+    enc.bytes(&sig);
+    let mut bundle = fx.bundle(&[]);
+    bundle.manifest = enc.into_bytes();
+    out.push(invalid_edge_bundle(
+        "invalid-m1-mixed-order-provider.souk",
+        "the manifest's provider key has a small-order component (the provider's key plus a \
+         point of order 2), signed by its owner",
+        Rule::M1,
+        None,
+        &bundle,
+    ));
+    // Rule M2's number boundary inside a bundle.
+    let mut m = fx.manifest.body().clone();
+    m.input_schema = r#"{"type":"number","maximum":1.7976931348623159e308}"#.into();
+    let mut bundle = fx.bundle(&[]);
+    bundle.manifest = Signed::sign(m, &provider).to_bytes();
+    out.push(invalid_edge_bundle(
+        "invalid-m2-json-number-overflow.souk",
+        "the input schema holds 1.7976931348623159e308, which rounds to infinity",
+        Rule::M2,
+        None,
+        &bundle,
+    ));
+    out
+}
+
+#[derive(Serialize)]
+struct JsonNumberVector {
+    name: &'static str,
+    /// The `input-schema` text.
+    text: String,
+    /// Whether rule M2 accepts it.
+    valid: bool,
+    /// The fixture manifest with that `input-schema`, signed by the provider.
+    manifest: String,
+}
+
+/// `2^1024 − 2^970`: the midpoint between the largest finite double and `2^1024`, the
+/// smallest magnitude that rounds to infinity (ties go to even, here infinity).
+const OVERFLOW_THRESHOLD: &str = concat!(
+    "1797693134862315807937289714053034150799341327100378269361737789804449682927647509466490",
+    "1797758720709633028641669288791094655554785194040263065748867150582068190890200070838367",
+    "6273854845817711531764475730270069855571366959622842914819860834936475292719074168444365",
+    "510704342711559699508093042880177904174497792"
+);
+
+/// Numbers on both sides of rule M2's boundary and the nesting limit (`spec/manifest.md`,
+/// "JSON texts"), each stated valid or not from the rule, in signed manifests.
+fn json_number_vectors() -> Vec<JsonNumberVector> {
+    let provider = provider_key();
+    // threshold − 1 (the threshold ends in ...792).
+    let below = format!("{}1", &OVERFLOW_THRESHOLD[..OVERFLOW_THRESHOLD.len() - 1]);
+    let nested = |levels: usize| {
+        // The top-level object is level 1; `levels − 1` arrays inside it.
+        format!(
+            "{{\"x\":{}0{}}}",
+            "[".repeat(levels - 1),
+            "]".repeat(levels - 1)
+        )
+    };
+    let cases: Vec<(&'static str, String, bool)> = vec![
+        (
+            "largest finite double",
+            "1.7976931348623157e308".into(),
+            true,
         ),
-    ]
+        (
+            "rounds down to the largest finite double (the issue's example)",
+            "1.7976931348623158e308".into(),
+            true,
+        ),
+        (
+            "threshold − 1 as a 309-digit integer: rounds down",
+            below.clone(),
+            true,
+        ),
+        (
+            "negative, threshold − 1: rounds down",
+            format!("-{below}"),
+            true,
+        ),
+        (
+            "the threshold 2^1024 − 2^970 exactly: a tie, rounds to even = infinity",
+            OVERFLOW_THRESHOLD.into(),
+            false,
+        ),
+        (
+            "negative threshold: rounds to −infinity",
+            format!("-{OVERFLOW_THRESHOLD}"),
+            false,
+        ),
+        (
+            "1.7976931348623159e308: above the threshold",
+            "1.7976931348623159e308".into(),
+            false,
+        ),
+        (
+            "1.79769313486231581e308: just above the threshold (the issue's example)",
+            "1.79769313486231581e308".into(),
+            false,
+        ),
+        ("1e309", "1e309".into(), false),
+        ("-1e309", "-1e309".into(), false),
+        ("1e400", "1e400".into(), false),
+        (
+            "exponent beyond 64 bits",
+            "1e99999999999999999999".into(),
+            false,
+        ),
+        (
+            "zero with an exponent beyond 64 bits is zero",
+            "0e99999999999999999999".into(),
+            true,
+        ),
+        ("1e-400 underflows to zero: accepted", "1e-400".into(), true),
+        ("smallest subnormal", "5e-324".into(), true),
+        ("u64 maximum", "18446744073709551615".into(), true),
+        (
+            "u64 maximum + 1 (parsed as a double)",
+            "18446744073709551616".into(),
+            true,
+        ),
+    ];
+    let mut texts: Vec<(&'static str, String, bool)> = cases
+        .into_iter()
+        .map(|(name, num, valid)| {
+            (
+                name,
+                format!("{{\"type\":\"number\",\"maximum\":{num}}}"),
+                valid,
+            )
+        })
+        .collect();
+    texts.push((
+        "127 levels of nesting (the top-level object is level 1)",
+        nested(127),
+        true,
+    ));
+    texts.push(("128 levels of nesting", nested(128), false));
+    texts
+        .into_iter()
+        .map(|(name, text, valid)| {
+            let mut m = manifest_body(&provider);
+            m.input_schema = text.clone();
+            JsonNumberVector {
+                name,
+                text,
+                valid,
+                manifest: hx(&Signed::sign(m, &provider).to_bytes()),
+            }
+        })
+        .collect()
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -994,7 +1415,11 @@ pub fn generate() -> Vec<VectorFile> {
         .collect();
     files.push(json_file("identity.json", &ids));
     files.push(json_file("identity-invalid.json", &invalid_identities()));
-    files.push(json_file("signatures-invalid.json", &invalid_signatures()));
+    files.push(json_file("signatures-edge.json", &edge_signatures()));
+    files.push(json_file(
+        "manifest-json-numbers.json",
+        &json_number_vectors(),
+    ));
 
     // signatures.json: one signed object of every type.
     let fx = HireFixture::build(4, Ending::CompletedAccepted);
@@ -1237,7 +1662,7 @@ pub fn generate() -> Vec<VectorFile> {
     ];
     for (file, description, fixture, disclose) in valid {
         let bundle = fixture.bundle(&disclose);
-        let report = verify_bundle(&bundle, SignatureCheck::Strict).ok();
+        let report = verify_bundle(&bundle, SignatureCheck::OneByOne).ok();
         index.push(BundleVector {
             file: file.into(),
             description: description.into(),
@@ -1254,6 +1679,13 @@ pub fn generate() -> Vec<VectorFile> {
             path: format!("bundles/{file}"),
             contents: bundle.to_bytes(),
         });
+    }
+    for case in edge_bundles() {
+        files.push(VectorFile {
+            path: format!("bundles/{}", case.vector.file),
+            contents: case.bytes,
+        });
+        index.push(case.vector);
     }
     // B1: a valid bundle cut short and one with a wrong magic.
     let good = HireFixture::build(6, Ending::CompletedAccepted)
@@ -1273,7 +1705,7 @@ pub fn generate() -> Vec<VectorFile> {
         raw_cases.push((case.file, case.description, case.bundle.to_bytes()));
     }
     for (file, description, bytes) in raw_cases {
-        let outcome = crate::verify::verify_bundle_bytes(&bytes, SignatureCheck::Strict);
+        let outcome = crate::verify::verify_bundle_bytes(&bytes, SignatureCheck::OneByOne);
         let (rule, entry) = match &outcome {
             Err(v) => (Some(v.rule.code().to_string()), v.entry),
             Ok(_) => (None, None),

@@ -5,12 +5,11 @@
 //! gaps and forks at once, and turns a conflicting, validly signed entry into an
 //! [`EquivocationProof`]. [`verify_bundle`] checks a whole bundle offline: manifest, contract,
 //! every entry, the attestation and the disclosures, reporting the *first* rule broken in the
-//! order fixed by `spec/receipts.md` ("Order of checks"), so the batch and strict paths
-//! always report the same violation.
+//! order fixed by `spec/receipts.md` ("Order of checks"). Every signature is decided by
+//! [`crate::signature::verify`] (directly or through its batch form), so every
+//! [`SignatureCheck`] mode reaches the same verdict and reports the same violation.
 
 use std::collections::HashSet;
-
-use ed25519_dalek::VerifyingKey;
 
 use crate::Timestamp;
 use crate::bundle::Bundle;
@@ -23,7 +22,8 @@ use crate::manifest::Manifest;
 use crate::negotiation::{Contract, HireId};
 use crate::receipt::{Attestation, EntryKind, ReceiptEntry, SignedEntry};
 use crate::rules::{Rule, Violation};
-use crate::signed::{self, Signed};
+use crate::signature::{self, VerifyingKey};
+use crate::signed::Signed;
 
 /// Who a chain belongs to: the facts every entry is checked against.
 #[derive(Debug, Clone)]
@@ -53,7 +53,7 @@ impl ChainContext {
             client: contract.client(),
             runtime_digest: manifest.runtime_digest,
             deadline: contract.terms().deadline,
-            provider_key: provider.verifying_key(),
+            provider_key: VerifyingKey::new(&provider),
             network: NetworkRules::new(contract, manifest),
         }
     }
@@ -126,7 +126,7 @@ impl ChainVerifier {
         self.entries.len() as u64
     }
 
-    /// Checks and appends one entry, verifying its signature strictly.
+    /// Checks and appends one entry, verifying its signature ([`crate::signature::verify`]).
     ///
     /// A redelivered entry is [`Pushed::Duplicate`]. A validly signed, different entry at an
     /// existing seq is [`ChainError::Equivocation`] with a proof anyone can check. A gap
@@ -163,7 +163,7 @@ impl ChainVerifier {
     }
 
     fn check_signature(&self, entry: &SignedEntry, at: u64) -> Result<(), Violation> {
-        if signed::verify_strict(
+        if signature::verify(
             &self.ctx.provider_key,
             &entry.signing_input(),
             entry.signature(),
@@ -299,17 +299,27 @@ impl ChainVerifier {
     }
 }
 
-/// How thoroughly to check signatures in [`verify_bundle`].
+/// How [`verify_bundle`] checks the entry signatures. Modes differ in speed only: every mode
+/// checks every signature with the same rule ([`crate::signature::verify`]) and reaches the
+/// same verdict, with the same violation, on every input (`spec/receipts.md`,
+/// "Signature-check modes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignatureCheck {
-    /// Every entry signature, batched (falls back to strict on failure). The default.
+    /// In batches ([`crate::signature::verify_batch`]), a failing batch rechecked one by one
+    /// to find the first bad signature. The default, and the fastest.
     Batch,
-    /// Every entry signature, one by one with strict verification.
-    Strict,
-    /// Only the head entry's signature (plus manifest, contract and attestation): the hash
-    /// links make the head's signature commit to every earlier entry. Weaker than full
-    /// validity (earlier signatures are not checked) and much faster.
-    HeadOnly,
+    /// One signature at a time, in chain order.
+    OneByOne,
+}
+
+impl SignatureCheck {
+    /// The mode's name in `souk verify` output: `batch` or `one-by-one`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Batch => "batch",
+            Self::OneByOne => "one-by-one",
+        }
+    }
 }
 
 /// What a valid bundle contains.
@@ -384,20 +394,12 @@ pub fn verify_bundle(bundle: &Bundle, check: SignatureCheck) -> Result<BundleRep
             let inputs: Vec<Vec<u8>> = checked.iter().map(|e| e.signing_input()).collect();
             let msgs: Vec<&[u8]> = inputs.iter().map(|m| m.as_slice()).collect();
             let sigs: Vec<[u8; 64]> = checked.iter().map(|e| *e.signature()).collect();
-            signed::verify_batch(key, &msgs, &sigs)
+            signature::verify_batch(key, &msgs, &sigs)
         }
-        SignatureCheck::Strict => checked
+        SignatureCheck::OneByOne => checked
             .iter()
-            .position(|e| !signed::verify_strict(key, &e.signing_input(), e.signature()))
+            .position(|e| !signature::verify(key, &e.signing_input(), e.signature()))
             .map_or(Ok(()), Err),
-        SignatureCheck::HeadOnly => match (&structural, checked.last()) {
-            (None, Some(head))
-                if !signed::verify_strict(key, &head.signing_input(), head.signature()) =>
-            {
-                Err(checked.len() - 1)
-            }
-            _ => Ok(()),
-        },
     };
     if let Err(i) = sig_result {
         return Err(Violation::at(

@@ -2,7 +2,7 @@
 //!
 //! Every single-byte flip and every truncation of a small valid bundle fails verification;
 //! dropped, reordered, duplicated and re-signed entries fail with the rule they break; a fork
-//! in a live stream yields an equivocation proof; and the batch and strict signature paths
+//! in a live stream yields an equivocation proof; and the batch and one-by-one signature modes
 //! report the same result on every input.
 
 use proptest::prelude::*;
@@ -26,11 +26,7 @@ fn small_bundle() -> Vec<u8> {
 #[test]
 fn small_bundle_is_valid() {
     let bytes = small_bundle();
-    for check in [
-        SignatureCheck::Batch,
-        SignatureCheck::Strict,
-        SignatureCheck::HeadOnly,
-    ] {
+    for check in [SignatureCheck::Batch, SignatureCheck::OneByOne] {
         let report =
             verify_bundle_bytes(&bytes, check).unwrap_or_else(|v| panic!("{check:?}: {v}"));
         assert_eq!(report.entries, 4);
@@ -46,15 +42,15 @@ fn every_byte_flip_fails() {
             let mut m = bytes.clone();
             m[i] ^= mask;
             let batch = verify_bundle_bytes(&m, SignatureCheck::Batch);
-            let strict = verify_bundle_bytes(&m, SignatureCheck::Strict);
+            let one_by_one = verify_bundle_bytes(&m, SignatureCheck::OneByOne);
             assert!(
-                strict.is_err(),
+                one_by_one.is_err(),
                 "flip {mask:#x} at byte {i} of {} went undetected",
                 bytes.len()
             );
             assert_eq!(
-                batch, strict,
-                "batch and strict disagree on flip {mask:#x} at {i}"
+                batch, one_by_one,
+                "batch and one-by-one disagree on flip {mask:#x} at {i}"
             );
         }
     }
@@ -74,9 +70,9 @@ fn fixture() -> HireFixture {
 }
 
 fn rule_of(bundle: &souk_protocol::bundle::Bundle) -> Option<(Rule, Option<u64>)> {
-    let strict = verify_bundle(bundle, SignatureCheck::Strict);
-    assert_eq!(verify_bundle(bundle, SignatureCheck::Batch), strict);
-    strict.err().map(|v| (v.rule, v.entry))
+    let one_by_one = verify_bundle(bundle, SignatureCheck::OneByOne);
+    assert_eq!(verify_bundle(bundle, SignatureCheck::Batch), one_by_one);
+    one_by_one.err().map(|v| (v.rule, v.entry))
 }
 
 #[test]
@@ -226,10 +222,10 @@ fn tamper() -> impl Strategy<Value = Tamper> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
 
-    /// Batch and strict verification agree on every tampered chain, and tampering is always
+    /// Batch and one-by-one verification agree on every tampered chain, and tampering is always
     /// detected.
     #[test]
-    fn batch_and_strict_agree(steps in 0usize..12, ops in proptest::collection::vec(tamper(), 1..4)) {
+    fn batch_and_one_by_one_agree(steps in 0usize..12, ops in proptest::collection::vec(tamper(), 1..4)) {
         let fx = HireFixture::build(steps, Ending::CompletedAccepted);
         let provider = provider_key();
         let mut b = fx.bundle(&[]);
@@ -253,10 +249,10 @@ proptest! {
                 Tamper::FlipAttestation(i) => { if let Some(a) = b.attestation.as_mut() { let len = a.len(); a[i % len] ^= 0x40; } }
             }
         }
-        let strict = verify_bundle(&b, SignatureCheck::Strict);
-        prop_assert_eq!(verify_bundle(&b, SignatureCheck::Batch), strict.clone());
+        let one_by_one = verify_bundle(&b, SignatureCheck::OneByOne);
+        prop_assert_eq!(verify_bundle(&b, SignatureCheck::Batch), one_by_one.clone());
         if b != original {
-            prop_assert!(strict.is_err(), "tampering went undetected");
+            prop_assert!(one_by_one.is_err(), "tampering went undetected");
         }
     }
 }

@@ -1,7 +1,8 @@
 //! `souk verify FILE`: offline verification of a receipt bundle.
 //!
 //! Prints the hire, provider, client, entry count, final state and verdict of a valid bundle,
-//! or the rule that failed and the entry where it failed. Exit status 0 only when valid.
+//! or the rule that failed and the entry where it failed. Exit status 0 only when valid. The
+//! signature-check mode changes speed only, never the verdict (`spec/bundle.md`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,20 +23,16 @@ pub(crate) struct VerifyArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
-    /// Check every signature one by one (the definition of validity) instead of batched.
-    #[arg(long, conflicts_with = "head_only")]
-    strict: bool,
-    /// Check hash links and only the head's signature: fast, but weaker than full validity.
-    #[arg(long)]
-    head_only: bool,
+    /// Check the entry signatures one at a time instead of in batches: slower, same verdict
+    /// (`--strict` is an older name for it).
+    #[arg(long = "one-by-one", alias = "strict")]
+    one_by_one: bool,
 }
 
 pub(crate) fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let path = &args.file;
-    let check = if args.strict {
-        SignatureCheck::Strict
-    } else if args.head_only {
-        SignatureCheck::HeadOnly
+    let check = if args.one_by_one {
+        SignatureCheck::OneByOne
     } else {
         SignatureCheck::Batch
     };
@@ -53,11 +50,7 @@ pub(crate) fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
             std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         verify_bundle_bytes(&bytes, check)
     };
-    let mode = match check {
-        SignatureCheck::Batch => "batch",
-        SignatureCheck::Strict => "strict",
-        SignatureCheck::HeadOnly => "head-only",
-    };
+    let mode = check.as_str();
     match outcome {
         Ok(report) => {
             if args.json {
@@ -128,8 +121,7 @@ fn print_report(r: &BundleReport, check: SignatureCheck) {
         "signatures: {}",
         match check {
             SignatureCheck::Batch => "batch (all entries)",
-            SignatureCheck::Strict => "strict (all entries, one by one)",
-            SignatureCheck::HeadOnly => "head-only (earlier entry signatures not checked)",
+            SignatureCheck::OneByOne => "one-by-one (all entries)",
         }
     );
 }

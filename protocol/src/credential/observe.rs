@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 
-use ed25519_dalek::VerifyingKey;
+use crate::signature::VerifyingKey;
 
 use crate::credential::relay::SignedRelayRecord;
 use crate::hash::Hash;
@@ -35,7 +35,7 @@ impl NetworkRules {
         Self {
             hire_id: contract.hire_id(),
             client,
-            client_key: client.verifying_key(),
+            client_key: VerifyingKey::new(&client),
             hosts: manifest.hosts.clone(),
             slots: manifest.credentials.clone(),
         }
@@ -110,7 +110,7 @@ impl NetworkRules {
         let record =
             SignedRelayRecord::decode_bytes(raw).map_err(|e| bad(format!("relay record: {e}")))?;
         record
-            .verify_with(&self.client, &self.client_key)
+            .verify_with(&self.client_key)
             .map_err(|e| bad(format!("relay record: {e}")))?;
         if let Some(field) = self.record_mismatch(record.body(), call) {
             return Err(bad(format!(
