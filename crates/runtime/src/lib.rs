@@ -42,6 +42,8 @@ pub mod config;
 mod lines;
 pub mod message;
 pub mod process;
+pub mod sandbox;
+mod spawn;
 
 use std::path::Path;
 
@@ -51,6 +53,8 @@ pub use message::{
     AgentEvent, answer_payload_bytes, canonical_json, json_hash, payload_bytes, truncate_entry_text,
 };
 pub use process::{AgentProcess, DEFAULT_PATH, Outcome, RuntimeError, Step};
+pub use sandbox::{ResourceLimits, SandboxError, SandboxRecord, SandboxSpec};
+pub use spawn::Launched;
 
 /// Resolves an agent file's `run.command` against its package directory (the `run.workdir`
 /// of `agent.toml`), for running it in a per-hire working directory:
