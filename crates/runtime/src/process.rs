@@ -263,9 +263,7 @@ impl AgentProcess {
         input: &Value,
         checkpoint: Option<&Value>,
     ) -> Result<AgentProcess, RuntimeError> {
-        Ok(Self::launch(cfg, hire_id)
-            .await?
-            .start(input, checkpoint))
+        Ok(Self::launch(cfg, hire_id).await?.start(input, checkpoint))
     }
 
     /// A process started by `spawn.rs`, its start line queued on `writer`.

@@ -147,10 +147,12 @@ impl AgentProcess {
         dirs.create(&cfg.workdir).await.map_err(workdir_error)?;
         let workdir = std::path::absolute(&cfg.workdir).map_err(workdir_error)?;
         let package_dir = match &cfg.package_dir {
-            Some(p) => Some(std::path::absolute(p).map_err(|source| RuntimeError::Workdir {
-                path: p.clone(),
-                source,
-            })?),
+            Some(p) => Some(
+                std::path::absolute(p).map_err(|source| RuntimeError::Workdir {
+                    path: p.clone(),
+                    source,
+                })?,
+            ),
             None => None,
         };
         let node_path: OsString = std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
@@ -202,7 +204,8 @@ impl AgentProcess {
             let command = cfg.command.clone();
             let extra_env = cfg.env.clone();
             let res_limits = cfg.limits;
-            let (workdir, package_dir, hire) = (workdir.clone(), package_dir.clone(), hire_id.to_owned());
+            let (workdir, package_dir, hire) =
+                (workdir.clone(), package_dir.clone(), hire_id.to_owned());
             tokio::task::spawn_blocking(move || {
                 prepare(
                     &spec,
@@ -228,7 +231,7 @@ impl AgentProcess {
             .current_dir(&workdir)
             .env_clear()
             .envs(prepared.env.iter().map(|(k, v)| (k, v)));
-        let (child, stdin, stdout, stderr) = match spawn_piped(&mut cmd) {
+        let (mut child, stdin, stdout, stderr) = match spawn_piped(&mut cmd) {
             Ok(x) => x,
             Err(source) => {
                 if let Some(cg) = prepared.cgroup {
@@ -242,34 +245,15 @@ impl AgentProcess {
             }
         };
         let pid = child.id().unwrap_or_default();
-        let confinement =
+        let mut confinement =
             Confinement::new(spec.is_isolated(), pid, prepared.cgroup, cfg.limits);
-        let mut launched = Launched {
-            confinement: Some(confinement),
-            child,
-            stdin,
-            stdout: LineReader::new(stdout, cfg.max_line_bytes),
-            stderr_task: tokio::spawn(std::future::ready(())),
-            hire_id: hire_id.to_owned(),
-            record: SandboxRecord {
-                pid,
-                start_time: 0,
-                init: None,
-                boot_id: String::new(),
-                cgroups: Vec::new(),
-            },
-            gated: true,
-            limits,
-        };
-        let ready = tokio::time::timeout(LAUNCH_TIMEOUT, launched.stdout.next_line()).await;
-        let up = match ready {
-            Ok(Ok(Some(line))) if line == READY_LINE.as_bytes() => launched
-                .confinement
-                .as_mut()
-                .map_or(Ok(()), Confinement::sandbox_up),
+        let mut stdout = LineReader::new(stdout, cfg.max_line_bytes);
+        let up = match tokio::time::timeout(LAUNCH_TIMEOUT, stdout.next_line()).await {
+            Ok(Ok(Some(line))) if line == READY_LINE.as_bytes() => confinement.sandbox_up(),
             Ok(Ok(Some(_))) => Err(SandboxError::Setup {
                 detail: "unexpected output before the ready line".into(),
             }),
+            // It exited: what it said on stderr is the reason.
             Ok(Ok(None) | Err(_)) => Err(SandboxError::Setup {
                 detail: String::new(),
             }),
@@ -278,24 +262,16 @@ impl AgentProcess {
             }),
         };
         if let Err(mut e) = up {
-            if let Some(c) = &launched.confinement {
-                c.kill_now();
-            }
-            let _ = launched.child.kill().await;
+            confinement.kill_now();
+            let _ = child.kill().await;
             if let SandboxError::Setup { detail } = &mut e
                 && detail.is_empty()
             {
                 *detail = setup_stderr(stderr).await;
             }
-            if let Some(c) = &mut launched.confinement {
-                c.release().await;
-            }
+            confinement.release().await;
             return Err(e.into());
         }
-        if let Some(c) = &launched.confinement {
-            launched.record = c.record();
-        }
-        launched.stderr_task = tokio::spawn(forward_stderr(stderr, hire_id.to_owned()));
         tracing::debug!(
             target: "souk_runtime::agent",
             hire = %hire_id,
@@ -305,7 +281,17 @@ impl AgentProcess {
             cfg.command,
             workdir.display()
         );
-        Ok(launched)
+        Ok(Launched {
+            record: confinement.record(),
+            confinement: Some(confinement),
+            child,
+            stdin,
+            stdout,
+            stderr_task: tokio::spawn(forward_stderr(stderr, hire_id.to_owned())),
+            hire_id: hire_id.to_owned(),
+            gated: true,
+            limits,
+        })
     }
 }
 

@@ -362,9 +362,23 @@ send(type="result", output={"opened": count, "nofile": nofile, "fsize": fsize})
     let out = output(run_to_end(&mut agent).await.1);
     let opened = out["opened"].as_u64().unwrap_or(u64::MAX);
     assert!(opened < 32, "{out}");
-    assert!(out["nofile"].as_str().unwrap_or_default().contains("Too many open files"), "{out}");
-    assert!(out["fsize"].as_str().unwrap_or_default().contains("File too large"), "{out}");
-    let size = std::fs::metadata(cfg.workdir.join("big")).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        out["nofile"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Too many open files"),
+        "{out}"
+    );
+    assert!(
+        out["fsize"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("File too large"),
+        "{out}"
+    );
+    let size = std::fs::metadata(cfg.workdir.join("big"))
+        .map(|m| m.len())
+        .unwrap_or(0);
     assert_eq!(size, 1 << 20);
 }
 
@@ -376,7 +390,10 @@ async fn cpu_limit_stops_a_busy_loop() {
     let mut agent = spawn(&cfg).await;
     let (_, outcome) = run_to_end(&mut agent).await;
     let msg = failed_message(&outcome, FailureCode::AgentCrashed);
-    assert!(msg.contains("killed by SIGXCPU; CPU time limit of 1 s reached"), "{msg}");
+    assert!(
+        msg.contains("killed by SIGXCPU; CPU time limit of 1 s reached"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]
@@ -433,7 +450,12 @@ send(type="result", output={
     // The helper is pid 1 and the agent's parent; nothing else runs.
     assert_eq!(out["ppid"], json!(1));
     assert_eq!(out["procs"], json!([1, out["pid"]]));
-    assert!(out["passwd"].as_str().unwrap_or_default().starts_with("agent:x:1000:1000:"));
+    assert!(
+        out["passwd"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("agent:x:1000:1000:")
+    );
     assert_eq!(out["proxy_socket"], json!(false));
     assert_eq!(out["nnp"], json!("1"));
     for unexpected in ["home", "root", "var", "srv", "opt", "mnt", "media", "boot"] {
@@ -442,11 +464,17 @@ send(type="result", output={
         if unexpected == "root" && python_prefix().starts_with("/root") {
             continue;
         }
-        assert!(!root.contains(&json!(unexpected)), "/{unexpected} is visible: {out}");
+        assert!(
+            !root.contains(&json!(unexpected)),
+            "/{unexpected} is visible: {out}"
+        );
     }
     let etc = out["etc"].as_array().unwrap_or_else(|| panic!("{out}"));
     for secret in ["shadow", "ssh", "sudoers", "machine-id", "resolv.conf"] {
-        assert!(!etc.contains(&json!(secret)), "/etc/{secret} is visible: {out}");
+        assert!(
+            !etc.contains(&json!(secret)),
+            "/etc/{secret} is visible: {out}"
+        );
     }
 }
 
@@ -471,14 +499,24 @@ time.sleep(600)
 
         // Cancel.
         let mut agent = spawn(&cfg).await;
-        assert!(matches!(agent.next().await, Step::Event(AgentEvent::Note { .. })));
+        assert!(matches!(
+            agent.next().await,
+            Step::Event(AgentEvent::Note { .. })
+        ));
         assert!(processes_with(&marker).len() >= 4, "isolated={isolated}");
         assert_eq!(agent.cancel("stop").await, Outcome::Canceled);
-        assert_eq!(processes_with(&marker), Vec::<u32>::new(), "isolated={isolated}");
+        assert_eq!(
+            processes_with(&marker),
+            Vec::<u32>::new(),
+            "isolated={isolated}"
+        );
 
         // Drop while running.
         let mut agent = spawn(&cfg).await;
-        assert!(matches!(agent.next().await, Step::Event(AgentEvent::Note { .. })));
+        assert!(matches!(
+            agent.next().await,
+            Step::Event(AgentEvent::Note { .. })
+        ));
         assert!(processes_with(&marker).len() >= 4, "isolated={isolated}");
         drop(agent);
         assert_eq!(wait_gone(&marker), Vec::<u32>::new(), "isolated={isolated}");
@@ -524,7 +562,11 @@ sys.exit(3)
         let (_, outcome) = run_to_end(&mut agent).await;
         let msg = failed_message(&outcome, FailureCode::AgentCrashed);
         assert!(msg.contains("exit status: 3"), "{msg}");
-        assert_eq!(processes_with(&marker), Vec::<u32>::new(), "isolated={isolated}");
+        assert_eq!(
+            processes_with(&marker),
+            Vec::<u32>::new(),
+            "isolated={isolated}"
+        );
         assert!(rec.cgroups.iter().all(|c| !c.exists()), "{rec:?}");
         assert_eq!(rec.init.is_some(), isolated);
     }
@@ -540,7 +582,11 @@ async fn crash_launcher_child() {
     };
     let marker = std::env::var("SOUK_TEST_CRASH_MARKER").unwrap_or_default();
     let dir = PathBuf::from(std::env::var("SOUK_TEST_CRASH_DIR").unwrap_or_default());
-    let spec = if spec_kind == "isolated" { sandboxed() } else { plain() };
+    let spec = if spec_kind == "isolated" {
+        sandboxed()
+    } else {
+        plain()
+    };
     let mut cfg = py_cfg(
         &dir,
         r#"
@@ -559,7 +605,10 @@ time.sleep(600)
         .unwrap_or_else(|e| panic!("launch: {e}"));
     let rec = serde_json::to_string(launched.record()).unwrap_or_else(|e| panic!("{e}"));
     let mut agent = launched.start(&json!({}), None);
-    assert!(matches!(agent.next().await, Step::Event(AgentEvent::Note { .. })));
+    assert!(matches!(
+        agent.next().await,
+        Step::Event(AgentEvent::Note { .. })
+    ));
     println!("RECORD {rec}");
     std::future::pending::<()>().await;
 }
@@ -570,7 +619,12 @@ async fn leftovers_after_a_node_crash() {
         let dir = tempdir();
         let marker = format!("souk-test-marker-{}", random_hex());
         let mut child = std::process::Command::new(std::env::current_exe().unwrap_or_default())
-            .args(["--exact", "crash_launcher_child", "--ignored", "--nocapture"])
+            .args([
+                "--exact",
+                "crash_launcher_child",
+                "--ignored",
+                "--nocapture",
+            ])
             .env("SOUK_TEST_CRASH_LAUNCHER", kind)
             .env("SOUK_TEST_CRASH_MARKER", &marker)
             .env("SOUK_TEST_CRASH_DIR", dir.path())
@@ -585,14 +639,20 @@ async fn leftovers_after_a_node_crash() {
             .unwrap_or_else(|| panic!("{kind}: the launcher exited without a record"));
         let rec: SandboxRecord = serde_json::from_str(&line["RECORD ".len()..])
             .unwrap_or_else(|e| panic!("record {line}: {e}"));
-        assert!(processes_with(&marker).len() >= 2, "{kind}: the hire should be running");
+        assert!(
+            processes_with(&marker).len() >= 2,
+            "{kind}: the hire should be running"
+        );
         // The node crashes.
         child.kill().unwrap_or_else(|e| panic!("{e}"));
         let _ = child.wait();
         if kind == "plain" {
             // Without namespaces the helper dies with the node, but the agent and its
             // detached child survive: exactly what kill_leftover is for.
-            assert!(!processes_with(&marker).is_empty(), "plain: nothing survived the crash");
+            assert!(
+                !processes_with(&marker).is_empty(),
+                "plain: nothing survived the crash"
+            );
         }
         let found = tokio::task::spawn_blocking(move || {
             let r = kill_leftover(&rec);
@@ -606,10 +666,13 @@ async fn leftovers_after_a_node_crash() {
             assert!(found, "plain: leftovers were not reported");
         }
         assert_eq!(processes_with(&marker), Vec::<u32>::new(), "{kind}");
-        assert!(!Path::new(&format!("/proc/{}", rec.pid)).exists() || {
-            let st = std::fs::read_to_string(format!("/proc/{}/stat", rec.pid)).unwrap_or_default();
-            st.contains(") Z ")
-        });
+        assert!(
+            !Path::new(&format!("/proc/{}", rec.pid)).exists() || {
+                let st =
+                    std::fs::read_to_string(format!("/proc/{}/stat", rec.pid)).unwrap_or_default();
+                st.contains(") Z ")
+            }
+        );
         assert!(rec.cgroups.iter().all(|c| !c.exists()), "{kind}: {rec:?}");
         // A second call finds nothing.
         assert!(!kill_leftover(&rec).unwrap_or_else(|e| panic!("{e}")));
@@ -631,7 +694,10 @@ async fn kill_leftover_kills_a_lost_sandbox_and_spares_reused_pids() {
         .unwrap_or_else(|e| panic!("launch: {e}"));
     let rec = launched.record().clone();
     let mut agent = launched.start(&json!({}), None);
-    assert!(matches!(agent.next().await, Step::Event(AgentEvent::Note { .. })));
+    assert!(matches!(
+        agent.next().await,
+        Step::Event(AgentEvent::Note { .. })
+    ));
     // The node loses track of it (no kill on drop): only the record is left.
     std::mem::forget(agent);
     assert!(!processes_with(&marker).is_empty());
@@ -655,7 +721,12 @@ async fn kill_leftover_kills_a_lost_sandbox_and_spares_reused_pids() {
         ..rec.clone()
     };
     assert!(!kill_leftover(&other_boot).unwrap_or_else(|e| panic!("{e}")));
-    assert!(bystander.try_wait().unwrap_or_else(|e| panic!("{e}")).is_none());
+    assert!(
+        bystander
+            .try_wait()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_none()
+    );
     assert!(!processes_with(&marker).is_empty());
 
     let rec2 = rec.clone();
@@ -718,7 +789,11 @@ async fn setup_and_resolution_errors_are_typed_and_public_messages_have_no_paths
 async fn probe_modes() {
     let support = common::support();
     assert!(support.is_isolated());
-    assert!(support.summary().starts_with("bubblewrap "), "{}", support.summary());
+    assert!(
+        support.summary().starts_with("bubblewrap "),
+        "{}",
+        support.summary()
+    );
     let missing = Some(PathBuf::from("/nonexistent/bwrap"));
     let cfg = |mode| ProbeConfig {
         mode,
@@ -731,14 +806,20 @@ async fn probe_modes() {
         probe(&cfg(SandboxMode::Required)).await,
         Err(SandboxUnavailable::BwrapMissing)
     );
-    assert!(SandboxUnavailable::BwrapMissing.to_string().contains("apt-get install -y bubblewrap"));
+    assert!(
+        SandboxUnavailable::BwrapMissing
+            .to_string()
+            .contains("apt-get install -y bubblewrap")
+    );
     let auto = probe(&cfg(SandboxMode::Auto))
         .await
         .unwrap_or_else(|e| panic!("auto: {e}"));
     assert!(!auto.is_isolated());
     assert_eq!(auto.summary(), "none");
     assert!(
-        auto.warnings.iter().any(|w| w.contains("WITHOUT A SANDBOX") && w.contains("bubblewrap")),
+        auto.warnings
+            .iter()
+            .any(|w| w.contains("WITHOUT A SANDBOX") && w.contains("bubblewrap")),
         "{:?}",
         auto.warnings
     );

@@ -41,7 +41,11 @@ pub type BwrapVersion = (u32, u32, u32);
 pub(crate) fn parse_version(text: &str) -> Option<BwrapVersion> {
     let v = text.split_whitespace().nth(1)?;
     let mut parts = v.split('.').map(|p| p.parse::<u32>().ok());
-    Some((parts.next()??, parts.next()??, parts.next().flatten().unwrap_or(0)))
+    Some((
+        parts.next()??,
+        parts.next()??,
+        parts.next().flatten().unwrap_or(0),
+    ))
 }
 
 /// One mount operation, applied in order of destination depth.
@@ -322,7 +326,11 @@ mod tests {
         assert_eq!(parse_version("bubblewrap 0.11"), Some((0, 11, 0)));
         assert_eq!(parse_version("nonsense"), None);
         let files = etc_files(Path::new("/w/h"));
-        assert!(files[0].1.starts_with("agent:x:1000:1000:souk agent:/w/h:/bin/sh\n"));
+        assert!(
+            files[0]
+                .1
+                .starts_with("agent:x:1000:1000:souk agent:/w/h:/bin/sh\n")
+        );
         assert_eq!(files.len(), 4);
     }
 }

@@ -245,7 +245,10 @@ fn check_writable(parent: &CgroupParent) -> Result<(), String> {
 fn fresh_name() -> io::Result<String> {
     let mut b = [0u8; 8];
     getrandom::fill(&mut b).map_err(|e| io::Error::other(e.to_string()))?;
-    Ok(format!("souk-{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>()))
+    Ok(format!(
+        "souk-{}",
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    ))
 }
 
 /// A cgroup operation failed.

@@ -51,7 +51,12 @@ impl Buf {
                 self.end += n;
                 Ok(false)
             }
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
                 Ok(false)
             }
             Err(e) => Err(e),
@@ -245,7 +250,8 @@ mod tests {
             let mut c = TcpStream::connect(addr).unwrap_or_else(|e| panic!("{e}"));
             let msg: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
             c.write_all(&msg).unwrap_or_else(|e| panic!("{e}"));
-            c.shutdown(Shutdown::Write).unwrap_or_else(|e| panic!("{e}"));
+            c.shutdown(Shutdown::Write)
+                .unwrap_or_else(|e| panic!("{e}"));
             let mut back = Vec::new();
             c.read_to_end(&mut back).unwrap_or_else(|e| panic!("{e}"));
             let mut want = msg;

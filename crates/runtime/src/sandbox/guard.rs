@@ -7,11 +7,11 @@
 
 use std::time::Duration;
 
+use super::SandboxError;
 use super::cgroup::HireCgroup;
 use super::limits::{LimitHits, ResourceLimits};
 use super::procfs::{self, ProcessRef, Tracked};
 use super::record::SandboxRecord;
-use super::SandboxError;
 
 /// How long removing a cgroup may wait for its processes to go.
 const CGROUP_REMOVE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -71,11 +71,10 @@ impl Confinement {
             });
         };
         let outer = self.outer.pid;
-        let init = Tracked::open_if(*pid, |st| st.ppid == outer).ok_or_else(|| {
-            SandboxError::Setup {
+        let init =
+            Tracked::open_if(*pid, |st| st.ppid == outer).ok_or_else(|| SandboxError::Setup {
                 detail: "the sandbox's init exited".into(),
-            }
-        })?;
+            })?;
         self.init_ref = Some(ProcessRef::of(init.pid).map_err(SandboxError::Proc)?);
         self.init = Some(init);
         Ok(())
@@ -88,7 +87,11 @@ impl Confinement {
             start_time: self.outer.start_time,
             init: self.init_ref,
             boot_id: self.boot_id.clone(),
-            cgroups: self.cgroup.as_ref().map(HireCgroup::dirs).unwrap_or_default(),
+            cgroups: self
+                .cgroup
+                .as_ref()
+                .map(HireCgroup::dirs)
+                .unwrap_or_default(),
         }
     }
 
@@ -99,7 +102,10 @@ impl Confinement {
 
     /// What the cgroup's limits refused (zero without a cgroup).
     pub(crate) fn hits(&self) -> LimitHits {
-        self.cgroup.as_ref().map(HireCgroup::hits).unwrap_or_default()
+        self.cgroup
+            .as_ref()
+            .map(HireCgroup::hits)
+            .unwrap_or_default()
     }
 
     /// Kills every process of the sandbox except the spawned one (which the caller kills

@@ -68,7 +68,10 @@ fn split_command(args: Vec<OsString>) -> Result<(Vec<OsString>, OsString, Vec<Os
     Ok((rest, program, cmd))
 }
 
-fn str_arg<'a>(it: &mut impl Iterator<Item = &'a OsString>, flag: &str) -> Result<&'a OsStr, String> {
+fn str_arg<'a>(
+    it: &mut impl Iterator<Item = &'a OsString>,
+    flag: &str,
+) -> Result<&'a OsStr, String> {
     it.next()
         .map(OsString::as_os_str)
         .ok_or_else(|| format!("{flag} needs a value"))
@@ -250,7 +253,11 @@ fn init(flags: &[OsString], program: OsString, rest: Vec<OsString>) -> Result<Ex
     };
     // Let go of the agent's stdin and stdout: the node sees end of file when the agent
     // (and whatever it started) closes them, not when this process exits.
-    if let Ok(null) = std::fs::File::options().read(true).write(true).open("/dev/null") {
+    if let Ok(null) = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
         let _ = rustix::stdio::dup2_stdin(&null);
         let _ = rustix::stdio::dup2_stdout(&null);
     }
@@ -285,9 +292,7 @@ fn exec(flags: &[OsString], program: OsString, rest: Vec<OsString>) -> Result<Ex
         match f.to_str() {
             Some("--rlimit") => {
                 let v = str_arg(&mut it, "--rlimit")?;
-                limits.push(
-                    RlimitArg::parse(v).ok_or_else(|| format!("bad --rlimit {v:?}"))?,
-                );
+                limits.push(RlimitArg::parse(v).ok_or_else(|| format!("bad --rlimit {v:?}"))?);
             }
             _ => return Err(format!("unknown option {f:?}")),
         }

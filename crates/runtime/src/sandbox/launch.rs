@@ -53,9 +53,12 @@ pub(crate) fn program_path(program: &str, workdir: &Path) -> PathBuf {
 
 /// The helper's real path on the host (what is bound inside and executed outside).
 fn helper_program(spec: &SandboxSpec) -> Result<PathBuf, SandboxError> {
-    let first = spec.helper.first().ok_or_else(|| SandboxError::NotAvailable {
-        what: "no sandbox helper program is configured".into(),
-    })?;
+    let first = spec
+        .helper
+        .first()
+        .ok_or_else(|| SandboxError::NotAvailable {
+            what: "no sandbox helper program is configured".into(),
+        })?;
     let path = Path::new(first);
     std::fs::canonicalize(path)
         .ok()
@@ -84,62 +87,67 @@ pub(crate) fn prepare(spec: &SandboxSpec, agent: &Agent<'_>) -> Result<Prepared,
     };
 
     // The agent's program, its arguments and PATH.
-    let (agent_argv, path_env, ro_binds): (Vec<OsString>, OsString, Vec<PathBuf>) =
-        match &spec.bwrap {
-            Some(_) => {
-                let mut visible = bwrap::system_visible();
-                visible.extend(agent.package_dir.map(Path::to_owned));
-                visible.push(agent.workdir.to_owned());
-                visible.extend(spec.extra_ro_paths.iter().cloned());
-                let resolved = resolve_program(
-                    first,
-                    &ResolveContext {
-                        search_path: &agent.node_path,
-                        relative_base: agent.workdir,
-                        shim_cwd: agent.package_dir.unwrap_or(agent.workdir),
-                        visible: &visible,
-                    },
-                )
-                .map_err(|source| SandboxError::Resolve {
-                    program: first.clone(),
-                    source,
-                })?;
-                let mut argv: Vec<OsString> = vec![resolved.program.into()];
-                argv.extend(resolved.leading_args);
-                argv.extend(agent.command[1..].iter().map(OsString::from));
-                let mut path: Vec<PathBuf> = resolved
-                    .binds
-                    .iter()
-                    .map(|b| b.join("bin"))
-                    .filter(|b| b.is_dir())
-                    .collect();
-                path.extend(std::env::split_paths(SANDBOX_PATH));
-                let path = std::env::join_paths(path).unwrap_or_else(|_| SANDBOX_PATH.into());
-                let mut binds = vec![helper.clone()];
-                for b in resolved.binds.into_iter().chain(spec.extra_ro_paths.iter().cloned()) {
-                    if !binds.contains(&b) {
-                        binds.push(b);
-                    }
+    let (agent_argv, path_env, ro_binds): (Vec<OsString>, OsString, Vec<PathBuf>) = match &spec
+        .bwrap
+    {
+        Some(_) => {
+            let mut visible = bwrap::system_visible();
+            visible.extend(agent.package_dir.map(Path::to_owned));
+            visible.push(agent.workdir.to_owned());
+            visible.extend(spec.extra_ro_paths.iter().cloned());
+            let resolved = resolve_program(
+                first,
+                &ResolveContext {
+                    search_path: &agent.node_path,
+                    relative_base: agent.workdir,
+                    shim_cwd: agent.package_dir.unwrap_or(agent.workdir),
+                    visible: &visible,
+                },
+            )
+            .map_err(|source| SandboxError::Resolve {
+                program: first.clone(),
+                source,
+            })?;
+            let mut argv: Vec<OsString> = vec![resolved.program.into()];
+            argv.extend(resolved.leading_args);
+            argv.extend(agent.command[1..].iter().map(OsString::from));
+            let mut path: Vec<PathBuf> = resolved
+                .binds
+                .iter()
+                .map(|b| b.join("bin"))
+                .filter(|b| b.is_dir())
+                .collect();
+            path.extend(std::env::split_paths(SANDBOX_PATH));
+            let path = std::env::join_paths(path).unwrap_or_else(|_| SANDBOX_PATH.into());
+            let mut binds = vec![helper.clone()];
+            for b in resolved
+                .binds
+                .into_iter()
+                .chain(spec.extra_ro_paths.iter().cloned())
+            {
+                if !binds.contains(&b) {
+                    binds.push(b);
                 }
-                (argv, path, binds)
             }
-            None => {
-                let mut argv: Vec<OsString> =
-                    vec![program_path(first, agent.workdir).into_os_string()];
-                argv.extend(agent.command[1..].iter().map(OsString::from));
-                (argv, agent.node_path.clone(), Vec::new())
-            }
-        };
-
-    let cgroup = match &spec.cgroups {
-        Some(parent) => Some(HireCgroup::create(parent, agent.limits).map_err(|e| {
-            SandboxError::Cgroup {
-                path: e.path,
-                source: e.source,
-            }
-        })?),
-        None => None,
+            (argv, path, binds)
+        }
+        None => {
+            let mut argv: Vec<OsString> = vec![program_path(first, agent.workdir).into_os_string()];
+            argv.extend(agent.command[1..].iter().map(OsString::from));
+            (argv, agent.node_path.clone(), Vec::new())
+        }
     };
+
+    let cgroup =
+        match &spec.cgroups {
+            Some(parent) => Some(HireCgroup::create(parent, agent.limits).map_err(|e| {
+                SandboxError::Cgroup {
+                    path: e.path,
+                    source: e.source,
+                }
+            })?),
+            None => None,
+        };
     let isolated = spec.bwrap.is_some();
     let cg_memory = spec.cgroups.as_ref().is_some_and(|c| c.has_memory());
     let cg_pids = spec.cgroups.as_ref().is_some_and(|c| c.has_pids());

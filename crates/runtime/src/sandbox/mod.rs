@@ -39,8 +39,8 @@ use std::path::PathBuf;
 
 pub use bwrap::{BwrapVersion, PROXY_SOCKET_PATH, SANDBOX_HOSTNAME, SANDBOX_UID};
 pub use cgroup::{CgroupParent, SANDBOX_TASKS};
-pub(crate) use limits::{limit_note, signal_name};
 pub use limits::ResourceLimits;
+pub(crate) use limits::{limit_note, signal_name};
 pub use probe::{ProbeConfig, SandboxMode, SandboxSupport, SandboxUnavailable, probe};
 pub use procfs::ProcessRef;
 pub use record::{SandboxRecord, kill_leftover};
@@ -172,11 +172,17 @@ impl SandboxError {
                     "the agent program has too many levels of links or interpreters".into()
                 }
                 ResolveError::Io { source, .. } => {
-                    format!("the agent program could not be read ({})", public_io(source))
+                    format!(
+                        "the agent program could not be read ({})",
+                        public_io(source)
+                    )
                 }
             },
             SandboxError::Cgroup { source, .. } => {
-                format!("the sandbox's cgroup could not be set up ({})", public_io(source))
+                format!(
+                    "the sandbox's cgroup could not be set up ({})",
+                    public_io(source)
+                )
             }
             SandboxError::Spawn { source, .. } => {
                 format!("the sandbox could not be started ({})", public_io(source))

@@ -178,12 +178,12 @@ fn diagnose(stderr: &str) -> SandboxUnavailable {
     if read_sysctl("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
         return SandboxUnavailable::UserNamespaces {
             setting: "user.max_user_namespaces = 0".into(),
-            fix: "run `sysctl -w user.max_user_namespaces=15000` (and persist it in /etc/sysctl.d/)"
-                .into(),
+            fix:
+                "run `sysctl -w user.max_user_namespaces=15000` (and persist it in /etc/sysctl.d/)"
+                    .into(),
         };
     }
-    if !root && read_sysctl("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0")
-    {
+    if !root && read_sysctl("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
         return SandboxUnavailable::UserNamespaces {
             setting: "kernel.unprivileged_userns_clone = 0".into(),
             fix: "run `sysctl -w kernel.unprivileged_userns_clone=1` (and persist it in /etc/sysctl.d/), or run the node as root".into(),
@@ -263,7 +263,10 @@ async fn check_bwrap(bwrap: &Path) -> Result<BwrapVersion, SandboxUnavailable> {
             detail: format!("cannot run {}: {e}", bwrap.display()),
         }),
         Err(_) => Err(SandboxUnavailable::Bwrap {
-            detail: format!("a minimal sandbox took more than {} s", TRIAL_TIMEOUT.as_secs()),
+            detail: format!(
+                "a minimal sandbox took more than {} s",
+                TRIAL_TIMEOUT.as_secs()
+            ),
         }),
     }
 }
@@ -357,17 +360,21 @@ pub async fn probe(cfg: &ProbeConfig) -> Result<SandboxSupport, SandboxUnavailab
     } else {
         let checked = match find_bwrap(cfg.bwrap.as_deref()) {
             None => Err(SandboxUnavailable::BwrapMissing),
-            Some(path) => check_bwrap(&path).await.map(|version| Bubblewrap { path, version }),
+            Some(path) => check_bwrap(&path)
+                .await
+                .map(|version| Bubblewrap { path, version }),
         };
         match checked {
             Ok(bw) => {
                 spec.bwrap = Some(bw);
                 match trial(&spec).await {
-                    Ok(()) => return Ok(SandboxSupport {
-                        mode: cfg.mode,
-                        spec,
-                        warnings,
-                    }),
+                    Ok(()) => {
+                        return Ok(SandboxSupport {
+                            mode: cfg.mode,
+                            spec,
+                            warnings,
+                        });
+                    }
                     Err(detail) => Some(SandboxUnavailable::Trial { detail }),
                 }
             }

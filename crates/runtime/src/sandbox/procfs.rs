@@ -61,7 +61,10 @@ pub(crate) fn children(pid: u32) -> Vec<u32> {
     };
     for task in tasks.flatten() {
         if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
-            out.extend(text.split_ascii_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+            out.extend(
+                text.split_ascii_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
         }
     }
     out.sort_unstable();

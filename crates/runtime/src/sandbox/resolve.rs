@@ -162,10 +162,7 @@ fn is_clean(path: &Path) -> bool {
 fn walk(path: &Path) -> Result<(PathBuf, Vec<PathBuf>), ResolveError> {
     let mut pending: Vec<OsString> = Vec::new(); // reversed: the next component is last
     let push_all = |pending: &mut Vec<OsString>, p: &Path| {
-        let comps: Vec<OsString> = p
-            .components()
-            .map(|c| c.as_os_str().to_owned())
-            .collect();
+        let comps: Vec<OsString> = p.components().map(|c| c.as_os_str().to_owned()).collect();
         pending.extend(comps.into_iter().rev());
     };
     push_all(&mut pending, path);
@@ -458,7 +455,10 @@ impl Resolver<'_, '_> {
             Ok(r) => r,
             Err(_) => {
                 // Not reaped yet (the thread still waits on it), so the pid is still its.
-                if let Some(p) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) {
+                if let Some(p) = i32::try_from(pid)
+                    .ok()
+                    .and_then(rustix::process::Pid::from_raw)
+                {
                     let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
                 }
                 return Err(fail(format!(
@@ -496,7 +496,9 @@ fn env_args(script: &Path, arg: Option<&OsStr>) -> Result<(OsString, Vec<OsStrin
             .split(u8::is_ascii_whitespace)
             .filter(|w| !w.is_empty())
             .map(|w| OsStr::from_bytes(w).to_owned());
-        let name = words.next().ok_or_else(|| bad("`env -S` without a program"))?;
+        let name = words
+            .next()
+            .ok_or_else(|| bad("`env -S` without a program"))?;
         if name.as_bytes().starts_with(b"-") {
             return Err(bad("unsupported `env` option"));
         }
@@ -561,8 +563,11 @@ mod tests {
         mkdirs(&w.p("opt/tool/bin"));
         mkdirs(&w.p("opt/tool/lib"));
         write_exec(&w.p("opt/tool/bin/tool-1.2"), "\x7fELF");
-        symlink(w.p("opt/tool/bin/tool-1.2"), w.p("sys/bin/tool")).unwrap_or_else(|e| panic!("{e}"));
-        let r = w.resolve("tool", &["nowhere", "sys/bin"]).unwrap_or_else(|e| panic!("{e}"));
+        symlink(w.p("opt/tool/bin/tool-1.2"), w.p("sys/bin/tool"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let r = w
+            .resolve("tool", &["nowhere", "sys/bin"])
+            .unwrap_or_else(|e| panic!("{e}"));
         // The link lives in a visible dir and its target's prefix is bound: run it by its
         // own path.
         assert_eq!(r.program, w.p("sys/bin/tool"));
@@ -605,7 +610,9 @@ mod tests {
             &w.p("pkg/agent"),
             &format!("#!{} -S python3 -u\nprint(1)\n", env.display()),
         );
-        let r = w.resolve("./agent", &["sys/bin"]).unwrap_or_else(|e| panic!("{e}"));
+        let r = w
+            .resolve("./agent", &["sys/bin"])
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(r.program, w.p("sys/bin/python3"));
         // `./agent` is not a clean path: the script is passed by its real path.
         assert_eq!(
@@ -647,7 +654,9 @@ mod tests {
                 w.p("mgr/libexec/mgr").display()
             ),
         );
-        let r = w.resolve("python3", &["mgr/shims"]).unwrap_or_else(|e| panic!("{e}"));
+        let r = w
+            .resolve("python3", &["mgr/shims"])
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(r.program, w.p("mgr/versions/3.0/bin/python3"));
         assert_eq!(r.binds, [w.p("mgr/versions/3.0")]);
 

@@ -103,7 +103,9 @@ pub fn processes_with(marker: &str) -> Vec<u32> {
 
 /// Copies the test agent `name` (from `tests/agents/`) into `dir`.
 pub fn copy_agent(name: &str, dir: &Path) {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/agents").join(name);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/agents")
+        .join(name);
     std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{e}"));
     std::fs::copy(&src, dir.join(name)).unwrap_or_else(|e| panic!("copy {}: {e}", src.display()));
 }
