@@ -90,6 +90,23 @@ fn main() {
                 sandbox: Some(support.spec.clone()),
                 limits,
             },
+            Mode {
+                name: "sandboxed, no cgroup (bwrap, rlimits)",
+                sandbox: Some(SandboxSpec {
+                    cgroups: None,
+                    ..support.spec.clone()
+                }),
+                limits,
+            },
+            Mode {
+                name: "off, no cgroup (helper, rlimits)",
+                sandbox: Some(SandboxSpec {
+                    bwrap: None,
+                    cgroups: None,
+                    ..support.spec.clone()
+                }),
+                limits,
+            },
         ];
         let agents: [(&str, Vec<String>); 2] = [
             (

@@ -394,9 +394,40 @@ impl HireCgroup {
         any
     }
 
+    /// Kills what is left and waits until the cgroup holds no process; false if some are
+    /// still listed after `timeout`.
+    pub(crate) fn empty(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            if !self.kill_all() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+    }
+
     /// Kills what is left, waits until the cgroup is empty, and removes it.
-    pub(crate) fn remove(&self, timeout: Duration) -> io::Result<()> {
-        remove_dirs(&self.dirs(), timeout)
+    pub(crate) fn remove(mut self, timeout: Duration) -> io::Result<()> {
+        let dirs = self.dirs();
+        self.pids = None;
+        self.memory = None;
+        remove_dirs(&dirs, timeout)
+    }
+}
+
+impl Drop for HireCgroup {
+    /// A cgroup nobody removed (an error path, a canceled launch): kill what is in it and
+    /// try once to remove it.
+    fn drop(&mut self) {
+        let dirs = self.dirs();
+        if !dirs.is_empty() {
+            let _ = remove_dirs(&dirs, Duration::ZERO);
+        }
     }
 }
 

@@ -123,8 +123,10 @@ impl Confinement {
         }
     }
 
-    /// After the spawned process was reaped: kills what is left in the cgroup, waits for it
-    /// to be empty and removes it.
+    /// After the spawned process was reaped: kills what is left in the cgroup and waits until
+    /// it is empty (so no process of the hire is left when this returns), then removes the
+    /// cgroup in the background (removing a memory cgroup takes milliseconds; nothing waits
+    /// for it, and [`kill_leftover`](super::kill_leftover) removes one a crash left behind).
     pub(crate) async fn release(&mut self) {
         if self.released {
             return;
@@ -135,13 +137,23 @@ impl Confinement {
         {
             init.kill();
         }
-        if let Some(cg) = self.cgroup.take() {
-            let removed =
-                tokio::task::spawn_blocking(move || cg.remove(CGROUP_REMOVE_TIMEOUT)).await;
-            if let Ok(Err(e)) = removed {
+        let Some(cg) = self.cgroup.take() else {
+            return;
+        };
+        let emptied =
+            tokio::task::spawn_blocking(move || (cg.empty(CGROUP_REMOVE_TIMEOUT), cg)).await;
+        let Ok((empty, cg)) = emptied else {
+            return;
+        };
+        if !empty {
+            tracing::warn!(target: "souk_runtime::sandbox", dirs = ?cg.dirs(), "processes of a hire survived being killed");
+        }
+        // Detached: the task owns the cgroup until it is removed.
+        drop(tokio::task::spawn_blocking(move || {
+            if let Err(e) = cg.remove(CGROUP_REMOVE_TIMEOUT) {
                 tracing::warn!(target: "souk_runtime::sandbox", "cannot remove a hire's cgroup: {e}");
             }
-        }
+        }));
     }
 }
 

@@ -15,8 +15,8 @@
 //!    `s` as `128 + s`). As pid 1 its exit takes every other process of the sandbox with it.
 //!    `--plain` (no namespaces): it starts its own session, becomes a child subreaper and
 //!    kills every leftover descendant before exiting.
-//! 3. `exec [--rlimit NAME=VALUE]... -- PROGRAM ARGS...`: sets the rlimits and
-//!    `no_new_privs`, then executes the agent.
+//! 3. `exec [--rlimit NAME=VALUE]... -- PROGRAM ARGS...`: sets the rlimits,
+//!    `no_new_privs` and `PR_SET_PDEATHSIG` (dies with `init`), then executes the agent.
 //!
 //! Uses std and blocking threads only (no async runtime). Never reads the agent's protocol
 //! stream: after the go byte, stdin and stdout belong to the agent.
@@ -302,6 +302,10 @@ fn exec(flags: &[OsString], program: OsString, rest: Vec<OsString>) -> Result<Ex
             .map_err(|e| format!("setrlimit {:?}: {e}", l.to_arg()))?;
     }
     rustix::thread::set_no_new_privs(true).map_err(|e| format!("PR_SET_NO_NEW_PRIVS: {e}"))?;
+    // Dies with `init` (without namespaces nothing else would kill it if `init` were
+    // killed; with them this changes nothing).
+    set_parent_process_death_signal(Some(Signal::KILL))
+        .map_err(|e| format!("PR_SET_PDEATHSIG: {e}"))?;
     let e = Command::new(&program).args(&rest).exec();
     Ok(exec_error(&program, &e))
 }
