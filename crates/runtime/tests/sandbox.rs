@@ -723,6 +723,15 @@ async fn kill_leftover_kills_a_lost_sandbox_and_spares_reused_pids() {
         cgroups: Vec::new(),
     };
     assert!(!kill_leftover(&reused).unwrap_or_else(|e| panic!("{e}")));
+    // A record naming a cgroup the runtime never creates (a whole hierarchy) is refused.
+    let foreign = SandboxRecord {
+        cgroups: vec!["/sys/fs/cgroup/pids".into()],
+        ..reused.clone()
+    };
+    assert!(matches!(
+        kill_leftover(&foreign),
+        Err(SandboxError::BadRecord { .. })
+    ));
     let other_boot = SandboxRecord {
         boot_id: "00000000-0000-0000-0000-000000000000".into(),
         ..rec.clone()
@@ -746,6 +755,50 @@ async fn kill_leftover_kills_a_lost_sandbox_and_spares_reused_pids() {
     assert!(rec.cgroups.iter().all(|c| !c.exists()));
     let _ = bystander.kill();
     let _ = bystander.wait();
+}
+
+#[tokio::test]
+async fn scripts_and_lone_binaries_outside_the_system_dirs_run() {
+    let dir = tempdir();
+    let package = dir.path().join("pkg");
+    std::fs::create_dir_all(&package).unwrap_or_else(|e| panic!("{e}"));
+    // A script whose interpreter is found through `env` on the node's PATH.
+    let script = package.join("agent.py");
+    std::fs::write(
+        &script,
+        "#!/usr/bin/env python3\nimport json, sys\nsys.stdin.readline()\nprint(json.dumps({'type': 'result', 'output': sys.executable}), flush=True)\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut cfg = py_cfg(dir.path(), "", sandboxed());
+    cfg.command = souk_runtime::resolve_command(&["./agent.py".to_owned()], &package);
+    cfg.package_dir = Some(package.clone());
+    let out = output(run_to_end(&mut spawn(&cfg).await).await.1);
+    let exe = out.as_str().unwrap_or_default();
+    assert!(
+        exe.starts_with(&python_prefix().to_string_lossy().into_owned()),
+        "{exe} is not the node's python3"
+    );
+
+    // A lone binary outside the package (like `../../target/release/agent`), bound alone.
+    let bin_dir = dir.path().join("target/release");
+    std::fs::create_dir_all(&bin_dir).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy("/bin/sh", bin_dir.join("agent")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join("target/secret"), "not for agents")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut cfg = py_cfg(dir.path(), "", sandboxed());
+    cfg.command = souk_runtime::resolve_command(
+        &[
+            "../target/release/agent".to_owned(),
+            "-c".to_owned(),
+            r#"read -r l; if [ -e ../target/secret ] || [ -e "$0/../../secret" ]; then s=visible; else s=hidden; fi; echo "{\"type\":\"result\",\"output\":\"$s\"}""#.to_owned(),
+        ],
+        &package,
+    );
+    cfg.package_dir = Some(package.clone());
+    let out = output(run_to_end(&mut spawn(&cfg).await).await.1);
+    assert_eq!(out, json!("hidden"));
 }
 
 #[tokio::test]

@@ -241,6 +241,24 @@ fn check_writable(parent: &CgroupParent) -> Result<(), String> {
     cg.remove(Duration::from_secs(2)).map_err(|e| e.to_string())
 }
 
+/// True for a path this module creates for a hire: `/sys/fs/cgroup/.../souk-<16 hex>`, or
+/// a missing directory of that name (already removed).
+pub(crate) fn is_hire_cgroup(dir: &Path) -> bool {
+    let name_ok = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("souk-"))
+        .is_some_and(|hex| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
+    let clean = dir.is_absolute()
+        && dir.components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::RootDir | std::path::Component::Normal(_)
+            )
+        });
+    name_ok && clean && (!dir.exists() || dir.join("cgroup.procs").is_file())
+}
+
 /// A fresh `souk-<16 hex>` name.
 fn fresh_name() -> io::Result<String> {
     let mut b = [0u8; 8];
@@ -527,10 +545,22 @@ mod tests {
     }
 
     #[test]
-    fn names_are_fresh() {
+    fn names_are_fresh_and_recognised() {
         let a = fresh_name().unwrap_or_else(|e| panic!("{e}"));
         let b = fresh_name().unwrap_or_else(|e| panic!("{e}"));
         assert_ne!(a, b);
         assert_eq!(a.len(), 5 + 16);
+        assert!(is_hire_cgroup(&Path::new("/sys/fs/cgroup/pids").join(&a)));
+        // Existing directories that are not cgroups, other names, relative paths: refused.
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let fake = dir.path().join(&a);
+        std::fs::create_dir(&fake).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!is_hire_cgroup(&fake));
+        assert!(!is_hire_cgroup(Path::new("/sys/fs/cgroup/pids")));
+        assert!(!is_hire_cgroup(Path::new(
+            "/sys/fs/cgroup/memory/souk-hires"
+        )));
+        assert!(!is_hire_cgroup(Path::new("souk-0123456789abcdef")));
+        assert!(!is_hire_cgroup(Path::new("/x/../souk-0123456789abcdef")));
     }
 }

@@ -148,6 +148,12 @@ pub enum SandboxError {
     /// Reading `/proc` failed.
     #[error("reading /proc: {0}")]
     Proc(io::Error),
+    /// A [`SandboxRecord`] names something the runtime never creates.
+    #[error("malformed sandbox record: {detail}")]
+    BadRecord {
+        /// What is wrong.
+        detail: String,
+    },
     /// Processes of a sandbox were still alive after being killed.
     #[error("processes of the sandbox are still alive: {what}")]
     StillAlive {
@@ -189,7 +195,9 @@ impl SandboxError {
             }
             SandboxError::Setup { .. } => "the sandbox could not be set up".into(),
             SandboxError::LimitsNeedSandbox => "the provider's sandbox is misconfigured".into(),
-            SandboxError::Proc(_) | SandboxError::StillAlive { .. } => {
+            SandboxError::Proc(_)
+            | SandboxError::StillAlive { .. }
+            | SandboxError::BadRecord { .. } => {
                 "the provider could not stop a previous run of the agent".into()
             }
         }

@@ -56,6 +56,13 @@ pub fn kill_leftover(rec: &SandboxRecord) -> Result<bool, SandboxError> {
         // Another boot: none of its processes or cgroups exist any more.
         return Ok(false);
     }
+    // Only per-hire cgroups this runtime creates: a damaged record must not make it kill a
+    // whole hierarchy.
+    if let Some(bad) = rec.cgroups.iter().find(|d| !cgroup::is_hire_cgroup(d)) {
+        return Err(SandboxError::BadRecord {
+            detail: format!("{} is not a hire cgroup", bad.display()),
+        });
+    }
     let deadline = Instant::now() + LEFTOVER_TIMEOUT;
     let leader = rec.init.unwrap_or(rec.process());
     let mut found = false;
