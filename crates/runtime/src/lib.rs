@@ -1,24 +1,50 @@
 //! # souk-runtime
 //!
-//! Runs a Souk agent for one hire: a child process (any language) that speaks the agent
-//! protocol, newline-delimited JSON on its stdin and stdout (`spec/agent-protocol.md`).
+//! Runs a Souk agent for one hire, confined: a child process (any language) that speaks
+//! the agent protocol, newline-delimited JSON on its stdin and stdout
+//! (`spec/agent-protocol.md`), inside a bubblewrap sandbox with per-hire resource limits.
 //!
 //! ```no_run
-//! use souk_runtime::{AgentProcess, RunConfig, Step, payload_bytes};
-//! # async fn run() -> Result<(), souk_runtime::RuntimeError> {
+//! use souk_runtime::sandbox::{ProbeConfig, ProxyForward, SandboxMode, kill_leftover, probe};
+//! use souk_runtime::{AgentProcess, ResourceLimits, RunConfig, Step, payload_bytes};
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! // At node start: can agents be sandboxed here? (Fails with what is missing.)
+//! let support = probe(&ProbeConfig {
+//!     mode: SandboxMode::Required,
+//!     helper: vec!["/usr/local/bin/souk".into(), "sandbox-helper".into()],
+//!     bwrap: None,
+//!     cgroup_parent: None,
+//!     extra_ro_paths: Vec::new(),
+//! })
+//! .await?;
+//! // After a crash, before resuming a hire: kill what is left of its last run.
+//! # let stored_record: Option<souk_runtime::SandboxRecord> = None;
+//! if let Some(rec) = stored_record {
+//!     kill_leftover(&rec)?;
+//! }
+//! // One hire.
+//! let mut spec = support.spec.clone();
+//! spec.proxy = Some(ProxyForward { socket: "/run/souk/proxy-ab12.sock".into(), port: 3128 });
 //! let cfg = RunConfig {
 //!     command: vec!["python3".into(), "/srv/agents/csv-analyst/agent.py".into()],
-//!     workdir: "/var/lib/souk/hires/ab12".into(),
+//!     workdir: "/var/lib/souk/work/ab12".into(),
+//!     package_dir: Some("/srv/agents/csv-analyst".into()),
+//!     env: vec![("HTTP_PROXY".into(), "http://127.0.0.1:3128".into())],
+//!     sandbox: Some(spec),
+//!     limits: ResourceLimits { memory_bytes: Some(512 << 20), max_processes: Some(64), ..ResourceLimits::NONE },
 //!     ..RunConfig::default()
 //! };
 //! let hire_id = "ab".repeat(32);
+//! let launched = AgentProcess::launch(&cfg, &hire_id).await?; // sandbox up, agent not started
+//! let record = launched.record().clone(); // store it durably now
 //! let input = serde_json::json!({"csv": "a,b\n1,2\n"});
-//! let mut agent = AgentProcess::spawn(&cfg, &hire_id, &input, None).await?;
+//! let mut agent = launched.start(&input, None);
 //! loop {
 //!     match agent.next().await {
 //!         // Append a receipt entry of `event.entry_kind()`, committing to
 //!         // `payload_bytes(&event)` when `event.has_payload()`.
 //!         Step::Event(event) => println!("{} ({} bytes)", event.type_name(), payload_bytes(&event).len()),
+//!         // Every process of the run is gone now.
 //!         Step::Ended(outcome) => { println!("{outcome:?}"); break }
 //!     }
 //! }
@@ -28,13 +54,19 @@
 //! The runtime enforces the protocol and the limits of a [`RunConfig`] (line size, output
 //! size, message count, silence, wall time) and never panics on what the agent writes: any
 //! misbehaviour ends the run with a [`Outcome::Failed`] whose [`FailureCode`] the node puts
-//! in the `failed` receipt entry. It does not sandbox the process (no namespaces, no
-//! resource limits beyond these); the environment is cleared, the working directory is the
-//! hire's own, and the process is killed when the [`AgentProcess`] is dropped.
+//! in the `failed` receipt entry. With a [`SandboxSpec`] (what a node always passes) the
+//! agent runs in new user, pid, ipc, uts, cgroup and network namespaces with a read-only
+//! view of the system, its package read-only, its working directory read-write, a private
+//! `/tmp`, and no network but the egress proxy; under [`ResourceLimits`] (a per-hire cgroup
+//! when the node can create one, rlimits otherwise). When the run ends, is canceled or the
+//! [`AgentProcess`] is dropped, every process of the hire is killed and waited for. Start
+//! errors have a path-free [`RuntimeError::public_message`] for receipts.
 //!
 //! Module map: [`config`] ([`RunConfig`]), [`message`] (events, canonical JSON, receipt
-//! payloads and hashes), [`process`] ([`AgentProcess`], [`Step`], [`Outcome`]), `lines`
-//! (bounded line reading, stderr forwarding).
+//! payloads and hashes), [`process`] ([`AgentProcess`], [`Step`], [`Outcome`]), `spawn`
+//! ([`AgentProcess::launch`], [`Launched`]), [`sandbox`] (probe, bubblewrap arguments,
+//! program resolution, limits, cgroups, the in-sandbox [`sandbox::helper`], crash records
+//! and [`sandbox::kill_leftover`]), `lines` (bounded line reading, stderr forwarding).
 //!
 //! [`FailureCode`]: souk_protocol::receipt::FailureCode
 
@@ -42,6 +74,8 @@ pub mod config;
 mod lines;
 pub mod message;
 pub mod process;
+pub mod sandbox;
+mod spawn;
 
 use std::path::Path;
 
@@ -51,6 +85,8 @@ pub use message::{
     AgentEvent, answer_payload_bytes, canonical_json, json_hash, payload_bytes, truncate_entry_text,
 };
 pub use process::{AgentProcess, DEFAULT_PATH, Outcome, RuntimeError, Step};
+pub use sandbox::{ResourceLimits, SandboxError, SandboxRecord, SandboxSpec};
+pub use spawn::Launched;
 
 /// Resolves an agent file's `run.command` against its package directory (the `run.workdir`
 /// of `agent.toml`), for running it in a per-hire working directory:

@@ -1,26 +1,30 @@
-//! One running agent: [`AgentProcess`] spawns it, feeds it `start`/`answer`/`cancel`, and
-//! turns its stdout into [`Step`]s while enforcing the protocol rules and the limits of a
-//! [`RunConfig`].
+//! One running agent: [`AgentProcess`] feeds it `start`/`answer`/`cancel` and turns its
+//! stdout into [`Step`]s while enforcing the protocol rules and the limits of a
+//! [`RunConfig`]; at its end, every process of the run is gone. Starting it (and the
+//! sandbox) is `spawn.rs`.
 
 use std::io;
-use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use souk_protocol::receipt::{EntryKind, FailureCode};
 use tokio::io::AsyncWriteExt;
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
 
 use crate::config::RunConfig;
-use crate::lines::{LineError, LineReader, forward_stderr};
+use crate::lines::{LineError, LineReader};
 use crate::message::{
-    AgentEvent, AgentMessage, canonical_json, json_hash, node_line, parse_agent_line, start_line,
+    AgentEvent, AgentMessage, canonical_json, json_hash, node_line, parse_agent_line,
     truncate_entry_text,
 };
+use crate::sandbox::guard::Confinement;
+use crate::sandbox::{SandboxError, public_io};
 
 /// `PATH` given to the agent when the node itself has none.
 pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
@@ -83,8 +87,10 @@ pub enum Step {
     Ended(Outcome),
 }
 
-/// Errors of [`AgentProcess::spawn`] and [`AgentProcess::answer`]. A spawn error means the
-/// agent never ran: the node records `failed` with `agent-crashed`.
+/// Errors of [`AgentProcess::spawn`], [`AgentProcess::launch`] and [`AgentProcess::answer`].
+/// A spawn error means the agent never ran: the node records `failed` with `agent-crashed`,
+/// with [`RuntimeError::public_message`] as the message (never the `Display` text, which
+/// may name host paths).
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     /// `command` is empty.
@@ -118,14 +124,45 @@ pub enum RuntimeError {
     /// The agent's stdin is closed.
     #[error("the agent's stdin is closed")]
     StdinClosed,
+    /// The sandbox could not be set up (see [`SandboxError`]).
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+}
+
+impl RuntimeError {
+    /// A message without host paths or host details, for the `failed` receipt entry and
+    /// anything else a client sees.
+    pub fn public_message(&self) -> String {
+        match self {
+            RuntimeError::Workdir { source, .. } => format!(
+                "the working directory could not be created ({})",
+                public_io(source)
+            ),
+            RuntimeError::Spawn { source, .. } => format!(
+                "the agent program could not be started ({})",
+                public_io(source)
+            ),
+            RuntimeError::BadHireId(_) => "internal error: malformed hire id".into(),
+            RuntimeError::Sandbox(e) => e.public_message(),
+            RuntimeError::EmptyCommand
+            | RuntimeError::NoQuestion
+            | RuntimeError::Ended
+            | RuntimeError::StdinClosed => self.to_string(),
+        }
+    }
 }
 
 /// A running agent process.
 ///
-/// Dropping it kills the process (`kill_on_drop`). Call [`AgentProcess::next`] until it
-/// returns [`Step::Ended`]; between steps, [`AgentProcess::answer`] answers an outstanding
-/// question and [`AgentProcess::cancel`] stops the run.
+/// Dropping it kills every process of the run (the sandbox, its cgroup, or the process).
+/// Call [`AgentProcess::next`] until it returns [`Step::Ended`]; between steps,
+/// [`AgentProcess::answer`] answers an outstanding question and [`AgentProcess::cancel`]
+/// stops the run. When `next` has returned `Ended` or `cancel` has returned, every process
+/// of the run is gone and the hire's cgroup is removed.
 pub struct AgentProcess {
+    /// First field, so dropped first: kills the sandbox's inner processes before `child`'s
+    /// `kill_on_drop` kills the one spawned.
+    confinement: Option<Confinement>,
     child: Child,
     hire_id: String,
     stdout: LineReader<ChildStdout>,
@@ -170,7 +207,7 @@ impl Drop for AgentProcess {
 }
 
 /// True for 64 lowercase hex digits.
-fn is_hire_id(s: &str) -> bool {
+pub(crate) fn is_hire_id(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
@@ -183,18 +220,7 @@ fn fmt_duration(d: Duration) -> String {
     }
 }
 
-/// `program` as spawned: a relative path with a `/` is taken relative to `workdir`; a bare
-/// name is looked up on the agent's `PATH`.
-fn program_path(program: &str, workdir: &Path) -> PathBuf {
-    let p = Path::new(program);
-    if p.is_relative() && program.contains('/') {
-        workdir.join(p)
-    } else {
-        p.to_path_buf()
-    }
-}
-
-async fn write_lines(
+pub(crate) async fn write_lines(
     mut stdin: ChildStdin,
     mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
     hire: String,
@@ -228,82 +254,31 @@ enum Wake {
 }
 
 impl AgentProcess {
-    /// Starts the agent and sends it the `start` message.
-    ///
-    /// The working directory is created if missing. The environment is cleared and set to
-    /// `PATH` (the node's, or [`DEFAULT_PATH`]), `HOME` = the absolute working directory,
-    /// `LANG=C.UTF-8`, `SOUK_HIRE_ID`, then `cfg.env` in order. `command[0]` is a program
-    /// name looked up on that `PATH`, an absolute path, or a path relative to the working
-    /// directory (see [`crate::resolve_command`] for resolving against a package directory).
+    /// Starts the agent and sends it the `start` message: [`AgentProcess::launch`] then
+    /// [`Launched::start`](crate::Launched::start). A node that must record the sandbox
+    /// before the agent runs (crash recovery) calls the two itself.
     pub async fn spawn(
         cfg: &RunConfig,
         hire_id: &str,
         input: &Value,
         checkpoint: Option<&Value>,
     ) -> Result<AgentProcess, RuntimeError> {
-        let Some(program) = cfg.command.first() else {
-            return Err(RuntimeError::EmptyCommand);
-        };
-        if !is_hire_id(hire_id) {
-            return Err(RuntimeError::BadHireId(hire_id.chars().take(80).collect()));
-        }
-        let workdir_error = |source| RuntimeError::Workdir {
-            path: cfg.workdir.clone(),
-            source,
-        };
-        tokio::fs::create_dir_all(&cfg.workdir)
-            .await
-            .map_err(workdir_error)?;
-        let workdir = std::path::absolute(&cfg.workdir).map_err(workdir_error)?;
-        let path = std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
+        Ok(Self::launch(cfg, hire_id).await?.start(input, checkpoint))
+    }
 
-        let mut cmd = Command::new(program_path(program, &workdir));
-        cmd.args(&cfg.command[1..])
-            .current_dir(&workdir)
-            .env_clear()
-            .env("PATH", path)
-            .env("HOME", &workdir)
-            .env("LANG", "C.UTF-8")
-            .env("SOUK_HIRE_ID", hire_id)
-            .envs(cfg.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let spawn_error = |source| RuntimeError::Spawn {
-            program: program.clone(),
-            source,
-        };
-        let mut child = cmd.spawn().map_err(spawn_error)?;
-        let (Some(stdin), Some(stdout), Some(stderr)) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take())
-        else {
-            return Err(spawn_error(io::Error::other("missing stdio pipe")));
-        };
+    /// A process started by `spawn.rs`, its start line queued on `writer`.
+    pub(crate) fn running(parts: Running) -> AgentProcess {
         let started = Instant::now();
-        tracing::debug!(
-            target: "souk_runtime::agent",
-            hire = %hire_id,
-            pid = ?child.id(),
-            "started {:?} in {}",
-            cfg.command,
-            workdir.display()
-        );
-
-        let (tx, rx) = mpsc::unbounded_channel();
-        // Cannot fail: the receiver is alive until the task below ends.
-        let _ = tx.send(start_line(hire_id, input, checkpoint));
-        let writer_task = tokio::spawn(write_lines(stdin, rx, hire_id.to_owned()));
-        let stderr_task = tokio::spawn(forward_stderr(stderr, hire_id.to_owned()));
-
-        Ok(AgentProcess {
-            child,
-            hire_id: hire_id.to_owned(),
-            stdout: LineReader::new(stdout, cfg.max_line_bytes),
+        let cfg = parts.limits;
+        AgentProcess {
+            confinement: parts.confinement,
+            child: parts.child,
+            hire_id: parts.hire_id,
+            stdout: parts.stdout,
             stdout_done: false,
-            writer: Some(tx),
-            writer_task,
-            stderr_task,
+            writer: Some(parts.writer),
+            writer_task: parts.writer_task,
+            stderr_task: parts.stderr_task,
             max_line_bytes: cfg.max_line_bytes,
             max_output_bytes: cfg.max_output_bytes,
             max_events: cfg.max_events,
@@ -317,7 +292,7 @@ impl AgentProcess {
             pending: None,
             exit: None,
             ended: None,
-        })
+        }
     }
 
     /// The process id, while the process has not been reaped.
@@ -347,6 +322,7 @@ impl AgentProcess {
             tracing::debug!(target: "souk_runtime::agent", hire = %self.hire_id, "ended: {outcome:?}");
             self.ended = Some(outcome.clone());
             self.writer = None;
+            self.release().await;
         }
         step
     }
@@ -556,10 +532,37 @@ impl AgentProcess {
                 FailureCode::ProtocolViolation,
                 "exited with status 0 without a final message",
             ),
-            Some(s) => Outcome::failed(
-                FailureCode::AgentCrashed,
-                format!("agent exited before a result ({s})"),
-            ),
+            Some(s) => Outcome::failed(FailureCode::AgentCrashed, self.crash_message(s)),
+        }
+    }
+
+    /// Why the agent ended without a result: its exit status or signal, and the limit that
+    /// stopped it when one is known (a cgroup counted it, or its signal says so).
+    fn crash_message(&self, status: ExitStatus) -> String {
+        let Some(c) = &self.confinement else {
+            return format!("agent exited before a result ({status})");
+        };
+        // The helper reports an agent killed by signal `s` as exit status `128 + s`.
+        let signal = match (status.code(), status.signal()) {
+            (Some(code), _) if (129..=128 + 64).contains(&code) => Some(code - 128),
+            (_, Some(sig)) => Some(sig),
+            _ => None,
+        };
+        let what = match (signal, status.code()) {
+            (Some(sig), _) => format!("killed by {}", crate::sandbox::signal_name(sig)),
+            (None, Some(code)) => format!("exit status: {code}"),
+            (None, None) => status.to_string(),
+        };
+        match crate::sandbox::limit_note(c.limits(), c.hits(), signal) {
+            Some(note) => format!("agent exited before a result ({what}; {note})"),
+            None => format!("agent exited before a result ({what})"),
+        }
+    }
+
+    /// After the run: the sandbox's cgroup is emptied and removed.
+    async fn release(&mut self) {
+        if let Some(c) = &mut self.confinement {
+            c.release().await;
         }
     }
 
@@ -571,13 +574,16 @@ impl AgentProcess {
         Outcome::failed(FailureCode::ProtocolViolation, why)
     }
 
-    /// Kills the process (if still running) and reaps it.
+    /// Kills the process and everything of its sandbox (if still running) and reaps it.
     async fn kill(&mut self) {
         self.writer = None;
-        if self.exit.is_none()
-            && let Err(e) = self.child.kill().await
-        {
-            tracing::debug!(target: "souk_runtime::agent", hire = %self.hire_id, "kill: {e}");
+        if self.exit.is_none() {
+            if let Some(c) = &self.confinement {
+                c.kill_now();
+            }
+            if let Err(e) = self.child.kill().await {
+                tracing::debug!(target: "souk_runtime::agent", hire = %self.hire_id, "kill: {e}");
+            }
         }
     }
 
@@ -634,7 +640,44 @@ impl AgentProcess {
         } else {
             self.kill().await;
         }
+        self.release().await;
         self.ended = Some(Outcome::Canceled);
         Outcome::Canceled
     }
+}
+
+/// The limits of a [`RunConfig`] an [`AgentProcess`] keeps.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RunLimits {
+    pub(crate) max_line_bytes: usize,
+    pub(crate) max_output_bytes: usize,
+    pub(crate) max_events: usize,
+    pub(crate) silence_timeout: Duration,
+    pub(crate) kill_grace: Duration,
+    pub(crate) wall_time: Duration,
+}
+
+impl RunLimits {
+    pub(crate) fn of(cfg: &RunConfig) -> RunLimits {
+        RunLimits {
+            max_line_bytes: cfg.max_line_bytes,
+            max_output_bytes: cfg.max_output_bytes,
+            max_events: cfg.max_events,
+            silence_timeout: cfg.silence_timeout,
+            kill_grace: cfg.kill_grace,
+            wall_time: cfg.wall_time,
+        }
+    }
+}
+
+/// What `spawn.rs` hands over when the agent starts.
+pub(crate) struct Running {
+    pub(crate) confinement: Option<Confinement>,
+    pub(crate) child: Child,
+    pub(crate) hire_id: String,
+    pub(crate) stdout: LineReader<ChildStdout>,
+    pub(crate) writer: mpsc::UnboundedSender<Vec<u8>>,
+    pub(crate) writer_task: JoinHandle<()>,
+    pub(crate) stderr_task: JoinHandle<()>,
+    pub(crate) limits: RunLimits,
 }

@@ -1,25 +1,47 @@
 //! Runs the example agent `examples/csv-analyst/agent.py` end to end through the runtime,
-//! with the command of its `agent.toml` (`python3 agent.py`) resolved against its directory.
+//! with the command of its `agent.toml` (`python3 agent.py`) resolved against its directory,
+//! in the sandbox as a node runs it: `python3` found on the node's `PATH` (a pyenv shim on
+//! the development machines, resolved to the real interpreter), the package read-only.
+//! Needs bubblewrap (`apt-get install -y bubblewrap`).
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use souk_protocol::receipt::FailureCode;
-use souk_runtime::{AgentEvent, AgentProcess, Outcome, RunConfig, Step, resolve_command};
+use souk_runtime::{
+    AgentEvent, AgentProcess, Outcome, ResourceLimits, RunConfig, Step, resolve_command,
+};
 
 const HIRE: &str = "feedfacefeedfacefeedfacefeedfacefeedfacefeedfacefeedfacefeedface";
 
 fn package_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/csv-analyst")
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/csv-analyst");
+    std::fs::canonicalize(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
 }
 
 async fn start(input: Value, checkpoint: Option<&Value>) -> (tempfile::TempDir, AgentProcess) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let command = vec!["python3".to_owned(), "agent.py".to_owned()];
+    let package = package_dir();
     let cfg = RunConfig {
-        command: resolve_command(&command, &package_dir()),
+        command: resolve_command(&command, &package),
         workdir: dir.path().join("hire"),
+        package_dir: Some(package.clone()),
+        env: vec![(
+            "SOUK_PACKAGE_DIR".into(),
+            package.to_string_lossy().into_owned(),
+        )],
+        sandbox: Some(common::sandboxed()),
+        limits: ResourceLimits {
+            memory_bytes: Some(256 << 20),
+            max_processes: Some(32),
+            max_open_files: Some(256),
+            max_file_bytes: Some(16 << 20),
+            cpu_secs: Some(30),
+        },
         wall_time: Duration::from_secs(60),
         silence_timeout: Duration::from_secs(30),
         ..RunConfig::default()

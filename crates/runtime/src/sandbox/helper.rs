@@ -1,0 +1,329 @@
+//! The sandbox helper: the small program between the node and the agent, in three stages.
+//! Binaries expose [`main`]: the node's `souk` as a hidden subcommand, this crate's tests
+//! through the `souk-sandbox-helper` binary.
+//!
+//! 1. `enter [--parent PID] [--cgroup PROCS_FILE]... [--data DEST CONTENT]... -- PROGRAM ARGS...`
+//!    (on the host, run by the node): dies with its parent (`PR_SET_PDEATHSIG`, checked
+//!    against `--parent`), joins the hire's cgroups, turns each `--data` into a memfd that
+//!    bubblewrap copies to `DEST` (`--ro-bind-data FD DEST`, inserted after `PROGRAM`), and
+//!    executes `PROGRAM` (bubblewrap, or `init` when the sandbox is off) in its place.
+//! 2. `init [--listen PORT --socket PATH] [--plain] -- PROGRAM ARGS...` (pid 1 of the
+//!    sandbox): binds the forwarder's listener, prints [`READY_LINE`] on stdout, waits for
+//!    [`GO_BYTE`] on stdin (so the node can record the sandbox before the agent runs),
+//!    starts `PROGRAM` (the `exec` stage) with its stdin, stdout and stderr, relays
+//!    connections to the proxy's socket, reaps, and exits with the agent's status (a signal
+//!    `s` as `128 + s`). As pid 1 its exit takes every other process of the sandbox with it.
+//!    `--plain` (no namespaces): it starts its own session, becomes a child subreaper and
+//!    kills every leftover descendant before exiting.
+//! 3. `exec [--rlimit NAME=VALUE]... -- PROGRAM ARGS...`: sets the rlimits,
+//!    `no_new_privs` and `PR_SET_PDEATHSIG` (dies with `init`), then executes the agent.
+//!
+//! Uses std and blocking threads only (no async runtime). Never reads the agent's protocol
+//! stream: after the go byte, stdin and stdout belong to the agent.
+
+use std::ffi::{OsStr, OsString};
+use std::io::{Seek, SeekFrom, Write};
+use std::net::{Ipv4Addr, TcpListener};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+
+use rustix::process::{
+    DumpableBehavior, Pid, Signal, WaitOptions, getppid, set_child_subreaper,
+    set_dumpable_behavior, set_parent_process_death_signal, setsid, wait,
+};
+
+use super::limits::RlimitArg;
+use super::procfs;
+
+/// The line `init` prints once the sandbox is up (before the agent exists).
+pub const READY_LINE: &str = "souk-sandbox-ready 1";
+/// The byte the node writes to let `init` start the agent.
+pub const GO_BYTE: u8 = b'G';
+/// Exit status of the helper when it fails before the agent runs.
+pub const EXIT_SETUP: u8 = 125;
+/// Exit status when the agent program cannot be executed.
+pub const EXIT_CANNOT_EXEC: u8 = 126;
+/// Exit status when the agent program does not exist.
+pub const EXIT_NOT_FOUND: u8 = 127;
+
+fn fail(stage: &str, msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("souk-sandbox {stage}: {msg}");
+    ExitCode::from(EXIT_SETUP)
+}
+
+/// Splits `FLAGS... -- PROGRAM ARGS...`.
+fn split_command(args: Vec<OsString>) -> Result<(Vec<OsString>, OsString, Vec<OsString>), String> {
+    let Some(dash) = args.iter().position(|a| a == "--") else {
+        return Err("missing `--` before the program".into());
+    };
+    let mut rest = args;
+    let mut cmd = rest.split_off(dash);
+    cmd.remove(0);
+    if cmd.is_empty() {
+        return Err("missing program after `--`".into());
+    }
+    let program = cmd.remove(0);
+    Ok((rest, program, cmd))
+}
+
+fn str_arg<'a>(
+    it: &mut impl Iterator<Item = &'a OsString>,
+    flag: &str,
+) -> Result<&'a OsStr, String> {
+    it.next()
+        .map(OsString::as_os_str)
+        .ok_or_else(|| format!("{flag} needs a value"))
+}
+
+fn num_arg<'a, T: std::str::FromStr>(
+    it: &mut impl Iterator<Item = &'a OsString>,
+    flag: &str,
+) -> Result<T, String> {
+    str_arg(it, flag)?
+        .to_str()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("{flag}: not a number"))
+}
+
+/// Runs the helper with `args` (without the program name and without the leading
+/// arguments of the binary that exposes it). Returns only on failure or, for `init`, never
+/// (it exits with the agent's status); `enter` and `exec` replace the process.
+pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let mut args: Vec<OsString> = args.into_iter().collect();
+    if args.is_empty() {
+        return fail("", "usage: enter|init|exec [OPTIONS] -- PROGRAM [ARGS...]");
+    }
+    let stage = args.remove(0);
+    let stage = stage.to_string_lossy().into_owned();
+    let (flags, program, rest) = match split_command(args) {
+        Ok(x) => x,
+        Err(e) => return fail(&stage, e),
+    };
+    let result = match stage.as_str() {
+        "enter" => enter(&flags, program, rest),
+        "init" => init(&flags, program, rest),
+        "exec" => exec(&flags, program, rest),
+        other => Err(format!("unknown stage {other:?}")),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => fail(&stage, e),
+    }
+}
+
+fn exec_error(program: &OsStr, e: &std::io::Error) -> ExitCode {
+    eprintln!(
+        "souk-sandbox: cannot execute {}: {e}",
+        program.to_string_lossy()
+    );
+    ExitCode::from(if e.kind() == std::io::ErrorKind::NotFound {
+        EXIT_NOT_FOUND
+    } else {
+        EXIT_CANNOT_EXEC
+    })
+}
+
+fn enter(flags: &[OsString], program: OsString, rest: Vec<OsString>) -> Result<ExitCode, String> {
+    let mut parent: Option<i32> = None;
+    let mut cgroups = Vec::new();
+    let mut data = Vec::new();
+    let mut it = flags.iter();
+    while let Some(f) = it.next() {
+        match f.to_str() {
+            Some("--parent") => parent = Some(num_arg(&mut it, "--parent")?),
+            Some("--cgroup") => cgroups.push(PathBuf::from(str_arg(&mut it, "--cgroup")?)),
+            Some("--data") => {
+                let dest = str_arg(&mut it, "--data")?;
+                let content = str_arg(&mut it, "--data")?;
+                data.push((dest, content));
+            }
+            _ => return Err(format!("unknown option {f:?}")),
+        }
+    }
+    set_parent_process_death_signal(Some(Signal::KILL))
+        .map_err(|e| format!("PR_SET_PDEATHSIG: {e}"))?;
+    if let Some(p) = parent
+        && getppid().map(Pid::as_raw_nonzero).map(|p| p.get()) != Some(p)
+    {
+        return Err("the node exited before the sandbox started".into());
+    }
+    let me = std::process::id().to_string();
+    for procs in &cgroups {
+        std::fs::write(procs, &me)
+            .map_err(|e| format!("cannot join the cgroup {}: {e}", procs.display()))?;
+    }
+    // Inheritable memfds (no close-on-exec) that bubblewrap reads and closes.
+    let mut keep = Vec::new();
+    let mut inserted: Vec<OsString> = Vec::new();
+    for (dest, content) in data {
+        let fd = rustix::fs::memfd_create("souk-sandbox-data", rustix::fs::MemfdFlags::empty())
+            .map_err(|e| format!("memfd_create: {e}"))?;
+        let mut file = std::fs::File::from(fd);
+        file.write_all(content.as_encoded_bytes())
+            .and_then(|()| file.seek(SeekFrom::Start(0)).map(drop))
+            .map_err(|e| format!("writing {}: {e}", dest.to_string_lossy()))?;
+        inserted.push("--ro-bind-data".into());
+        inserted.push(file.as_raw_fd().to_string().into());
+        inserted.push(dest.to_owned());
+        keep.push(file);
+    }
+    let e = Command::new(&program).args(&inserted).args(&rest).exec();
+    Ok(exec_error(&program, &e))
+}
+
+/// The exit status that reports `status` (a signal `s` as `128 + s`).
+fn status_code(status: rustix::process::WaitStatus) -> u8 {
+    if let Some(code) = status.exit_status() {
+        return u8::try_from(code & 0xff).unwrap_or(EXIT_SETUP);
+    }
+    if let Some(sig) = status.terminating_signal() {
+        return u8::try_from(128 + (sig & 0x7f)).unwrap_or(EXIT_SETUP);
+    }
+    EXIT_SETUP
+}
+
+fn init(flags: &[OsString], program: OsString, rest: Vec<OsString>) -> Result<ExitCode, String> {
+    let mut listen: Option<u16> = None;
+    let mut socket: Option<PathBuf> = None;
+    let mut plain = false;
+    let mut it = flags.iter();
+    while let Some(f) = it.next() {
+        match f.to_str() {
+            Some("--listen") => listen = Some(num_arg(&mut it, "--listen")?),
+            Some("--socket") => socket = Some(PathBuf::from(str_arg(&mut it, "--socket")?)),
+            Some("--plain") => plain = true,
+            _ => return Err(format!("unknown option {f:?}")),
+        }
+    }
+    if plain {
+        setsid().map_err(|e| format!("setsid: {e}"))?;
+        set_child_subreaper(Some(rustix::process::getpid()))
+            .map_err(|e| format!("PR_SET_CHILD_SUBREAPER: {e}"))?;
+    }
+    // The agent runs as the same user: keep it from ptracing or reading this process.
+    set_dumpable_behavior(DumpableBehavior::NotDumpable)
+        .map_err(|e| format!("PR_SET_DUMPABLE: {e}"))?;
+    let forward = match (listen, socket) {
+        (Some(port), Some(socket)) => {
+            let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+                .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+            Some((listener, socket))
+        }
+        (None, None) => None,
+        _ => return Err("--listen and --socket go together".into()),
+    };
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{READY_LINE}")
+            .and_then(|()| out.flush())
+            .map_err(|e| format!("writing the ready line: {e}"))?;
+    }
+    let mut go = [0u8; 1];
+    let n = loop {
+        match rustix::io::read(rustix::stdio::stdin(), &mut go) {
+            Err(rustix::io::Errno::INTR) => continue,
+            other => break other.map_err(|e| format!("reading the go byte: {e}"))?,
+        }
+    };
+    if n == 0 {
+        // The node dropped the sandbox before starting the agent.
+        return Ok(ExitCode::from(EXIT_SETUP));
+    }
+    if go[0] != GO_BYTE {
+        return Err("unexpected byte instead of the go byte".into());
+    }
+    if let Some((listener, socket)) = forward {
+        std::thread::Builder::new()
+            .name("forwarder".into())
+            .stack_size(64 * 1024)
+            .spawn(move || super::forward::run(listener, socket))
+            .map_err(|e| format!("starting the forwarder: {e}"))?;
+    }
+    let agent = match Command::new(&program)
+        .args(&rest)
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .spawn()
+    {
+        Ok(child) => child.id(),
+        Err(e) => return Ok(exec_error(&program, &e)),
+    };
+    // Let go of the agent's stdin and stdout: the node sees end of file when the agent
+    // (and whatever it started) closes them, not when this process exits.
+    if let Ok(null) = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        let _ = rustix::stdio::dup2_stdin(&null);
+        let _ = rustix::stdio::dup2_stdout(&null);
+    }
+    let code = loop {
+        match wait(WaitOptions::empty()) {
+            Ok(Some((pid, status))) if pid.as_raw_nonzero().get() as u32 == agent => {
+                break status_code(status);
+            }
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(format!("waiting for the agent: {e}")),
+        }
+    };
+    if plain {
+        // Not a pid namespace's init: kill and reap what the agent left behind.
+        let me = std::process::id();
+        loop {
+            procfs::kill_descendants(me, 4);
+            match wait(WaitOptions::empty()) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(_) => break, // ECHILD: nothing left
+            }
+        }
+    }
+    // As pid 1, exiting kills every other process of the sandbox.
+    std::process::exit(i32::from(code))
+}
+
+fn exec(flags: &[OsString], program: OsString, rest: Vec<OsString>) -> Result<ExitCode, String> {
+    let mut limits = Vec::new();
+    let mut it = flags.iter();
+    while let Some(f) = it.next() {
+        match f.to_str() {
+            Some("--rlimit") => {
+                let v = str_arg(&mut it, "--rlimit")?;
+                limits.push(RlimitArg::parse(v).ok_or_else(|| format!("bad --rlimit {v:?}"))?);
+            }
+            _ => return Err(format!("unknown option {f:?}")),
+        }
+    }
+    for l in limits {
+        l.apply()
+            .map_err(|e| format!("setrlimit {:?}: {e}", l.to_arg()))?;
+    }
+    rustix::thread::set_no_new_privs(true).map_err(|e| format!("PR_SET_NO_NEW_PRIVS: {e}"))?;
+    // Dies with `init` (without namespaces nothing else would kill it if `init` were
+    // killed; with them this changes nothing).
+    set_parent_process_death_signal(Some(Signal::KILL))
+        .map_err(|e| format!("PR_SET_PDEATHSIG: {e}"))?;
+    let e = Command::new(&program).args(&rest).exec();
+    Ok(exec_error(&program, &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_splitting() {
+        let args: Vec<OsString> = ["--listen", "1", "--", "prog", "a", "--", "b"]
+            .map(OsString::from)
+            .to_vec();
+        let (flags, program, rest) = split_command(args).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(flags, ["--listen", "1"]);
+        assert_eq!(program, "prog");
+        assert_eq!(rest, ["a", "--", "b"]);
+        assert!(split_command(vec!["x".into()]).is_err());
+        assert!(split_command(vec!["--".into()]).is_err());
+    }
+}
