@@ -1,0 +1,256 @@
+//! Sealed mode end to end against a local HTTPS upstream: each injection kind reaches the
+//! upstream, and a random canary secret appears nowhere the agent, the observation or the logs
+//! can see.
+
+mod common;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use common::*;
+use souk_egress::*;
+
+struct Case {
+    name: &'static str,
+    injection: Injection,
+    /// What the agent sends besides the URL (placeholder in the injection position, or not).
+    headers: Vec<(&'static str, Vec<u8>)>,
+    query: &'static str,
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            name: "bearer header, placeholder set by the agent",
+            injection: bearer(),
+            headers: vec![("authorization", b"Bearer souk-credential:crm".to_vec())],
+            query: "",
+        },
+        Case {
+            name: "bearer header, added by the proxy",
+            injection: bearer(),
+            headers: vec![],
+            query: "",
+        },
+        Case {
+            name: "api key header without prefix",
+            injection: Injection::Header {
+                name: "x-api-key".into(),
+                prefix: String::new(),
+            },
+            headers: vec![("x-api-key", b"souk-credential:crm".to_vec())],
+            query: "",
+        },
+        Case {
+            name: "basic",
+            injection: Injection::Basic,
+            headers: vec![],
+            query: "",
+        },
+        Case {
+            name: "query parameter, placeholder in place",
+            injection: Injection::Query {
+                param: "key".into(),
+            },
+            headers: vec![],
+            query: "?a=1&key=souk-credential%3Acrm&b=2",
+        },
+        Case {
+            name: "query parameter, appended",
+            injection: Injection::Query {
+                param: "key".into(),
+            },
+            headers: vec![],
+            query: "?a=1",
+        },
+    ]
+}
+
+#[tokio::test]
+async fn each_injection_kind_reaches_the_upstream_and_the_canary_stays_hidden() {
+    let env = env().await;
+    for case in cases() {
+        let canary = canary();
+        let secret = match case.injection {
+            Injection::Basic => [b"user:".as_slice(), &canary].concat(),
+            _ => canary.clone(),
+        };
+        let cfg = env.config(
+            &[],
+            vec![slot(
+                grant("crm", &["api.test"], case.injection.clone()),
+                sealed(&secret),
+            )],
+        );
+        let mut proxy = start(cfg).await;
+        let agent = proxy.agent();
+        let hits = env.echo.hits();
+        let headers: Vec<(&str, &[u8])> = case
+            .headers
+            .iter()
+            .map(|(k, v)| (*k, v.as_slice()))
+            .collect();
+        let url = format!("http://api.test/echo-secret{}", case.query);
+        let resp = agent.send("GET", &url, &headers, b"").await;
+        assert_eq!(
+            resp.status,
+            200,
+            "{}: {}",
+            case.name,
+            String::from_utf8_lossy(&resp.raw)
+        );
+        assert_eq!(env.echo.hits(), hits + 1);
+
+        // The upstream got the credential where the manifest says, and nothing else of ours.
+        let seen = env.echo.last();
+        match &case.injection {
+            Injection::Header { name, prefix } => {
+                let want = [prefix.as_bytes(), &secret].concat();
+                assert_eq!(seen.header(name), Some(want.as_slice()), "{}", case.name);
+            }
+            Injection::Basic => {
+                let want = format!("Basic {}", STANDARD.encode(&secret));
+                assert_eq!(
+                    seen.header("authorization"),
+                    Some(want.as_bytes()),
+                    "{}",
+                    case.name
+                );
+            }
+            Injection::Query { .. } => {
+                let enc: String =
+                    percent_encoding::percent_encode(&secret, percent_encoding::NON_ALPHANUMERIC)
+                        .collect::<String>()
+                        .replace("%2D", "-")
+                        .replace("%2E", ".")
+                        .replace("%5F", "_")
+                        .replace("%7E", "~");
+                assert!(
+                    seen.query.contains(&format!("key={enc}")),
+                    "{}: {}",
+                    case.name,
+                    seen.query
+                );
+                assert!(seen.query.starts_with("a=1"), "{}", seen.query);
+                if case.query.contains("b=2") {
+                    assert!(seen.query.ends_with("&b=2"), "{}", seen.query);
+                }
+                assert!(!seen.query.contains("souk-credential"));
+            }
+        }
+        assert_eq!(seen.header("proxy-authorization"), None);
+        assert_eq!(seen.header("accept-encoding"), Some(b"identity".as_slice()));
+        assert_eq!(seen.header("host"), Some(b"api.test".as_slice()));
+
+        // The agent received the echo, scrubbed: headers (including Location) and body.
+        assert_absent(&secret, &resp.raw, case.name);
+        assert_absent(&canary, &resp.raw, case.name);
+        assert!(String::from_utf8_lossy(&resp.body).contains("[REDACTED]"));
+        let location = resp.header("location").must("location");
+        assert!(
+            location.starts_with(b"https://other.test/cb?token=[REDACTED]"),
+            "{location:?}"
+        );
+
+        let obs = proxy.observation().await;
+        assert_eq!(obs.method, "GET");
+        assert_eq!(obs.host, "api.test");
+        assert_eq!(obs.path, "/echo-secret");
+        assert_eq!(obs.status, 200);
+        assert_eq!(obs.slot.as_deref(), Some("crm"));
+        assert_eq!(obs.mode, Mode::Sealed);
+        assert_eq!(obs.denial, None);
+        assert_eq!(obs.request_bytes, 0);
+        assert_eq!(obs.response_bytes, resp.body.len() as u64);
+        assert_eq!(obs.response_hash, body_hash(&resp.body));
+        assert_eq!(obs.relay_record, None);
+        assert_absent(&secret, format!("{obs:?}").as_bytes(), "observation");
+        assert_eq!(proxy.egress.requests_used("crm"), Some(1));
+        proxy.stop().await;
+        assert_absent(&secret, &logs(), "logs");
+        assert_absent(&canary, &logs(), "logs");
+    }
+}
+
+#[tokio::test]
+async fn request_body_is_forwarded_and_committed() {
+    let env = env().await;
+    let secret = canary();
+    let cfg = env.config(
+        &[],
+        vec![slot(grant("crm", &["api.test"], bearer()), sealed(&secret))],
+    );
+    let mut proxy = start(cfg).await;
+    let body = br#"{"name":"Ada"}"#;
+    let resp = proxy
+        .agent()
+        .send(
+            "POST",
+            "http://api.test/v1/contacts?x=1",
+            &[("content-type", b"application/json")],
+            body,
+        )
+        .await;
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.json()["body_len"], body.len());
+    let seen = env.echo.last();
+    assert_eq!(seen.body, body);
+    assert_eq!(seen.path, "/v1/contacts");
+    assert_eq!(seen.query, "x=1");
+    let obs = proxy.observation().await;
+    assert_eq!(obs.path, "/v1/contacts", "the query is never recorded");
+    assert_eq!(obs.request_bytes, body.len() as u64);
+    assert_eq!(obs.request_hash, body_hash(body));
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn listed_host_without_slot_goes_over_tls_without_credential() {
+    let env = env().await;
+    let secret = canary();
+    let cfg = env.config(
+        &["other.test"],
+        vec![slot(grant("crm", &["api.test"], bearer()), sealed(&secret))],
+    );
+    let mut proxy = start(cfg).await;
+    let resp = proxy.agent().get("http://other.test/hello?q=1").await;
+    assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.raw));
+    assert_eq!(resp.json()["path"], "/hello");
+    let seen = env.echo.last();
+    assert_eq!(seen.header("authorization"), None);
+    let obs = proxy.observation().await;
+    assert_eq!(
+        (obs.mode, obs.slot.as_deref(), obs.status),
+        (Mode::None, None, 200)
+    );
+    assert_eq!(obs.host, "other.test");
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn keep_alive_connections_are_reused_upstream() {
+    let env = env().await;
+    let cfg = env.config(
+        &[],
+        vec![slot(
+            grant("crm", &["api.test"], bearer()),
+            sealed(&canary()),
+        )],
+    );
+    let mut proxy = start(cfg).await;
+    let before = env
+        .echo
+        .connections
+        .load(std::sync::atomic::Ordering::SeqCst);
+    for _ in 0..3 {
+        let resp = proxy.agent().get("http://api.test/x").await;
+        assert_eq!(resp.status, 200);
+        proxy.observation().await;
+    }
+    let after = env
+        .echo
+        .connections
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(after - before, 1, "three calls, one upstream connection");
+    assert_eq!(proxy.egress.requests_used("crm"), Some(3));
+    proxy.stop().await;
+}
