@@ -543,7 +543,10 @@ pub(crate) async fn relayed(
             );
             return denied(rec, d);
         }
-        Err(RelayError::Denied(d)) => return denied(rec, Denial { host: h, ..d }),
+        Err(RelayError::Denied { denial, record }) => {
+            rec.obs.relay_record = record;
+            return denied(rec, Denial { host: h, ..denial });
+        }
         Err(RelayError::Failed(reason)) => {
             let d = Denial::new(
                 DenialCode::UpstreamError,

@@ -172,7 +172,21 @@ async fn connection<IO>(
     let svc_ctx = ctx.clone();
     let service = service_fn(move |req| {
         let ctx = svc_ctx.clone();
-        async move { Ok::<_, Infallible>(handle(ctx, req).await) }
+        async move {
+            let failed =
+                |why: &str| denial_response(&Denial::new(DenialCode::UpstreamError, "", why));
+            // Waiting for a slot happens here: an agent that hangs up while waiting leaves
+            // nothing behind (nothing happened yet).
+            let Ok(permit) = ctx.egress.in_flight.clone().acquire_owned().await else {
+                return Ok::<_, Infallible>(failed("the proxy is stopping"));
+            };
+            // The request then runs in its own tracked task: if the agent disconnects, hyper
+            // drops this future but the call completes and its observation is recorded.
+            let task = ctx.tasks.spawn(handle(ctx.clone(), req, permit));
+            Ok(task
+                .await
+                .unwrap_or_else(|_| failed("the proxy failed while handling the request")))
+        }
     });
     let mut builder = http1::Builder::new();
     builder
@@ -199,14 +213,11 @@ async fn connection<IO>(
     }
 }
 
-async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let permit = match ctx.egress.in_flight.clone().acquire_owned().await {
-        Ok(p) => p,
-        Err(_) => {
-            let d = Denial::new(DenialCode::UpstreamError, "", "the proxy is stopping");
-            return denial_response(&d);
-        }
-    };
+async fn handle(
+    ctx: Arc<Ctx>,
+    req: Request<Incoming>,
+    permit: OwnedSemaphorePermit,
+) -> Response<Full<Bytes>> {
     let mut rec = Recorder::start();
     rec.obs.method = req.method().as_str().to_owned();
     rec.obs.host = request_host(&req)

@@ -48,8 +48,13 @@ pub enum RelayError {
     #[error("the client's node is offline")]
     Offline,
     /// The client's node refused the call (its own policy check, or its upstream failed).
-    #[error("the client's node refused the call: {0}")]
-    Denied(Denial),
+    #[error("the client's node refused the call: {denial}")]
+    Denied {
+        /// The client's denial, passed to the agent as it is.
+        denial: Denial,
+        /// The client-signed record of the refusal, if it made one.
+        record: Option<Vec<u8>>,
+    },
     /// The transport failed mid-exchange (the message must not contain request data).
     #[error("relay transport failed: {0}")]
     Failed(String),

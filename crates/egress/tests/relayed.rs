@@ -43,7 +43,10 @@ impl Relay for FakeClient {
                         Some(format!("signed:{}:{}", obs.method, obs.status).into_bytes());
                     Ok(resp)
                 }
-                Err(d) => Err(RelayError::Denied(d)),
+                Err(denial) => Err(RelayError::Denied {
+                    record: Some(format!("signed-denial:{}", denial.code).into_bytes()),
+                    denial,
+                }),
             }
         })
     }
@@ -180,6 +183,10 @@ async fn the_clients_own_policy_has_the_last_word() {
     assert_eq!(
         (obs.denial, obs.mode),
         (Some(DenialCode::MethodNotAllowed), Mode::Relayed)
+    );
+    assert_eq!(
+        obs.relay_record.as_deref(),
+        Some(b"signed-denial:method_not_allowed".as_slice())
     );
     assert_eq!(env.echo.hits(), hits);
     proxy.stop().await;

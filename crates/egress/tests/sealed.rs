@@ -166,8 +166,13 @@ async fn each_injection_kind_reaches_the_upstream_and_the_canary_stays_hidden() 
         assert_absent(&secret, format!("{obs:?}").as_bytes(), "observation");
         assert_eq!(proxy.egress.requests_used("crm"), Some(1));
         proxy.stop().await;
-        assert_absent(&secret, &logs(), "logs");
-        assert_absent(&canary, &logs(), "logs");
+        let logs = logs();
+        assert!(
+            String::from_utf8_lossy(&logs).contains("egress call"),
+            "the log capture works"
+        );
+        assert_absent(&secret, &logs, "logs");
+        assert_absent(&canary, &logs, "logs");
     }
 }
 
@@ -252,5 +257,40 @@ async fn keep_alive_connections_are_reused_upstream() {
         .load(std::sync::atomic::Ordering::SeqCst);
     assert_eq!(after - before, 1, "three calls, one upstream connection");
     assert_eq!(proxy.egress.requests_used("crm"), Some(3));
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn an_agent_that_hangs_up_cannot_skip_the_observation() {
+    let env = env().await;
+    let secret = canary();
+    let cfg = env.config(
+        &[],
+        vec![slot(grant("crm", &["api.test"], bearer()), sealed(&secret))],
+    );
+    let mut proxy = start(cfg).await;
+    let mut s = tokio::net::TcpStream::connect(proxy.addr)
+        .await
+        .must("connect");
+    let req = format!(
+        "GET http://api.test/hold HTTP/1.1\r\nhost: api.test\r\nproxy-authorization: {}\r\n\r\n",
+        proxy.agent().auth
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut s, req.as_bytes())
+        .await
+        .must("write");
+    // The call is at the upstream, with the credential; the agent hangs up.
+    tokio::time::timeout(std::time::Duration::from_secs(10), env.echo.held.notified())
+        .await
+        .must("request reached the upstream");
+    drop(s);
+    env.echo.release.notify_one();
+    let obs = proxy.observation().await;
+    assert_eq!(
+        (obs.path.as_str(), obs.status, obs.denial),
+        ("/hold", 200, None)
+    );
+    assert_eq!(obs.response_hash, body_hash(b"released"));
+    assert_eq!(proxy.egress.requests_used("crm"), Some(1));
     proxy.stop().await;
 }

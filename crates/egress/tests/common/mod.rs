@@ -242,6 +242,10 @@ pub struct Echo {
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
     pub connections: Arc<AtomicUsize>,
+    /// Signalled when a request to `/hold` arrives.
+    pub held: Arc<tokio::sync::Notify>,
+    /// Lets one held `/hold` request answer.
+    pub release: Arc<tokio::sync::Notify>,
 }
 
 impl Echo {
@@ -262,6 +266,9 @@ pub async fn spawn_echo(tls: bool) -> Echo {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let connections = Arc::new(AtomicUsize::new(0));
     let acceptor = tokio_rustls::TlsAcceptor::from(server_tls());
+    let held = Arc::new(tokio::sync::Notify::new());
+    let release = Arc::new(tokio::sync::Notify::new());
+    let gates = (held.clone(), release.clone());
     let (s, c) = (seen.clone(), connections.clone());
     tokio::spawn(async move {
         loop {
@@ -273,8 +280,9 @@ pub async fn spawn_echo(tls: bool) -> Echo {
             c.fetch_add(1, Ordering::SeqCst);
             let seen = s.clone();
             let acceptor = acceptor.clone();
+            let gates = gates.clone();
             tokio::spawn(async move {
-                let svc = service_fn(move |req| echo(req, seen.clone()));
+                let svc = service_fn(move |req| echo(req, seen.clone(), gates.clone()));
                 let builder = hyper::server::conn::http1::Builder::new();
                 if tls {
                     let Ok(stream) = acceptor.accept(tcp).await else {
@@ -291,6 +299,8 @@ pub async fn spawn_echo(tls: bool) -> Echo {
         addr,
         seen,
         connections,
+        held,
+        release,
     }
 }
 
@@ -325,6 +335,7 @@ fn credential_of(seen: &Seen) -> Option<Vec<u8>> {
 async fn echo(
     req: Request<Incoming>,
     log: Arc<Mutex<Vec<Seen>>>,
+    (held, release): (Arc<tokio::sync::Notify>, Arc<tokio::sync::Notify>),
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = req.into_parts();
     let body = body
@@ -348,6 +359,11 @@ async fn echo(
         .push(seen.clone());
     let mut resp = Response::new(Full::new(Bytes::new()));
     match seen.path.as_str() {
+        "/hold" => {
+            held.notify_one();
+            release.notified().await;
+            *resp.body_mut() = Full::new(Bytes::from_static(b"released"));
+        }
         "/redirect" => {
             *resp.status_mut() = StatusCode::FOUND;
             let to = query_param(&seen.query, "to").unwrap_or_default();
