@@ -136,20 +136,27 @@ impl Call {
         }
     }
 
-    /// Whether `scrubber` finds a needle anywhere: path, query, header names and values, body.
-    pub(crate) fn carries(
-        &self,
-        scrubber: &Scrubber,
-        headers: &HeaderMap,
-        query: &[String],
-    ) -> bool {
-        scrubber.contains(self.path.as_bytes())
-            || query.iter().any(|p| scrubber.contains(p.as_bytes()))
-            || headers.iter().any(|(k, v)| {
-                scrubber.contains(k.as_str().as_bytes()) || scrubber.contains(v.as_bytes())
-            })
-            || scrubber.contains(&self.body)
+    /// Whether `scrubber` finds a needle anywhere in the request.
+    pub(crate) fn carries(&self, scrubber: &Scrubber) -> bool {
+        carries(scrubber, &self.path, &self.query, &self.headers, &self.body)
     }
+}
+
+/// Whether `scrubber` finds a needle in the path, a query pair, a header name or value, or
+/// the body.
+fn carries(
+    scrubber: &Scrubber,
+    path: &str,
+    query: &[String],
+    headers: &HeaderMap,
+    body: &[u8],
+) -> bool {
+    scrubber.contains(path.as_bytes())
+        || query.iter().any(|p| scrubber.contains(p.as_bytes()))
+        || headers.iter().any(|(k, v)| {
+            scrubber.contains(k.as_str().as_bytes()) || scrubber.contains(v.as_bytes())
+        })
+        || scrubber.contains(body)
 }
 
 fn path_and_query(path: &str, query: &str) -> String {
@@ -263,12 +270,18 @@ pub(crate) async fn credentialed(
     upstream: &Upstream,
     mut rec: Recorder,
 ) -> Performed {
-    let h = call.host.to_string();
+    let Call {
+        method,
+        host,
+        path,
+        mut query,
+        mut headers,
+        body,
+    } = call;
+    let h = host.to_string();
     let slot = grant.slot();
     let injection = &grant.policy().injection;
     let ph = placeholder(slot);
-    let mut headers = call.headers.clone();
-    let mut query = call.query.clone();
     let site = match inject::take_site(injection, &ph, &mut headers, &mut query) {
         Ok(site) => site,
         Err(Conflict) => {
@@ -285,7 +298,7 @@ pub(crate) async fn credentialed(
         }
     };
     let scrubber = secret_scrubber(injection, secret, &ph);
-    if call.carries(&scrubber, &headers, &query) {
+    if carries(&scrubber, &path, &query, &headers, &body) {
         if let Some(p) = scrubber.scrub(rec.obs.path.as_bytes()) {
             rec.obs.path = String::from_utf8_lossy(&p).into_owned();
         }
@@ -314,24 +327,19 @@ pub(crate) async fn credentialed(
     // Compressed bodies could hide the secret from the scrubber.
     headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
     let target = match new_query {
-        Some(q) => Zeroizing::new(path_and_query(&call.path, &q)),
-        None => Zeroizing::new(path_and_query(&call.path, &query.join("&"))),
+        Some(q) => Zeroizing::new(path_and_query(&path, &q)),
+        None => Zeroizing::new(path_and_query(&path, &query.join("&"))),
     };
-    let req = match build_request(
-        &call.method,
-        &call.host,
-        &target,
-        headers,
-        call.body.clone(),
-    ) {
+    let req = match build_request(&method, &host, &target, headers, body) {
         Ok(r) => r,
         Err(d) => return denied(rec, d),
     };
-    let reservation = match grant.reserve(&call.host) {
+    drop(target);
+    let reservation = match grant.reserve(&host) {
         Ok(r) => r,
         Err(d) => return denied(rec, d),
     };
-    let exchanged = upstream.send(&call.host, req).await;
+    let exchanged = upstream.send(&host, req).await;
     if exchanged.reached {
         reservation.commit();
     } else {
@@ -339,20 +347,20 @@ pub(crate) async fn credentialed(
     }
     let (parts, body) = match exchanged.result {
         Ok(ok) => ok,
-        Err(f) => return denied(rec, f.denial(&call.host)),
+        Err(f) => return denied(rec, f.denial(&host)),
     };
     if let Some(enc) = parts.headers.get(CONTENT_ENCODING)
         && !enc.as_bytes().eq_ignore_ascii_case(b"identity")
     {
         let d = Denial::new(
             DenialCode::UpstreamError,
-            call.host.to_string(),
+            h,
             "the upstream sent a compressed response despite accept-encoding: identity; it \
              cannot be scrubbed",
         );
         return denied(rec, d);
     }
-    let is_head = call.method == Method::HEAD;
+    let is_head = method == Method::HEAD;
     let response = response_from(
         parts.status.as_u16(),
         &parts.headers,
@@ -491,7 +499,7 @@ pub(crate) async fn relayed(
         return denied(rec, d);
     }
     let own = Scrubber::new(&[ph.as_bytes()]);
-    if call.carries(&own, &headers, &query) {
+    if carries(&own, &call.path, &query, &headers, &call.body) {
         let d = Denial::new(
             DenialCode::SecretInRequest,
             h,

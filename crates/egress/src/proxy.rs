@@ -385,7 +385,7 @@ async fn plain(ctx: &Ctx, req: Request<Incoming>, mut rec: Recorder) -> Performe
         Route::Unslotted => None,
     };
     let others = egress.placeholder_scrubber(own);
-    if call.carries(&others, &call.headers, &call.query) {
+    if call.carries(&others) {
         let d = Denial::new(
             DenialCode::SecretInRequest,
             h,
