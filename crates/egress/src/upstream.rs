@@ -132,6 +132,7 @@ pub(crate) enum Failure {
     NotTls,
     Tls(String),
     Http(hyper::Error),
+    Body(String),
     TooLarge,
 }
 
@@ -180,6 +181,11 @@ impl Failure {
                 DenialCode::UpstreamError,
                 h,
                 format!("HTTP exchange failed: {e}"),
+            ),
+            Failure::Body(e) => Denial::new(
+                DenialCode::UpstreamError,
+                h,
+                format!("reading the response failed: {e}"),
             ),
             Failure::TooLarge => Denial::new(
                 DenialCode::ResponseTooLarge,
@@ -393,7 +399,7 @@ impl Upstream {
                 } else {
                     match e.downcast::<hyper::Error>() {
                         Ok(h) => Failure::Http(*h),
-                        Err(other) => Failure::Tls(other.to_string()),
+                        Err(other) => Failure::Body(other.to_string()),
                     }
                 };
                 return failed(failure, true);
@@ -472,7 +478,7 @@ fn v4_class(ip: Ipv4Addr) -> Option<&'static str> {
 fn v6_class(ip: Ipv6Addr) -> Option<&'static str> {
     let s = ip.segments();
     if let Some(v4) = ip.to_ipv4_mapped() {
-        return v4_class(v4).or(None);
+        return v4_class(v4);
     }
     let class = match s {
         [0, 0, 0, 0, 0, 0, 0, 0] => "unspecified",
