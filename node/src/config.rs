@@ -43,6 +43,74 @@ pub struct Config {
     pub sweep_interval_secs: u64,
     /// Gossipsub mesh degree.
     pub mesh_n: usize,
+    /// How hired agents are confined: `required`, `auto` or `off`.
+    pub sandbox: String,
+    /// Where hires' working directories go; empty: `<data dir>-work` beside the data
+    /// directory (never inside it: it holds the node's keys).
+    pub work_dir: String,
+    /// Seconds a finished hire's working directory is kept before it is removed.
+    pub workdir_retention_secs: u64,
+    /// Ceilings of every hire's resources.
+    pub limits: LimitsConfig,
+    /// How hires' egress proxies reach upstreams.
+    pub egress: EgressConfig,
+}
+
+/// `[limits]`: node-wide ceilings of every hire's resources (a manifest asks for less, never
+/// more). 0 means no limit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Memory of a whole hire, MiB.
+    pub memory_mib: u64,
+    /// Processes and threads of a whole hire.
+    pub max_processes: u64,
+    /// Open files per process.
+    pub max_open_files: u64,
+    /// Largest file an agent may write, MiB.
+    pub max_file_mib: u64,
+    /// CPU seconds per process.
+    pub cpu_secs: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let d = crate::hire::settings::default_ceilings();
+        let mib = |b: Option<u64>| b.map_or(0, |b| b >> 20);
+        LimitsConfig {
+            memory_mib: mib(d.memory_bytes),
+            max_processes: d.max_processes.unwrap_or(0),
+            max_open_files: d.max_open_files.unwrap_or(0),
+            max_file_mib: mib(d.max_file_bytes),
+            cpu_secs: d.cpu_secs.unwrap_or(0),
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// As the runtime's limits.
+    pub fn ceilings(&self) -> souk_runtime::ResourceLimits {
+        let some = |v: u64| (v > 0).then_some(v);
+        souk_runtime::ResourceLimits {
+            memory_bytes: some(self.memory_mib).map(|m| m << 20),
+            max_processes: some(self.max_processes),
+            max_open_files: some(self.max_open_files),
+            max_file_bytes: some(self.max_file_mib).map(|m| m << 20),
+            cpu_secs: some(self.cpu_secs),
+        }
+    }
+}
+
+/// `[egress]`: how hires' egress proxies reach upstreams.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EgressConfig {
+    /// Let agents reach private, loopback and link-local addresses (tests, private networks).
+    pub allow_private: bool,
+    /// PEM files of extra trusted root certificates.
+    pub extra_roots: Vec<String>,
+    /// Fixed addresses for names, tried before DNS (`"api.test" = "127.0.0.1:8443"`).
+    pub resolve: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for Config {
@@ -105,6 +173,12 @@ impl Config {
             manifest_ttl_secs: 3600,
             sweep_interval_secs: 30,
             mesh_n: 4,
+            // Light nodes are clients: they run no agents.
+            sandbox: if light { "off" } else { "required" }.into(),
+            work_dir: String::new(),
+            workdir_retention_secs: 24 * 3600,
+            limits: LimitsConfig::default(),
+            egress: EgressConfig::default(),
         }
     }
 
@@ -210,7 +284,50 @@ impl Config {
         if !(2..=32).contains(&self.mesh_n) {
             return Err(bad("mesh_n", "must be between 2 and 32".into()));
         }
+        self.sandbox_mode().map_err(|m| bad("sandbox", m))?;
+        for (name, addr) in &self.egress.resolve {
+            addr.parse::<SocketAddr>().map_err(|_| {
+                bad(
+                    "egress.resolve",
+                    format!("{name:?} = {addr:?}: the address must be ip:port"),
+                )
+            })?;
+        }
         Ok(())
+    }
+
+    /// The sandbox mode (validated).
+    pub fn sandbox_mode(&self) -> Result<souk_runtime::sandbox::SandboxMode, String> {
+        self.sandbox.parse()
+    }
+
+    /// The egress settings, reading the extra root certificates.
+    pub fn egress_settings(&self) -> Result<crate::hire::EgressSettings, ConfigError> {
+        let mut extra_roots = Vec::new();
+        for path in &self.egress.extra_roots {
+            let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
+                path: path.clone(),
+                cause,
+            })?;
+            extra_roots.extend(crate::hire::settings::pem_certificates(&text).map_err(
+                |message| ConfigError::Invalid {
+                    path: path.clone(),
+                    field: "egress.extra_roots",
+                    message,
+                },
+            )?);
+        }
+        let resolve = self
+            .egress
+            .resolve
+            .iter()
+            .filter_map(|(name, addr)| Some((name.clone(), addr.parse().ok()?)))
+            .collect();
+        Ok(crate::hire::EgressSettings {
+            allow_private: self.egress.allow_private,
+            extra_roots,
+            resolve,
+        })
     }
 
     /// The API address (validated).
@@ -275,6 +392,39 @@ sweep_interval_secs = {sweep}
 # rare, and the publisher also sends each one to all its peers, so 4 is enough redundancy;
 # every extra mesh peer is one more copy of every message for every node.
 mesh_n = {mesh}
+
+# How hired agents are confined. "required": every agent runs in a bubblewrap sandbox
+# (its own user, pid, ipc, uts and network namespaces; the system read-only; its package
+# read-only; its working directory; nothing of the node), and the node refuses to start
+# if it cannot create one. "auto": the same, or without namespaces (loud warning, and
+# `sandbox: none` in `souk node info`) where bubblewrap is missing. "off": no namespaces.
+# Light nodes run no agents.
+sandbox = "{sandbox}"
+
+# Where hires' working directories go. Empty: "<data dir>-work", beside the data
+# directory (never inside it: it holds the node's keys).
+work_dir = ""
+
+# Seconds a finished hire's working directory is kept (for debugging: `souk hire workdir
+# ID`) before it is removed.
+workdir_retention_secs = {retention}
+
+# Ceilings of every hire's resources (0: none). A manifest's own limits are clamped to these.
+[limits]
+memory_mib = {memory}
+max_processes = {procs}
+max_open_files = {files}
+max_file_mib = {file_mib}
+cpu_secs = {cpu}
+
+# How agents' egress proxies reach the hosts their manifests list.
+[egress]
+# Let agents reach private, loopback and link-local addresses.
+allow_private = false
+# PEM files of extra trusted root certificates, besides the Mozilla roots.
+extra_roots = []
+# Fixed addresses for names, tried before DNS, e.g. {{ "api.test" = "127.0.0.1:8443" }}.
+resolve = {{}}
 "#,
             mode = if mode == Mode::Light { "light" } else { "full" },
             listen = list(&d.listen),
@@ -286,6 +436,13 @@ mesh_n = {mesh}
             ttl = d.manifest_ttl_secs,
             sweep = d.sweep_interval_secs,
             mesh = d.mesh_n,
+            sandbox = d.sandbox,
+            retention = d.workdir_retention_secs,
+            memory = d.limits.memory_mib,
+            procs = d.limits.max_processes,
+            files = d.limits.max_open_files,
+            file_mib = d.limits.max_file_mib,
+            cpu = d.limits.cpu_secs,
         )
     }
 }

@@ -11,6 +11,12 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // The sandbox helper (`souk sandbox-helper …`) runs inside and around a hired agent's
+    // sandbox; it replaces itself with other programs, so it starts before anything else.
+    let mut raw = std::env::args_os();
+    if raw.nth(1).as_deref() == Some(std::ffi::OsStr::new("sandbox-helper")) {
+        return souk_runtime::sandbox::helper::main(raw);
+    }
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(code) => code,

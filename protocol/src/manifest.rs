@@ -34,6 +34,9 @@ const MAX_TOOLS: usize = 64;
 const MAX_TOOL_DESCRIPTION: usize = 512;
 const MAX_HOSTS: usize = 64;
 const MAX_HOST: usize = 253 + 6;
+/// Longest `host` a `network-call` entry may record (a DNS name or a bracketed IPv6 literal,
+/// with a port).
+pub const MAX_OBSERVED_HOST_LEN: usize = MAX_HOST;
 const MAX_SLOTS: usize = 16;
 const MAX_HEADER_NAME: usize = 64;
 const MAX_PREFIX: usize = 32;

@@ -164,6 +164,57 @@ pub struct NetworkCall {
     pub relay_record: Option<Vec<u8>>,
 }
 
+/// Longest `method` of a `network-call` entry.
+pub const MAX_METHOD_LEN: usize = 16;
+
+impl NetworkCall {
+    /// The field rules of a `network-call` (R9); `None` when well formed. A denied call may
+    /// leave `method`, `host` and `path` empty (the proxy refused a request it could not
+    /// parse); a `CONNECT` tunnel records an empty `path`.
+    pub fn field_problem(&self) -> Option<String> {
+        let denied = self.denial.is_some();
+        let printable = |s: &str| s.bytes().all(|b| (0x21..=0x7e).contains(&b));
+        if self.host.is_empty() {
+            if !denied {
+                return Some("a call that was not denied names no host".into());
+            }
+        } else if self.host.len() > crate::manifest::MAX_OBSERVED_HOST_LEN
+            || !printable(&self.host)
+            || self.host.bytes().any(|b| b.is_ascii_uppercase())
+        {
+            return Some(format!(
+                "observed host {:?} is not a lowercase host[:port]",
+                self.host
+            ));
+        }
+        if self.method.is_empty() {
+            if !denied {
+                return Some("a call that was not denied names no method".into());
+            }
+        } else if self.method.len() > MAX_METHOD_LEN
+            || !self.method.bytes().all(|b| b.is_ascii_uppercase())
+        {
+            return Some(format!("method {:?} is not an uppercase token", self.method));
+        }
+        let tunnel = self.method == "CONNECT";
+        if self.path.is_empty() {
+            if !denied && !tunnel {
+                return Some("a call that was not denied names no path".into());
+            }
+        } else if !self.path.starts_with('/')
+            || self.path.contains('?')
+            || self.path.contains('#')
+            || !printable(&self.path)
+        {
+            return Some("path must start with '/' and carry no query or fragment".into());
+        }
+        if self.status > 999 {
+            return Some(format!("status {} is not an HTTP status", self.status));
+        }
+        None
+    }
+}
+
 /// What an entry records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryKind {
@@ -283,22 +334,7 @@ impl EntryKind {
     pub fn field_problem(&self) -> Option<String> {
         match self {
             EntryKind::ToolCall { tool } if tool.is_empty() => Some("empty tool name".into()),
-            EntryKind::NetworkCall(c) => {
-                if !crate::manifest::is_valid_host(&c.host) {
-                    Some(format!(
-                        "observed host {:?} is not a lowercase host[:port]",
-                        c.host
-                    ))
-                } else if c.method.is_empty() || !c.method.bytes().all(|b| b.is_ascii_uppercase()) {
-                    Some(format!("method {:?} is not an uppercase token", c.method))
-                } else if !c.path.starts_with('/') || c.path.contains('?') || c.path.contains('#') {
-                    Some("path must start with '/' and carry no query or fragment".into())
-                } else if c.status > 999 {
-                    Some(format!("status {} is not an HTTP status", c.status))
-                } else {
-                    None
-                }
-            }
+            EntryKind::NetworkCall(c) => c.field_problem(),
             _ => None,
         }
     }

@@ -208,3 +208,14 @@ pub(super) async fn output(State(s): State<ApiState>, Path(id): Path<String>) ->
         Err(e) => hire_error(e),
     }
 }
+
+pub(super) async fn workdir(State(s): State<ApiState>, Path(id): Path<String>) -> Response {
+    let id = match hire_id(&id) {
+        Ok(h) => h,
+        Err(r) => return *r,
+    };
+    match s.node.hires.workdir(id).await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => hire_error(e),
+    }
+}

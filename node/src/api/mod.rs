@@ -61,6 +61,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/hires/{id}/reject", post(hires::reject))
         .route("/v1/hires/{id}/bundle", get(hires::bundle))
         .route("/v1/hires/{id}/output", get(hires::output))
+        .route("/v1/hires/{id}/workdir", get(hires::workdir))
         // Job inputs may be up to the protocol's limit (16 MiB): raise axum's 2 MiB default.
         .layer(axum::extract::DefaultBodyLimit::max(
             souk_protocol::hiring::MAX_INPUT_LEN + 64 * 1024,

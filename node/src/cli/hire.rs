@@ -13,7 +13,7 @@ use souk_node::api::client::ApiClient;
 use souk_node::data_dir::DataDir;
 use souk_node::hire::HireRecord;
 use souk_node::hire::credentials::{CredentialRequest, GrantMode, Secret};
-use souk_node::hire::{NewHire, ReceiptsView, StepView};
+use souk_node::hire::{NewHire, ReceiptsView, StepView, WorkdirView};
 use souk_protocol::Hash;
 use souk_protocol::hire::HireState;
 use zeroize::Zeroizing;
@@ -160,6 +160,15 @@ pub(crate) enum HireCommand {
         /// Why (required for a dispute).
         #[arg(long)]
         reason: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show where a hire's agent ran (provider node): its working directory, kept for a
+    /// while after the hire ended (config `workdir_retention_secs`).
+    Workdir {
+        /// Hire id (or a unique prefix).
+        hire: String,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -360,6 +369,19 @@ pub(crate) fn run(dir: &DataDir, args: HireArgs) -> anyhow::Result<ExitCode> {
                 "cancel requested; `souk hire watch {}` shows when it stops",
                 short(&id)
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(HireCommand::Workdir { hire, json }) => {
+            let id = resolve(&client, &hire)?;
+            let w: WorkdirView = client.get(&format!("/v1/hires/{id}/workdir"))?;
+            if json {
+                super::print_json(&w)?;
+            } else if w.exists {
+                out!("{}", w.path);
+            } else {
+                out!("{}", w.path);
+                eprintln!("(removed: the hire ended more than the retention period ago)");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Some(HireCommand::Accept { hire, reason, json }) => {

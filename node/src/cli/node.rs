@@ -7,7 +7,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use souk_node::api::{self, ApiState, client::ApiClient};
-use souk_node::config::Mode;
+use souk_node::config::{Config, Mode};
+use souk_node::hire::HireSettings;
 use souk_node::data_dir::{DB_FILE, DataDir};
 use souk_node::service::{self, NodeInfo, NodeOptions};
 use souk_node::swarm::SwarmSettings;
@@ -65,6 +66,7 @@ pub(crate) fn run(dir: &DataDir, cmd: NodeCommand) -> anyhow::Result<ExitCode> {
                 out!("peers     {}", info.peers.len());
                 out!("manifests {}", info.manifests);
                 out!("agents    {}", info.agents);
+                out!("sandbox   {}", info.sandbox);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -101,6 +103,14 @@ fn run_node(dir: &DataDir, args: RunArgs) -> anyhow::Result<ExitCode> {
     config
         .validate("command line")
         .map_err(anyhow::Error::new)?;
+    let hires = hire_settings(dir, &config)?;
+    let work_dir = if config.work_dir.is_empty() {
+        let mut name = dir.root().as_os_str().to_owned();
+        name.push("-work");
+        std::path::PathBuf::from(name)
+    } else {
+        std::path::PathBuf::from(&config.work_dir)
+    };
     let key = dir.identity()?;
     let sealing_secret = std::sync::Arc::new(dir.sealing_secret()?);
     let token = dir.api_token()?;
@@ -148,7 +158,8 @@ fn run_node(dir: &DataDir, args: RunArgs) -> anyhow::Result<ExitCode> {
         manifest_ttl_ms: config.manifest_ttl_secs * 1000,
         tick: Duration::from_secs(config.sweep_interval_secs),
         sealing_secret,
-        work_dir: dir.path("hires"),
+        work_dir,
+        hires,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -189,6 +200,49 @@ fn run_node(dir: &DataDir, args: RunArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// How hires run on this node: the sandbox (probed now, so a node that cannot confine its
+/// agents says exactly what is missing before it starts), ceilings, egress.
+fn hire_settings(dir: &DataDir, config: &Config) -> anyhow::Result<HireSettings> {
+    let mode = config
+        .sandbox_mode()
+        .map_err(|m| anyhow::anyhow!("sandbox: {m}"))?;
+    let exe = std::env::current_exe().context("cannot find the souk executable")?;
+    let probe_config = souk_runtime::sandbox::ProbeConfig {
+        mode,
+        helper: vec![exe.into_os_string(), "sandbox-helper".into()],
+        bwrap: None,
+        cgroup_parent: None,
+        extra_ro_paths: Vec::new(),
+    };
+    let probed = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(souk_runtime::sandbox::probe(&probe_config));
+    let support = match probed {
+        Ok(s) => s,
+        Err(e) => anyhow::bail!(
+            "cannot confine hired agents: {e}\n(set sandbox = \"auto\" or \"off\" in {} to run without the sandbox, at your own risk)",
+            dir.path("config.toml").display()
+        ),
+    };
+    for w in &support.warnings {
+        tracing::warn!("sandbox: {w}");
+    }
+    if !support.is_isolated() && mode != souk_runtime::sandbox::SandboxMode::Off {
+        tracing::warn!(
+            "hired agents will run WITHOUT a sandbox (no namespaces): they can read what this user can read; install bubblewrap"
+        );
+    }
+    tracing::info!("sandbox: {}", support.summary());
+    Ok(HireSettings {
+        sandbox: Some(support),
+        ceilings: config.limits.ceilings(),
+        egress: config.egress_settings()?,
+        workdir_retention: Duration::from_secs(config.workdir_retention_secs),
+    })
 }
 
 /// Ctrl-C and SIGTERM, installed before anything else starts so an early signal still

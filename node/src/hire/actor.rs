@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use libp2p::PeerId;
+use souk_protocol::credential::RelayRequest;
 use souk_protocol::hiring::HireCall;
 use souk_protocol::identity::Keypair;
 use souk_store::Store;
@@ -24,14 +25,17 @@ use super::ctx::{Ctx, Offers, blocking};
 use super::handle::HireOps;
 use super::msg::{Done, FollowUpdate, JobUpdate, Msg};
 use super::record::{HireRecord, Role};
+use super::settings::HireSettings;
 use super::state::Hires;
-use super::transport::{HireNetwork, Responder};
-use super::{api, serve};
+use super::transport::{HireNetwork, RelayResponder, Responder};
+use super::{api, relay, serve};
 
 /// Depth of the actor's inbox.
 pub const INBOX: usize = 256;
 /// Period of housekeeping (expired long-polls, undelivered attestations).
 const TICK: Duration = Duration::from_millis(200);
+/// Period of the working-directory sweep.
+const SWEEP: Duration = Duration::from_secs(30);
 /// How long shutdown waits for the actor's tasks before aborting them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -51,6 +55,24 @@ impl InboundSender {
     pub fn deliver(&self, peer: PeerId, call: HireCall, reply: Responder) -> bool {
         self.0.try_send(Msg::Inbound { peer, call, reply }).is_ok()
     }
+
+    /// Hands an inbound relay request to the actor without waiting; false as for
+    /// [`InboundSender::deliver`].
+    pub fn deliver_relay(
+        &self,
+        peer: PeerId,
+        request: RelayRequest,
+        reply: RelayResponder,
+    ) -> bool {
+        let request = Box::new(request);
+        self.0
+            .try_send(Msg::Relay {
+                peer,
+                request,
+                reply,
+            })
+            .is_ok()
+    }
 }
 
 impl HireActor {
@@ -63,6 +85,7 @@ impl HireActor {
         net: Arc<dyn HireNetwork>,
         offers: Offers,
         sealing: Arc<zeroize::Zeroizing<[u8; 32]>>,
+        settings: Arc<HireSettings>,
     ) -> (Self, HireOps, InboundSender) {
         let (tx, rx) = mpsc::channel(INBOX);
         let ctx = Ctx {
@@ -72,6 +95,7 @@ impl HireActor {
             offers,
             workdir,
             sealing,
+            settings,
             inbox: tx.clone(),
         };
         (
@@ -90,6 +114,8 @@ impl HireActor {
         }
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut sweep = tokio::time::interval(SWEEP);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 msg = self.rx.recv() => match msg {
@@ -110,6 +136,7 @@ impl HireActor {
                     hires.expire_parked(now);
                     hires.deliver_pending(now);
                 }
+                _ = sweep.tick() => hires.sweep_workdirs(crate::now_ms()),
             }
         }
     }
@@ -162,6 +189,11 @@ fn resume(hires: &mut Hires, id: souk_protocol::Hash) {
 fn on_msg(hires: &mut Hires, msg: Msg) {
     match msg {
         Msg::Inbound { peer, call, reply } => serve::on_call(hires, peer, call, reply),
+        Msg::Relay {
+            peer,
+            request,
+            reply,
+        } => relay::on_relay(hires, peer, *request, reply),
         Msg::Api(op) => api::on_api(hires, op),
         Msg::Job(JobUpdate::Appended { record, .. }) => hires.update(*record),
         Msg::Job(JobUpdate::Ended { hire_id }) => hires.job_ended(&hire_id),

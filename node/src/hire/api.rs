@@ -106,6 +106,30 @@ pub(super) fn on_api(hires: &mut Hires, op: ApiOp) {
                 let _ = reply.send(blocking(move || export::bundle(&store, &id, disclose)).await);
             });
         }
+        ApiOp::Workdir(id, reply) => {
+            let answer = match hires.get(&id) {
+                None => Err(HireError::NotFound(id)),
+                Some(r) if r.role != Role::Provider => Err(HireError::WrongRole {
+                    id,
+                    role: r.role,
+                    needs: "the working directory is on the provider's node",
+                }),
+                Some(_) => {
+                    let path = hires.workdir(&id);
+                    hires.spawn(async move {
+                        let view = tokio::task::spawn_blocking(move || super::view::WorkdirView {
+                            exists: path.is_dir(),
+                            path: path.display().to_string(),
+                        })
+                        .await
+                        .map_err(HireError::from);
+                        let _ = reply.send(view);
+                    });
+                    return;
+                }
+            };
+            let _ = reply.send(answer);
+        }
         ApiOp::Output(id, reply) => {
             if hires.get(&id).is_none() {
                 let _ = reply.send(Err(HireError::NotFound(id)));

@@ -57,6 +57,8 @@ pub(crate) struct Ctx {
     pub workdir: PathBuf,
     /// This node's X25519 sealing secret (opens credentials sealed to it).
     pub sealing: Arc<zeroize::Zeroizing<[u8; 32]>>,
+    /// How agents run and reach the network.
+    pub settings: Arc<super::settings::HireSettings>,
     /// The actor's inbox, for tasks reporting back.
     pub inbox: mpsc::Sender<Msg>,
 }

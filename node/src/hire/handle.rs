@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::error::HireError;
 use super::msg::{ApiOp, Msg, Reply};
 use super::record::HireRecord;
-use super::view::{NewHire, ReceiptsView};
+use super::view::{NewHire, ReceiptsView, WorkdirView};
 
 /// The API's handle on the hire actor. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -82,6 +82,11 @@ impl HireOps {
     /// The job output, once completed.
     pub async fn output(&self, id: Hash) -> Result<Option<Value>, HireError> {
         self.ask(|r| ApiOp::Output(id, r)).await?
+    }
+
+    /// Where a provider hire's working directory is, and whether it still exists.
+    pub async fn workdir(&self, id: Hash) -> Result<WorkdirView, HireError> {
+        self.ask(|r| ApiOp::Workdir(id, r)).await?
     }
 
     /// Pauses every job and follower (they resume on the next start) and stops the actor.

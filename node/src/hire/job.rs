@@ -14,14 +14,21 @@ use souk_protocol::manifest::Manifest;
 use souk_protocol::receipt::{Canceler, EntryKind, FailureCode, ReceiptEntry, SignedEntry, commit};
 use souk_protocol::signed::Signed;
 use souk_protocol::{Hash, Timestamp};
-use souk_runtime::{AgentEvent, AgentProcess, Outcome, RunConfig, Step};
+use souk_runtime::sandbox::kill_leftover;
+use souk_runtime::{
+    AgentEvent, AgentProcess, Outcome, ResourceLimits, RunConfig, RuntimeError, SandboxRecord,
+    Step,
+};
 use tokio::sync::mpsc;
 
 use super::ctx::{Ctx, blocking, offer};
 use super::error::HireError;
 use super::export::{blob, contract_and_manifest};
 use super::msg::{JobControl, JobUpdate, Msg};
-use super::record::{BLOB_ANSWER, BLOB_CHECKPOINT, BLOB_INPUT, BLOB_OUTPUT, HireRecord};
+use super::egress::{HireProxy, network_call, requests_used};
+use super::record::{
+    BLOB_ANSWER, BLOB_CHECKPOINT, BLOB_INPUT, BLOB_OUTPUT, BLOB_SANDBOX, HireRecord,
+};
 use crate::agent_file::RunSpec;
 use crate::now_ms;
 
@@ -36,6 +43,8 @@ pub(crate) struct Job {
     workdir: PathBuf,
     input: Value,
     control: mpsc::Receiver<JobControl>,
+    /// The agent's egress proxy while it runs.
+    proxy: Option<HireProxy>,
 }
 
 /// The chain as the job extends it.
@@ -91,6 +100,7 @@ impl Job {
             run,
             input,
             control,
+            proxy: None,
         })
     }
 
@@ -127,9 +137,23 @@ impl Job {
         })
     }
 
+    /// Appends the next entry; before a terminal one, the proxy is closed and every call it
+    /// saw is recorded (nothing can follow a terminal entry).
+    async fn append(
+        &mut self,
+        chain: &mut Chain,
+        kind: EntryKind,
+        payload: Option<Vec<u8>>,
+    ) -> Result<(), HireError> {
+        if kind.is_terminal() {
+            self.close_network(chain).await?;
+        }
+        self.append_entry(chain, kind, payload).await
+    }
+
     /// Signs and appends the next entry; `payload` goes under a fresh salted commitment.
     /// Fails only if the store fails (the job then stops and resumes later).
-    async fn append(
+    async fn append_entry(
         &mut self,
         chain: &mut Chain,
         kind: EntryKind,
@@ -290,15 +314,19 @@ impl Job {
                 .await?
                 .and_then(|b| serde_json::from_slice(&b).ok())
         };
-        let wall = Duration::from_millis(
-            deadline
-                .saturating_sub(now_ms())
-                .min(self.manifest.body().limits.max_duration_ms),
-        );
-        let workdir = self.workdir.clone();
-        if let Err(e) =
-            tokio::task::spawn_blocking(move || std::fs::create_dir_all(&workdir)).await?
-        {
+        // A sandbox left by a crash of this node must be gone before the agent runs again:
+        // a hire never runs twice at once.
+        if let Err(e) = self.kill_leftover().await {
+            tracing::error!(hire = %self.hire_id.short(), "cannot stop a previous run of the agent: {e}");
+            return self
+                .fail(
+                    &mut chain,
+                    broken,
+                    "a previous run of the agent could not be stopped".into(),
+                )
+                .await;
+        }
+        if let Err(e) = self.prepare_dirs().await {
             tracing::error!(hire = %self.hire_id.short(), "cannot create the working directory {}: {e}", self.workdir.display());
             return self
                 .fail(
@@ -308,49 +336,115 @@ impl Job {
                 )
                 .await;
         }
-        let cfg = RunConfig {
-            command: souk_runtime::resolve_command(&run.command, &package),
-            workdir: self.workdir.clone(),
-            env: vec![
-                ("SOUK_HIRE_ID".into(), self.hire_id.to_hex()),
-                (
-                    "SOUK_PACKAGE_DIR".into(),
-                    package.to_string_lossy().into_owned(),
-                ),
-            ],
-            wall_time: wall,
-            // A committed payload must fit a disclosure (1 MiB) with room for its framing.
-            max_line_bytes: 512 * 1024,
-            ..RunConfig::default()
-        };
-        let mut agent = match AgentProcess::spawn(
-            &cfg,
-            &self.hire_id.to_hex(),
-            &self.input,
-            checkpoint.as_ref(),
+        let sandbox = self.ctx.settings.sandbox.clone();
+        let isolated = sandbox.as_ref().is_some_and(|s| s.is_isolated());
+        let used = self.requests_used().await?;
+        let client = super::ctx::peer_of(&self.record.client);
+        let sockets = sockets_dir(&self.ctx.workdir);
+        self.proxy = match HireProxy::start(
+            &self.ctx,
+            self.hire_id,
+            client,
+            self.manifest.body(),
+            &used,
+            isolated,
+            &sockets,
         )
         .await
         {
-            Ok(a) => a,
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(hire = %self.hire_id.short(), "cannot start the egress proxy: {e}");
+                return self
+                    .fail(
+                        &mut chain,
+                        FailureCode::Internal,
+                        "the agent's network proxy could not start".into(),
+                    )
+                    .await;
+            }
+        };
+        let wall = Duration::from_millis(
+            deadline
+                .saturating_sub(now_ms())
+                .min(self.manifest.body().limits.max_duration_ms),
+        );
+        let mut env = vec![
+            ("SOUK_HIRE_ID".to_owned(), self.hire_id.to_hex()),
+            (
+                "SOUK_PACKAGE_DIR".to_owned(),
+                package.to_string_lossy().into_owned(),
+            ),
+        ];
+        if let Some(p) = &self.proxy {
+            env.extend(p.env.iter().cloned());
+        }
+        let forward = self.proxy.as_ref().and_then(|p| p.forward.clone());
+        let cfg = RunConfig {
+            command: souk_runtime::resolve_command(&run.command, &package),
+            workdir: self.workdir.clone(),
+            env,
+            wall_time: wall,
+            // A committed payload must fit a disclosure (1 MiB) with room for its framing.
+            max_line_bytes: 512 * 1024,
+            package_dir: Some(package.clone()),
+            limits: match &sandbox {
+                Some(_) => self.limits(),
+                None => ResourceLimits::NONE,
+            },
+            sandbox: sandbox.map(|s| {
+                let mut spec = s.spec;
+                spec.proxy = forward;
+                spec
+            }),
+            ..RunConfig::default()
+        };
+        let start_failed = |e: RuntimeError| {
+            tracing::warn!(hire = %self.hire_id.short(), "the agent could not start: {e}");
+            e.public_message()
+        };
+        let launched = match AgentProcess::launch(&cfg, &self.hire_id.to_hex()).await {
+            Ok(l) => l,
             Err(e) => {
                 let code = if resumed {
                     FailureCode::ResumeFailed
                 } else {
                     FailureCode::AgentCrashed
                 };
+                let why = start_failed(e);
                 return self
-                    .fail(&mut chain, code, format!("the agent could not start: {e}"))
+                    .fail(&mut chain, code, format!("the agent could not start: {why}"))
                     .await;
             }
         };
+        // Recorded before the agent runs: a restarted node finds and stops it.
+        self.keep_sandbox_record(Some(launched.record())).await?;
+        let mut agent = launched.start(&self.input, checkpoint.as_ref());
+        let ended = self.supervise(&mut chain, &mut agent).await;
+        drop(agent);
+        // The agent and every process of the hire are gone: nothing to find after a crash.
+        self.keep_sandbox_record(None).await?;
+        ended
+    }
+
+    /// Runs the agent's steps, the client's answers and cancels, and the proxy's
+    /// observations into the chain until the hire ends or the node stops.
+    async fn supervise(
+        &mut self,
+        chain: &mut Chain,
+        agent: &mut AgentProcess,
+    ) -> Result<(), HireError> {
         loop {
             tokio::select! {
                 step = agent.next() => {
-                    match self.on_step(&mut chain, step).await? {
+                    match self.on_step(chain, step).await? {
                         Flow::Stop => return Ok(()),
-                        Flow::Answer(value) => self.deliver_answer(&mut chain, &mut agent, value).await?,
+                        Flow::Answer(value) => self.deliver_answer(chain, agent, value).await?,
                         Flow::Continue => {}
                     }
+                }
+                Some(observed) = next_observation(&mut self.proxy) => {
+                    self.append_entry(chain, network_call(observed), None).await?;
                 }
                 ctl = self.control.recv() => match ctl {
                     Some(JobControl::Answer { answer, done }) => {
@@ -364,7 +458,7 @@ impl Job {
                         }
                         let value: Value = serde_json::from_slice(&answer).unwrap_or(Value::Null);
                         let kept = if agent.awaiting_answer() {
-                            self.deliver_answer(&mut chain, &mut agent, value).await
+                            self.deliver_answer(chain, agent, value).await
                         } else {
                             // Resumed and still replaying: keep the answer (durably) until
                             // the agent asks again.
@@ -383,13 +477,98 @@ impl Job {
                     Some(JobControl::Cancel { by, reason }) => {
                         let _ = agent.cancel(&reason).await;
                         let reason = souk_runtime::truncate_entry_text(&reason);
-                        return self.append(&mut chain, EntryKind::Canceled { by, reason }, None).await;
+                        return self.append(chain, EntryKind::Canceled { by, reason }, None).await;
                     }
-                    // The node is stopping: leave the chain as it is; the job resumes later.
-                    None => return Ok(()),
+                    // The node is stopping: record what the proxy saw, leave the chain as it
+                    // is; the job resumes later.
+                    None => return self.close_network(chain).await,
                 },
             }
         }
+    }
+
+    /// The hire's resource limits: the node's ceilings.
+    fn limits(&self) -> ResourceLimits {
+        self.ctx.settings.ceilings
+    }
+
+    /// Per slot, the credentialed calls already in the chain (the budget used so far).
+    async fn requests_used(&self) -> Result<std::collections::HashMap<String, u64>, HireError> {
+        let store = self.ctx.store.clone();
+        let id = self.hire_id;
+        let entries = blocking(move || {
+            Ok(store
+                .receipts(&id, 0, usize::MAX)?
+                .into_iter()
+                .map(|(_, raw)| raw)
+                .collect::<Vec<_>>())
+        })
+        .await?;
+        Ok(requests_used(&entries))
+    }
+
+    /// Creates the hire's working directory and the proxies' socket directory, private to
+    /// this user (0700).
+    async fn prepare_dirs(&self) -> std::io::Result<()> {
+        let dirs = [
+            self.ctx.workdir.clone(),
+            sockets_dir(&self.ctx.workdir),
+            self.workdir.clone(),
+        ];
+        tokio::task::spawn_blocking(move || {
+            use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+            for d in dirs {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&d)?;
+                std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700))?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    }
+
+    /// Stops what an earlier run of this hire left (a crash of this node), if anything.
+    async fn kill_leftover(&self) -> Result<(), HireError> {
+        let store = self.ctx.store.clone();
+        let id = self.hire_id;
+        let Some(raw) = blocking(move || Ok(store.get_hire_blob(&id, BLOB_SANDBOX)?)).await? else {
+            return Ok(());
+        };
+        if raw.is_empty() {
+            return Ok(());
+        }
+        let record: SandboxRecord = serde_json::from_slice(&raw)
+            .map_err(|e| HireError::corrupt(id, BLOB_SANDBOX, e))?;
+        let killed = tokio::task::spawn_blocking(move || kill_leftover(&record)).await?;
+        match killed {
+            Ok(true) => tracing::warn!(hire = %id.short(), "stopped the agent of an earlier run before resuming"),
+            Ok(false) => {}
+            Err(e) => return Err(HireError::corrupt(id, BLOB_SANDBOX, e)),
+        }
+        self.keep_sandbox_record(None).await
+    }
+
+    /// Stores (or, with `None`, clears) the record of the running sandbox, durably.
+    async fn keep_sandbox_record(&self, record: Option<&SandboxRecord>) -> Result<(), HireError> {
+        let bytes = match record {
+            Some(r) => serde_json::to_vec(r)
+                .map_err(|e| HireError::corrupt(self.hire_id, BLOB_SANDBOX, e))?,
+            None => Vec::new(),
+        };
+        self.put_blob(BLOB_SANDBOX, bytes).await
+    }
+
+    /// Stops the proxy and records every call it saw that is not in the chain yet.
+    async fn close_network(&mut self, chain: &mut Chain) -> Result<(), HireError> {
+        if let Some(proxy) = self.proxy.take() {
+            for observed in proxy.close().await {
+                self.append_entry(chain, network_call(observed), None).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Records `input-provided` (synced) and hands the answer to the agent.
@@ -535,5 +714,19 @@ impl Job {
                 Ok(Flow::Stop)
             }
         }
+    }
+}
+
+/// Where the proxies' unix sockets live (inside the work base, never inside a hire's own
+/// directory, which its agent can write).
+fn sockets_dir(work_base: &std::path::Path) -> PathBuf {
+    work_base.join(".proxy")
+}
+
+/// The next observation of the proxy, if the hire has one (pending forever otherwise).
+async fn next_observation(proxy: &mut Option<HireProxy>) -> Option<souk_egress::Observation> {
+    match proxy {
+        Some(p) => p.observations.recv().await,
+        None => std::future::pending().await,
     }
 }

@@ -19,6 +19,7 @@
 pub mod actor;
 mod api;
 pub mod credentials;
+mod egress;
 mod ctx;
 pub mod error;
 mod export;
@@ -27,10 +28,12 @@ pub mod handle;
 mod job;
 pub mod msg;
 mod negotiate;
+mod relay;
 pub mod policy;
 pub mod record;
 mod serve;
 mod settle;
+pub mod settings;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -43,5 +46,6 @@ pub use ctx::{Offerable, Offers};
 pub use error::HireError;
 pub use handle::HireOps;
 pub use record::{HireRecord, Role};
+pub use settings::{EgressSettings, HireSettings};
 pub use transport::{HireNetwork, Responder, TransportError};
-pub use view::{NewHire, ReceiptsView, StepView, summarize};
+pub use view::{NewHire, ReceiptsView, StepView, WorkdirView, summarize};

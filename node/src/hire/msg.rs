@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use super::error::HireError;
 use super::record::HireRecord;
 use super::transport::Responder;
-use super::view::{NewHire, ReceiptsView};
+use super::view::{NewHire, ReceiptsView, WorkdirView};
 
 /// Where an API operation's answer goes.
 pub type Reply<T> = oneshot::Sender<T>;
@@ -28,6 +28,15 @@ pub(crate) enum Msg {
         call: HireCall,
         /// Where the reply goes.
         reply: Responder,
+    },
+    /// A relayed call from the provider of one of our hires (`/souk/relay/1`).
+    Relay {
+        /// The caller (authenticated by the connection).
+        peer: PeerId,
+        /// The request.
+        request: Box<souk_protocol::credential::RelayRequest>,
+        /// Where the answer goes.
+        reply: super::transport::RelayResponder,
     },
     /// A local API operation.
     Api(ApiOp),
@@ -57,6 +66,7 @@ pub(crate) enum ApiOp {
     Settle(Hash, Verdict, String, Reply<Result<HireRecord, HireError>>),
     Bundle(Hash, bool, Reply<Result<Vec<u8>, HireError>>),
     Output(Hash, Reply<Result<Option<Value>, HireError>>),
+    Workdir(Hash, Reply<Result<WorkdirView, HireError>>),
 }
 
 /// What a running job is told.

@@ -31,6 +31,9 @@ pub const BLOB_ATTESTATION: &str = "attestation";
 pub const BLOB_EQUIVOCATION: &str = "equivocation";
 /// Blob: the client's pending answer (provider side, until the agent has it).
 pub const BLOB_ANSWER: &str = "answer";
+/// Blob: the running agent's sandbox (JSON `SandboxRecord`, empty when none runs), so a
+/// restarted node can stop what a crash left before resuming.
+pub const BLOB_SANDBOX: &str = "sandbox";
 
 /// Which side of the hire this node is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use libp2p::PeerId;
@@ -58,6 +59,10 @@ pub(super) struct Hires {
     delivering: HashMap<Hash, (bool, Instant)>,
     tasks: JoinSet<()>,
     stop: watch::Sender<bool>,
+    /// Client: the upstream of relayed calls, built on first use.
+    relay_upstream: Option<Arc<souk_egress::Upstream>>,
+    /// Provider: hires whose working directory was removed (or is being removed).
+    swept: HashSet<Hash>,
 }
 
 impl Hires {
@@ -74,7 +79,19 @@ impl Hires {
             delivering: HashMap::new(),
             tasks: JoinSet::new(),
             stop,
+            relay_upstream: None,
+            swept: HashSet::new(),
         }
+    }
+
+    /// The upstream of this node's relayed calls (client side), built once.
+    pub(super) fn relay_upstream(&mut self) -> Result<Arc<souk_egress::Upstream>, String> {
+        if let Some(u) = &self.relay_upstream {
+            return Ok(u.clone());
+        }
+        let u = super::relay::upstream(&self.ctx)?;
+        self.relay_upstream = Some(u.clone());
+        Ok(u)
     }
 
     // ---- records ------------------------------------------------------------------------
@@ -285,6 +302,45 @@ impl Hires {
                     let _ = reply.send(view);
                 });
             }
+        }
+    }
+
+    // ---- working directories (provider) -------------------------------------------------
+
+    /// The working directory of provider hire `id` (it may not exist).
+    pub(super) fn workdir(&self, id: &Hash) -> std::path::PathBuf {
+        self.ctx.workdir.join(id.to_hex())
+    }
+
+    /// Removes the working directories of provider hires that ended (and were settled, or
+    /// not) more than the retention ago.
+    pub(super) fn sweep_workdirs(&mut self, now_ms: u64) {
+        let retention = self.ctx.settings.workdir_retention.as_millis() as u64;
+        let due: Vec<Hash> = self
+            .records
+            .values()
+            .filter(|r| r.role == Role::Provider && r.state.is_terminal())
+            .filter(|r| r.updated_at.saturating_add(retention) <= now_ms)
+            .map(|r| r.hire_id)
+            .filter(|id| !self.swept.contains(id))
+            .collect();
+        for id in due {
+            self.swept.insert(id);
+            let dir = self.workdir(&id);
+            self.spawn(async move {
+                let removed = tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
+                    Ok(()) => Ok(true),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+                    Err(e) => Err(e),
+                })
+                .await;
+                match removed {
+                    Ok(Ok(true)) => tracing::info!(hire = %id.short(), "working directory removed"),
+                    Ok(Ok(false)) => {}
+                    Ok(Err(e)) => tracing::warn!(hire = %id.short(), "cannot remove the working directory: {e}"),
+                    Err(_) => {}
+                }
+            });
         }
     }
 

@@ -98,6 +98,7 @@ async fn provider(max_concurrency: u32) -> Provider {
         Arc::new(Offline),
         offers,
         Arc::new(zeroize::Zeroizing::new([13; 32])),
+        Arc::new(super::HireSettings::default()),
     );
     tokio::spawn(actor.run());
     Provider {

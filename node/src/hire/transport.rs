@@ -11,6 +11,7 @@ use std::pin::Pin;
 
 use libp2p::PeerId;
 use souk_protocol::Hash;
+use souk_protocol::credential::{RelayReply, RelayRequest};
 use souk_protocol::hiring::{HireCall, HireReply};
 use souk_protocol::manifest::Manifest;
 use souk_protocol::signed::Signed;
@@ -21,6 +22,9 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 /// Where the reply to one inbound call goes.
 pub type Responder = oneshot::Sender<HireReply>;
+
+/// Where the reply to one inbound relay request goes.
+pub type RelayResponder = oneshot::Sender<RelayReply>;
 
 /// Why an outbound call got no reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,4 +47,11 @@ pub trait HireNetwork: Send + Sync + 'static {
         &self,
         id: Hash,
     ) -> BoxFuture<Result<Option<Signed<Manifest>>, TransportError>>;
+
+    /// Asks the client `peer` to perform a relayed call (`/souk/relay/1`).
+    fn relay(
+        &self,
+        peer: PeerId,
+        request: RelayRequest,
+    ) -> BoxFuture<Result<RelayReply, TransportError>>;
 }

@@ -84,3 +84,12 @@ pub fn summarize(kind: &EntryKind, payload: Option<&Value>) -> String {
         EntryKind::Expired { .. } => "deadline passed".into(),
     }
 }
+
+/// Where a provider hire's working directory is (`souk hire workdir ID`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkdirView {
+    /// The directory.
+    pub path: String,
+    /// Whether it still exists (it is removed some time after the hire ended).
+    pub exists: bool,
+}

@@ -5,6 +5,7 @@
 use libp2p::PeerId;
 use libp2p::request_response::{self, ResponseChannel};
 use souk_protocol::Hash;
+use souk_protocol::credential::{DenialCode, RelayReply, RelayRequest};
 use souk_protocol::hiring::{CallError, HireCall, HireReply};
 use souk_protocol::manifest::Manifest;
 use souk_protocol::signed::Signed;
@@ -29,6 +30,25 @@ impl HireNetwork for Caller {
             tx.send(Command::HireCall {
                 peer,
                 call: Box::new(call),
+                reply,
+            })
+            .await
+            .map_err(|_| TransportError::Stopped)?;
+            rx.await.map_err(|_| TransportError::Stopped)?
+        })
+    }
+
+    fn relay(
+        &self,
+        peer: PeerId,
+        request: RelayRequest,
+    ) -> BoxFuture<Result<RelayReply, TransportError>> {
+        let tx = self.tx.clone();
+        Box::pin(async move {
+            let (reply, rx) = oneshot::channel();
+            tx.send(Command::RelayCall {
+                peer,
+                request: Box::new(request),
                 reply,
             })
             .await
@@ -116,6 +136,75 @@ impl Node {
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
                 tracing::debug!(%peer, "inbound hire call failed: {error}");
+            }
+            _ => {}
+        }
+    }
+
+    /// Sends the actor's answer to an inbound relay request; an actor that dropped it gets a
+    /// denial that may be retried.
+    pub(super) fn respond_relay(
+        &mut self,
+        channel: ResponseChannel<RelayReply>,
+        reply: Option<RelayReply>,
+    ) {
+        let reply = reply.unwrap_or_else(|| RelayReply::Denied {
+            code: DenialCode::UpstreamError,
+            message: "the client dropped the call".into(),
+            retry: true,
+        });
+        if self
+            .swarm
+            .behaviour_mut()
+            .relay
+            .send_response(channel, reply)
+            .is_err()
+        {
+            tracing::debug!("a relay caller went away before its reply");
+        }
+    }
+
+    pub(super) fn on_relay(&mut self, ev: request_response::Event<RelayRequest, RelayReply>) {
+        match ev {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    let (reply, answer) = oneshot::channel();
+                    if !self.hire_inbound.deliver_relay(peer, request, reply) {
+                        let busy = RelayReply::Denied {
+                            code: DenialCode::UpstreamError,
+                            message: "the client is busy; retry shortly".into(),
+                            retry: true,
+                        };
+                        let _ = self.swarm.behaviour_mut().relay.send_response(channel, busy);
+                        return;
+                    }
+                    self.pending.push(Box::pin(async move {
+                        Pending::RelayReply {
+                            channel,
+                            reply: answer.await.ok(),
+                        }
+                    }));
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some(reply) = self.relay_calls.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure {
+                request_id, error, ..
+            } => {
+                if let Some(reply) = self.relay_calls.remove(&request_id) {
+                    let _ = reply.send(Err(TransportError::NoReply(error.to_string())));
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, "inbound relay request failed: {error}");
             }
             _ => {}
         }

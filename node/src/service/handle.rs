@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use libp2p::{Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
+use souk_protocol::credential::{RelayReply, RelayRequest};
 use souk_protocol::discovery::SearchRequest;
 use souk_protocol::hiring::{HireCall, HireReply};
 use souk_protocol::manifest::Manifest;
@@ -70,6 +71,9 @@ pub struct NodeInfo {
     pub manifests: usize,
     /// Agents this node publishes.
     pub agents: usize,
+    /// How hired agents are confined (`bubblewrap 0.8.0, cgroup v1 (pids, memory)`), or
+    /// `none`.
+    pub sandbox: String,
     /// Counters.
     pub metrics: MetricsSnapshot,
 }
@@ -102,6 +106,11 @@ pub(super) enum Command {
         peer: PeerId,
         call: Box<HireCall>,
         reply: Reply<Result<HireReply, TransportError>>,
+    },
+    RelayCall {
+        peer: PeerId,
+        request: Box<RelayRequest>,
+        reply: Reply<Result<RelayReply, TransportError>>,
     },
     Shutdown(Reply<()>),
 }

@@ -32,6 +32,7 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, gossipsub, identify};
 use souk_protocol::Hash;
 use souk_protocol::discovery::MANIFEST_TOPIC;
+use souk_protocol::credential::RelayReply;
 use souk_protocol::hiring::HireReply;
 use souk_protocol::identity::Keypair;
 use souk_protocol::manifest::Manifest;
@@ -91,8 +92,11 @@ pub struct NodeOptions {
     /// The X25519 sealing secret: its public key is published in manifests; it opens the
     /// credentials clients seal to this node.
     pub sealing_secret: Arc<zeroize::Zeroizing<[u8; 32]>>,
-    /// Where hires' working directories go (`<dir>/<hire id>`).
+    /// Where hires' working directories go (`<dir>/<hire id>`; outside any directory that
+    /// holds keys).
     pub work_dir: PathBuf,
+    /// How hired agents run: sandbox, limits, egress.
+    pub hires: crate::hire::HireSettings,
 }
 
 impl Default for NodeOptions {
@@ -106,6 +110,7 @@ impl Default for NodeOptions {
             tick: Duration::from_secs(30),
             sealing_secret: Arc::new(zeroize::Zeroizing::new([0; 32])),
             work_dir: std::env::temp_dir().join("souk-hires"),
+            hires: crate::hire::HireSettings::default(),
         }
     }
 }
@@ -138,6 +143,11 @@ enum Pending {
     HireReply {
         channel: ResponseChannel<HireReply>,
         reply: Option<HireReply>,
+    },
+    /// The hire actor's answer to an inbound relay request.
+    RelayReply {
+        channel: ResponseChannel<RelayReply>,
+        reply: Option<RelayReply>,
     },
     /// An agent record reached the store (or not): announce it now.
     Committed {
@@ -175,11 +185,14 @@ struct Node {
     search_of: HashMap<OutboundRequestId, u64>,
     next_search: u64,
     calls: HashMap<OutboundRequestId, Reply<Result<HireReply, TransportError>>>,
+    relay_calls: HashMap<OutboundRequestId, Reply<Result<RelayReply, TransportError>>>,
     kad_bootstrapped: bool,
     peers: PeerManager,
     bootstrap: Vec<Multiaddr>,
     request_timeout: Duration,
     events: tokio::sync::broadcast::Sender<NodeEvent>,
+    /// How hired agents are confined, for `node info`.
+    sandbox: String,
 }
 
 /// A node's phase in `[0, 1)` for its periodic work, from its peer id (spread evenly over
@@ -297,6 +310,7 @@ pub async fn start(
         Arc::new(caller),
         offers.clone(),
         opts.sealing_secret.clone(),
+        Arc::new(opts.hires.clone()),
     );
     let hire_task = tokio::spawn(actor.run());
     let sealing_public = souk_protocol::credential::sealing_public_key(&opts.sealing_secret);
@@ -327,6 +341,7 @@ pub async fn start(
         search_of: HashMap::new(),
         next_search: 0,
         calls: HashMap::new(),
+        relay_calls: HashMap::new(),
         kad_bootstrapped: false,
         peers: PeerManager::new(
             settings.target_peers,
@@ -343,6 +358,11 @@ pub async fn start(
         bootstrap: opts.bootstrap.clone(),
         request_timeout: settings.request_timeout,
         events: events.clone(),
+        sandbox: opts
+            .hires
+            .sandbox
+            .as_ref()
+            .map_or_else(|| "none".to_owned(), |s| s.summary()),
     };
     let task = tokio::spawn(node.run(rx, opts.tick));
     Ok((
@@ -509,6 +529,18 @@ impl Node {
                 let id = self.swarm.behaviour_mut().hire.send_request(&peer, *call);
                 self.calls.insert(id, reply);
             }
+            Command::RelayCall {
+                peer,
+                request,
+                reply,
+            } => {
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .relay
+                    .send_request(&peer, *request);
+                self.relay_calls.insert(id, reply);
+            }
             Command::Shutdown(reply) => {
                 let _ = reply.send(());
             }
@@ -518,6 +550,7 @@ impl Node {
     fn on_pending(&mut self, done: Pending) {
         match done {
             Pending::HireReply { channel, reply } => self.respond(channel, reply),
+            Pending::RelayReply { channel, reply } => self.respond_relay(channel, reply),
             Pending::Committed {
                 manifest,
                 record,
@@ -540,6 +573,7 @@ impl Node {
                 .collect(),
             manifests: self.catalog.len(),
             agents: self.publisher.agents().count(),
+            sandbox: self.sandbox.clone(),
             metrics: self.metrics.snapshot(),
         }
     }
@@ -602,6 +636,10 @@ impl Node {
             BehaviourEvent::Hire(ev) => {
                 self.touch(&ev);
                 self.on_hire(ev)
+            }
+            BehaviourEvent::Relay(ev) => {
+                self.touch(&ev);
+                self.on_relay(ev)
             }
             _ => {}
         }

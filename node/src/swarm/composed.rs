@@ -7,7 +7,7 @@ use libp2p::{
     swarm::NetworkBehaviour,
 };
 
-use super::{HireCodec, SearchCodec, SyncCodec};
+use super::{HireCodec, RelayCodec, SearchCodec, SyncCodec};
 
 /// Everything a Souk node speaks.
 #[derive(NetworkBehaviour)]
@@ -30,4 +30,6 @@ pub struct Behaviour {
     pub search: request_response::Behaviour<SearchCodec>,
     /// Hiring: negotiation, receipts, answers, cancellation, settlement.
     pub hire: request_response::Behaviour<HireCodec>,
+    /// Relayed credentials: a provider's egress proxy asks the client to make a call.
+    pub relay: request_response::Behaviour<RelayCodec>,
 }

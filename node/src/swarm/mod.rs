@@ -21,6 +21,8 @@ use souk_protocol::discovery::{
     MANIFEST_TOPIC, MAX_ENVELOPE_LEN, MAX_REQUEST_LEN, MAX_RESPONSE_LEN, SEARCH_PROTOCOL,
     SYNC_PROTOCOL, SearchRequest, SearchResponse, SyncRequest, SyncResponse,
 };
+use souk_protocol::credential::relay::{MAX_RELAY_REPLY_LEN, MAX_RELAY_REQUEST_LEN};
+use souk_protocol::credential::{RELAY_PROTOCOL, RelayReply, RelayRequest};
 use souk_protocol::hiring::{HIRE_PROTOCOL, HireCall, HireReply, MAX_CALL_LEN, MAX_REPLY_LEN};
 
 use self::codec::CborCodec;
@@ -36,6 +38,10 @@ pub type SyncCodec = CborCodec<SyncRequest, SyncResponse>;
 pub type SearchCodec = CborCodec<SearchRequest, SearchResponse>;
 /// Hire codec.
 pub type HireCodec = CborCodec<HireCall, HireReply>;
+/// Relay codec (`/souk/relay/1`, spec/credentials.md).
+pub type RelayCodec = CborCodec<RelayRequest, RelayReply>;
+/// Request timeout of the relay protocol: the client makes an HTTPS call for each request.
+pub const RELAY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Request timeout of the hire protocol: longer than the longest receipt long-poll.
 pub const HIRE_TIMEOUT: Duration = Duration::from_secs(40);
 
@@ -168,7 +174,16 @@ pub fn behaviour(
             StreamProtocol::new(HIRE_PROTOCOL),
             request_response::ProtocolSupport::Full,
         )],
-        rr_config.with_request_timeout(HIRE_TIMEOUT),
+        rr_config.clone().with_request_timeout(HIRE_TIMEOUT),
+    );
+    // Every node may have hired with relayed credentials; every node may relay to a client.
+    let relay = request_response::Behaviour::with_codec(
+        RelayCodec::new(MAX_RELAY_REQUEST_LEN, MAX_RELAY_REPLY_LEN),
+        [(
+            StreamProtocol::new(RELAY_PROTOCOL),
+            request_response::ProtocolSupport::Full,
+        )],
+        rr_config.with_request_timeout(RELAY_TIMEOUT),
     );
 
     let mode = if s.light { "light" } else { "full" };
@@ -193,6 +208,7 @@ pub fn behaviour(
         sync,
         search,
         hire,
+        relay,
     })
 }
 

@@ -73,12 +73,14 @@ threading.Thread(target=_read, daemon=True).start()
 /// `per_hire` (USD micro-units), no hourly price, 10 min maximum, 2 slots, and the
 /// package's real digest. The description contains "hiring test agent" and the name.
 pub fn script_agent(package: &Path, name: &str, body: &str, per_hire: u64) -> AgentSpec {
+    python_agent(package, name, &format!("{AGENT_PRELUDE}\n{body}\n"), per_hire)
+}
+
+/// Like [`script_agent`], with `script` as the whole `agent.py` (no prelude).
+pub fn python_agent(package: &Path, name: &str, script: &str, per_hire: u64) -> AgentSpec {
     std::fs::create_dir_all(package).unwrap_or_else(|e| panic!("create {package:?}: {e}"));
-    std::fs::write(
-        package.join("agent.py"),
-        format!("{AGENT_PRELUDE}\n{body}\n"),
-    )
-    .unwrap_or_else(|e| panic!("write the agent script: {e}"));
+    std::fs::write(package.join("agent.py"), script)
+        .unwrap_or_else(|e| panic!("write the agent script: {e}"));
     let mut spec = agent(
         name,
         &["testing"],

@@ -7,13 +7,15 @@
 mod agents;
 mod hires;
 mod node;
+mod sandbox;
 
-pub use agents::{AGENT_PRELUDE, agent, script_agent, steps_agent};
+pub use agents::{AGENT_PRELUDE, agent, python_agent, script_agent, steps_agent};
 pub use hires::{
     all_steps, finds, hire, hire_record, new_hire, publish_and_find, verified_bundle,
     wait_for_record, wait_for_state,
 };
 pub use node::{
-    TIMEOUT, TestNode, provider_and_client, seed, start_node, start_node_with, test_options,
+    TIMEOUT, TestNode, provider_and_client, provider_and_client_with, seed, start_node, start_node_with, test_options,
     wait_for, wait_for_some,
 };
+pub use sandbox::{sandbox_helper, sandboxed_settings};

@@ -95,6 +95,7 @@ pub fn test_options(dir: &Path, light: bool, bootstrap: Vec<Multiaddr>) -> NodeO
                 .as_bytes(),
         )),
         work_dir: dir.join("hires"),
+        hires: crate::hire::HireSettings::default(),
     }
 }
 
@@ -159,7 +160,24 @@ pub async fn provider_and_client(
     base: u16,
     light_client: bool,
 ) -> (TestNode, TestNode) {
-    let provider = start_node(&root.join("provider"), seed(base), false, vec![]).await;
+    provider_and_client_with(root, base, light_client, |_| {}).await
+}
+
+/// Like [`provider_and_client`], with a chance to adjust the provider's options.
+pub async fn provider_and_client_with(
+    root: &Path,
+    base: u16,
+    light_client: bool,
+    adjust_provider: impl FnOnce(&mut NodeOptions),
+) -> (TestNode, TestNode) {
+    let provider = start_node_with(
+        &root.join("provider"),
+        seed(base),
+        false,
+        vec![],
+        adjust_provider,
+    )
+    .await;
     let client = start_node(
         &root.join("client"),
         seed(base + 1),

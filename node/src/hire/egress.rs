@@ -1,0 +1,297 @@
+//! A running hire's network, provider side: the egress proxy that is its agent's only route
+//! ([`HireProxy`]), built from the signed manifest (listed hosts) and the client's grants
+//! (credential slots, sealed or relayed), and the turning of every call the proxy observed
+//! into a `network-call` receipt entry ([`network_call`]). Relayed slots reach the client
+//! through [`ThroughClient`]; the client's side of a relayed call is in `relay.rs`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use libp2p::PeerId;
+use souk_egress::{
+    Denial, EgressConfig, HireEgress, Limits, Observation, ProxyToken, Relay, RelayError,
+    RelayFuture, RelayedRequest, RelayedResponse, SecretError, SecretSource, SlotConfig,
+    serve_tcp, serve_unix, system_clock,
+};
+use souk_protocol::Hash;
+use souk_protocol::credential::{self, CredentialMode, Header, RelayReply, RelayRequest, SignedGrant};
+use souk_protocol::manifest::Manifest;
+use souk_protocol::receipt::{EntryKind, NetworkCall, SignedEntry};
+use souk_runtime::sandbox::ProxyForward;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::credentials::{open_sealed, stored_grants};
+use super::ctx::{Ctx, blocking};
+use super::error::HireError;
+use super::transport::{HireNetwork, TransportError};
+
+/// The loopback port the agent's forwarder listens on inside the sandbox.
+pub const PROXY_PORT: u16 = 3128;
+/// Observations waiting for the job: the proxy waits (never drops one) when it is full.
+const OBSERVATION_QUEUE: usize = 64;
+
+/// Where a proxy listens.
+enum Listener {
+    /// A unix socket, bound into the sandbox.
+    Unix(tokio::net::UnixListener, PathBuf),
+    /// A loopback TCP port (no sandbox).
+    Tcp(tokio::net::TcpListener),
+}
+
+/// The egress proxy of one running hire.
+pub(crate) struct HireProxy {
+    /// Every call the proxy handled or refused, in order.
+    pub(crate) observations: mpsc::Receiver<Observation>,
+    /// What the agent gets: `HTTP_PROXY` & co. and one placeholder per granted slot.
+    pub(crate) env: Vec<(String, String)>,
+    /// For the sandbox: the proxy's unix socket and the port inside.
+    pub(crate) forward: Option<ProxyForward>,
+    stop: CancellationToken,
+    socket: Option<PathBuf>,
+}
+
+impl HireProxy {
+    /// Starts the proxy of hire `id` for an agent of `manifest` (`None`: the manifest lists
+    /// no host and no credential slot, so the agent gets no network at all). In a sandbox
+    /// the proxy listens on a unix socket in `sockets` (bound into the sandbox); without one,
+    /// on a loopback TCP port. `used` restores each slot's request count from the chain.
+    pub(crate) async fn start(
+        ctx: &Ctx,
+        id: Hash,
+        client: PeerId,
+        manifest: &Manifest,
+        used: &HashMap<String, u64>,
+        sandboxed: bool,
+        sockets: &Path,
+    ) -> Result<Option<HireProxy>, HireError> {
+        let store = ctx.store.clone();
+        let raw = blocking(move || stored_grants(&store, &id)).await?;
+        if manifest.hosts.is_empty() && manifest.credentials.is_empty() {
+            return Ok(None);
+        }
+        let mut slots = Vec::new();
+        let mut env = Vec::new();
+        for bytes in raw {
+            // Checked when the contract was accepted; decoded again from our own store.
+            let grant = SignedGrant::decode_bytes(&bytes)
+                .map_err(|e| HireError::corrupt(id, super::credentials::BLOB_GRANTS, e))?;
+            let policy = grant.body().policy.clone();
+            let slot = policy.slot.clone();
+            let source = match policy.mode {
+                CredentialMode::Sealed => {
+                    let sealing = ctx.sealing.clone();
+                    let grant = grant.body().clone();
+                    SecretSource::Sealed(Arc::new(move || {
+                        open_sealed(&grant, &sealing, &id).map_err(|e| {
+                            tracing::warn!(hire = %id.short(), "a sealed credential does not open: {e}");
+                            SecretError::Invalid
+                        })
+                    }))
+                }
+                CredentialMode::Relayed { .. } => SecretSource::Relayed(Arc::new(ThroughClient {
+                    net: ctx.net.clone(),
+                    client,
+                    hire: id,
+                })),
+            };
+            env.push((credential::env_var(&slot), credential::placeholder(&slot)));
+            slots.push(SlotConfig {
+                requests_used: used.get(&slot).copied().unwrap_or(0),
+                policy,
+                source,
+            });
+        }
+        let token = ProxyToken::generate()
+            .map_err(|e| HireError::corrupt(id, "randomness", e))?;
+        let listener = if sandboxed {
+            let path = sockets.join(format!("{}.sock", id.to_hex()));
+            let unix = bind_unix(&path).map_err(|e| HireError::corrupt(id, "proxy socket", e))?;
+            Listener::Unix(unix, path)
+        } else {
+            let tcp = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+                .await
+                .map_err(|e| HireError::corrupt(id, "proxy listener", e))?;
+            Listener::Tcp(tcp)
+        };
+        let address = match &listener {
+            Listener::Unix(..) => format!("127.0.0.1:{PROXY_PORT}"),
+            Listener::Tcp(tcp) => tcp
+                .local_addr()
+                .map_err(|e| HireError::corrupt(id, "proxy listener", e))?
+                .to_string(),
+        };
+        let url = token.proxy_url(&address);
+        let egress = HireEgress::new(EgressConfig {
+            hire: id.short(),
+            proxy_token: token,
+            hosts: manifest.hosts.clone(),
+            slots,
+            upstream: ctx.settings.egress.upstream(),
+            limits: Limits::default(),
+            clock: system_clock(),
+        })
+        .map_err(|e| HireError::corrupt(id, "egress configuration", e))?;
+        let (tx, observations) = mpsc::channel(OBSERVATION_QUEUE);
+        let stop = CancellationToken::new();
+        let egress = Arc::new(egress);
+        let (forward, socket) = match listener {
+            Listener::Unix(unix, path) => {
+                tokio::spawn(serve_unix(unix, egress, tx, stop.clone()));
+                let forward = ProxyForward {
+                    socket: path.clone(),
+                    port: PROXY_PORT,
+                };
+                (Some(forward), Some(path))
+            }
+            Listener::Tcp(tcp) => {
+                tokio::spawn(serve_tcp(tcp, egress, tx, stop.clone()));
+                (None, None)
+            }
+        };
+        for var in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"] {
+            env.push((var.into(), url.to_string()));
+        }
+        Ok(Some(HireProxy {
+            observations,
+            env,
+            forward,
+            stop,
+            socket,
+        }))
+    }
+
+    /// Stops accepting calls and returns every observation not yet taken (the in-flight calls
+    /// get the proxy's grace period), in order.
+    pub(crate) async fn close(mut self) -> Vec<Observation> {
+        self.stop.cancel();
+        let mut rest = Vec::new();
+        while let Some(o) = self.observations.recv().await {
+            rest.push(o);
+        }
+        if let Some(path) = self.socket.take() {
+            let _ = std::fs::remove_file(path);
+        }
+        rest
+    }
+}
+
+impl Drop for HireProxy {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        if let Some(path) = &self.socket {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Binds the proxy's unix socket at `path` (a stale one from a crash is replaced), private to
+/// this user.
+fn bind_unix(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let listener = tokio::net::UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// The receipt entry of one observed call. Fields the protocol's field rules (R9) would
+/// refuse — only possible in a denial of a request the proxy could not parse — are left
+/// empty rather than recorded wrong.
+pub(crate) fn network_call(o: Observation) -> EntryKind {
+    let mut call = NetworkCall {
+        host: o.host,
+        method: o.method,
+        path: o.path,
+        status: u32::from(o.status),
+        request_bytes: o.request_bytes,
+        response_bytes: o.response_bytes,
+        request_hash: o.request_hash,
+        response_hash: o.response_hash,
+        duration_ms: o.duration_ms,
+        slot: o.slot,
+        mode: o.mode,
+        denial: o.denial,
+        relay_record: o.relay_record,
+    };
+    if call.denial.is_some() && call.field_problem().is_some() {
+        call.host.clear();
+        call.method.clear();
+        call.path.clear();
+    }
+    EntryKind::NetworkCall(call)
+}
+
+/// Per slot, the calls of this hire's chain that reached the upstream with the credential
+/// (network-call entries with the slot and no denial): the budget already used.
+pub(crate) fn requests_used(entries: &[Vec<u8>]) -> HashMap<String, u64> {
+    let mut used = HashMap::new();
+    for raw in entries {
+        if let Ok(e) = SignedEntry::decode_bytes(raw)
+            && let EntryKind::NetworkCall(c) = &e.body().kind
+            && c.denial.is_none()
+            && let Some(slot) = &c.slot
+        {
+            *used.entry(slot.clone()).or_insert(0) += 1;
+        }
+    }
+    used
+}
+
+/// A relayed slot's calls travel to the client's node over `/souk/relay/1`.
+pub(crate) struct ThroughClient {
+    net: Arc<dyn HireNetwork>,
+    client: PeerId,
+    hire: Hash,
+}
+
+impl Relay for ThroughClient {
+    fn relay(&self, req: RelayedRequest) -> RelayFuture<'_> {
+        Box::pin(async move {
+            let mut request_id = [0u8; 16];
+            getrandom::fill(&mut request_id)
+                .map_err(|e| RelayError::Failed(format!("randomness: {e}")))?;
+            let host = req.host.clone();
+            let request = RelayRequest {
+                hire_id: self.hire,
+                slot: req.slot,
+                request_id,
+                method: req.method,
+                host: req.host,
+                target: req.path,
+                headers: req
+                    .headers
+                    .into_iter()
+                    .map(|(name, value)| Header { name, value })
+                    .collect(),
+                body: req.body,
+            };
+            match self.net.relay(self.client, request).await {
+                Ok(RelayReply::Response {
+                    status,
+                    headers,
+                    body,
+                    record,
+                }) => Ok(RelayedResponse {
+                    status,
+                    headers: headers.into_iter().map(|h| (h.name, h.value)).collect(),
+                    body,
+                    record: Some(record),
+                }),
+                Ok(RelayReply::Denied { code, message, .. }) => Err(RelayError::Denied {
+                    denial: Denial::new(code, host, message),
+                    record: None,
+                }),
+                Err(TransportError::NoReply(_)) => Err(RelayError::Offline),
+                Err(TransportError::Stopped) => {
+                    Err(RelayError::Failed("the provider's node is stopping".into()))
+                }
+            }
+        })
+    }
+}
