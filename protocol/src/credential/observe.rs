@@ -11,7 +11,6 @@ use crate::signature::VerifyingKey;
 
 use crate::credential::relay::SignedRelayRecord;
 use crate::hash::Hash;
-use crate::identity::NodeId;
 use crate::manifest::{CredentialSlot, Manifest};
 use crate::negotiation::{Contract, HireId};
 use crate::receipt::{CallMode, EntryKind, NetworkCall, SignedEntry};
@@ -22,7 +21,6 @@ use crate::rules::{Rule, Violation};
 #[derive(Debug, Clone)]
 pub struct NetworkRules {
     hire_id: HireId,
-    client: NodeId,
     client_key: VerifyingKey,
     hosts: Vec<String>,
     slots: Vec<CredentialSlot>,
@@ -34,7 +32,6 @@ impl NetworkRules {
         let client = contract.client();
         Self {
             hire_id: contract.hire_id(),
-            client,
             client_key: VerifyingKey::new(&client),
             hosts: manifest.hosts.clone(),
             slots: manifest.credentials.clone(),
