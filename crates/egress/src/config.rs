@@ -1,22 +1,25 @@
 //! One hire's egress configuration, validated.
 //!
 //! Owns [`EgressConfig`] (what the node hands over when a hire starts: proxy token, listed
-//! hosts, granted slots with their secret sources, upstream settings, limits, clock),
-//! [`HireEgress`] (the validated, shared state a proxy serves from, including each grant's
-//! request counter), [`ProxyToken`] and [`Limits`]. It performs no I/O.
+//! hosts, granted slots with their policies and secret sources, upstream settings, limits,
+//! clock), [`HireEgress`] (the validated, shared state a proxy serves from, including each
+//! grant's request counter), [`ProxyToken`] and [`Limits`]. Hosts are compared in the
+//! manifest's spelling (`souk_protocol::manifest::is_valid_host`). It performs no I/O.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use souk_protocol::credential::{CredentialMode, CredentialPolicy, PolicyError, placeholder};
+use souk_protocol::manifest::is_valid_host;
 use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
+use crate::grant::Grant;
 use crate::host::HostKey;
-use crate::policy::{Grant, GrantPolicy};
 use crate::scrub::Scrubber;
-use crate::secret::{SecretSource, placeholder};
+use crate::secret::SecretSource;
 use crate::upstream::{Upstream, UpstreamConfig};
 
 /// Milliseconds since the Unix epoch, injectable for tests.
@@ -35,17 +38,33 @@ pub fn system_clock() -> Clock {
 /// Why an egress configuration was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    /// A listed host is not `host[:port]`.
-    #[error("listed host {0:?} is not host[:port]")]
+    /// A listed host is not a lowercase `host[:port]` as the manifest spells it (port
+    /// omitted when 443).
+    #[error("listed host {0:?} is not a lowercase host[:port]")]
     Host(String),
-    /// A slot's grant is invalid.
-    #[error("slot {slot}: {reason}")]
-    Slot {
+    /// A slot's policy breaks a rule of `spec/credentials.md` ("Policy rules").
+    #[error("slot {slot}: {source}")]
+    Policy {
         /// The slot.
         slot: String,
-        /// What is wrong.
-        reason: String,
+        /// The rule it breaks.
+        #[source]
+        source: PolicyError,
     },
+    /// A slot's secret source does not match its policy's mode (a sealed source for a
+    /// relayed policy, or the reverse).
+    #[error("slot {slot}: the policy is {policy} but the secret source is {source_mode}")]
+    ModeMismatch {
+        /// The slot.
+        slot: String,
+        /// The policy's mode (`sealed` or `relayed`).
+        policy: &'static str,
+        /// The source's mode.
+        source_mode: &'static str,
+    },
+    /// Two slots' policies name different hires.
+    #[error("slot {0}: the policy names another hire than the other slots'")]
+    MixedHires(String),
     /// Two slots with the same name.
     #[error("slot {0} is granted twice")]
     DuplicateSlot(String),
@@ -188,8 +207,9 @@ impl Default for Limits {
 
 /// One granted credential slot.
 pub struct SlotConfig {
-    /// The client's grant.
-    pub policy: GrantPolicy,
+    /// The client's policy for the slot (from its signed grant). Its mode must match
+    /// `source`; in relayed mode its `offline` says how long a call waits for the client.
+    pub policy: CredentialPolicy,
     /// Where the secret comes from (sealed or relayed).
     pub source: SecretSource,
     /// Calls already counted against the budget (restored after a restart).
@@ -202,8 +222,8 @@ pub struct EgressConfig {
     pub hire: String,
     /// The agent's proxy password.
     pub proxy_token: ProxyToken,
-    /// The manifest's `hosts` (`host` or `host:port`): reachable with `CONNECT` or plain HTTP,
-    /// without a credential.
+    /// The manifest's `hosts` (lowercase `host` or `host:port`, port omitted when 443):
+    /// reachable with `CONNECT` or plain HTTP, without a credential.
     pub hosts: Vec<String>,
     /// Granted credential slots; their hosts are reachable with plain HTTP only.
     pub slots: Vec<SlotConfig>,
@@ -225,7 +245,7 @@ pub(crate) struct SlotState {
 pub struct HireEgress {
     pub(crate) hire: String,
     pub(crate) token: ProxyToken,
-    pub(crate) hosts: Vec<HostKey>,
+    pub(crate) hosts: Vec<String>,
     pub(crate) slots: Vec<SlotState>,
     pub(crate) upstream: Upstream,
     pub(crate) limits: Limits,
@@ -237,10 +257,7 @@ impl std::fmt::Debug for HireEgress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HireEgress")
             .field("hire", &self.hire)
-            .field(
-                "hosts",
-                &self.hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
-            )
+            .field("hosts", &self.hosts)
             .field(
                 "slots",
                 &self
@@ -264,25 +281,45 @@ impl HireEgress {
         if l.max_in_flight == 0 {
             return Err(ConfigError::Limit("max_in_flight"));
         }
-        let mut hosts = Vec::with_capacity(config.hosts.len());
+        let mut hosts: Vec<String> = Vec::with_capacity(config.hosts.len());
         for h in &config.hosts {
-            let key = HostKey::parse(h).ok_or_else(|| ConfigError::Host(h.clone()))?;
-            if !hosts.contains(&key) {
-                hosts.push(key);
+            if !is_valid_host(h) || h.ends_with(":443") {
+                return Err(ConfigError::Host(h.clone()));
+            }
+            if !hosts.contains(h) {
+                hosts.push(h.clone());
             }
         }
         let mut slots: Vec<SlotState> = Vec::with_capacity(config.slots.len());
         for s in config.slots {
             let grant = Grant::new(s.policy, s.requests_used)?;
+            let policy = grant.policy();
             if slots.iter().any(|o| o.grant.slot() == grant.slot()) {
                 return Err(ConfigError::DuplicateSlot(grant.slot().to_owned()));
             }
-            for h in &grant.policy().hosts {
-                if let Some(key) = HostKey::parse(h)
-                    && slots.iter().any(|o| o.grant.covers(&key))
-                {
-                    return Err(ConfigError::HostInTwoSlots(key.to_string()));
+            if slots
+                .first()
+                .is_some_and(|o| o.grant.policy().hire_id != policy.hire_id)
+            {
+                return Err(ConfigError::MixedHires(grant.slot().to_owned()));
+            }
+            match (&s.source, policy.mode) {
+                (SecretSource::Sealed(_), CredentialMode::Sealed)
+                | (SecretSource::Relayed(_), CredentialMode::Relayed { .. }) => {}
+                (source, mode) => {
+                    return Err(ConfigError::ModeMismatch {
+                        slot: grant.slot().to_owned(),
+                        policy: mode.as_str(),
+                        source_mode: source.call_mode().as_str(),
+                    });
                 }
+            }
+            if let Some(h) = policy
+                .hosts
+                .iter()
+                .find(|h| slots.iter().any(|o| o.grant.policy().hosts.contains(h)))
+            {
+                return Err(ConfigError::HostInTwoSlots(h.clone()));
             }
             let placeholder = placeholder(grant.slot());
             slots.push(SlotState {
@@ -324,9 +361,10 @@ impl HireEgress {
         self.slots.iter().find(|s| s.grant.covers(host))
     }
 
-    /// Whether `host` is listed in the manifest's hosts.
+    /// Whether `host` is listed in the manifest's hosts (compared in the manifest's spelling).
     pub(crate) fn is_listed(&self, host: &HostKey) -> bool {
-        self.hosts.contains(host)
+        let h = host.to_string();
+        self.hosts.contains(&h)
     }
 
     /// A scrubber for the placeholders of every slot except `except`.
@@ -343,7 +381,166 @@ impl HireEgress {
 
 #[cfg(test)]
 mod tests {
+    use souk_protocol::credential::OfflineBehaviour;
+    use souk_protocol::hash::Hash;
+    use souk_protocol::manifest::Injection;
+
     use super::*;
+    use crate::relay::{Relay, RelayError, RelayFuture, RelayedRequest};
+    use crate::secret::SecretError;
+
+    struct NoRelay;
+
+    impl Relay for NoRelay {
+        fn relay(&self, _req: RelayedRequest) -> RelayFuture<'_> {
+            Box::pin(async { Err(RelayError::Offline) })
+        }
+    }
+
+    fn policy(slot: &str, host: &str) -> CredentialPolicy {
+        CredentialPolicy {
+            hire_id: Hash::digest(b"hire"),
+            slot: slot.into(),
+            hosts: vec![host.into()],
+            methods: vec![],
+            path_prefixes: vec![],
+            injection: Injection::Basic,
+            expires_at: 1_000,
+            max_requests: 1,
+            mode: CredentialMode::Sealed,
+        }
+    }
+
+    fn sealed() -> SecretSource {
+        SecretSource::Sealed(Arc::new(|| Err(SecretError::Missing)))
+    }
+
+    fn config(hosts: &[&str], slots: Vec<SlotConfig>) -> EgressConfig {
+        EgressConfig {
+            hire: "h".into(),
+            proxy_token: ProxyToken::generate().unwrap_or_else(|e| panic!("{e}")),
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            slots,
+            upstream: UpstreamConfig::default(),
+            limits: Limits::default(),
+            clock: system_clock(),
+        }
+    }
+
+    fn slot(policy: CredentialPolicy, source: SecretSource) -> SlotConfig {
+        SlotConfig {
+            policy,
+            source,
+            requests_used: 0,
+        }
+    }
+
+    #[test]
+    fn slots_and_hosts_are_checked() {
+        let relayed = |mut p: CredentialPolicy| {
+            p.mode = CredentialMode::Relayed {
+                offline: OfflineBehaviour::Fail,
+            };
+            p
+        };
+        let no_relay = || SecretSource::Relayed(Arc::new(NoRelay));
+        let other_hire = {
+            let mut p = policy("b", "b.test");
+            p.hire_id = Hash::digest(b"other");
+            p
+        };
+        let bad_method = {
+            let mut p = policy("a", "a.test");
+            p.methods = vec!["get".into()];
+            p
+        };
+        let cases: Vec<(EgressConfig, ConfigError)> = vec![
+            (
+                config(&["API.test"], vec![]),
+                ConfigError::Host("API.test".into()),
+            ),
+            (
+                config(&["a.test:443"], vec![]),
+                ConfigError::Host("a.test:443".into()),
+            ),
+            (
+                config(&["[::1]:80"], vec![]),
+                ConfigError::Host("[::1]:80".into()),
+            ),
+            (
+                config(&[], vec![slot(bad_method, sealed())]),
+                ConfigError::Policy {
+                    slot: "a".into(),
+                    source: PolicyError::InvalidMethod("get".into()),
+                },
+            ),
+            (
+                config(&[], vec![slot(policy("a", "a.test"), no_relay())]),
+                ConfigError::ModeMismatch {
+                    slot: "a".into(),
+                    policy: "sealed",
+                    source_mode: "relayed",
+                },
+            ),
+            (
+                config(&[], vec![slot(relayed(policy("a", "a.test")), sealed())]),
+                ConfigError::ModeMismatch {
+                    slot: "a".into(),
+                    policy: "relayed",
+                    source_mode: "sealed",
+                },
+            ),
+            (
+                config(
+                    &[],
+                    vec![
+                        slot(policy("a", "a.test"), sealed()),
+                        slot(other_hire, sealed()),
+                    ],
+                ),
+                ConfigError::MixedHires("b".into()),
+            ),
+            (
+                config(
+                    &[],
+                    vec![
+                        slot(policy("a", "x.test"), sealed()),
+                        slot(policy("b", "x.test"), sealed()),
+                    ],
+                ),
+                ConfigError::HostInTwoSlots("x.test".into()),
+            ),
+            (
+                config(
+                    &[],
+                    vec![
+                        slot(policy("a", "a.test"), sealed()),
+                        slot(policy("a", "b.test"), sealed()),
+                    ],
+                ),
+                ConfigError::DuplicateSlot("a".into()),
+            ),
+        ];
+        for (cfg, want) in cases {
+            assert_eq!(HireEgress::new(cfg).err(), Some(want));
+        }
+        let ok = config(
+            &["pypi.org", "files.example:8443"],
+            vec![
+                slot(policy("a", "a.test"), sealed()),
+                slot(relayed(policy("b", "b.test")), no_relay()),
+            ],
+        );
+        let egress = HireEgress::new(ok).unwrap_or_else(|e| panic!("{e}"));
+        let key = |s: &str| HostKey::parse(s).unwrap_or_else(|| panic!("{s}"));
+        assert!(egress.is_listed(&key("PyPI.org.:443")));
+        assert!(egress.is_listed(&key("files.example:8443")));
+        assert!(!egress.is_listed(&key("files.example")));
+        assert_eq!(
+            egress.slot_for(&key("B.test")).map(|s| s.grant.slot()),
+            Some("b")
+        );
+    }
 
     #[test]
     fn token_round_trip() {

@@ -18,17 +18,21 @@ use http::header::{
 };
 use http::{Method, Request, Uri};
 use http_body_util::Full;
+use souk_protocol::credential::relay::MAX_RELAY_RECORD_ENVELOPE_LEN;
+use souk_protocol::credential::{
+    CredentialMode, Denial, DenialCode, OfflineBehaviour, normalize_path, placeholder,
+};
 use souk_protocol::manifest::Injection;
+use souk_protocol::receipt::CallMode;
 use zeroize::Zeroizing;
 
-use crate::denial::{Denial, DenialCode};
+use crate::grant::Grant;
 use crate::host::HostKey;
 use crate::inject::{self, Conflict};
-use crate::observe::{Mode, Observation, Recorder};
-use crate::policy::{Grant, normalize_path};
+use crate::observe::{Observation, Recorder, is_recordable_method};
 use crate::relay::{Relay, RelayError, RelayedRequest, RelayedResponse};
 use crate::scrub::Scrubber;
-use crate::secret::{Secret, placeholder};
+use crate::secret::Secret;
 use crate::upstream::Upstream;
 
 /// Headers that describe one hop, never forwarded in either direction (plus any named in
@@ -47,11 +51,12 @@ const HOP_BY_HOP: [&str; 11] = [
     "expect",
 ];
 
-/// A parsed, normalised request to a known host.
+/// A parsed request to a known host.
 pub(crate) struct Call {
     pub(crate) method: Method,
     pub(crate) host: HostKey,
-    /// Normalised path (what was checked and what is sent).
+    /// The path without query: as received until the request check passed, normalised after
+    /// it (what was checked is what is sent).
     pub(crate) path: String,
     /// The query's `&`-separated pairs, as written.
     pub(crate) query: Vec<String>,
@@ -61,7 +66,9 @@ pub(crate) struct Call {
 }
 
 impl Call {
-    /// Validates a request received from a provider's proxy (hostile input on the client).
+    /// Validates a request received from a provider's proxy (hostile input on the client):
+    /// the relay request's content rules (`spec/credentials.md`, "Relay protocol") and the
+    /// body limit. The path is left as received, for the request check.
     fn from_relayed(req: RelayedRequest, max_body: usize) -> Result<Call, Denial> {
         let host = HostKey::parse(&req.host).ok_or_else(|| {
             Denial::new(
@@ -71,6 +78,13 @@ impl Call {
             )
         })?;
         let h = host.to_string();
+        if !is_recordable_method(&req.method) {
+            return Err(Denial::new(
+                DenialCode::BadRequest,
+                h,
+                "the method must be 1 to 16 letters A-Z",
+            ));
+        }
         let method = Method::from_bytes(req.method.as_bytes())
             .map_err(|_| Denial::new(DenialCode::BadRequest, h.clone(), "invalid method"))?;
         if method == Method::CONNECT {
@@ -91,9 +105,13 @@ impl Call {
             Some((p, q)) => (p, Some(q)),
             None => (req.path.as_str(), None),
         };
-        let path = normalize_path(path).map_err(|e| {
-            Denial::new(DenialCode::PathNotAllowed, h.clone(), format!("path: {e}"))
-        })?;
+        if !path.starts_with('/') || path.contains('#') {
+            return Err(Denial::new(
+                DenialCode::BadRequest,
+                h,
+                "the target must start with '/' and carry no fragment",
+            ));
+        }
         if let Some(q) = query
             && !q.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'#')
         {
@@ -113,7 +131,7 @@ impl Call {
         Ok(Call {
             method,
             host,
-            path,
+            path: path.to_owned(),
             query: inject::split_query(query),
             headers,
             body: Bytes::from(req.body),
@@ -200,8 +218,12 @@ pub struct Performed {
 /// `now_ms`, injects `secret`, performs the HTTPS call and scrubs the response. The same code
 /// path serves sealed mode on the provider.
 ///
-/// `req` comes from the provider's node and is treated as hostile: method, host, path,
-/// headers and body size are validated before anything else.
+/// `req` comes from the provider's node and is treated as hostile. In the order of
+/// `spec/credentials.md` ("The client"): content rules and body size (`bad_request`,
+/// `request_too_large`), the slot (`credential_unavailable`), the request check, then
+/// `header_conflict` and `secret_in_request`. The observation's path is the normalised path
+/// (the record's `path`); its sizes and hashes are those of the relayed body and of the body
+/// returned.
 pub async fn perform(
     req: RelayedRequest,
     grant: &Grant,
@@ -210,33 +232,60 @@ pub async fn perform(
     now_ms: u64,
 ) -> Performed {
     let mut rec = Recorder::start();
-    rec.obs.mode = Mode::Relayed;
+    rec.obs.mode = CallMode::Relayed;
     rec.obs.slot = Some(grant.slot().to_owned());
     rec.obs.method = req.method.clone();
     rec.obs.host = HostKey::parse(&req.host)
         .map(|h| h.to_string())
         .unwrap_or_default();
+    rec.obs.path = req.path.clone();
     rec.request_body(&req.body);
-    if req.slot != grant.slot() {
-        let d = Denial::new(
-            DenialCode::CredentialUnavailable,
-            rec.obs.host.clone(),
-            format!(
-                "the request names slot {:?}, not this grant's slot",
-                req.slot
-            ),
-        );
-        return denied(rec, d);
-    }
-    let call = match Call::from_relayed(req, upstream.config().max_request_body) {
+    let slot = req.slot.clone();
+    let mut call = match Call::from_relayed(req, upstream.config().max_request_body) {
         Ok(c) => c,
         Err(d) => return denied(rec, d),
     };
-    rec.obs.path = call.path.clone();
-    if let Err(d) = grant.check(&call.host, call.method.as_str(), &call.path, now_ms) {
+    if slot != grant.slot() {
+        let d = Denial::new(
+            DenialCode::CredentialUnavailable,
+            call.host.to_string(),
+            format!("the request names slot {slot:?}, not this grant's slot"),
+        );
         return denied(rec, d);
     }
+    match checked_path(grant, &call.host, &call.method, &call.path, now_ms) {
+        Ok(path) => {
+            rec.obs.path.clone_from(&path);
+            call.path = path;
+        }
+        Err(d) => return denied(rec, d),
+    }
     credentialed(call, grant, secret, upstream, rec).await
+}
+
+/// The request check on `path` as received; when it passes, the normalised path (what is sent
+/// and recorded from then on).
+pub(crate) fn checked_path(
+    grant: &Grant,
+    host: &HostKey,
+    method: &Method,
+    path: &str,
+    now_ms: u64,
+) -> Result<String, Denial> {
+    grant.check(host, method.as_str(), path, now_ms)?;
+    // The check has just normalised the same path, so this does not fail.
+    normalised(host, path)
+}
+
+/// `path` normalised (`spec/credentials.md`, "Path normalisation"), or `path_not_allowed`.
+pub(crate) fn normalised(host: &HostKey, path: &str) -> Result<String, Denial> {
+    normalize_path(path).map_err(|e| {
+        Denial::new(
+            DenialCode::PathNotAllowed,
+            host.to_string(),
+            format!("the path does not normalise: {e}"),
+        )
+    })
 }
 
 fn denied(rec: Recorder, denial: Denial) -> Performed {
@@ -517,9 +566,14 @@ pub(crate) async fn relayed(
     let req = call.to_relayed(slot);
     let cfg = upstream.config();
     let attempt_limit = cfg.connect_timeout + cfg.tls_timeout + cfg.response_timeout;
-    let wait = match grant.policy().offline {
-        crate::policy::OfflineBehaviour::Fail => Duration::ZERO,
-        crate::policy::OfflineBehaviour::Wait { max_ms } => Duration::from_millis(max_ms),
+    let wait = match grant.policy().mode {
+        CredentialMode::Relayed {
+            offline: OfflineBehaviour::Wait { max_ms },
+        } => Duration::from_millis(max_ms),
+        CredentialMode::Relayed {
+            offline: OfflineBehaviour::Fail,
+        }
+        | CredentialMode::Sealed => Duration::ZERO,
     };
     let give_up = tokio::time::Instant::now() + wait;
     let mut backoff = Duration::from_millis(50);
@@ -551,8 +605,8 @@ pub(crate) async fn relayed(
             );
             return denied(rec, d);
         }
-        Err(RelayError::Denied { denial, record }) => {
-            rec.obs.relay_record = record;
+        Err(RelayError::Denied { denial, record: _ }) => {
+            // The client's code, message and retry; no record (a refused call carries none).
             return denied(rec, Denial { host: h, ..denial });
         }
         Err(RelayError::Failed(reason)) => {
@@ -566,13 +620,36 @@ pub(crate) async fn relayed(
     };
     reservation.commit();
     rec.obs.relay_record = resp.record.take();
-    if !(100..=599).contains(&resp.status) || resp.body.len() > cfg.max_response_body {
-        let code = if resp.body.len() > cfg.max_response_body {
-            DenialCode::ResponseTooLarge
-        } else {
-            DenialCode::UpstreamError
-        };
-        let d = Denial::new(code, h, "the client's node returned an unusable response");
+    if resp.body.len() > cfg.max_response_body {
+        let d = Denial::new(
+            DenialCode::ResponseTooLarge,
+            h,
+            "the client's node returned a response larger than the proxy delivers",
+        );
+        return denied(rec, d);
+    }
+    let unusable = if !(100..=599).contains(&resp.status) {
+        Some("a status outside 100-599")
+    } else if rec
+        .obs
+        .relay_record
+        .as_ref()
+        .is_none_or(|r| r.len() > MAX_RELAY_RECORD_ENVELOPE_LEN)
+    {
+        Some("no usable record of the exchange")
+    } else if placeholders.contains(&resp.body) {
+        // Scrubbing here would make the delivered body differ from the one the client's
+        // record commits to.
+        Some("a body holding a credential placeholder")
+    } else {
+        None
+    };
+    if let Some(what) = unusable {
+        let d = Denial::new(
+            DenialCode::UpstreamError,
+            h,
+            format!("the client's node returned {what}"),
+        );
         return denied(rec, d);
     }
     let mut map = HeaderMap::new();

@@ -9,7 +9,12 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use souk_egress::*;
-//! # async fn run(open_sealed: SealedOpener) -> Result<(), Box<dyn std::error::Error>> {
+//! use souk_protocol::credential::{CredentialMode, CredentialPolicy};
+//! use souk_protocol::receipt::EntryKind;
+//! # async fn run(
+//! #     open_sealed: SealedOpener,
+//! #     hire_id: souk_protocol::negotiation::HireId,
+//! # ) -> Result<(), Box<dyn std::error::Error>> {
 //! let token = ProxyToken::generate()?;
 //! let proxy_url = token.proxy_url("127.0.0.1:3128"); // HTTP_PROXY for the agent
 //! let egress = HireEgress::new(EgressConfig {
@@ -17,7 +22,9 @@
 //!     proxy_token: token,
 //!     hosts: vec!["pypi.org".into()],
 //!     slots: vec![SlotConfig {
-//!         policy: GrantPolicy {
+//!         // The policy of the client's signed grant for slot `crm`.
+//!         policy: CredentialPolicy {
+//!             hire_id,
 //!             slot: "crm".into(),
 //!             hosts: vec!["api.crm.example".into()],
 //!             methods: vec!["GET".into()],
@@ -25,7 +32,7 @@
 //!             injection: Injection::Header { name: "authorization".into(), prefix: "Bearer ".into() },
 //!             expires_at: 1_900_000_000_000,
 //!             max_requests: 100,
-//!             offline: OfflineBehaviour::Fail,
+//!             mode: CredentialMode::Sealed,
 //!         },
 //!         source: SecretSource::Sealed(open_sealed),
 //!         requests_used: 0,
@@ -39,28 +46,31 @@
 //! let listener = tokio::net::UnixListener::bind("/run/souk/hires/ab12/proxy.sock")?;
 //! tokio::spawn(serve_unix(listener, Arc::new(egress), tx, stop.clone()));
 //! while let Some(obs) = rx.recv().await {
-//!     // append a `network-call` receipt entry from `obs`
-//! #   let _ = obs;
+//!     // An observation is the receipt's `network-call` entry.
+//!     let kind = EntryKind::NetworkCall(obs);
+//! #   let _ = kind;
 //! }
 //! # Ok(()) }
 //! ```
 //!
 //! Module map (one role per file): `config` ([`EgressConfig`], [`HireEgress`], [`ProxyToken`],
-//! [`Limits`]), `host` (the `host[:port]` key), `policy` ([`GrantPolicy`], [`Grant`], path
-//! normalisation and the per-call decision), `secret` ([`Secret`], [`SecretSource`],
-//! placeholders), `denial` ([`DenialCode`], [`Denial`], the JSON body), `inject` (where the
-//! secret goes), `scrub` ([`Scrubber`]), `upstream` ([`UpstreamConfig`], [`Upstream`],
-//! [`Resolve`], address checks, TLS, pooling), `observe` ([`Observation`]), `relay` ([`Relay`]
-//! and its messages), `exchange` ([`perform`] and the shared call paths), `proxy`
-//! ([`serve_tcp`], [`serve_unix`]), `tunnel` (`CONNECT`).
+//! [`Limits`]), `host` (the `host[:port]` key), `grant` ([`Grant`]: a client's
+//! `CredentialPolicy` with its request counter; the decision is the protocol's
+//! `CredentialPolicy::check_request`), `secret` ([`Secret`], [`SecretSource`]), `inject` (where
+//! the secret goes), `scrub` ([`Scrubber`]), `upstream` ([`UpstreamConfig`], [`Upstream`],
+//! [`Resolve`], address checks, TLS, pooling), `observe` ([`Observation`], the receipt's
+//! `network-call` entry), `relay` ([`Relay`] and its messages), `exchange` ([`perform`] and the
+//! shared call paths), `proxy` ([`serve_tcp`], [`serve_unix`]), `tunnel` (`CONNECT`).
+//!
+//! Policies, denials, path normalisation and placeholders are `souk_protocol::credential`'s
+//! (`spec/credentials.md`); [`Denial`] and [`DenialCode`] are re-exported here.
 
 mod config;
-mod denial;
 mod exchange;
+mod grant;
 mod host;
 mod inject;
 mod observe;
-mod policy;
 mod proxy;
 mod relay;
 mod scrub;
@@ -71,15 +81,13 @@ mod upstream;
 pub use config::{
     Clock, ConfigError, EgressConfig, HireEgress, Limits, ProxyToken, SlotConfig, system_clock,
 };
-pub use denial::{Denial, DenialCode};
 pub use exchange::{Performed, perform};
-pub use observe::{Mode, Observation, body_hash};
-pub use policy::{Grant, GrantPolicy, OfflineBehaviour, PathError, normalize_path};
+pub use grant::Grant;
+pub use observe::{Observation, UNKNOWN_HOST, UNKNOWN_METHOD, body_hash};
 pub use proxy::{serve_tcp, serve_unix};
 pub use relay::{Relay, RelayError, RelayFuture, RelayedRequest, RelayedResponse};
 pub use scrub::{REDACTED, Scrubber};
-pub use secret::{
-    SealedOpener, Secret, SecretError, SecretSource, placeholder, placeholder_env_var,
-};
+pub use secret::{SealedOpener, Secret, SecretError, SecretSource};
+pub use souk_protocol::credential::{Denial, DenialCode};
 pub use souk_protocol::manifest::Injection;
 pub use upstream::{Resolve, SystemResolver, Upstream, UpstreamConfig, address_class};

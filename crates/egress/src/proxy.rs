@@ -21,6 +21,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use souk_protocol::credential::{Denial, DenialCode};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -28,11 +29,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{HireEgress, SlotState};
-use crate::denial::{Denial, DenialCode};
 use crate::exchange::{self, Call, Performed};
 use crate::host::{DEFAULT_PORT, HostKey};
-use crate::observe::{Mode, Observation, Recorder};
-use crate::policy::normalize_path;
+use crate::observe::{Observation, Recorder, is_recordable_method};
 use crate::secret::{Secret, SecretSource};
 use crate::tunnel;
 
@@ -275,6 +274,14 @@ async fn plain(ctx: &Ctx, req: Request<Incoming>, mut rec: Recorder) -> Performe
         }
     };
     let (parts, body) = req.into_parts();
+    if !is_recordable_method(parts.method.as_str()) {
+        let d = Denial::new(
+            DenialCode::BadRequest,
+            rec.obs.host.clone(),
+            "the method must be 1 to 16 letters A-Z",
+        );
+        return deny(rec, d);
+    }
     let uri = &parts.uri;
     let absolute = matches!(uri.scheme_str(), Some(s) if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"));
     let Some(authority) = uri.authority().filter(|_| absolute) else {
@@ -304,13 +311,11 @@ async fn plain(ctx: &Ctx, req: Request<Incoming>, mut rec: Recorder) -> Performe
     };
     let h = host.to_string();
     rec.obs.host = h.clone();
+    rec.obs.path = uri.path().to_owned();
     let route = match egress.slot_for(&host) {
         Some(slot) => {
             rec.obs.slot = Some(slot.grant.slot().to_owned());
-            rec.obs.mode = match slot.source {
-                SecretSource::Sealed(_) => Mode::Sealed,
-                SecretSource::Relayed(_) => Mode::Relayed,
-            };
+            rec.obs.mode = slot.source.call_mode();
             Route::Slot(slot)
         }
         None if egress.is_listed(&host) => Route::Unslotted,
@@ -331,21 +336,20 @@ async fn plain(ctx: &Ctx, req: Request<Incoming>, mut rec: Recorder) -> Performe
         );
         return deny(rec, d);
     }
-    let path = match normalize_path(uri.path()) {
-        Ok(p) => p,
-        Err(e) => {
-            let d = Denial::new(DenialCode::PathNotAllowed, h, format!("path: {e}"));
-            return deny(rec, d);
+    let path = match route {
+        Route::Slot(slot) => {
+            let now = (egress.clock)();
+            match exchange::checked_path(&slot.grant, &host, &parts.method, uri.path(), now) {
+                Ok(p) => p,
+                Err(d) => return deny(rec, d),
+            }
         }
+        Route::Unslotted => match exchange::normalised(&host, uri.path()) {
+            Ok(p) => p,
+            Err(d) => return deny(rec, d),
+        },
     };
     rec.obs.path = path.clone();
-    if let Route::Slot(slot) = route
-        && let Err(d) = slot
-            .grant
-            .check(&host, parts.method.as_str(), &path, (egress.clock)())
-    {
-        return deny(rec, d);
-    }
     let max = egress.upstream.config().max_request_body;
     let body = match Limited::new(body, max).collect().await {
         Ok(b) => b.to_bytes(),
@@ -455,8 +459,8 @@ pub(crate) async fn respond(
 
 /// The contract's JSON denial as an HTTP response.
 pub(crate) fn denial_response(d: &Denial) -> Response<Full<Bytes>> {
-    let mut out = Response::new(Full::new(d.json()));
-    *out.status_mut() = StatusCode::from_u16(d.status()).unwrap_or(StatusCode::FORBIDDEN);
+    let mut out = Response::new(Full::new(Bytes::from(d.to_json())));
+    *out.status_mut() = StatusCode::from_u16(d.http_status()).unwrap_or(StatusCode::FORBIDDEN);
     out.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if d.code == DenialCode::ProxyAuthRequired {

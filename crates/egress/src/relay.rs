@@ -9,7 +9,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::denial::Denial;
+use souk_protocol::credential::Denial;
 
 /// An un-injected request for the client's node to perform.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +29,9 @@ pub struct RelayedRequest {
 }
 
 /// The client's node's answer to a [`RelayedRequest`].
+///
+/// The provider's proxy delivers the body exactly as received (its observation's response hash
+/// must equal the record's, rule R10), so the client's node must have scrubbed it already.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelayedResponse {
     /// Upstream status.
@@ -37,7 +40,9 @@ pub struct RelayedResponse {
     pub headers: Vec<(String, Vec<u8>)>,
     /// Response body, scrubbed.
     pub body: Vec<u8>,
-    /// The client-signed record of the exchange (opaque here; goes into the observation).
+    /// The client-signed record of the exchange (`Signed<relay-record-body>`, opaque here;
+    /// goes into the observation). Required: a relayed call without it is refused with
+    /// `upstream_error`, as is one whose record is longer than the receipt allows.
     pub record: Option<Vec<u8>>,
 }
 
@@ -48,11 +53,13 @@ pub enum RelayError {
     #[error("the client's node is offline")]
     Offline,
     /// The client's node refused the call (its own policy check, or its upstream failed).
-    #[error("the client's node refused the call: {denial}")]
+    #[error("the client's node refused the call: {}", denial.code)]
     Denied {
-        /// The client's denial, passed to the agent as it is.
+        /// The client's denial (code, message, retry), passed to the agent as it is.
         denial: Denial,
-        /// The client-signed record of the refusal, if it made one.
+        /// A client-signed record of the refusal, if the transport carries one. Not recorded:
+        /// a refused call's receipt entry carries no relay record (`spec/receipts.md`, R10),
+        /// and the spec's `relay-denied` reply has none.
         record: Option<Vec<u8>>,
     },
     /// The transport failed mid-exchange (the message must not contain request data).
@@ -66,8 +73,10 @@ pub type RelayFuture<'a> =
 
 /// Carries a request to the client's node and back. Implemented by the node (libp2p request-
 /// response); tests use an in-process fake. The proxy applies its own timeout around the call
-/// and retries [`RelayError::Offline`] for as long as the grant's
-/// [`crate::OfflineBehaviour`] allows.
+/// and retries [`RelayError::Offline`] for as long as the policy's
+/// [`souk_protocol::credential::OfflineBehaviour`] allows. The implementation checks the
+/// client's record against the exchange (`souk_protocol::credential::check_record`) and
+/// answers [`RelayError::Failed`] when it does not match.
 pub trait Relay: Send + Sync {
     /// Sends `req` to the client's node and waits for its answer.
     fn relay(&self, req: RelayedRequest) -> RelayFuture<'_>;

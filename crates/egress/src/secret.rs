@@ -1,12 +1,13 @@
 //! Secrets and where they come from.
 //!
-//! Owns [`Secret`] (a zeroizing byte buffer with no `Debug`/`Display`), [`SecretSource`] (sealed:
-//! the node opens the HPKE-sealed grant on each use; relayed: the client's node holds it) and
-//! the placeholder naming. Nothing here logs, formats or stores a secret; a `Secret` lives
-//! only for the duration of one call.
+//! Owns [`Secret`] (a zeroizing byte buffer with no `Debug`/`Display`) and [`SecretSource`]
+//! (sealed: the node opens the HPKE-sealed grant on each use; relayed: the client's node holds
+//! it). Placeholders are the protocol's (`souk_protocol::credential::placeholder`). Nothing
+//! here logs, formats or stores a secret; a `Secret` lives only for the duration of one call.
 
 use std::sync::Arc;
 
+use souk_protocol::receipt::CallMode;
 use zeroize::Zeroizing;
 
 use crate::relay::Relay;
@@ -52,41 +53,21 @@ pub enum SecretSource {
     Relayed(Arc<dyn Relay>),
 }
 
+impl SecretSource {
+    /// How a call through this source is recorded in its receipt entry.
+    pub(crate) fn call_mode(&self) -> CallMode {
+        match self {
+            SecretSource::Sealed(_) => CallMode::Sealed,
+            SecretSource::Relayed(_) => CallMode::Relayed,
+        }
+    }
+}
+
 impl std::fmt::Debug for SecretSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             SecretSource::Sealed(_) => "Sealed(..)",
             SecretSource::Relayed(_) => "Relayed(..)",
         })
-    }
-}
-
-/// The placeholder the agent sees instead of the secret: `souk-credential:<slot>`.
-pub fn placeholder(slot: &str) -> String {
-    format!("souk-credential:{slot}")
-}
-
-/// The environment variable that carries the placeholder: `SOUK_CREDENTIAL_<SLOT>`, slot
-/// upper-cased and `-` replaced by `_`.
-pub fn placeholder_env_var(slot: &str) -> String {
-    let mut name = String::from("SOUK_CREDENTIAL_");
-    name.extend(slot.chars().map(|c| {
-        if c == '-' {
-            '_'
-        } else {
-            c.to_ascii_uppercase()
-        }
-    }));
-    name
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholder_naming() {
-        assert_eq!(placeholder("crm-api"), "souk-credential:crm-api");
-        assert_eq!(placeholder_env_var("crm-api"), "SOUK_CREDENTIAL_CRM_API");
     }
 }

@@ -15,12 +15,12 @@ use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use souk_protocol::credential::{Denial, DenialCode};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
-use crate::denial::{Denial, DenialCode};
 use crate::host::HostKey;
 use crate::observe::Recorder;
 use crate::proxy::Ctx;

@@ -23,11 +23,11 @@ use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::{CertificateDer, ServerName};
+use souk_protocol::credential::{Denial, DenialCode};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use crate::config::ConfigError;
-use crate::denial::{Denial, DenialCode};
 use crate::host::HostKey;
 
 /// Resolves a host name to socket addresses. The proxy calls it once per new connection and

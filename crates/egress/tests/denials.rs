@@ -12,8 +12,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use common::*;
 use souk_egress::*;
+use souk_protocol::credential::CredentialPolicy;
+use souk_protocol::receipt::CallMode;
 
-async fn one_slot(env: &Env, policy: GrantPolicy, secret: &[u8]) -> Proxy {
+async fn one_slot(env: &Env, policy: CredentialPolicy, secret: &[u8]) -> Proxy {
     start(env.config(
         &["other.test", "tunnel.test"],
         vec![slot(policy, sealed(secret))],
@@ -40,7 +42,8 @@ async fn host_not_listed() {
     assert_eq!(v["host"], "evil.test");
     assert_eq!(v["retry"], false);
     let obs = proxy.observation().await;
-    assert_eq!((obs.host.as_str(), obs.path.as_str()), ("evil.test", ""));
+    // The path as sent, never the query.
+    assert_eq!((obs.host.as_str(), obs.path.as_str()), ("evil.test", "/x"));
     assert_eq!(obs.denial, Some(DenialCode::BlockedByPolicy));
     // Same host on another port is another host.
     let resp = proxy.agent().get("http://other.test:8443/").await;
@@ -73,15 +76,22 @@ async fn method_path_expiry_and_budget() {
     let resp = agent.get("http://api.test/v1/contactsX").await;
     expect_denial(&mut proxy, &resp, "path_not_allowed", 403).await;
     let resp = agent.get("http://api.test/v1/contacts/../admin").await;
-    expect_denial(&mut proxy, &resp, "path_not_allowed", 403).await;
+    let obs = expect_denial(&mut proxy, &resp, "path_not_allowed", 403).await;
+    assert_eq!(obs.path, "/v1/contacts/../admin", "recorded as sent");
     let resp = agent.get("http://api.test/v1/contacts/%2e%2e/admin").await;
     expect_denial(&mut proxy, &resp, "path_not_allowed", 403).await;
     let resp = agent.get("http://api.test/v1/contacts%2F..%2Fadmin").await;
     expect_denial(&mut proxy, &resp, "path_not_allowed", 403).await;
+    // `.` segments are refused too, never resolved (spec/credentials.md, path normalisation).
+    let resp = agent.get("http://api.test/v1/contacts/./7").await;
+    expect_denial(&mut proxy, &resp, "path_not_allowed", 403).await;
+    // The request check's order: the method is judged before the path.
+    let resp = agent.send("PUT", "http://api.test/v1/../x", &[], b"").await;
+    expect_denial(&mut proxy, &resp, "method_not_allowed", 403).await;
     assert_eq!(env.echo.hits(), hits, "nothing reached the upstream");
 
     // Normalised before matching and sent as checked.
-    let resp = agent.get("http://api.test/v1/%63ontacts/./7").await;
+    let resp = agent.get("http://api.test/v1/%63ontacts/7").await;
     assert_eq!(resp.status, 200);
     assert_eq!(env.echo.last().path, "/v1/contacts/7");
     assert_eq!(proxy.observation().await.path, "/v1/contacts/7");
@@ -139,7 +149,7 @@ async fn cleartext_upstream_gets_no_credential() {
     let mut proxy = one_slot(&env, grant("crm", &["plain.test"], bearer()), &secret).await;
     let resp = proxy.agent().get("http://plain.test/x").await;
     let obs = expect_denial(&mut proxy, &resp, "tls_required", 502).await;
-    assert_eq!(obs.mode, Mode::Sealed);
+    assert_eq!(obs.mode, CallMode::Sealed);
     assert_eq!(
         env.plain.hits(),
         0,
@@ -480,5 +490,25 @@ async fn malformed_requests() {
     );
     let resp = proxy.agent().raw(upgrade.into_bytes()).await;
     expect_denial(&mut proxy, &resp, "bad_request", 400).await;
+    // Methods a receipt cannot hold (and the relay protocol refuses) are refused; the entry
+    // records a marker instead.
+    let hits = env.echo.hits();
+    for method in ["get", "M-SEARCH"] {
+        let resp = proxy
+            .agent()
+            .send(method, "http://api.test/x", &[], b"")
+            .await;
+        let obs = expect_denial(&mut proxy, &resp, "bad_request", 400).await;
+        assert_eq!(
+            (obs.method.as_str(), obs.host.as_str()),
+            (UNKNOWN_METHOD, "api.test")
+        );
+    }
+    assert_eq!(env.echo.hits(), hits);
+    // A host a receipt cannot spell is recorded as `invalid`; the agent still sees its own.
+    let resp = proxy.agent().get("http://[::1]:8080/x").await;
+    let v = expect_denial(&mut proxy, &resp, "blocked_by_policy", 403).await;
+    assert_eq!(v.host, UNKNOWN_HOST);
+    assert_eq!(resp.json()["host"], "[::1]:8080");
     proxy.stop().await;
 }

@@ -1,6 +1,6 @@
 //! Property tests: the scrubber removes any secret in any position and encoding; path
-//! normalisation is idempotent, canonical and never lets a dot segment or encoded separator
-//! through.
+//! normalisation (the protocol's, which the proxy checks and sends) is idempotent, canonical
+//! and never lets a dot segment, an encoded separator or an encoded control through.
 
 mod common;
 
@@ -8,7 +8,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use common::forms;
 use proptest::prelude::*;
-use souk_egress::{PathError, Scrubber, normalize_path};
+use souk_egress::Scrubber;
+use souk_protocol::credential::{PathError, normalize_path};
 
 #[derive(Debug, Clone, Copy)]
 enum Enc {
@@ -182,19 +183,19 @@ proptest! {
             Ok(n) => {
                 prop_assert!(n.starts_with('/'));
                 prop_assert_eq!(normalize_path(&n), Ok(n.clone()), "idempotent");
-                for seg in n[1..].split('/') {
-                    let base = seg.split(';').next().unwrap_or(seg);
-                    prop_assert!(seg != "." && base != "..", "dot segment in {}", n);
+                for seg in n.split('/') {
+                    prop_assert!(seg != "." && seg != "..", "dot segment in {}", n);
                 }
                 let lower = n.to_ascii_lowercase();
                 prop_assert!(!lower.contains("%2f") && !lower.contains("%5c"));
-                // Escapes left are of reserved characters, in uppercase hex.
+                // Escapes left are of reserved, non-control characters, in uppercase hex.
                 let b = n.as_bytes();
                 for (i, _) in n.match_indices('%') {
                     let hexpair = &b[i + 1..i + 3];
                     prop_assert!(hexpair.iter().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()));
                     let v = u8::from_str_radix(std::str::from_utf8(hexpair).unwrap_or("zz"), 16);
-                    prop_assert!(v.is_ok_and(|v| !(v.is_ascii_alphanumeric() || b"-._~".contains(&v))));
+                    let reserved = |v: u8| !(v.is_ascii_alphanumeric() || b"-._~".contains(&v));
+                    prop_assert!(v.is_ok_and(|v| reserved(v) && v >= 0x20 && v != 0x7f));
                 }
             }
             Err(e) => {
@@ -202,13 +203,16 @@ proptest! {
                 let decoded = pct_decode_unreserved(&p).to_ascii_lowercase();
                 let lower = p.to_ascii_lowercase();
                 let explained = match e {
-                    PathError::DotSegment => decoded.split('/').any(|s| {
-                        let base = s.split(';').next().unwrap_or(s);
-                        base == ".." || (base == "." && s.contains(';'))
-                    }),
+                    PathError::DotSegment => decoded.split('/').any(|s| s == "." || s == ".."),
                     PathError::EncodedSeparator => lower.contains("%2f") || lower.contains("%5c"),
-                    PathError::BadEncoding => p.contains('%'),
-                    PathError::InvalidChar | PathError::NotAbsolute => false,
+                    PathError::EncodedControl => {
+                        lower.contains("%0") || lower.contains("%1") || lower.contains("%7f")
+                    }
+                    PathError::BadPercentEncoding => p.contains('%'),
+                    PathError::InvalidCharacter(b) => p.as_bytes().contains(&b),
+                    PathError::NotAbsolute | PathError::QueryOrFragment | PathError::TooLong => {
+                        false
+                    }
                 };
                 prop_assert!(explained, "{:?} for {}", e, p);
             }

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::*;
 use souk_egress::*;
+use souk_protocol::credential::{CredentialPolicy, OfflineBehaviour};
+use souk_protocol::receipt::CallMode;
 use zeroize::Zeroizing;
 
 /// The client's node: its own grant, secret and upstream client.
@@ -52,7 +54,12 @@ impl Relay for FakeClient {
     }
 }
 
-fn client(env: &Env, policy: GrantPolicy, secret: &[u8], offline_for: usize) -> Arc<FakeClient> {
+fn client(
+    env: &Env,
+    policy: CredentialPolicy,
+    secret: &[u8],
+    offline_for: usize,
+) -> Arc<FakeClient> {
     Arc::new(FakeClient {
         grant: Grant::new(policy, 0).must("client grant"),
         secret: Zeroizing::new(secret.to_vec()),
@@ -67,7 +74,10 @@ fn client(env: &Env, policy: GrantPolicy, secret: &[u8], offline_for: usize) -> 
 async fn relayed_call_is_injected_by_the_client_and_scrubbed() {
     let env = env().await;
     let secret = canary();
-    let policy = grant("crm", &["api.test"], bearer());
+    let policy = relayed(
+        grant("crm", &["api.test"], bearer()),
+        OfflineBehaviour::Fail,
+    );
     let fake = client(&env, policy.clone(), &secret, 0);
     let source = SecretSource::Relayed(fake.clone());
     let mut proxy = start(env.config(&[], vec![slot(policy, source)])).await;
@@ -111,7 +121,7 @@ async fn relayed_call_is_injected_by_the_client_and_scrubbed() {
     );
 
     let obs = proxy.observation().await;
-    assert_eq!(obs.mode, Mode::Relayed);
+    assert_eq!(obs.mode, CallMode::Relayed);
     assert_eq!(obs.slot.as_deref(), Some("crm"));
     assert_eq!(obs.status, 200);
     assert_eq!(
@@ -128,7 +138,10 @@ async fn relayed_call_is_injected_by_the_client_and_scrubbed() {
 #[tokio::test]
 async fn offline_client_gives_client_offline() {
     let env = env().await;
-    let policy = grant("crm", &["api.test"], bearer());
+    let policy = relayed(
+        grant("crm", &["api.test"], bearer()),
+        OfflineBehaviour::Fail,
+    );
     let fake = client(&env, policy.clone(), &canary(), usize::MAX);
     let mut proxy =
         start(env.config(&[], vec![slot(policy, SecretSource::Relayed(fake.clone()))])).await;
@@ -149,8 +162,10 @@ async fn offline_client_gives_client_offline() {
 #[tokio::test]
 async fn waiting_policy_rides_out_a_short_outage() {
     let env = env().await;
-    let mut policy = grant("crm", &["api.test"], bearer());
-    policy.offline = OfflineBehaviour::Wait { max_ms: 20_000 };
+    let policy = relayed(
+        grant("crm", &["api.test"], bearer()),
+        OfflineBehaviour::Wait { max_ms: 20_000 },
+    );
     let fake = client(&env, policy.clone(), &canary(), 2);
     let mut proxy =
         start(env.config(&[], vec![slot(policy, SecretSource::Relayed(fake.clone()))])).await;
@@ -164,7 +179,10 @@ async fn waiting_policy_rides_out_a_short_outage() {
 #[tokio::test]
 async fn the_clients_own_policy_has_the_last_word() {
     let env = env().await;
-    let provider_policy = grant("crm", &["api.test"], bearer());
+    let provider_policy = relayed(
+        grant("crm", &["api.test"], bearer()),
+        OfflineBehaviour::Fail,
+    );
     let mut client_policy = provider_policy.clone();
     client_policy.methods = vec!["GET".into()];
     let fake = client(&env, client_policy, &canary(), 0);
@@ -182,11 +200,11 @@ async fn the_clients_own_policy_has_the_last_word() {
     let obs = proxy.observation().await;
     assert_eq!(
         (obs.denial, obs.mode),
-        (Some(DenialCode::MethodNotAllowed), Mode::Relayed)
+        (Some(DenialCode::MethodNotAllowed), CallMode::Relayed)
     );
     assert_eq!(
-        obs.relay_record.as_deref(),
-        Some(b"signed-denial:method_not_allowed".as_slice())
+        obs.relay_record, None,
+        "a refused call carries no record (R10)"
     );
     assert_eq!(env.echo.hits(), hits);
     proxy.stop().await;
@@ -196,7 +214,11 @@ async fn the_clients_own_policy_has_the_last_word() {
 async fn perform_treats_the_relayed_request_as_hostile() {
     let env = env().await;
     let secret = canary();
-    let g = Grant::new(grant("crm", &["api.test"], bearer()), 0).must("grant");
+    let policy = relayed(
+        grant("crm", &["api.test"], bearer()),
+        OfflineBehaviour::Fail,
+    );
+    let g = Grant::new(policy, 0).must("grant");
     let upstream = Upstream::new(env.upstream()).must("upstream");
     let s = Secret::new(Zeroizing::new(secret.clone()));
     let base = RelayedRequest {
@@ -253,10 +275,25 @@ async fn perform_treats_the_relayed_request_as_hostile() {
         ),
         (
             RelayedRequest {
-                path: "x".into(),
+                path: "/./b".into(),
                 ..base.clone()
             },
             DenialCode::PathNotAllowed,
+        ),
+        (
+            RelayedRequest {
+                method: "get".into(),
+                path: "/a/../b".into(),
+                ..base.clone()
+            },
+            DenialCode::BadRequest,
+        ),
+        (
+            RelayedRequest {
+                path: "x".into(),
+                ..base.clone()
+            },
+            DenialCode::BadRequest,
         ),
         (
             RelayedRequest {
@@ -290,13 +327,84 @@ async fn perform_treats_the_relayed_request_as_hostile() {
     for (req, code) in cases {
         let performed = perform(req, &g, &s, &upstream, 1_000).await;
         let denial = performed.result.err().must("denied");
-        assert_eq!(denial.code, code, "{denial}");
+        assert_eq!(denial.code, code, "{denial:?}");
         assert_eq!(performed.observation.denial, Some(code));
-        assert_eq!(performed.observation.mode, Mode::Relayed);
+        assert_eq!(performed.observation.mode, CallMode::Relayed);
+        assert_recordable(&performed.observation);
     }
     assert_eq!(env.echo.hits(), hits);
     assert_eq!(g.requests_used(), 0);
     let ok = perform(base, &g, &s, &upstream, 1_000).await;
     assert_eq!(ok.result.must("performed").status, 200);
     assert_eq!(g.requests_used(), 1);
+}
+
+/// A client's node that answers every call with `answer`.
+struct Canned(RelayedResponse);
+
+impl Relay for Canned {
+    fn relay(&self, _req: RelayedRequest) -> RelayFuture<'_> {
+        let answer = self.0.clone();
+        Box::pin(async move { Ok(answer) })
+    }
+}
+
+#[tokio::test]
+async fn a_reply_the_receipt_could_not_back_is_refused() {
+    let env = env().await;
+    let ok = RelayedResponse {
+        status: 200,
+        headers: vec![],
+        body: b"fine".to_vec(),
+        record: Some(b"signed".to_vec()),
+    };
+    let cases = [
+        (
+            "no record",
+            RelayedResponse {
+                record: None,
+                ..ok.clone()
+            },
+        ),
+        (
+            "a record too long for a receipt entry",
+            RelayedResponse {
+                record: Some(vec![0; 3201]),
+                ..ok.clone()
+            },
+        ),
+        (
+            "a body the proxy would have to scrub",
+            RelayedResponse {
+                body: b"see souk-credential:mail".to_vec(),
+                ..ok.clone()
+            },
+        ),
+    ];
+    for (what, answer) in cases {
+        let crm = relayed(
+            grant("crm", &["api.test"], bearer()),
+            OfflineBehaviour::Fail,
+        );
+        let mail = relayed(
+            grant("mail", &["other.test"], bearer()),
+            OfflineBehaviour::Fail,
+        );
+        let mut proxy = start(env.config(
+            &[],
+            vec![
+                slot(crm, SecretSource::Relayed(Arc::new(Canned(answer)))),
+                slot(mail, SecretSource::Relayed(Arc::new(Canned(ok.clone())))),
+            ],
+        ))
+        .await;
+        let resp = proxy.agent().get("http://api.test/x").await;
+        resp.assert_denied("upstream_error", 502);
+        let obs = proxy.observation().await;
+        assert_eq!(obs.denial, Some(DenialCode::UpstreamError), "{what}");
+        assert_eq!(obs.relay_record, None, "{what}");
+        // The client performed the call: it counts against the budget.
+        assert_eq!(proxy.egress.requests_used("crm"), Some(1), "{what}");
+        proxy.stop().await;
+    }
 }

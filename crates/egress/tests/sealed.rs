@@ -8,6 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use common::*;
 use souk_egress::*;
+use souk_protocol::receipt::CallMode;
 
 struct Case {
     name: &'static str,
@@ -157,7 +158,7 @@ async fn each_injection_kind_reaches_the_upstream_and_the_canary_stays_hidden() 
         assert_eq!(obs.path, "/echo-secret");
         assert_eq!(obs.status, 200);
         assert_eq!(obs.slot.as_deref(), Some("crm"));
-        assert_eq!(obs.mode, Mode::Sealed);
+        assert_eq!(obs.mode, CallMode::Sealed);
         assert_eq!(obs.denial, None);
         assert_eq!(obs.request_bytes, 0);
         assert_eq!(obs.response_bytes, resp.body.len() as u64);
@@ -225,7 +226,7 @@ async fn listed_host_without_slot_goes_over_tls_without_credential() {
     let obs = proxy.observation().await;
     assert_eq!(
         (obs.mode, obs.slot.as_deref(), obs.status),
-        (Mode::None, None, 200)
+        (CallMode::None, None, 200)
     );
     assert_eq!(obs.host, "other.test");
     proxy.stop().await;
@@ -333,7 +334,7 @@ async fn serves_on_a_unix_socket() {
         Some(want.as_slice())
     );
     let obs = rx.recv().await.must("observation");
-    assert_eq!((obs.status, obs.mode), (200, Mode::Sealed));
+    assert_eq!((obs.status, obs.mode), (200, CallMode::Sealed));
 
     stop.cancel();
     server.await.must("server task");

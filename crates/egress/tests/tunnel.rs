@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use souk_egress::*;
+use souk_protocol::receipt::CallMode;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -65,11 +66,11 @@ async fn tunnel_to_a_listed_host_carries_tls_end_to_end_and_is_observed() {
     let obs = proxy.observation().await;
     assert_eq!(obs.method, "CONNECT");
     assert_eq!(obs.host, "tunnel.test");
-    assert_eq!(obs.path, "");
+    assert_eq!(obs.path, "/", "a tunnel has no path; the receipt wants one");
     assert_eq!(obs.status, 200);
     assert_eq!(
         (obs.mode, obs.slot.as_deref(), obs.denial),
-        (Mode::None, None, None)
+        (CallMode::None, None, None)
     );
     // TLS records both ways: more than the plaintext, and committed.
     assert!(obs.request_bytes > body.len() as u64, "{obs:?}");

@@ -101,14 +101,29 @@ impl DenialCode {
         Self::ALL.iter().find(|x| x.2 == name).map(|x| x.0)
     }
 
-    /// The HTTP status the agent gets: 407 for `proxy_auth_required`, 502 for
-    /// `upstream_error`, 503 for `client_offline`, 403 for everything else.
+    /// The HTTP status the agent gets: 407 for `proxy_auth_required`, 400 for `bad_request`,
+    /// 413 for `request_too_large`, 502 when the upstream side failed (`tls_required`,
+    /// `response_too_large`, `upstream_error`), 503 for `client_offline`, and 403 for every
+    /// policy refusal.
     pub fn http_status(self) -> u16 {
         match self {
             DenialCode::ProxyAuthRequired => 407,
-            DenialCode::UpstreamError => 502,
+            DenialCode::BadRequest => 400,
+            DenialCode::RequestTooLarge => 413,
+            DenialCode::TlsRequired | DenialCode::ResponseTooLarge | DenialCode::UpstreamError => {
+                502
+            }
             DenialCode::ClientOffline => 503,
-            _ => 403,
+            DenialCode::BlockedByPolicy
+            | DenialCode::MethodNotAllowed
+            | DenialCode::PathNotAllowed
+            | DenialCode::CredentialExpired
+            | DenialCode::BudgetExhausted
+            | DenialCode::SecretInRequest
+            | DenialCode::HeaderConflict
+            | DenialCode::CredentialUnavailable
+            | DenialCode::PrivateAddress
+            | DenialCode::UsePlainHttpForCredentialHosts => 403,
         }
     }
 
@@ -224,8 +239,31 @@ mod tests {
         let offline = Denial::new(DenialCode::ClientOffline, "api.example.com", "");
         assert!(offline.retry);
         assert_eq!(offline.http_status(), 503);
-        assert_eq!(DenialCode::ProxyAuthRequired.http_status(), 407);
-        assert_eq!(DenialCode::UpstreamError.http_status(), 502);
-        assert_eq!(DenialCode::HeaderConflict.http_status(), 403);
+    }
+
+    #[test]
+    fn statuses_follow_the_spec_table() {
+        let want: [(DenialCode, u16); 17] = [
+            (DenialCode::BlockedByPolicy, 403),
+            (DenialCode::MethodNotAllowed, 403),
+            (DenialCode::PathNotAllowed, 403),
+            (DenialCode::CredentialExpired, 403),
+            (DenialCode::BudgetExhausted, 403),
+            (DenialCode::ProxyAuthRequired, 407),
+            (DenialCode::TlsRequired, 502),
+            (DenialCode::SecretInRequest, 403),
+            (DenialCode::HeaderConflict, 403),
+            (DenialCode::CredentialUnavailable, 403),
+            (DenialCode::ClientOffline, 503),
+            (DenialCode::PrivateAddress, 403),
+            (DenialCode::UsePlainHttpForCredentialHosts, 403),
+            (DenialCode::RequestTooLarge, 413),
+            (DenialCode::ResponseTooLarge, 502),
+            (DenialCode::UpstreamError, 502),
+            (DenialCode::BadRequest, 400),
+        ];
+        for (code, status) in want {
+            assert_eq!(code.http_status(), status, "{code}");
+        }
     }
 }

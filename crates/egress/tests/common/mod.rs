@@ -22,6 +22,9 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use souk_egress::*;
+use souk_protocol::Hash;
+use souk_protocol::credential::{CredentialMode, CredentialPolicy, OfflineBehaviour};
+use souk_protocol::receipt::{CallMode, EntryKind};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -553,17 +556,27 @@ impl Env {
 
 pub const FAR_FUTURE: u64 = 4_000_000_000_000;
 
-pub fn grant(slot: &str, hosts: &[&str], injection: Injection) -> GrantPolicy {
-    GrantPolicy {
+/// A sealed-mode policy for `slot` on `hosts` (any method, any path).
+pub fn grant(slot: &str, hosts: &[&str], injection: Injection) -> CredentialPolicy {
+    let mut hosts: Vec<String> = hosts.iter().map(|s| s.to_string()).collect();
+    hosts.sort();
+    CredentialPolicy {
+        hire_id: Hash::digest(b"test-hire"),
         slot: slot.into(),
-        hosts: hosts.iter().map(|s| s.to_string()).collect(),
+        hosts,
         methods: vec![],
         path_prefixes: vec![],
         injection,
         expires_at: FAR_FUTURE,
         max_requests: 1_000,
-        offline: OfflineBehaviour::Fail,
+        mode: CredentialMode::Sealed,
     }
+}
+
+/// `policy` in relayed mode with `offline`.
+pub fn relayed(mut policy: CredentialPolicy, offline: OfflineBehaviour) -> CredentialPolicy {
+    policy.mode = CredentialMode::Relayed { offline };
+    policy
 }
 
 pub fn bearer() -> Injection {
@@ -578,7 +591,7 @@ pub fn sealed(secret: &[u8]) -> SecretSource {
     SecretSource::Sealed(Arc::new(move || Ok(Zeroizing::new(secret.to_vec()))))
 }
 
-pub fn slot(policy: GrantPolicy, source: SecretSource) -> SlotConfig {
+pub fn slot(policy: CredentialPolicy, source: SecretSource) -> SlotConfig {
     SlotConfig {
         policy,
         source,
@@ -622,12 +635,33 @@ pub async fn start(cfg: EgressConfig) -> Proxy {
     }
 }
 
+/// Panics unless `obs` can go into a receipt chain as it is: well formed (R9) and, for its
+/// own fields, consistent with R10 (slot iff mode, a denial has status 0 and no record, a
+/// call that went through has an HTTP status and, if relayed, a record).
+pub fn assert_recordable(obs: &Observation) {
+    let kind = EntryKind::NetworkCall(obs.clone());
+    assert_eq!(kind.field_problem(), None, "{obs:?}");
+    assert_eq!(obs.slot.is_none(), obs.mode == CallMode::None, "{obs:?}");
+    match obs.denial {
+        Some(_) => assert!(obs.status == 0 && obs.relay_record.is_none(), "{obs:?}"),
+        None => {
+            assert!((100..=999).contains(&obs.status), "{obs:?}");
+            if obs.mode == CallMode::Relayed {
+                assert!(obs.relay_record.is_some(), "{obs:?}");
+            }
+        }
+    }
+}
+
 impl Proxy {
+    /// The next observation, checked with [`assert_recordable`].
     pub async fn observation(&mut self) -> Observation {
-        tokio::time::timeout(Duration::from_secs(10), self.obs.recv())
+        let obs = tokio::time::timeout(Duration::from_secs(10), self.obs.recv())
             .await
             .must("no observation within 10 s")
-            .must("observation channel closed")
+            .must("observation channel closed");
+        assert_recordable(&obs);
+        obs
     }
 
     pub fn pending_observation(&mut self) -> Option<Observation> {
