@@ -54,9 +54,7 @@ fn processes_with(marker: &str) -> Vec<String> {
             continue;
         }
         if let Ok(env) = std::fs::read(e.path().join("environ"))
-            && env
-                .windows(marker.len())
-                .any(|w| w == marker.as_bytes())
+            && env.windows(marker.len()).any(|w| w == marker.as_bytes())
         {
             found.push(name);
         }
@@ -123,12 +121,15 @@ async fn a_hostile_agent_gets_nothing_and_leaves_nothing_behind() {
         "node_pid": std::process::id(),
         "home": home,
         "home_allowed": home_allowed,
-        // The node's own p2p port stands for the node's ports.
-        "host_port": p2p_port,
+        "host_port": host_port,
+        // The node's own p2p port (its API listens nowhere in this test).
+        "more_ports": [p2p_port],
         "proxy_port": 3128,
         "package_dir": package,
     });
-    let id = hire(&c.handle, new_hire(&mid, input, None, None)).await.id();
+    let id = hire(&c.handle, new_hire(&mid, input, None, None))
+        .await
+        .id();
     let hire_hex = id.to_hex();
     wait_for_state(&c.handle, id, HireState::InputRequired).await;
     // While it waits, its detached children are alive (the test can see them)...
@@ -163,9 +164,10 @@ async fn a_hostile_agent_gets_nothing_and_leaves_nothing_behind() {
     for (attempt, outcome) in report {
         let outcome = outcome.as_str().unwrap_or_default();
         match attempt.as_str() {
-            // Its own directory is its to write; the proxy is its one allowed route (this
-            // agent's manifest lists no host, so there is none); `forked` is a count.
-            "own workdir" | "proxy" | "forked" => {}
+            // Its own directory is its to write, and so is its private /tmp (checked on the
+            // host below); the proxy is its one allowed route (this agent's manifest lists no
+            // host, so there is none); `forked` is a count.
+            "own workdir" | "write /tmp" | "proxy" | "forked" => {}
             _ => assert!(
                 outcome.starts_with("blocked"),
                 "{attempt}: {outcome}\nfull report: {report:?}"

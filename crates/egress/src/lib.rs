@@ -78,12 +78,15 @@ mod secret;
 mod tunnel;
 mod upstream;
 
+#[cfg(feature = "test-utils")]
+pub mod testing;
+
 pub use config::{
     Clock, ConfigError, EgressConfig, HireEgress, Limits, ProxyToken, SlotConfig, system_clock,
 };
 pub use exchange::{Performed, perform};
 pub use grant::Grant;
-pub use observe::{Observation, UNKNOWN_HOST, UNKNOWN_METHOD, body_hash};
+pub use observe::{Observation, body_hash};
 pub use proxy::{serve_tcp, serve_unix};
 pub use relay::{Relay, RelayError, RelayFuture, RelayedRequest, RelayedResponse};
 pub use scrub::{REDACTED, Scrubber};

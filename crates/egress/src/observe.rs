@@ -4,9 +4,9 @@
 //! Owns [`Observation`] (the protocol's [`NetworkCall`]: one per proxied call, tunnel or
 //! denial, which the node appends to the receipt chain as it is) and the recorder that fills
 //! it in as a call proceeds. Every finished observation is well formed by rule R9 of
-//! `spec/receipts.md` (a valid host, a method of letters `A`–`Z`, a path starting with `/`
-//! without query or fragment) and obeys R10's denial clause (status 0, no relay record), so
-//! an agent cannot make its provider's receipts fail verification by sending odd requests.
+//! `spec/receipts.md` (what a receipt cannot spell is left empty, which only a denial may
+//! do) and obeys R10's denial clause (status 0, no relay record), so an agent cannot make its
+//! provider's receipts fail verification by sending odd requests.
 //! An observation never holds a query string, a header value or a secret: bodies appear only
 //! as sizes and BLAKE3 hashes.
 
@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use souk_protocol::Hash;
 use souk_protocol::credential::Denial;
-use souk_protocol::manifest::is_valid_host;
+use souk_protocol::manifest::MAX_OBSERVED_HOST_LEN;
 use souk_protocol::receipt::{CallMode, MAX_PATH_LEN, NetworkCall};
 
 /// One observed call or denial: the receipt's `network-call` entry.
@@ -26,19 +26,12 @@ use souk_protocol::receipt::{CallMode, MAX_PATH_LEN, NetworkCall};
 /// bytes carried in each direction (TLS records, opaque to the proxy). Denials carry the size
 /// and hash of whatever request body was read and an empty response.
 ///
-/// Fields a receipt cannot spell are recorded as markers: the host as [`UNKNOWN_HOST`] (no
-/// host, an IPv6 literal, a name with `_`), the method as [`UNKNOWN_METHOD`] (anything but
-/// 1–16 letters `A`–`Z`; such requests are refused), the path as `/` when there is none (a
-/// tunnel, a request that could not be parsed). A path that does not normalise is recorded as
-/// sent, up to the first `?` or `#`, at most 2 048 bytes.
+/// What a receipt cannot spell is left empty (R9 allows it in denials only; such requests
+/// are always refused): a host that is not printable lowercase ASCII, a method that is not
+/// 1–16 letters `A`–`Z`, a path that does not start with `/`. A tunnel records no path. A
+/// path that does not normalise is recorded as sent, up to the first `?` or `#`, at most
+/// 2 048 bytes.
 pub type Observation = NetworkCall;
-
-/// The host recorded when the request's host cannot be written as a receipt's host:
-/// `invalid`, a name reserved never to resolve (RFC 6761, section 6.4).
-pub const UNKNOWN_HOST: &str = "invalid";
-
-/// The method recorded when the request's method is not 1–16 letters `A`–`Z`.
-pub const UNKNOWN_METHOD: &str = "INVALID";
 
 /// Longest method a receipt holds.
 const MAX_METHOD_LEN: usize = 16;
@@ -99,15 +92,25 @@ impl Recorder {
     pub(crate) fn finish(mut self) -> Observation {
         let o = &mut self.obs;
         o.duration_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        if !is_valid_host(&o.host) {
-            o.host = UNKNOWN_HOST.to_owned();
+        if !is_recordable_host(&o.host) {
+            o.host.clear();
         }
         if !is_recordable_method(&o.method) {
-            o.method = UNKNOWN_METHOD.to_owned();
+            o.method.clear();
         }
         o.path = recordable_path(&o.path);
         self.obs
     }
+}
+
+/// Whether a receipt can hold `host` as it is: printable ASCII without `A`–`Z`, at most
+/// [`MAX_OBSERVED_HOST_LEN`] bytes.
+fn is_recordable_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= MAX_OBSERVED_HOST_LEN
+        && host
+            .bytes()
+            .all(|b| (0x21..=0x7e).contains(&b) && !b.is_ascii_uppercase())
 }
 
 /// Whether a receipt can hold `method` as it is: 1–16 letters `A`–`Z`.
@@ -116,7 +119,7 @@ pub(crate) fn is_recordable_method(method: &str) -> bool {
 }
 
 /// `path` up to its first `?` or `#`, cut to [`MAX_PATH_LEN`] bytes on a character boundary;
-/// `/` when that does not start with `/`.
+/// empty when that does not start with `/`.
 fn recordable_path(path: &str) -> String {
     let end = path.find(['?', '#']).unwrap_or(path.len());
     let mut cut = end.min(MAX_PATH_LEN);
@@ -127,7 +130,7 @@ fn recordable_path(path: &str) -> String {
     if p.starts_with('/') {
         p.to_owned()
     } else {
-        "/".to_owned()
+        String::new()
     }
 }
 
@@ -156,24 +159,15 @@ mod tests {
         let long = format!("/{}é", "a".repeat(MAX_PATH_LEN - 2));
         for (host, method, path, want) in [
             ("api.test", "GET", "/v1/x", ("api.test", "GET", "/v1/x")),
-            ("", "", "", (UNKNOWN_HOST, UNKNOWN_METHOD, "/")),
-            (
-                "[::1]:8080",
-                "get",
-                "/a?b",
-                (UNKNOWN_HOST, UNKNOWN_METHOD, "/a"),
-            ),
-            (
-                "a_b.test",
-                "M-SEARCH",
-                "/a#frag",
-                (UNKNOWN_HOST, UNKNOWN_METHOD, "/a"),
-            ),
+            ("", "", "", ("", "", "")),
+            ("[::1]:8080", "get", "/a?b", ("[::1]:8080", "", "/a")),
+            ("a_b.test", "M-SEARCH", "/a#frag", ("a_b.test", "", "/a")),
+            ("API.test", "GET", "/a", ("", "GET", "/a")),
             (
                 "api.test:8443",
                 "VERYLONGMETHODNAME",
                 "*",
-                ("api.test:8443", UNKNOWN_METHOD, "/"),
+                ("api.test:8443", "", ""),
             ),
             (
                 "api.test",

@@ -501,14 +501,15 @@ async fn malformed_requests() {
         let obs = expect_denial(&mut proxy, &resp, "bad_request", 400).await;
         assert_eq!(
             (obs.method.as_str(), obs.host.as_str()),
-            (UNKNOWN_METHOD, "api.test")
+            ("", "api.test"),
+            "a method a receipt cannot spell is left empty"
         );
     }
     assert_eq!(env.echo.hits(), hits);
-    // A host a receipt cannot spell is recorded as `invalid`; the agent still sees its own.
+    // An IPv6 literal is recorded as it is (bracketed, lowercase).
     let resp = proxy.agent().get("http://[::1]:8080/x").await;
     let v = expect_denial(&mut proxy, &resp, "blocked_by_policy", 403).await;
-    assert_eq!(v.host, UNKNOWN_HOST);
+    assert_eq!(v.host, "[::1]:8080");
     assert_eq!(resp.json()["host"], "[::1]:8080");
     proxy.stop().await;
 }

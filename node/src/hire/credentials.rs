@@ -13,7 +13,7 @@
 use serde::{Deserialize, Serialize};
 use souk_protocol::Hash;
 use souk_protocol::credential::{
-    self, CredentialGrant, CredentialMode, CredentialPolicy, OfflineBehaviour, SignedGrant,
+    self, CredentialGrant, CredentialMode, CredentialPolicy, OfflineBehaviour,
 };
 use souk_protocol::encoding::{Encoder, Reader};
 use souk_protocol::identity::Keypair;
@@ -226,22 +226,6 @@ pub(crate) fn stored_grants(store: &Store, id: &Hash) -> Result<Vec<Vec<u8>>, Hi
     }
     r.finish().map_err(|e| corrupt(&e))?;
     Ok(out)
-}
-
-/// Provider: the checked grant of `slot` among the stored grants of hire `id`.
-pub(crate) fn stored_grant(
-    store: &Store,
-    id: &Hash,
-    slot: &str,
-) -> Result<Option<SignedGrant>, HireError> {
-    for raw in stored_grants(store, id)? {
-        let g =
-            SignedGrant::decode_bytes(&raw).map_err(|e| HireError::corrupt(*id, BLOB_GRANTS, e))?;
-        if g.body().policy.slot == slot {
-            return Ok(Some(g));
-        }
-    }
-    Ok(None)
 }
 
 /// Opens the sealed secret of `grant` for hire `id` with the provider's sealing secret: the

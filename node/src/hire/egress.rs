@@ -11,13 +11,15 @@ use std::sync::Arc;
 use libp2p::PeerId;
 use souk_egress::{
     Denial, EgressConfig, HireEgress, Limits, Observation, ProxyToken, Relay, RelayError,
-    RelayFuture, RelayedRequest, RelayedResponse, SecretError, SecretSource, SlotConfig,
-    serve_tcp, serve_unix, system_clock,
+    RelayFuture, RelayedRequest, RelayedResponse, SecretError, SecretSource, SlotConfig, serve_tcp,
+    serve_unix, system_clock,
 };
 use souk_protocol::Hash;
-use souk_protocol::credential::{self, CredentialMode, Header, RelayReply, RelayRequest, SignedGrant};
+use souk_protocol::credential::{
+    self, CredentialMode, Header, RelayReply, RelayRequest, SignedGrant,
+};
 use souk_protocol::manifest::Manifest;
-use souk_protocol::receipt::{EntryKind, NetworkCall, SignedEntry};
+use souk_protocol::receipt::{EntryKind, SignedEntry};
 use souk_runtime::sandbox::ProxyForward;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -28,7 +30,7 @@ use super::error::HireError;
 use super::transport::{HireNetwork, TransportError};
 
 /// The loopback port the agent's forwarder listens on inside the sandbox.
-pub const PROXY_PORT: u16 = 3128;
+pub(super) const PROXY_PORT: u16 = 3128;
 /// Observations waiting for the job: the proxy waits (never drops one) when it is full.
 const OBSERVATION_QUEUE: usize = 64;
 
@@ -103,8 +105,7 @@ impl HireProxy {
                 source,
             });
         }
-        let token = ProxyToken::generate()
-            .map_err(|e| HireError::corrupt(id, "randomness", e))?;
+        let token = ProxyToken::generate().map_err(|e| HireError::corrupt(id, "randomness", e))?;
         let listener = if sandboxed {
             let path = sockets.join(format!("{}.sock", id.to_hex()));
             let unix = bind_unix(&path).map_err(|e| HireError::corrupt(id, "proxy socket", e))?;
@@ -150,7 +151,14 @@ impl HireProxy {
                 (None, None)
             }
         };
-        for var in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"] {
+        for var in [
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+        ] {
             env.push((var.into(), url.to_string()));
         }
         Ok(Some(HireProxy {
@@ -200,31 +208,10 @@ fn bind_unix(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
     Ok(listener)
 }
 
-/// The receipt entry of one observed call. Fields the protocol's field rules (R9) would
-/// refuse — only possible in a denial of a request the proxy could not parse — are left
-/// empty rather than recorded wrong.
+/// The receipt entry of one observed call (the proxy records only entries the field rules
+/// accept: R9, R10's denial clause).
 pub(crate) fn network_call(o: Observation) -> EntryKind {
-    let mut call = NetworkCall {
-        host: o.host,
-        method: o.method,
-        path: o.path,
-        status: u32::from(o.status),
-        request_bytes: o.request_bytes,
-        response_bytes: o.response_bytes,
-        request_hash: o.request_hash,
-        response_hash: o.response_hash,
-        duration_ms: o.duration_ms,
-        slot: o.slot,
-        mode: o.mode,
-        denial: o.denial,
-        relay_record: o.relay_record,
-    };
-    if call.denial.is_some() && call.field_problem().is_some() {
-        call.host.clear();
-        call.method.clear();
-        call.path.clear();
-    }
-    EntryKind::NetworkCall(call)
+    EntryKind::NetworkCall(o)
 }
 
 /// Per slot, the calls of this hire's chain that reached the upstream with the credential

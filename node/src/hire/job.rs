@@ -16,16 +16,15 @@ use souk_protocol::signed::Signed;
 use souk_protocol::{Hash, Timestamp};
 use souk_runtime::sandbox::kill_leftover;
 use souk_runtime::{
-    AgentEvent, AgentProcess, Outcome, ResourceLimits, RunConfig, RuntimeError, SandboxRecord,
-    Step,
+    AgentEvent, AgentProcess, Outcome, ResourceLimits, RunConfig, RuntimeError, SandboxRecord, Step,
 };
 use tokio::sync::mpsc;
 
 use super::ctx::{Ctx, blocking, offer};
+use super::egress::{HireProxy, network_call, requests_used};
 use super::error::HireError;
 use super::export::{blob, contract_and_manifest};
 use super::msg::{JobControl, JobUpdate, Msg};
-use super::egress::{HireProxy, network_call, requests_used};
 use super::record::{
     BLOB_ANSWER, BLOB_CHECKPOINT, BLOB_INPUT, BLOB_OUTPUT, BLOB_SANDBOX, HireRecord,
 };
@@ -413,7 +412,11 @@ impl Job {
                 };
                 let why = start_failed(e);
                 return self
-                    .fail(&mut chain, code, format!("the agent could not start: {why}"))
+                    .fail(
+                        &mut chain,
+                        code,
+                        format!("the agent could not start: {why}"),
+                    )
                     .await;
             }
         };
@@ -540,11 +543,13 @@ impl Job {
         if raw.is_empty() {
             return Ok(());
         }
-        let record: SandboxRecord = serde_json::from_slice(&raw)
-            .map_err(|e| HireError::corrupt(id, BLOB_SANDBOX, e))?;
+        let record: SandboxRecord =
+            serde_json::from_slice(&raw).map_err(|e| HireError::corrupt(id, BLOB_SANDBOX, e))?;
         let killed = tokio::task::spawn_blocking(move || kill_leftover(&record)).await?;
         match killed {
-            Ok(true) => tracing::warn!(hire = %id.short(), "stopped the agent of an earlier run before resuming"),
+            Ok(true) => {
+                tracing::warn!(hire = %id.short(), "stopped the agent of an earlier run before resuming")
+            }
             Ok(false) => {}
             Err(e) => return Err(HireError::corrupt(id, BLOB_SANDBOX, e)),
         }
@@ -565,7 +570,8 @@ impl Job {
     async fn close_network(&mut self, chain: &mut Chain) -> Result<(), HireError> {
         if let Some(proxy) = self.proxy.take() {
             for observed in proxy.close().await {
-                self.append_entry(chain, network_call(observed), None).await?;
+                self.append_entry(chain, network_call(observed), None)
+                    .await?;
             }
         }
         Ok(())

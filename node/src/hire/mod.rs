@@ -19,8 +19,8 @@
 pub mod actor;
 mod api;
 pub mod credentials;
-mod egress;
 mod ctx;
+mod egress;
 pub mod error;
 mod export;
 mod follow;
@@ -28,12 +28,12 @@ pub mod handle;
 mod job;
 pub mod msg;
 mod negotiate;
-mod relay;
 pub mod policy;
 pub mod record;
+mod relay;
 mod serve;
-mod settle;
 pub mod settings;
+mod settle;
 mod state;
 #[cfg(test)]
 mod tests;

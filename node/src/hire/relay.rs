@@ -27,7 +27,7 @@ use crate::now_ms;
 
 /// Blob prefix: `relay-used/<slot>`, the request ids of every relayed call counted against
 /// the slot's budget (16 bytes each, in order).
-pub const BLOB_RELAY_USED: &str = "relay-used/";
+pub(super) const BLOB_RELAY_USED: &str = "relay-used/";
 
 fn denied(code: DenialCode, message: impl Into<String>) -> RelayReply {
     RelayReply::Denied {
@@ -38,7 +38,12 @@ fn denied(code: DenialCode, message: impl Into<String>) -> RelayReply {
 }
 
 /// Handles one relay request from `peer`.
-pub(super) fn on_relay(hires: &mut Hires, peer: PeerId, request: RelayRequest, reply: RelayResponder) {
+pub(super) fn on_relay(
+    hires: &mut Hires,
+    peer: PeerId,
+    request: RelayRequest,
+    reply: RelayResponder,
+) {
     let id = request.hire_id;
     let refusal = match hires.get(&id) {
         None => Some(denied(
@@ -53,10 +58,12 @@ pub(super) fn on_relay(hires: &mut Hires, peer: PeerId, request: RelayRequest, r
             DenialCode::CredentialExpired,
             format!("the hire has ended ({})", r.state),
         )),
-        Some(_) => request
-            .validate()
-            .err()
-            .map(|e| denied(DenialCode::BadRequest, format!("malformed relay request: {e}"))),
+        Some(_) => request.validate().err().map(|e| {
+            denied(
+                DenialCode::BadRequest,
+                format!("malformed relay request: {e}"),
+            )
+        }),
     };
     if let Some(r) = refusal {
         let _ = reply.send(r);
@@ -69,7 +76,10 @@ pub(super) fn on_relay(hires: &mut Hires, peer: PeerId, request: RelayRequest, r
             Ok(upstream) => perform_relayed(&ctx, &upstream, request).await,
             Err(e) => {
                 tracing::error!("cannot set up relayed calls: {e}");
-                denied(DenialCode::UpstreamError, "the client cannot make calls now")
+                denied(
+                    DenialCode::UpstreamError,
+                    "the client cannot make calls now",
+                )
             }
         };
         let _ = reply.send(answer);
@@ -89,7 +99,10 @@ async fn perform_relayed(ctx: &Ctx, upstream: &Upstream, request: RelayRequest) 
         Ok(Err(refusal)) => return refusal,
         Err(e) => {
             tracing::error!(hire = %id.short(), "cannot prepare a relayed call: {e}");
-            return denied(DenialCode::CredentialUnavailable, "the credential is unavailable");
+            return denied(
+                DenialCode::CredentialUnavailable,
+                "the credential is unavailable",
+            );
         }
     };
     let started = now_ms();
@@ -163,7 +176,11 @@ fn prepare(
     let name = format!("{BLOB_RELAY_USED}{slot}");
     let mut used = store.get_hire_blob(id, &name)?.unwrap_or_default();
     if used.len() % 16 != 0 {
-        return Err(HireError::corrupt(*id, BLOB_RELAY_USED, "not a list of request ids"));
+        return Err(HireError::corrupt(
+            *id,
+            BLOB_RELAY_USED,
+            "not a list of request ids",
+        ));
     }
     if used.chunks(16).any(|c| c == request_id) {
         return Ok(Err(denied(DenialCode::BadRequest, "a repeated request id")));
@@ -172,7 +189,10 @@ fn prepare(
     if count >= policy.max_requests {
         return Ok(Err(denied(
             DenialCode::BudgetExhausted,
-            format!("slot {slot} allows {} requests; all are used", policy.max_requests),
+            format!(
+                "slot {slot} allows {} requests; all are used",
+                policy.max_requests
+            ),
         )));
     }
     let Some(secret) = open_relayed(store, id, slot, sealing)? else {
@@ -185,8 +205,7 @@ fn prepare(
     // never lets one through uncounted.
     used.extend_from_slice(request_id);
     store.put_hire_blob(id, &name, &used)?;
-    let grant = Grant::new(policy, count)
-        .map_err(|e| HireError::corrupt(*id, BLOB_GRANTS, e))?;
+    let grant = Grant::new(policy, count).map_err(|e| HireError::corrupt(*id, BLOB_GRANTS, e))?;
     Ok(Ok((grant, Secret::new(secret))))
 }
 

@@ -35,6 +35,13 @@ impl HireNetwork for Offline {
     ) -> BoxFuture<Result<Option<Signed<souk_protocol::manifest::Manifest>>, TransportError>> {
         Box::pin(async { Ok(None) })
     }
+    fn relay(
+        &self,
+        _: PeerId,
+        _: souk_protocol::credential::RelayRequest,
+    ) -> BoxFuture<Result<souk_protocol::credential::RelayReply, TransportError>> {
+        Box::pin(async { Err(TransportError::NoReply("offline".into())) })
+    }
 }
 
 struct Provider {

@@ -177,7 +177,11 @@ impl Node {
                             message: "the client is busy; retry shortly".into(),
                             retry: true,
                         };
-                        let _ = self.swarm.behaviour_mut().relay.send_response(channel, busy);
+                        let _ = self
+                            .swarm
+                            .behaviour_mut()
+                            .relay
+                            .send_response(channel, busy);
                         return;
                     }
                     self.pending.push(Box::pin(async move {

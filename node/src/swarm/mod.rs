@@ -17,12 +17,12 @@ use libp2p::{
     StreamProtocol, allow_block_list, connection_limits, gossipsub, identify, kad, noise, ping,
     request_response, tcp, yamux,
 };
+use souk_protocol::credential::relay::{MAX_RELAY_REPLY_LEN, MAX_RELAY_REQUEST_LEN};
+use souk_protocol::credential::{RELAY_PROTOCOL, RelayReply, RelayRequest};
 use souk_protocol::discovery::{
     MANIFEST_TOPIC, MAX_ENVELOPE_LEN, MAX_REQUEST_LEN, MAX_RESPONSE_LEN, SEARCH_PROTOCOL,
     SYNC_PROTOCOL, SearchRequest, SearchResponse, SyncRequest, SyncResponse,
 };
-use souk_protocol::credential::relay::{MAX_RELAY_REPLY_LEN, MAX_RELAY_REQUEST_LEN};
-use souk_protocol::credential::{RELAY_PROTOCOL, RelayReply, RelayRequest};
 use souk_protocol::hiring::{HIRE_PROTOCOL, HireCall, HireReply, MAX_CALL_LEN, MAX_REPLY_LEN};
 
 use self::codec::CborCodec;

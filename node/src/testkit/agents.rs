@@ -73,7 +73,12 @@ threading.Thread(target=_read, daemon=True).start()
 /// `per_hire` (USD micro-units), no hourly price, 10 min maximum, 2 slots, and the
 /// package's real digest. The description contains "hiring test agent" and the name.
 pub fn script_agent(package: &Path, name: &str, body: &str, per_hire: u64) -> AgentSpec {
-    python_agent(package, name, &format!("{AGENT_PRELUDE}\n{body}\n"), per_hire)
+    python_agent(
+        package,
+        name,
+        &format!("{AGENT_PRELUDE}\n{body}\n"),
+        per_hire,
+    )
 }
 
 /// Like [`script_agent`], with `script` as the whole `agent.py` (no prelude).

@@ -15,7 +15,7 @@ pub use hires::{
     wait_for_record, wait_for_state,
 };
 pub use node::{
-    TIMEOUT, TestNode, provider_and_client, provider_and_client_with, seed, start_node, start_node_with, test_options,
-    wait_for, wait_for_some,
+    TIMEOUT, TestNode, provider_and_client, provider_and_client_with, seed, start_node,
+    start_node_with, test_options, wait_for, wait_for_some,
 };
 pub use sandbox::{sandbox_helper, sandboxed_settings};

@@ -244,7 +244,7 @@ impl NodeProc {
 }
 
 impl Drop for NodeProc {
-    pub fn drop(&mut self) {
+    fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
             let _ = self.child.wait();
@@ -272,4 +272,3 @@ pub fn node_run_expecting_failure(dir: &Path, args: &[&str]) -> Output {
         stderr: node.log().into_bytes(),
     }
 }
-

@@ -295,7 +295,12 @@ pub fn normalize_path(raw: &str) -> Result<String, PathError> {
             other => return Err(PathError::InvalidCharacter(other)),
         }
     }
-    if out.split('/').any(|seg| seg == "." || seg == "..") {
+    // A dot segment, also with `;` parameters (`..;x`): servers that strip parameters would
+    // resolve it and leave the granted prefix.
+    if out.split('/').any(|seg| {
+        let base = seg.split(';').next().unwrap_or(seg);
+        base == "." || base == ".."
+    }) {
         return Err(PathError::DotSegment);
     }
     Ok(out)

@@ -797,6 +797,9 @@ fn path_vectors() -> Vec<PathVector> {
         "/v1/contacts/../admin",
         "/v1/%2e%2E/admin",
         "/v1/.",
+        "/v1/contacts/..;/admin",
+        "/v1/.;x/admin",
+        "/v1/contacts;v=1/7",
     ]
     .into_iter()
     .map(|input| {

@@ -94,6 +94,8 @@ def connect(host, port):
 
 
 attempt("connect host 127.0.0.1", lambda: connect("127.0.0.1", t["host_port"]))
+for port in t.get("more_ports", []):  # e.g. the node's own ports
+    attempt("connect 127.0.0.1:%d" % port, lambda port=port: connect("127.0.0.1", port))
 attempt("connect 10.0.2.2:80", lambda: connect("10.0.2.2", 80))
 attempt("connect 1.1.1.1:53", lambda: connect("1.1.1.1", 53))
 
