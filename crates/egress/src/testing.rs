@@ -429,4 +429,3 @@ async fn echo(
     }
     Ok(resp)
 }
-

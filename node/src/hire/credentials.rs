@@ -214,17 +214,26 @@ pub(crate) fn encode_grants(envelopes: &[Vec<u8>]) -> Vec<u8> {
 
 /// The stored grant envelopes of hire `id` (none if it has no credentials).
 pub(crate) fn stored_grants(store: &Store, id: &Hash) -> Result<Vec<Vec<u8>>, HireError> {
-    let Some(raw) = store.get_hire_blob(id, BLOB_GRANTS)? else {
-        return Ok(Vec::new());
-    };
-    let corrupt = |e: &dyn std::fmt::Display| HireError::corrupt(*id, BLOB_GRANTS, e);
-    let mut r = Reader::new(&raw);
-    let n = r.array().map_err(|e| corrupt(&e))?;
+    match store.get_hire_blob(id, BLOB_GRANTS)? {
+        None => Ok(Vec::new()),
+        Some(raw) => parse_grants(&raw).map_err(|e| HireError::corrupt(*id, BLOB_GRANTS, e)),
+    }
+}
+
+/// The envelopes of a stored [`BLOB_GRANTS`] blob (none if it does not decode; for tests and
+/// tools that inspect a store).
+pub fn decode_grants(raw: &[u8]) -> Vec<Vec<u8>> {
+    parse_grants(raw).unwrap_or_default()
+}
+
+fn parse_grants(raw: &[u8]) -> Result<Vec<Vec<u8>>, souk_protocol::encoding::DecodeError> {
+    let mut r = Reader::new(raw);
+    let n = r.array()?;
     let mut out = Vec::with_capacity(n.min(credential::MAX_GRANTS));
     for _ in 0..n {
-        out.push(r.bytes().map_err(|e| corrupt(&e))?.to_vec());
+        out.push(r.bytes()?.to_vec());
     }
-    r.finish().map_err(|e| corrupt(&e))?;
+    r.finish()?;
     Ok(out)
 }
 

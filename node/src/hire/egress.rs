@@ -14,18 +14,18 @@ use souk_egress::{
     RelayFuture, RelayedRequest, RelayedResponse, SecretError, SecretSource, SlotConfig, serve_tcp,
     serve_unix, system_clock,
 };
-use souk_protocol::Hash;
 use souk_protocol::credential::{
     self, CredentialMode, Header, RelayReply, RelayRequest, SignedGrant,
 };
 use souk_protocol::manifest::Manifest;
 use souk_protocol::receipt::{EntryKind, SignedEntry};
+use souk_protocol::{Hash, NodeId};
 use souk_runtime::sandbox::ProxyForward;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::credentials::{open_sealed, stored_grants};
-use super::ctx::{Ctx, blocking};
+use super::ctx::{Ctx, blocking, peer_of};
 use super::error::HireError;
 use super::transport::{HireNetwork, TransportError};
 
@@ -62,7 +62,7 @@ impl HireProxy {
     pub(crate) async fn start(
         ctx: &Ctx,
         id: Hash,
-        client: PeerId,
+        client: &NodeId,
         manifest: &Manifest,
         used: &HashMap<String, u64>,
         sandboxed: bool,
@@ -81,7 +81,15 @@ impl HireProxy {
                 .map_err(|e| HireError::corrupt(id, super::credentials::BLOB_GRANTS, e))?;
             let policy = grant.body().policy.clone();
             let slot = policy.slot.clone();
+            // Checked on accept, checked again: the store is not trusted with a credential.
+            let intact = grant.verify(client).is_ok() && policy.hire_id == id;
+            if !intact {
+                tracing::warn!(hire = %id.short(), slot = %slot, "a stored credential grant does not verify; its calls will be refused");
+            }
             let source = match policy.mode {
+                CredentialMode::Sealed if !intact => {
+                    SecretSource::Sealed(Arc::new(|| Err(SecretError::Invalid)))
+                }
                 CredentialMode::Sealed => {
                     let sealing = ctx.sealing.clone();
                     let grant = grant.body().clone();
@@ -94,7 +102,7 @@ impl HireProxy {
                 }
                 CredentialMode::Relayed { .. } => SecretSource::Relayed(Arc::new(ThroughClient {
                     net: ctx.net.clone(),
-                    client,
+                    client: peer_of(client),
                     hire: id,
                 })),
             };

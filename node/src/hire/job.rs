@@ -338,12 +338,11 @@ impl Job {
         let sandbox = self.ctx.settings.sandbox.clone();
         let isolated = sandbox.as_ref().is_some_and(|s| s.is_isolated());
         let used = self.requests_used().await?;
-        let client = super::ctx::peer_of(&self.record.client);
         let sockets = sockets_dir(&self.ctx.workdir);
         self.proxy = match HireProxy::start(
             &self.ctx,
             self.hire_id,
-            client,
+            &self.record.client,
             self.manifest.body(),
             &used,
             isolated,
