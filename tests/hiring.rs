@@ -815,3 +815,44 @@ async fn a_local_store_failure_while_following_is_retried_not_blamed_on_the_prov
     assert_eq!(report.entries, 5);
     stop([p, c]).await;
 }
+
+/// A finished hire's working directory is kept for the retention (`souk hire workdir ID`
+/// shows it), then removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_hires_working_directory_is_removed_after_the_retention() {
+    let tmp = tempdir();
+    let (p, c) = support::provider_and_client_with(tmp.path(), 430, true, |o| {
+        o.hires.workdir_retention = Duration::from_millis(300);
+    })
+    .await;
+    let spec = script_agent(&tmp.path().join("pkg"), "quick", QUICK, 1_000_000);
+    let mid = publish_and_find(&p.handle, &c.handle, spec, "quick").await;
+    let id = hire(&c.handle, new_hire(&mid, json!({}), None, None))
+        .await
+        .id();
+    wait_for_state(&p.handle, id, HireState::Completed).await;
+    let where_ = p
+        .handle
+        .hires
+        .workdir(id)
+        .await
+        .unwrap_or_else(|e| panic!("workdir: {e}"));
+    assert!(where_.path.ends_with(&id.to_hex()), "{where_:?}");
+    wait_for("the working directory to be removed", || async {
+        !Path::new(&where_.path).exists()
+    })
+    .await;
+    let after = p
+        .handle
+        .hires
+        .workdir(id)
+        .await
+        .unwrap_or_else(|e| panic!("workdir: {e}"));
+    assert!(!after.exists);
+    // The client's node has no working directory for the hire.
+    assert!(matches!(
+        c.handle.hires.workdir(id).await,
+        Err(HireError::WrongRole { .. })
+    ));
+    stop([p, c]).await;
+}

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use souk_protocol::Hash;
 use souk_protocol::identity::NodeId;
-use souk_protocol::manifest::{CredentialSlot, Injection, Limits, Manifest, Pricing, Tool};
+use souk_protocol::manifest::{
+    CredentialSlot, Injection, Isolation, Limits, Manifest, Pricing, Tool,
+};
 
 /// Most files hashed into a runtime digest.
 pub const MAX_PACKAGE_FILES: usize = 10_000;
@@ -111,6 +113,10 @@ struct LimitsEntry {
     max_duration_secs: u64,
     max_concurrency: u32,
     max_input_bytes: u64,
+    /// Memory of one hire, MiB (default: the node's ceiling).
+    memory_mib: Option<u64>,
+    /// Processes and threads of one hire (default: the node's ceiling).
+    max_processes: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -182,6 +188,12 @@ pub struct AgentSpec {
     pub max_concurrency: u32,
     /// Largest input, bytes.
     pub max_input_bytes: u64,
+    /// Memory of one hire, bytes (`None`: the node's ceiling).
+    #[serde(default)]
+    pub memory_bytes: Option<u64>,
+    /// Processes and threads of one hire (`None`: the node's ceiling).
+    #[serde(default)]
+    pub max_processes: Option<u64>,
     /// BLAKE3 digest of the runtime package (hex).
     pub runtime_digest: String,
     /// How to run it.
@@ -430,6 +442,8 @@ impl AgentSpec {
             max_duration_ms: f.limits.max_duration_secs.saturating_mul(1000),
             max_concurrency: f.limits.max_concurrency,
             max_input_bytes: f.limits.max_input_bytes,
+            memory_bytes: f.limits.memory_mib.map(|m| m.saturating_mul(1 << 20)),
+            max_processes: f.limits.max_processes,
             runtime_digest: digest.to_hex(),
             run: RunSpec {
                 command: f.run.command,
@@ -506,10 +520,14 @@ impl AgentSpec {
                 per_hire: self.per_hire,
                 per_hour: self.per_hour,
             },
+            // The publishing node states what it enforces (its ceilings, its sandbox).
             limits: Limits {
                 max_duration_ms: self.max_duration_ms,
                 max_concurrency: self.max_concurrency,
                 max_input_bytes: self.max_input_bytes,
+                memory_bytes: self.memory_bytes.unwrap_or(0),
+                max_processes: self.max_processes.unwrap_or(0),
+                isolation: Isolation::None,
             },
             runtime_digest,
             sealing_key,

@@ -62,6 +62,41 @@ pub struct Publisher {
     retired: HashMap<String, u64>,
     ttl_ms: u64,
     sealing_key: [u8; 32],
+    confinement: Confinement,
+}
+
+/// What this node enforces on every hire of its agents, stated in each manifest's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Confinement {
+    /// The node's ceilings (a manifest may ask for less, never more).
+    pub ceilings: souk_runtime::ResourceLimits,
+    /// Whether agents run in the sandbox.
+    pub isolation: souk_protocol::manifest::Isolation,
+}
+
+impl Default for Confinement {
+    fn default() -> Self {
+        Confinement {
+            ceilings: crate::hire::settings::default_ceilings(),
+            isolation: souk_protocol::manifest::Isolation::None,
+        }
+    }
+}
+
+impl Confinement {
+    /// The limit the node enforces for a manifest asking for `asked` (`None`: the ceiling),
+    /// with `ceiling` (`None`: no limit); 0 in a manifest means no limit. Asking for more than
+    /// the ceiling is an error naming both.
+    fn effective(what: &str, asked: Option<u64>, ceiling: Option<u64>) -> Result<u64, String> {
+        match (asked.filter(|a| *a > 0), ceiling) {
+            (Some(a), Some(c)) if a > c => Err(format!(
+                "{what} {a} is above this node's ceiling of {c} (config [limits])"
+            )),
+            (Some(a), _) => Ok(a),
+            (None, Some(c)) => Ok(c),
+            (None, None) => Ok(0),
+        }
+    }
 }
 
 /// The store key under which the highest seq signed for an agent is kept.
@@ -71,7 +106,12 @@ pub fn seq_state_key(name: &str) -> String {
 
 impl Publisher {
     /// A publisher with records loaded from the store.
-    pub fn new(records: Vec<AgentRecord>, ttl_ms: u64, sealing_key: [u8; 32]) -> Self {
+    pub fn new(
+        records: Vec<AgentRecord>,
+        ttl_ms: u64,
+        sealing_key: [u8; 32],
+        confinement: Confinement,
+    ) -> Self {
         let highest = records
             .iter()
             .map(|r| (r.spec.name.clone(), r.seq))
@@ -86,6 +126,7 @@ impl Publisher {
             retired: HashMap::new(),
             ttl_ms,
             sealing_key,
+            confinement,
         }
     }
 
@@ -125,9 +166,20 @@ impl Publisher {
             name: spec.name.clone(),
             reason,
         };
-        let body = spec
+        let mut body = spec
             .to_manifest(key.id(), seq, self.sealing_key, now, now + ttl)
             .map_err(|e| invalid(e.to_string()))?;
+        let c = &self.confinement;
+        body.limits.memory_bytes =
+            Confinement::effective("memory_bytes", spec.memory_bytes, c.ceilings.memory_bytes)
+                .map_err(invalid)?;
+        body.limits.max_processes = Confinement::effective(
+            "max_processes",
+            spec.max_processes,
+            c.ceilings.max_processes,
+        )
+        .map_err(invalid)?;
+        body.limits.isolation = c.isolation;
         let signed = Signed::sign(body, key);
         // Exactly what every receiver will check, size limits included: never announce a
         // manifest peers would reject (and penalise us for).
@@ -248,6 +300,8 @@ mod tests {
             max_duration_ms: 1000,
             max_concurrency: 1,
             max_input_bytes: 1,
+            memory_bytes: None,
+            max_processes: None,
             runtime_digest: "00".repeat(32),
             run: crate::agent_file::RunSpec {
                 command: vec!["true".into()],
@@ -259,7 +313,7 @@ mod tests {
     #[test]
     fn seqs_never_repeat_even_before_commit_or_after_retire() {
         let key = Keypair::from_seed(&[1; 32]);
-        let mut p = Publisher::new(vec![], 60_000, [0; 32]);
+        let mut p = Publisher::new(vec![], 60_000, [0; 32], Confinement::default());
         let (a, ra) = p
             .publish(spec("a"), &key, 1_000, 0)
             .unwrap_or_else(|e| panic!("{e}"));
@@ -300,12 +354,49 @@ mod tests {
     #[test]
     fn oversized_manifests_are_refused_before_signing_them_out() {
         let key = Keypair::from_seed(&[1; 32]);
-        let mut p = Publisher::new(vec![], 60_000, [0; 32]);
+        let mut p = Publisher::new(vec![], 60_000, [0; 32], Confinement::default());
         let mut s = spec("big");
         s.description = "x".repeat(5000);
         assert!(matches!(
             p.publish(s, &key, 1_000, 0),
             Err(PublishError::Invalid { .. })
         ));
+    }
+
+    #[test]
+    fn manifests_state_the_limits_the_node_enforces() {
+        let key = Keypair::from_seed(&[5; 32]);
+        let confinement = Confinement {
+            ceilings: souk_runtime::ResourceLimits {
+                memory_bytes: Some(1 << 30),
+                max_processes: Some(64),
+                ..souk_runtime::ResourceLimits::NONE
+            },
+            isolation: souk_protocol::manifest::Isolation::Sandbox,
+        };
+        let mut p = Publisher::new(vec![], 60_000, [0; 32], confinement);
+        let (m, _) = p
+            .publish(spec("plain"), &key, 1_000, 0)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let l = &m.body().limits;
+        assert_eq!((l.memory_bytes, l.max_processes), (1 << 30, 64));
+        assert_eq!(l.isolation, souk_protocol::manifest::Isolation::Sandbox);
+        let mut small = spec("small");
+        small.memory_bytes = Some(256 << 20);
+        let (m, _) = p
+            .publish(small, &key, 1_000, 0)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(m.body().limits.memory_bytes, 256 << 20);
+        let mut greedy = spec("greedy");
+        greedy.max_processes = Some(1_000);
+        let err = p
+            .publish(greedy, &key, 1_000, 0)
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("max_processes 1000") && e.contains("ceiling of 64")),
+            "{err:?}"
+        );
     }
 }

@@ -100,6 +100,34 @@ pub struct Limits {
     pub max_concurrency: u32,
     /// Largest job input accepted, in bytes.
     pub max_input_bytes: u64,
+    /// Memory of one hire (the agent and every process it starts), in bytes; 0: no limit.
+    pub memory_bytes: u64,
+    /// Processes and threads of one hire; 0: no limit.
+    pub max_processes: u64,
+    /// How the provider confines the agent's process.
+    pub isolation: Isolation,
+}
+
+/// How a provider confines an agent's process (what a client can rely on; see
+/// `spec/agent-protocol.md`, "Starting the agent").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// No sandbox: the agent runs with the provider node's user and network.
+    None,
+    /// A sandbox: its own user, pid, ipc, uts and network namespaces; the system read-only;
+    /// only its package (read-only) and working directory; network only through the egress
+    /// proxy to the hosts listed in the manifest.
+    Sandbox,
+}
+
+impl Isolation {
+    /// `none` or `sandbox`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Isolation::None => "none",
+            Isolation::Sandbox => "sandbox",
+        }
+    }
 }
 
 /// A provider's description of one agent.
@@ -579,20 +607,39 @@ impl Canonical for Pricing {
 
 impl Canonical for Limits {
     fn encode(&self, enc: &mut Encoder) {
-        enc.array(3);
+        enc.array(6);
         enc.u64(self.max_duration_ms);
         enc.u64(u64::from(self.max_concurrency));
         enc.u64(self.max_input_bytes);
+        enc.u64(self.memory_bytes);
+        enc.u64(self.max_processes);
+        enc.u64(match self.isolation {
+            Isolation::None => 0,
+            Isolation::Sandbox => 1,
+        });
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        r.array_of(3)?;
-        let l = Limits {
-            max_duration_ms: r.u64()?,
-            max_concurrency: r.u32()?,
-            max_input_bytes: r.u64()?,
+        r.array_of(6)?;
+        let max_duration_ms = r.u64()?;
+        let max_concurrency = r.u32()?;
+        let max_input_bytes = r.u64()?;
+        let memory_bytes = r.u64()?;
+        let max_processes = r.u64()?;
+        let at = r.offset();
+        let isolation = match r.u64()? {
+            0 => Isolation::None,
+            1 => Isolation::Sandbox,
+            other => return Err(Reader::unknown_code(at, "isolation", other)),
         };
         r.leave();
-        Ok(l)
+        Ok(Limits {
+            max_duration_ms,
+            max_concurrency,
+            max_input_bytes,
+            memory_bytes,
+            max_processes,
+            isolation,
+        })
     }
 }
 

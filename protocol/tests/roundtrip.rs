@@ -83,11 +83,26 @@ fn manifest() -> impl Strategy<Value = Manifest> {
                 per_hour,
             }
         }),
-        (any::<u64>(), any::<u32>(), any::<u64>()).prop_map(|(d, c, i)| Limits {
-            max_duration_ms: d,
-            max_concurrency: c,
-            max_input_bytes: i,
-        }),
+        (
+            any::<u64>(),
+            any::<u32>(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<bool>(),
+        )
+            .prop_map(|(d, c, i, m, p, s)| Limits {
+                max_duration_ms: d,
+                max_concurrency: c,
+                max_input_bytes: i,
+                memory_bytes: m,
+                max_processes: p,
+                isolation: if s {
+                    souk_protocol::manifest::Isolation::Sandbox
+                } else {
+                    souk_protocol::manifest::Isolation::None
+                },
+            }),
         (hash(), any::<[u8; 32]>(), any::<u64>(), any::<u64>()),
     );
     (head, tail).prop_map(

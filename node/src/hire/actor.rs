@@ -34,7 +34,7 @@ use super::{api, relay, serve};
 pub const INBOX: usize = 256;
 /// Period of housekeeping (expired long-polls, undelivered attestations).
 const TICK: Duration = Duration::from_millis(200);
-/// Period of the working-directory sweep.
+/// Longest period of the working-directory sweep (shorter when the retention is short).
 const SWEEP: Duration = Duration::from_secs(30);
 /// How long shutdown waits for the actor's tasks before aborting them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -114,7 +114,9 @@ impl HireActor {
         }
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut sweep = tokio::time::interval(SWEEP);
+        let every =
+            (self.ctx.settings.workdir_retention / 2).clamp(Duration::from_millis(100), SWEEP);
+        let mut sweep = tokio::time::interval(every);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {

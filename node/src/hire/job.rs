@@ -489,9 +489,17 @@ impl Job {
         }
     }
 
-    /// The hire's resource limits: the node's ceilings.
+    /// The hire's resource limits: what its manifest states (0: none), within the node's
+    /// ceilings.
     fn limits(&self) -> ResourceLimits {
-        self.ctx.settings.ceilings
+        let l = &self.manifest.body().limits;
+        let stated = |v: u64| (v > 0).then_some(v);
+        ResourceLimits {
+            memory_bytes: stated(l.memory_bytes),
+            max_processes: stated(l.max_processes),
+            ..ResourceLimits::NONE
+        }
+        .clamp(&self.ctx.settings.ceilings)
     }
 
     /// Per slot, the credentialed calls already in the chain (the budget used so far).

@@ -314,7 +314,15 @@ pub async fn start(
     );
     let hire_task = tokio::spawn(actor.run());
     let sealing_public = souk_protocol::credential::sealing_public_key(&opts.sealing_secret);
-    let publisher = Publisher::new(records, opts.manifest_ttl_ms, sealing_public);
+    let confinement = crate::publisher::Confinement {
+        ceilings: opts.hires.ceilings,
+        isolation: if opts.hires.sandbox.as_ref().is_some_and(|s| s.is_isolated()) {
+            souk_protocol::manifest::Isolation::Sandbox
+        } else {
+            souk_protocol::manifest::Isolation::None
+        },
+    };
+    let publisher = Publisher::new(records, opts.manifest_ttl_ms, sealing_public, confinement);
     let node = Node {
         key,
         light: opts.light,

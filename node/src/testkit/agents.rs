@@ -23,6 +23,8 @@ pub fn agent(name: &str, capabilities: &[&str], description: &str, per_hire: u64
         max_duration_ms: 600_000,
         max_concurrency: 2,
         max_input_bytes: 1 << 20,
+        memory_bytes: None,
+        max_processes: None,
         runtime_digest: blake3::hash(name.as_bytes()).to_hex().to_string(),
         run: RunSpec {
             command: vec!["true".into()],
