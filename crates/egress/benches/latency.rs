@@ -88,7 +88,7 @@ async fn start_proxy(env: &Env, pool: bool) -> (std::net::SocketAddr, String, Ca
             sealed(&canary()),
         )],
     );
-    cfg.slots[0].policy.max_requests = u64::MAX;
+    cfg.slots[0].policy.max_requests = souk_protocol::credential::policy::MAX_REQUESTS;
     if !pool {
         cfg.upstream.pool_idle_timeout = Duration::ZERO;
     }

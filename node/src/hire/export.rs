@@ -1,23 +1,31 @@
 //! The read side of a hire: its stored contract and manifest, its chain re-verified from the
 //! store, receipts as the API shows them, its output, and the receipt bundle that
-//! `souk verify` reads. Every function here is synchronous store work: callers run it through
+//! `souk verify` reads, and the receipts page a provider serves to its client. Every function
+//! here but [`receipts_page`] is synchronous store work: callers run it through
 //! [`super::ctx::blocking`].
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::Value;
 use souk_protocol::Hash;
 use souk_protocol::bundle::Bundle;
+use souk_protocol::hiring::{CallError, HireReply, MAX_FETCH_ENTRIES};
 use souk_protocol::manifest::Manifest;
 use souk_protocol::negotiation::Contract;
-use souk_protocol::receipt::{Disclosure, SignedEntry};
+use souk_protocol::receipt::{Disclosure, EntryKind, SignedEntry};
 use souk_protocol::signed::Signed;
 use souk_protocol::verify::{ChainContext, ChainVerifier};
 use souk_store::Store;
 
+use super::ctx::blocking;
 use super::error::HireError;
 use super::record::{BLOB_ATTESTATION, BLOB_CONTRACT, BLOB_MANIFEST, BLOB_OUTPUT, HireRecord};
 use super::view::{ReceiptsView, StepView, summarize};
+
+/// Entries and disclosures of one `receipts` reply stay within this many bytes (at least one
+/// entry always goes), well under the wire limit whatever the payloads weigh.
+const REPLY_BUDGET: usize = 8 * 1024 * 1024;
 
 /// Most steps in one API page.
 pub(crate) const VIEW_PAGE: usize = 1024;
@@ -137,4 +145,53 @@ pub(crate) fn bundle(store: &Store, id: &Hash, disclose: bool) -> Result<Vec<u8>
         disclosures,
     }
     .to_bytes())
+}
+
+/// A `receipts` reply from `from`: only entries made durable by this call's sync are served,
+/// so nothing a client sees can be lost by a provider crash (group commit; `job.rs`).
+pub(crate) async fn receipts_page(store: Arc<Store>, id: Hash, from: u64) -> HireReply {
+    let page = blocking(move || {
+        let durable = store.receipt_count(&id)?;
+        store.flush()?;
+        let limit = (durable.saturating_sub(from) as usize).min(MAX_FETCH_ENTRIES);
+        let entries = store.receipts(&id, from, limit)?;
+        let mut payloads: HashMap<u64, Vec<u8>> = store
+            .receipt_payloads(&id, from, limit)?
+            .into_iter()
+            .collect();
+        let mut used = 0usize;
+        let mut out_entries = Vec::new();
+        let mut disclosures = Vec::new();
+        let mut completed = false;
+        for (seq, raw) in entries {
+            let opening = payloads.remove(&seq).and_then(|b| disclosure(seq, &b));
+            let cost = raw.len() + opening.as_ref().map_or(0, |d| d.payload.len() + 48);
+            if !out_entries.is_empty() && used + cost > REPLY_BUDGET {
+                break;
+            }
+            used += cost;
+            completed |= SignedEntry::decode_bytes(&raw)
+                .is_ok_and(|e| matches!(e.body().kind, EntryKind::Completed { .. }));
+            out_entries.push(raw);
+            disclosures.extend(opening);
+        }
+        let output = if completed {
+            store.get_hire_blob(&id, BLOB_OUTPUT)?
+        } else {
+            None
+        };
+        Ok(HireReply::Receipts {
+            entries: out_entries,
+            disclosures,
+            output,
+        })
+    })
+    .await;
+    page.unwrap_or_else(|e| {
+        tracing::error!(hire = %id.short(), "cannot serve receipts: {e}");
+        HireReply::Error {
+            code: CallError::Internal,
+            message: "cannot read the receipts".into(),
+        }
+    })
 }

@@ -14,20 +14,18 @@ use souk_protocol::manifest::Manifest;
 use souk_protocol::receipt::{Canceler, EntryKind, FailureCode, ReceiptEntry, SignedEntry, commit};
 use souk_protocol::signed::Signed;
 use souk_protocol::{Hash, Timestamp};
-use souk_runtime::sandbox::kill_leftover;
 use souk_runtime::{
-    AgentEvent, AgentProcess, Outcome, ResourceLimits, RunConfig, RuntimeError, SandboxRecord, Step,
+    AgentEvent, AgentProcess, Outcome, ResourceLimits, RunConfig, RuntimeError, Step,
 };
 use tokio::sync::mpsc;
 
 use super::ctx::{Ctx, blocking, offer};
-use super::egress::{HireProxy, network_call, requests_used};
+use super::egress::{HireProxy, network_call};
 use super::error::HireError;
 use super::export::{blob, contract_and_manifest};
+use super::launch;
 use super::msg::{JobControl, JobUpdate, Msg};
-use super::record::{
-    BLOB_ANSWER, BLOB_CHECKPOINT, BLOB_INPUT, BLOB_OUTPUT, BLOB_SANDBOX, HireRecord,
-};
+use super::record::{BLOB_ANSWER, BLOB_CHECKPOINT, BLOB_INPUT, BLOB_OUTPUT, HireRecord};
 use crate::agent_file::RunSpec;
 use crate::now_ms;
 
@@ -315,7 +313,7 @@ impl Job {
         };
         // A sandbox left by a crash of this node must be gone before the agent runs again:
         // a hire never runs twice at once.
-        if let Err(e) = self.kill_leftover().await {
+        if let Err(e) = launch::stop_leftover(&self.ctx, self.hire_id).await {
             tracing::error!(hire = %self.hire_id.short(), "cannot stop a previous run of the agent: {e}");
             return self
                 .fail(
@@ -325,7 +323,7 @@ impl Job {
                 )
                 .await;
         }
-        if let Err(e) = self.prepare_dirs().await {
+        if let Err(e) = launch::prepare_dirs(&self.ctx.workdir, &self.workdir).await {
             tracing::error!(hire = %self.hire_id.short(), "cannot create the working directory {}: {e}", self.workdir.display());
             return self
                 .fail(
@@ -337,8 +335,8 @@ impl Job {
         }
         let sandbox = self.ctx.settings.sandbox.clone();
         let isolated = sandbox.as_ref().is_some_and(|s| s.is_isolated());
-        let used = self.requests_used().await?;
-        let sockets = sockets_dir(&self.ctx.workdir);
+        let used = launch::budget_used(&self.ctx, self.hire_id).await?;
+        let sockets = launch::sockets_dir(&self.ctx.workdir);
         self.proxy = match HireProxy::start(
             &self.ctx,
             self.hire_id,
@@ -387,7 +385,7 @@ impl Job {
             max_line_bytes: 512 * 1024,
             package_dir: Some(package.clone()),
             limits: match &sandbox {
-                Some(_) => self.limits(),
+                Some(_) => launch::limits(self.manifest.body(), &self.ctx.settings.ceilings),
                 None => ResourceLimits::NONE,
             },
             sandbox: sandbox.map(|s| {
@@ -420,12 +418,12 @@ impl Job {
             }
         };
         // Recorded before the agent runs: a restarted node finds and stops it.
-        self.keep_sandbox_record(Some(launched.record())).await?;
+        launch::keep_sandbox_record(&self.ctx, self.hire_id, Some(launched.record())).await?;
         let mut agent = launched.start(&self.input, checkpoint.as_ref());
         let ended = self.supervise(&mut chain, &mut agent).await;
         drop(agent);
         // The agent and every process of the hire are gone: nothing to find after a crash.
-        self.keep_sandbox_record(None).await?;
+        launch::keep_sandbox_record(&self.ctx, self.hire_id, None).await?;
         ended
     }
 
@@ -487,90 +485,6 @@ impl Job {
                 },
             }
         }
-    }
-
-    /// The hire's resource limits: what its manifest states (0: none), within the node's
-    /// ceilings.
-    fn limits(&self) -> ResourceLimits {
-        let l = &self.manifest.body().limits;
-        let stated = |v: u64| (v > 0).then_some(v);
-        ResourceLimits {
-            memory_bytes: stated(l.memory_bytes),
-            max_processes: stated(l.max_processes),
-            ..ResourceLimits::NONE
-        }
-        .clamp(&self.ctx.settings.ceilings)
-    }
-
-    /// Per slot, the credentialed calls already in the chain (the budget used so far).
-    async fn requests_used(&self) -> Result<std::collections::HashMap<String, u64>, HireError> {
-        let store = self.ctx.store.clone();
-        let id = self.hire_id;
-        let entries = blocking(move || {
-            Ok(store
-                .receipts(&id, 0, usize::MAX)?
-                .into_iter()
-                .map(|(_, raw)| raw)
-                .collect::<Vec<_>>())
-        })
-        .await?;
-        Ok(requests_used(&entries))
-    }
-
-    /// Creates the hire's working directory and the proxies' socket directory, private to
-    /// this user (0700).
-    async fn prepare_dirs(&self) -> std::io::Result<()> {
-        let dirs = [
-            self.ctx.workdir.clone(),
-            sockets_dir(&self.ctx.workdir),
-            self.workdir.clone(),
-        ];
-        tokio::task::spawn_blocking(move || {
-            use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-            for d in dirs {
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(&d)?;
-                std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700))?;
-            }
-            Ok(())
-        })
-        .await
-        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
-    }
-
-    /// Stops what an earlier run of this hire left (a crash of this node), if anything.
-    async fn kill_leftover(&self) -> Result<(), HireError> {
-        let store = self.ctx.store.clone();
-        let id = self.hire_id;
-        let Some(raw) = blocking(move || Ok(store.get_hire_blob(&id, BLOB_SANDBOX)?)).await? else {
-            return Ok(());
-        };
-        if raw.is_empty() {
-            return Ok(());
-        }
-        let record: SandboxRecord =
-            serde_json::from_slice(&raw).map_err(|e| HireError::corrupt(id, BLOB_SANDBOX, e))?;
-        let killed = tokio::task::spawn_blocking(move || kill_leftover(&record)).await?;
-        match killed {
-            Ok(true) => {
-                tracing::warn!(hire = %id.short(), "stopped the agent of an earlier run before resuming")
-            }
-            Ok(false) => {}
-            Err(e) => return Err(HireError::corrupt(id, BLOB_SANDBOX, e)),
-        }
-        self.keep_sandbox_record(None).await
-    }
-
-    /// Stores (or, with `None`, clears) the record of the running sandbox, durably.
-    async fn keep_sandbox_record(&self, record: Option<&SandboxRecord>) -> Result<(), HireError> {
-        let bytes = match record {
-            Some(r) => serde_json::to_vec(r)
-                .map_err(|e| HireError::corrupt(self.hire_id, BLOB_SANDBOX, e))?,
-            None => Vec::new(),
-        };
-        self.put_blob(BLOB_SANDBOX, bytes).await
     }
 
     /// Stops the proxy and records every call it saw that is not in the chain yet.
@@ -728,12 +642,6 @@ impl Job {
             }
         }
     }
-}
-
-/// Where the proxies' unix sockets live (inside the work base, never inside a hire's own
-/// directory, which its agent can write).
-fn sockets_dir(work_base: &std::path::Path) -> PathBuf {
-    work_base.join(".proxy")
 }
 
 /// The next observation of the proxy, if the hire has one (pending forever otherwise).

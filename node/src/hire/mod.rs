@@ -26,6 +26,7 @@ mod export;
 mod follow;
 pub mod handle;
 mod job;
+mod launch;
 pub mod msg;
 mod negotiate;
 pub mod policy;

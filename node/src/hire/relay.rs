@@ -6,8 +6,6 @@
 //! the proxy uses ([`souk_egress::perform`]), and answers with the scrubbed response and its
 //! signed record of the exchange, which the provider puts into the receipt chain.
 
-use std::sync::Arc;
-
 use libp2p::PeerId;
 use souk_egress::{Grant, RelayedRequest, Secret, Upstream, perform};
 use souk_protocol::Hash;
@@ -207,11 +205,4 @@ fn prepare(
     store.put_hire_blob(id, &name, &used)?;
     let grant = Grant::new(policy, count).map_err(|e| HireError::corrupt(*id, BLOB_GRANTS, e))?;
     Ok(Ok((grant, Secret::new(secret))))
-}
-
-/// The upstream of this node's relayed calls (built once, shared: it pools connections).
-pub(super) fn upstream(ctx: &Ctx) -> Result<Arc<Upstream>, String> {
-    Upstream::new(ctx.settings.egress.upstream())
-        .map(Arc::new)
-        .map_err(|e| e.to_string())
 }

@@ -6,7 +6,6 @@
 //! actor's state at once (signature checks, hashing a job input, store reads and writes) runs
 //! in a tracked task that answers the caller itself, or reports back with a [`Done`] message.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,11 +14,9 @@ use serde_json::Value;
 use souk_protocol::Hash;
 use souk_protocol::credential::check_grants;
 use souk_protocol::hire::HireState;
-use souk_protocol::hiring::{CallError, HireCall, HireReply, MAX_FETCH_ENTRIES, MAX_FETCH_WAIT_MS};
+use souk_protocol::hiring::{CallError, HireCall, HireReply, MAX_FETCH_WAIT_MS};
 use souk_protocol::negotiation::{Contract, Counter, Decline, DeclineReason, HireRequest, Offer};
-use souk_protocol::receipt::{
-    Attestation, Canceler, EntryKind, MAX_DISCLOSURE_LEN, SignedEntry, commit,
-};
+use souk_protocol::receipt::{Attestation, Canceler, MAX_DISCLOSURE_LEN, commit};
 use souk_protocol::signed::Signed;
 use souk_protocol::verify::check_attestation;
 use souk_store::Store;
@@ -28,20 +25,15 @@ use tokio::sync::oneshot;
 use super::credentials;
 use super::ctx::{Ctx, Offerable, blocking, offer};
 use super::error::HireError;
-use super::export::{disclosure, verified_chain};
+use super::export::verified_chain;
 use super::msg::{Done, JobControl, Msg};
 use super::policy::{self, PROPOSAL_TTL_MS};
 use super::record::{
-    BLOB_ATTESTATION, BLOB_CONTRACT, BLOB_INPUT, BLOB_MANIFEST, BLOB_OUTPUT, BLOB_SALT, HireRecord,
-    Role,
+    BLOB_ATTESTATION, BLOB_CONTRACT, BLOB_INPUT, BLOB_MANIFEST, BLOB_SALT, HireRecord, Role,
 };
 use super::state::{Hires, Waiter};
 use super::transport::Responder;
 use crate::now_ms;
-
-/// Entries and disclosures of one receipts reply stay within this many bytes (at least one
-/// entry always goes), well under the wire limit whatever the payloads weigh.
-const REPLY_BUDGET: usize = 8 * 1024 * 1024;
 
 fn error(code: CallError, message: impl Into<String>) -> HireReply {
     HireReply::Error {
@@ -494,50 +486,4 @@ async fn record_settlement(
             )
         }
     }
-}
-
-/// A `receipts` reply from `from`: only entries made durable by this call's sync are served,
-/// so nothing a client sees can be lost by a provider crash (group commit; `job.rs`).
-pub(super) async fn receipts_page(store: Arc<Store>, id: Hash, from: u64) -> HireReply {
-    let page = blocking(move || {
-        let durable = store.receipt_count(&id)?;
-        store.flush()?;
-        let limit = (durable.saturating_sub(from) as usize).min(MAX_FETCH_ENTRIES);
-        let entries = store.receipts(&id, from, limit)?;
-        let mut payloads: HashMap<u64, Vec<u8>> = store
-            .receipt_payloads(&id, from, limit)?
-            .into_iter()
-            .collect();
-        let mut used = 0usize;
-        let mut out_entries = Vec::new();
-        let mut disclosures = Vec::new();
-        let mut completed = false;
-        for (seq, raw) in entries {
-            let opening = payloads.remove(&seq).and_then(|b| disclosure(seq, &b));
-            let cost = raw.len() + opening.as_ref().map_or(0, |d| d.payload.len() + 48);
-            if !out_entries.is_empty() && used + cost > REPLY_BUDGET {
-                break;
-            }
-            used += cost;
-            completed |= SignedEntry::decode_bytes(&raw)
-                .is_ok_and(|e| matches!(e.body().kind, EntryKind::Completed { .. }));
-            out_entries.push(raw);
-            disclosures.extend(opening);
-        }
-        let output = if completed {
-            store.get_hire_blob(&id, BLOB_OUTPUT)?
-        } else {
-            None
-        };
-        Ok(HireReply::Receipts {
-            entries: out_entries,
-            disclosures,
-            output,
-        })
-    })
-    .await;
-    page.unwrap_or_else(|e| {
-        tracing::error!(hire = %id.short(), "cannot serve receipts: {e}");
-        error(CallError::Internal, "cannot read the receipts")
-    })
 }

@@ -89,7 +89,9 @@ impl Hires {
         if let Some(u) = &self.relay_upstream {
             return Ok(u.clone());
         }
-        let u = super::relay::upstream(&self.ctx)?;
+        let u = souk_egress::Upstream::new(self.ctx.settings.egress.upstream())
+            .map(Arc::new)
+            .map_err(|e| e.to_string())?;
         self.relay_upstream = Some(u.clone());
         Ok(u)
     }
@@ -290,7 +292,7 @@ impl Hires {
         let store = self.ctx.store.clone();
         match waiter {
             Waiter::Peer(reply) => self.spawn(async move {
-                let _ = reply.send(super::serve::receipts_page(store, id, from).await);
+                let _ = reply.send(export::receipts_page(store, id, from).await);
             }),
             Waiter::Api(reply) => {
                 let Some(record) = self.records.get(&id).cloned() else {

@@ -1,0 +1,284 @@
+//! Starting a node: [`NodeOptions`], [`start`] (the swarm, the storage worker, the catalog
+//! and agents loaded from the store, the hire actor, the node's loop), and [`StartError`].
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::stream::FuturesUnordered;
+use libp2p::{Multiaddr, PeerId, gossipsub};
+use souk_protocol::discovery::MANIFEST_TOPIC;
+use souk_protocol::identity::Keypair;
+use souk_store::Store;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::Node;
+use super::calls::Caller;
+use super::handle::NodeHandle;
+use crate::connections::PeerManager;
+use crate::discovery::{Catalog, verify_envelope};
+use crate::hire::{HireActor, Offers};
+use crate::metrics::Metrics;
+use crate::now_ms;
+use crate::peer_score::PeerScores;
+use crate::publisher::{AgentRecord, Publisher};
+use crate::storage;
+use crate::swarm::{self, SwarmSettings};
+
+/// How a node is started.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    /// Light node?
+    pub light: bool,
+    /// Addresses to listen on.
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial at start.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Swarm tuning.
+    pub swarm: SwarmSettings,
+    /// Validity of published manifests, ms.
+    pub manifest_ttl_ms: u64,
+    /// Period of expiry sweeps and housekeeping.
+    pub tick: Duration,
+    /// The X25519 sealing secret: its public key is published in manifests; it opens the
+    /// credentials clients seal to this node.
+    pub sealing_secret: Arc<zeroize::Zeroizing<[u8; 32]>>,
+    /// Where hires' working directories go (`<dir>/<hire id>`; outside any directory that
+    /// holds keys).
+    pub work_dir: PathBuf,
+    /// How hired agents run: sandbox, limits, egress.
+    pub hires: crate::hire::HireSettings,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        Self {
+            light: false,
+            listen: Vec::new(),
+            bootstrap: Vec::new(),
+            swarm: SwarmSettings::default(),
+            manifest_ttl_ms: 3_600_000,
+            tick: Duration::from_secs(30),
+            sealing_secret: Arc::new(zeroize::Zeroizing::new([0; 32])),
+            work_dir: std::env::temp_dir().join("souk-hires"),
+            hires: crate::hire::HireSettings::default(),
+        }
+    }
+}
+
+/// Starting a node failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The swarm could not be built.
+    #[error("cannot build the libp2p swarm: {0}")]
+    Swarm(#[from] swarm::SwarmError),
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
+    /// The store could not be read.
+    #[error("cannot read the store: {0}")]
+    Store(#[from] souk_store::StoreError),
+    /// A thread or task the node needs could not be started.
+    #[error("cannot start the node: {0}")]
+    Runtime(String),
+}
+
+/// A node's phase in `[0, 1)` for its periodic work, from its peer id (spread evenly over
+/// nodes, stable across restarts).
+pub(super) fn phase_of(peer: &PeerId) -> f64 {
+    let digest = blake3::hash(&peer.to_bytes());
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&digest.as_bytes()[..8]);
+    (u64::from_le_bytes(head) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// libp2p's TCP transport sets SO_REUSEPORT, so a second node on a taken port would start
+/// "successfully" and steal half the first one's connections. Refuse that up front.
+fn ensure_port_free(addr: &Multiaddr) -> Result<(), StartError> {
+    use libp2p::multiaddr::Protocol;
+    let mut ip = None;
+    let mut port = None;
+    for p in addr.iter() {
+        match p {
+            Protocol::Ip4(a) => ip = Some(std::net::IpAddr::V4(a)),
+            Protocol::Ip6(a) => ip = Some(std::net::IpAddr::V6(a)),
+            Protocol::Tcp(p) => port = Some(p),
+            _ => {}
+        }
+    }
+    if let (Some(ip), Some(port)) = (ip, port)
+        && port != 0
+    {
+        std::net::TcpListener::bind((ip, port)).map_err(|e| StartError::Listen {
+            addr: addr.to_string(),
+            reason: format!("{e} (is another node running on this port?)"),
+        })?;
+    }
+    Ok(())
+}
+
+/// What a node reads from its store at start: manifest envelopes and agent records.
+type Loaded = (Vec<Vec<u8>>, Vec<(String, Vec<u8>)>);
+
+/// Starts a node on the current tokio runtime. `store` is opened by the caller.
+pub async fn start(
+    key: Keypair,
+    store: Arc<Store>,
+    opts: NodeOptions,
+) -> Result<(NodeHandle, JoinHandle<()>), StartError> {
+    let seed = key.seed();
+    let mut seed_copy = *seed;
+    let p2p_key = libp2p::identity::Keypair::ed25519_from_bytes(&mut seed_copy)
+        .map_err(|e| StartError::Runtime(format!("node key: {e}")))?;
+    let peer_id = p2p_key.public().to_peer_id();
+    let mut settings = opts.swarm.clone();
+    settings.light = opts.light;
+    let mut swarm = swarm::build(p2p_key, &settings)?;
+    for addr in &opts.listen {
+        ensure_port_free(addr)?;
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| StartError::Listen {
+                addr: addr.to_string(),
+                reason: e.to_string(),
+            })?;
+    }
+    for addr in &opts.bootstrap {
+        if let Err(e) = swarm.dial(addr.clone()) {
+            tracing::warn!("cannot dial bootstrap peer {addr}: {e}");
+        }
+    }
+
+    let metrics = Arc::new(Metrics::default());
+    let (store_tx, store_thread) = storage::spawn(store.clone(), metrics.clone())
+        .map_err(|e| StartError::Runtime(format!("the storage thread: {e}")))?;
+    let (tx, rx) = mpsc::channel(256);
+
+    let now = now_ms();
+    let mut catalog = Catalog::new();
+    let mut records = Vec::new();
+    {
+        let store = store.clone();
+        let loaded = tokio::task::spawn_blocking(move || -> Result<Loaded, StartError> {
+            Ok((store.all_manifests()?, store.list_agents()?))
+        })
+        .await
+        .map_err(|e| StartError::Runtime(e.to_string()))??;
+        if !opts.light {
+            for bytes in loaded.0 {
+                // Stored manifests were verified on the way in; freshness is re-checked.
+                match verify_envelope(&bytes, now) {
+                    Ok(m) => {
+                        catalog.insert_verified(m);
+                    }
+                    Err(e) => tracing::debug!("dropping stored manifest: {e}"),
+                }
+            }
+        }
+        for (name, raw) in loaded.1 {
+            match serde_json::from_slice::<AgentRecord>(&raw) {
+                Ok(r) => records.push(r),
+                Err(e) => {
+                    tracing::error!(
+                        "stored record of agent {name:?} is unreadable, skipping it: {e}"
+                    )
+                }
+            }
+        }
+    }
+    let key = Arc::new(key);
+    let node_id = key.id();
+    let (events, _) = tokio::sync::broadcast::channel(1024);
+    let offers: Offers = Arc::new(Mutex::new(HashMap::new()));
+    let caller = Caller { tx: tx.clone() };
+    let (actor, hires, hire_inbound) = HireActor::new(
+        store.clone(),
+        key.clone(),
+        opts.work_dir.clone(),
+        Arc::new(caller),
+        offers.clone(),
+        opts.sealing_secret.clone(),
+        Arc::new(opts.hires.clone()),
+    );
+    let hire_task = tokio::spawn(actor.run());
+    let sealing_public = souk_protocol::credential::sealing_public_key(&opts.sealing_secret);
+    let confinement = crate::publisher::Confinement {
+        ceilings: opts.hires.ceilings,
+        isolation: if opts.hires.sandbox.as_ref().is_some_and(|s| s.is_isolated()) {
+            souk_protocol::manifest::Isolation::Sandbox
+        } else {
+            souk_protocol::manifest::Isolation::None
+        },
+    };
+    let publisher = Publisher::new(records, opts.manifest_ttl_ms, sealing_public, confinement);
+    let node = Node {
+        key,
+        light: opts.light,
+        swarm,
+        store_tx,
+        store_thread: Some(store_thread),
+        hire_inbound,
+        pending: FuturesUnordered::new(),
+        store_backlog: VecDeque::new(),
+        metrics: metrics.clone(),
+        catalog,
+        publisher,
+        offers,
+        seen: HashMap::new(),
+        scores: PeerScores::default(),
+        topic: gossipsub::IdentTopic::new(MANIFEST_TOPIC),
+        listen_addrs: Vec::new(),
+        full_peers: HashMap::new(),
+        synced: HashMap::new(),
+        store_batch: Vec::new(),
+        sync_starts: VecDeque::new(),
+        pending_publish: Vec::new(),
+        searches: HashMap::new(),
+        search_of: HashMap::new(),
+        next_search: 0,
+        calls: HashMap::new(),
+        relay_calls: HashMap::new(),
+        kad_bootstrapped: false,
+        peers: PeerManager::new(
+            settings.target_peers,
+            // Full nodes dial up to the target when under half of it: a node that others
+            // pruned must not sit at a handful of peers (its publications would take an
+            // extra hop). Light nodes only need a couple of full peers.
+            if opts.light {
+                2
+            } else {
+                settings.mesh_n.max(settings.target_peers / 2)
+            },
+            settings.prune_grace,
+        ),
+        bootstrap: opts.bootstrap.clone(),
+        request_timeout: settings.request_timeout,
+        events: events.clone(),
+        sandbox: opts
+            .hires
+            .sandbox
+            .as_ref()
+            .map_or_else(|| "none".to_owned(), |s| s.summary()),
+    };
+    let task = tokio::spawn(node.run(rx, opts.tick));
+    Ok((
+        NodeHandle {
+            tx,
+            metrics,
+            node_id,
+            peer_id,
+            hires,
+            events,
+            store: Arc::downgrade(&store),
+            hire_task: Arc::new(Mutex::new(Some(hire_task))),
+        },
+        task,
+    ))
+}
