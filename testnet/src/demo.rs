@@ -226,6 +226,10 @@ impl Demo {
                 peers.join(", ")
             );
         }
+        match info.sandbox.as_str() {
+            "" | "none" => println!("  hired agents run unconfined: no sandbox on this machine"),
+            how => println!("  hired agents run confined: {how}"),
+        }
 
         // 2. Agents.
         self.stage("Publishing the example agents");

@@ -165,6 +165,9 @@ pub(crate) struct NodeInfo {
     pub(crate) manifests: u64,
     #[serde(default)]
     pub(crate) agents: u64,
+    /// How the node confines hired agents (`none` when it does not).
+    #[serde(default)]
+    pub(crate) sandbox: String,
     #[serde(default)]
     pub(crate) metrics: Metrics,
 }
