@@ -162,6 +162,8 @@ async fn a_hostile_agent_gets_nothing_and_leaves_nothing_behind() {
         .as_object()
         .unwrap_or_else(|| panic!("the report is an object: {report}"));
     for (attempt, outcome) in report {
+        // `cargo test --test confinement -- --nocapture` shows what the agent tried.
+        println!("{attempt:>24}: {outcome}");
         let outcome = outcome.as_str().unwrap_or_default();
         match attempt.as_str() {
             // Its own directory is its to write, and so is its private /tmp (checked on the

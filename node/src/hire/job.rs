@@ -1,6 +1,6 @@
 //! The provider's job task: runs the agent for one hire and turns every step into a signed
-//! receipt entry, appended durably (entry, private payload and hire record in one store
-//! transaction) before anyone is told about it. Where a receipt is appended.
+//! receipt entry, appended through [`super::chain`] (where a receipt is appended) before
+//! anyone is told about it.
 //!
 //! A job resumes after a crash or restart: entries already in the chain stay, the agent is
 //! restarted from its last checkpoint, and a question already asked is not asked twice.
@@ -9,16 +9,17 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
+use souk_protocol::Hash;
 use souk_protocol::hire::HireState;
 use souk_protocol::manifest::Manifest;
-use souk_protocol::receipt::{Canceler, EntryKind, FailureCode, ReceiptEntry, SignedEntry, commit};
+use souk_protocol::receipt::{Canceler, EntryKind, FailureCode};
 use souk_protocol::signed::Signed;
-use souk_protocol::{Hash, Timestamp};
 use souk_runtime::{
     AgentEvent, AgentProcess, Outcome, ResourceLimits, RunConfig, RuntimeError, Step,
 };
 use tokio::sync::mpsc;
 
+use super::chain::Chain;
 use super::ctx::{Ctx, blocking, offer};
 use super::egress::{HireProxy, network_call};
 use super::error::HireError;
@@ -42,14 +43,6 @@ pub(crate) struct Job {
     control: mpsc::Receiver<JobControl>,
     /// The agent's egress proxy while it runs.
     proxy: Option<HireProxy>,
-}
-
-/// The chain as the job extends it.
-struct Chain {
-    next_seq: u64,
-    prev: Hash,
-    last_time: Timestamp,
-    state: HireState,
 }
 
 enum Flow {
@@ -101,39 +94,6 @@ impl Job {
         })
     }
 
-    async fn load_chain(&self) -> Result<Chain, HireError> {
-        let store = self.ctx.store.clone();
-        let id = self.hire_id;
-        let last = blocking(move || {
-            let count = store.receipt_count(&id)?;
-            if count == 0 {
-                return Ok(None);
-            }
-            let (_, raw) = store
-                .receipts(&id, count - 1, 1)?
-                .pop()
-                .ok_or_else(|| HireError::corrupt(id, "receipt", "shorter than its count"))?;
-            let entry = SignedEntry::decode_bytes(&raw)
-                .map_err(|e| HireError::corrupt(id, "receipt", e))?;
-            Ok(Some((count, entry)))
-        })
-        .await?;
-        Ok(match last {
-            None => Chain {
-                next_seq: 0,
-                prev: Hash::ZERO,
-                last_time: 0,
-                state: HireState::Accepted,
-            },
-            Some((count, entry)) => Chain {
-                next_seq: count,
-                prev: entry.id(),
-                last_time: entry.body().time,
-                state: self.record.state,
-            },
-        })
-    }
-
     /// Appends the next entry; before a terminal one, the proxy is closed and every call it
     /// saw is recorded (nothing can follow a terminal entry).
     async fn append(
@@ -148,81 +108,17 @@ impl Job {
         self.append_entry(chain, kind, payload).await
     }
 
-    /// Signs and appends the next entry; `payload` goes under a fresh salted commitment.
-    /// Fails only if the store fails (the job then stops and resumes later).
+    /// Appends the next entry (see [`Chain::append`]) and tells the actor.
     async fn append_entry(
         &mut self,
         chain: &mut Chain,
         kind: EntryKind,
         payload: Option<Vec<u8>>,
     ) -> Result<(), HireError> {
-        let next_state = match kind.event() {
-            Some(ev) => chain.state.apply(ev).map_err(|e| {
-                HireError::corrupt(
-                    self.hire_id,
-                    "receipt chain",
-                    format!("{e} ({})", kind.name()),
-                )
-            })?,
-            None => chain.state,
-        };
-        let opened = match payload {
-            Some(p) => {
-                let salt = crate::data_dir::random_32()
-                    .map_err(|e| HireError::corrupt(self.hire_id, "salt", e))?;
-                Some((*salt, p))
-            }
-            None => None,
-        };
-        let now = now_ms().max(chain.last_time);
-        let entry = Signed::sign(
-            ReceiptEntry {
-                hire_id: self.hire_id,
-                seq: chain.next_seq,
-                prev: chain.prev,
-                time: now,
-                kind: kind.clone(),
-                commitment: opened.as_ref().map(|(s, p)| commit(s, p)),
-            },
-            &self.ctx.key,
-        );
-        let mut record = self.record.clone();
-        record.set_state(next_state, now);
-        record.entries = chain.next_seq + 1;
-        if let EntryKind::Failed { message, .. } = &kind {
-            record.error = Some(message.clone());
-        }
-        let bytes = entry.to_bytes();
-        let stored_payload = opened.map(|(s, p)| {
-            let mut v = s.to_vec();
-            v.extend_from_slice(&p);
-            v
-        });
-        let store = self.ctx.store.clone();
-        let hire_id = self.hire_id;
-        let seq = chain.next_seq;
-        let rec_bytes = record.to_bytes();
-        // Steps are group-committed: appended without a disk sync, and made durable (one
-        // sync for all of them) before any of them is streamed to the client. Terminal
-        // entries and answers are synced at once (an answer's client is told "ok" after).
-        let synced = kind.is_terminal() || matches!(kind, EntryKind::InputProvided);
-        blocking(move || {
-            let payload = stored_payload.as_deref();
-            if synced {
-                store.append_receipt(&hire_id, seq, &bytes, payload, Some(&rec_bytes))?;
-            } else {
-                store.append_receipt_deferred(&hire_id, seq, &bytes, payload, Some(&rec_bytes))?;
-            }
-            Ok(())
-        })
-        .await?;
-        chain.next_seq += 1;
-        chain.prev = entry.id();
-        chain.last_time = now;
-        chain.state = next_state;
+        let record = chain.append(&self.ctx, &self.record, kind, payload).await?;
         self.record = record.clone();
         self.report(JobUpdate::Appended {
-            hire_id,
+            hire_id: self.hire_id,
             record: Box::new(record),
         })
         .await;
@@ -249,12 +145,12 @@ impl Job {
     }
 
     async fn drive(&mut self) -> Result<(), HireError> {
-        let mut chain = self.load_chain().await?;
+        let mut chain = Chain::load(&self.ctx, self.hire_id, self.record.state).await?;
         if chain.state.is_terminal() {
             return Ok(());
         }
         let deadline = self.record.deadline;
-        let resumed = chain.next_seq > 0;
+        let resumed = chain.started();
         if now_ms() >= deadline {
             return self
                 .append(&mut chain, EntryKind::Expired { deadline }, None)

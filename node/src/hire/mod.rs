@@ -8,7 +8,9 @@
 //!   answers, cancels, the client's verdict).
 //! - `api`: the local API's operations (create, answer, cancel, settle, export).
 //! - `negotiate`: the client's request -> offer | counter | decline -> accept.
-//! - `job`: the provider's job: runs the agent; where a receipt is appended.
+//! - `job`: the provider's job: runs the agent, turns its steps into entries; `launch`:
+//!   what it needs around the agent's process (dirs, limits, leftovers of a crash).
+//! - `chain`: the provider's chain of a hire: where a receipt is appended.
 //! - `follow`: the client's follower: where a received receipt is verified and stored.
 //! - `settle`: the client's attestation and its delivery.
 //! - `export`: the read side (verified chain, receipts view, output, bundle).
@@ -18,6 +20,7 @@
 
 pub mod actor;
 mod api;
+mod chain;
 pub mod credentials;
 mod ctx;
 mod egress;

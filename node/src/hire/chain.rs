@@ -1,0 +1,137 @@
+//! The provider's receipt chain of one hire, as its job extends it: where a receipt is
+//! appended. Every entry is signed and stored together with its private payload and the
+//! updated hire record in one store transaction, before anyone is told about it.
+
+use souk_protocol::Hash;
+use souk_protocol::Timestamp;
+use souk_protocol::hire::HireState;
+use souk_protocol::receipt::{EntryKind, ReceiptEntry, SignedEntry, commit};
+use souk_protocol::signed::Signed;
+
+use super::ctx::{Ctx, blocking};
+use super::error::HireError;
+use super::record::HireRecord;
+use crate::now_ms;
+
+/// The tip of a hire's chain: what the next entry links to.
+pub(super) struct Chain {
+    next_seq: u64,
+    prev: Hash,
+    last_time: Timestamp,
+    /// The hire's state after the last entry.
+    pub(super) state: HireState,
+}
+
+impl Chain {
+    /// The tip of hire `id`'s stored chain; `state` is the stored record's (an empty chain
+    /// starts at `Accepted`).
+    pub(super) async fn load(ctx: &Ctx, id: Hash, state: HireState) -> Result<Chain, HireError> {
+        let store = ctx.store.clone();
+        let last = blocking(move || {
+            let count = store.receipt_count(&id)?;
+            if count == 0 {
+                return Ok(None);
+            }
+            let (_, raw) = store
+                .receipts(&id, count - 1, 1)?
+                .pop()
+                .ok_or_else(|| HireError::corrupt(id, "receipt", "shorter than its count"))?;
+            let entry = SignedEntry::decode_bytes(&raw)
+                .map_err(|e| HireError::corrupt(id, "receipt", e))?;
+            Ok(Some((count, entry)))
+        })
+        .await?;
+        Ok(match last {
+            None => Chain {
+                next_seq: 0,
+                prev: Hash::ZERO,
+                last_time: 0,
+                state: HireState::Accepted,
+            },
+            Some((count, entry)) => Chain {
+                next_seq: count,
+                prev: entry.id(),
+                last_time: entry.body().time,
+                state,
+            },
+        })
+    }
+
+    /// True once the chain has an entry.
+    pub(super) fn started(&self) -> bool {
+        self.next_seq > 0
+    }
+
+    /// Signs and appends the next entry of `record`'s hire; `payload` goes under a fresh
+    /// salted commitment. Returns the updated record, stored with the entry. Fails only if
+    /// the store fails (the job then stops and resumes later); the tip moves only on success.
+    pub(super) async fn append(
+        &mut self,
+        ctx: &Ctx,
+        record: &HireRecord,
+        kind: EntryKind,
+        payload: Option<Vec<u8>>,
+    ) -> Result<HireRecord, HireError> {
+        let hire_id = record.hire_id;
+        let next_state = match kind.event() {
+            Some(ev) => self.state.apply(ev).map_err(|e| {
+                HireError::corrupt(hire_id, "receipt chain", format!("{e} ({})", kind.name()))
+            })?,
+            None => self.state,
+        };
+        let opened = match payload {
+            Some(p) => {
+                let salt = crate::data_dir::random_32()
+                    .map_err(|e| HireError::corrupt(hire_id, "salt", e))?;
+                Some((*salt, p))
+            }
+            None => None,
+        };
+        let now = now_ms().max(self.last_time);
+        let entry = Signed::sign(
+            ReceiptEntry {
+                hire_id,
+                seq: self.next_seq,
+                prev: self.prev,
+                time: now,
+                kind: kind.clone(),
+                commitment: opened.as_ref().map(|(s, p)| commit(s, p)),
+            },
+            &ctx.key,
+        );
+        let mut record = record.clone();
+        record.set_state(next_state, now);
+        record.entries = self.next_seq + 1;
+        if let EntryKind::Failed { message, .. } = &kind {
+            record.error = Some(message.clone());
+        }
+        let bytes = entry.to_bytes();
+        let stored_payload = opened.map(|(s, p)| {
+            let mut v = s.to_vec();
+            v.extend_from_slice(&p);
+            v
+        });
+        let store = ctx.store.clone();
+        let seq = self.next_seq;
+        let rec_bytes = record.to_bytes();
+        // Steps are group-committed: appended without a disk sync, and made durable (one
+        // sync for all of them) before any of them is streamed to the client. Terminal
+        // entries and answers are synced at once (an answer's client is told "ok" after).
+        let synced = kind.is_terminal() || matches!(kind, EntryKind::InputProvided);
+        blocking(move || {
+            let payload = stored_payload.as_deref();
+            if synced {
+                store.append_receipt(&hire_id, seq, &bytes, payload, Some(&rec_bytes))?;
+            } else {
+                store.append_receipt_deferred(&hire_id, seq, &bytes, payload, Some(&rec_bytes))?;
+            }
+            Ok(())
+        })
+        .await?;
+        self.next_seq += 1;
+        self.prev = entry.id();
+        self.last_time = now;
+        self.state = next_state;
+        Ok(record)
+    }
+}
