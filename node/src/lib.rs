@@ -11,7 +11,8 @@
 //! [`connections`] (how many peers to keep, which surplus ones to drop),
 //! [`publisher`] (signing and re-announcing local agents), [`storage`] (the store worker
 //! thread), [`service`] (the event loop and its handle), [`hire`] (the hire actor: both sides
-//! of every hire), [`api`] (local HTTP API and client), [`metrics`]; `testkit` (feature
+//! of every hire), [`api`] (local HTTP API and client), [`fd_limit`] (the descriptor budget),
+//! [`metrics`]; `testkit` (feature
 //! `test-utils`) is the harness shared by tests and benches.
 
 pub mod agent_file;
@@ -20,6 +21,7 @@ pub mod config;
 pub mod connections;
 pub mod data_dir;
 pub mod discovery;
+pub mod fd_limit;
 pub mod hire;
 pub mod metrics;
 pub mod peer_score;

@@ -59,6 +59,23 @@ pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response 
     )
 }
 
+/// An error response with an explicit machine code.
+pub(crate) fn error_with_code(
+    status: StatusCode,
+    code: &'static str,
+    message: impl Into<String>,
+) -> Response {
+    respond(
+        status,
+        ApiError {
+            error: message.into(),
+            code: code.into(),
+            provider_code: None,
+            decline_reason: None,
+        },
+    )
+}
+
 /// The response for a hire error.
 pub(crate) fn hire_error(e: HireError) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -2,18 +2,24 @@
 //! the bearer token from `api.token`. Documented endpoint by endpoint in `docs/api.md`.
 //!
 //! Refused before any handler runs ([`auth`]): a request without the right token (401), one
-//! that carries an `Origin` header (a browser page; 403), and one whose `Host` is not a
-//! loopback name (DNS rebinding; 403). [`client`] is the blocking client the CLI uses.
+//! that carries an `Origin` header (a browser page; 403), one whose `Host` is not a single
+//! loopback name (DNS rebinding; 400/403), and one with an absolute-form target (400).
+//! [`server`] bounds connections (count, header and idle time), [`body`] bounds request
+//! bodies (size, time), both under [`ApiLimits`]. [`client`] is the blocking client the CLI
+//! uses.
 
 pub mod auth;
+mod body;
 pub mod client;
 pub mod error;
 mod hires;
+pub mod limits;
+mod server;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRef, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -39,11 +45,26 @@ pub struct ApiState {
     pub shutdown: Arc<tokio::sync::Notify>,
 }
 
+/// The router's state: the handlers' [`ApiState`], the limits and the connection table.
+#[derive(Clone)]
+pub(crate) struct ServerState {
+    api: ApiState,
+    limits: Arc<ApiLimits>,
+    connections: Arc<server::Connections>,
+}
+
+impl FromRef<ServerState> for ApiState {
+    fn from_ref(s: &ServerState) -> ApiState {
+        s.api.clone()
+    }
+}
+
 pub use error::ApiError;
 use error::{error, node_error};
+pub use limits::ApiLimits;
 
-/// The routes, with authentication applied to all of them.
-pub fn router(state: ApiState) -> Router {
+/// The routes: authentication, then the body bound, then the handler.
+fn router(state: ServerState) -> Router {
     Router::new()
         .route("/v1/info", get(info))
         .route("/v1/metrics", get(metrics))
@@ -62,9 +83,12 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/hires/{id}/bundle", get(hires::bundle))
         .route("/v1/hires/{id}/output", get(hires::output))
         .route("/v1/hires/{id}/workdir", get(hires::workdir))
-        // Job inputs may be up to the protocol's limit (16 MiB): raise axum's 2 MiB default.
-        .layer(axum::extract::DefaultBodyLimit::max(
-            souk_protocol::hiring::MAX_INPUT_LEN + 64 * 1024,
+        // Bodies arrive whole from `body::buffer`, already within `max_body`: raise axum's
+        // 2 MiB default to match.
+        .layer(axum::extract::DefaultBodyLimit::max(state.limits.max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            state.limits.clone(),
+            body::buffer,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -73,35 +97,54 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// Binds the API on `addr` (loopback only) and serves until `stop` resolves.
+/// Binds the API on `addr` (loopback only) with the default [`ApiLimits`] and serves until
+/// `stop` resolves.
 pub async fn serve(
     addr: SocketAddr,
     state: ApiState,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    serve_with(addr, state, ApiLimits::default(), stop).await
+}
+
+/// Binds the API on `addr` (loopback only) and serves under `limits` until `stop` resolves;
+/// open connections then get [`ApiLimits::shutdown_grace`] to finish.
+pub async fn serve_with(
+    addr: SocketAddr,
+    state: ApiState,
+    limits: ApiLimits,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     if !addr.ip().is_loopback() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
-            format!("the API only listens on loopback addresses, not {addr}"),
+            format!("the API only listens on loopback addresses (127.0.0.1 or ::1), not {addr}"),
         ));
     }
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    let app = router(state);
-    let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            tracing::error!("local API stopped: {e}");
-        }
+    let limits = Arc::new(limits);
+    let connections = Arc::new(server::Connections::default());
+    let app = router(ServerState {
+        api: state,
+        limits: limits.clone(),
+        connections: connections.clone(),
     });
+    let task = tokio::spawn(server::run(listener, app, limits, connections, stop));
     Ok((bound, task))
 }
 
-async fn info(State(s): State<ApiState>) -> Response {
-    match s.node.info().await {
-        Ok(i) => Json(i).into_response(),
+async fn info(State(s): State<ServerState>) -> Response {
+    match s.api.node.info().await {
+        Ok(mut i) => {
+            i.descriptors = Some(crate::fd_limit::Descriptors {
+                limit: crate::fd_limit::soft_limit(),
+                in_use: crate::fd_limit::in_use(),
+                api_connections: s.connections.len(),
+                api_max_connections: s.limits.max_connections,
+            });
+            Json(i).into_response()
+        }
         Err(e) => node_error(e),
     }
 }

@@ -76,6 +76,10 @@ pub struct NodeInfo {
     pub sandbox: String,
     /// Counters.
     pub metrics: MetricsSnapshot,
+    /// File descriptors: the limit, how many are open, the local API's connections (filled in
+    /// by the API server; `None` from [`NodeHandle::info`]).
+    #[serde(default)]
+    pub descriptors: Option<crate::fd_limit::Descriptors>,
 }
 
 /// The result of publishing an agent.

@@ -328,6 +328,7 @@ impl Node {
             agents: self.publisher.agents().count(),
             sandbox: self.sandbox.clone(),
             metrics: self.metrics.snapshot(),
+            descriptors: None,
         }
     }
 
