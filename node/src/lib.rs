@@ -10,7 +10,7 @@
 //! (where inbound manifests are admitted or rejected), [`peer_score`] (penalties and bans),
 //! [`connections`] (how many peers to keep, which surplus ones to drop),
 //! [`publisher`] (signing and re-announcing local agents), [`storage`] (the store worker
-//! thread), [`service`] (the event loop and its handle), [`hire`] (the hire actor: both sides
+//! thread), [`store_file`] (opening a data directory's store, refusing a lost one), [`service`] (the event loop and its handle), [`hire`] (the hire actor: both sides
 //! of every hire), [`api`] (local HTTP API and client), [`fd_limit`] (the descriptor budget),
 //! [`metrics`]; `testkit` (feature
 //! `test-utils`) is the harness shared by tests and benches.
@@ -28,6 +28,7 @@ pub mod peer_score;
 pub mod publisher;
 pub mod service;
 pub mod storage;
+pub mod store_file;
 pub mod swarm;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testkit;

@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use souk_node::api::{self, ApiState, client::ApiClient};
+use souk_node::api::{self, ApiLimits, ApiState, client::ApiClient};
 use souk_node::config::{Config, Mode};
-use souk_node::data_dir::{DB_FILE, DataDir};
+use souk_node::data_dir::DataDir;
+use souk_node::fd_limit;
 use souk_node::hire::HireSettings;
 use souk_node::service::{self, NodeInfo, NodeOptions};
 use souk_node::swarm::SwarmSettings;
-use souk_store::{Store, StoreConfig};
+use souk_store::StoreConfig;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum NodeCommand {
@@ -40,6 +41,10 @@ pub(crate) struct RunArgs {
     /// Run as a light node whatever config.toml says.
     #[arg(long)]
     light: bool,
+    /// Start with an empty store when souk.redb is missing or empty (or delete it first):
+    /// the node forgets its agents, their sequence numbers and its hires.
+    #[arg(long)]
+    reset_store: bool,
     /// Log filter (tracing syntax), e.g. `info` or `souk_node=debug`. Env: RUST_LOG.
     #[arg(
         long,
@@ -67,6 +72,16 @@ pub(crate) fn run(dir: &DataDir, cmd: NodeCommand) -> anyhow::Result<ExitCode> {
                 out!("manifests {}", info.manifests);
                 out!("agents    {}", info.agents);
                 out!("sandbox   {}", info.sandbox);
+                if let Some(d) = &info.descriptors {
+                    let limit = d.limit.map_or("unlimited".to_owned(), |l| l.to_string());
+                    let in_use = d.in_use.map_or("?".to_owned(), |n| n.to_string());
+                    out!("files     {in_use} open, limit {limit}");
+                    out!(
+                        "api       {} of at most {} connections",
+                        d.api_connections,
+                        d.api_max_connections
+                    );
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -115,26 +130,26 @@ fn run_node(dir: &DataDir, args: RunArgs) -> anyhow::Result<ExitCode> {
     let sealing_secret = std::sync::Arc::new(dir.sealing_secret()?);
     let token = dir.api_token()?;
     let light = config.mode == Mode::Light;
-    let store_path = dir.path(DB_FILE);
-    let store = match Store::open(
-        &store_path,
+    let store = souk_node::store_file::open(
+        dir,
         &StoreConfig {
             cache_size: (config.cache_size_mib as usize) << 20,
         },
-    ) {
-        Ok(s) => s,
-        Err(souk_store::StoreError::Locked { .. }) => {
-            let api = dir
-                .api_addr()
-                .map(|a| format!(" (its API is at {a})"))
-                .unwrap_or_default();
-            anyhow::bail!(
-                "a node is already running on {}{api}; stop it first or use another --data-dir",
-                dir.root().display()
-            );
-        }
-        Err(e) => return Err(anyhow::Error::new(e)),
+        args.reset_store,
+    )?;
+    // Descriptors: raise the soft limit to the hard one, and keep the API's share small
+    // enough that the swarm, the store and hired agents never starve.
+    let fds = fd_limit::raise();
+    let api_limits = ApiLimits {
+        max_connections: fd_limit::api_connection_cap(fds.now, config.max_connections),
+        ..ApiLimits::default()
     };
+    tracing::info!(
+        "open files limit {} (was {}); the local API holds at most {} connections",
+        fds.now.map_or("unlimited".into(), |n| n.to_string()),
+        fds.before.map_or("unlimited".into(), |n| n.to_string()),
+        api_limits.max_connections
+    );
     let opts = NodeOptions {
         light,
         listen: config
@@ -178,11 +193,12 @@ fn run_node(dir: &DataDir, args: RunArgs) -> anyhow::Result<ExitCode> {
         // The API server stops on its own signal, so it never takes the permit meant for
         // the main task (POST /v1/shutdown notifies `stop`).
         let (api_stop_tx, mut api_stop_rx) = tokio::sync::watch::channel(false);
-        let (api_addr, api_task) = api::serve(config.api_addr(), state, async move {
-            let _ = api_stop_rx.wait_for(|stopped| *stopped).await;
-        })
-        .await
-        .with_context(|| format!("cannot bind the local API on {}", config.api))?;
+        let (api_addr, api_task) =
+            api::serve_with(config.api_addr(), state, api_limits, async move {
+                let _ = api_stop_rx.wait_for(|stopped| *stopped).await;
+            })
+            .await
+            .with_context(|| format!("cannot bind the local API on {}", config.api))?;
         dir.write_api_addr(api_addr)?;
         tracing::info!(
             "node {} ({}) running; API on http://{api_addr}",

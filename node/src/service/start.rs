@@ -99,8 +99,25 @@ pub(super) fn phase_of(peer: &PeerId) -> f64 {
     (u64::from_le_bytes(head) >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// Why binding `ip:port` failed, worded with what to do about it.
+fn listen_failure(ip: std::net::IpAddr, port: u16, e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::AddrInUse => format!("port {port} is in use (is another node running on it?)"),
+        ErrorKind::AddrNotAvailable => format!(
+            "{ip} is not an address of this machine: listen on one of its own addresses, or on {} for all of them",
+            if ip.is_ipv4() { "0.0.0.0" } else { "::" }
+        ),
+        ErrorKind::PermissionDenied => {
+            format!("{e} (ports below 1024 need privileges: choose a higher port)")
+        }
+        _ => e.to_string(),
+    }
+}
+
 /// libp2p's TCP transport sets SO_REUSEPORT, so a second node on a taken port would start
-/// "successfully" and steal half the first one's connections. Refuse that up front.
+/// "successfully" and steal half the first one's connections. Refuse that up front, and say
+/// why an address cannot be listened on.
 fn ensure_port_free(addr: &Multiaddr) -> Result<(), StartError> {
     use libp2p::multiaddr::Protocol;
     let mut ip = None;
@@ -113,12 +130,11 @@ fn ensure_port_free(addr: &Multiaddr) -> Result<(), StartError> {
             _ => {}
         }
     }
-    if let (Some(ip), Some(port)) = (ip, port)
-        && port != 0
-    {
+    if let (Some(ip), Some(port)) = (ip, port) {
+        // Port 0 cannot be taken, but the address can still be foreign.
         std::net::TcpListener::bind((ip, port)).map_err(|e| StartError::Listen {
             addr: addr.to_string(),
-            reason: format!("{e} (is another node running on this port?)"),
+            reason: listen_failure(ip, port, &e),
         })?;
     }
     Ok(())
@@ -281,4 +297,40 @@ pub async fn start(
         },
         task,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(addr: &str) -> String {
+        let addr: Multiaddr = addr.parse().unwrap_or_else(|e| panic!("{e}"));
+        match ensure_port_free(&addr) {
+            Err(StartError::Listen { reason, .. }) => reason,
+            other => panic!("expected a listen error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn listen_failures_say_what_is_wrong() {
+        // TEST-NET-3: never an address of this machine.
+        let foreign = reason("/ip4/203.0.113.7/tcp/0");
+        assert!(
+            foreign.contains("not an address of this machine"),
+            "{foreign}"
+        );
+        assert!(!foreign.contains("another node"), "{foreign}");
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let port = taken.local_addr().map(|a| a.port()).unwrap_or_default();
+        let in_use = reason(&format!("/ip4/127.0.0.1/tcp/{port}"));
+        assert!(in_use.contains("another node"), "{in_use}");
+        assert!(
+            ensure_port_free(
+                &"/ip4/127.0.0.1/tcp/0"
+                    .parse()
+                    .unwrap_or_else(|e| panic!("{e}"))
+            )
+            .is_ok()
+        );
+    }
 }
