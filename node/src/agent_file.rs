@@ -18,6 +18,10 @@ use souk_protocol::manifest::{
 pub const MAX_PACKAGE_FILES: usize = 10_000;
 /// Most bytes hashed into a runtime digest.
 pub const MAX_PACKAGE_BYTES: u64 = 256 * 1024 * 1024;
+/// Largest agent file read.
+pub const MAX_AGENT_FILE_BYTES: u64 = 1024 * 1024;
+/// Largest schema file read (its compact JSON must then fit the manifest's 16 384 bytes).
+pub const MAX_SCHEMA_FILE_BYTES: u64 = 1024 * 1024;
 
 /// A problem with an agent file.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +33,34 @@ pub enum AgentFileError {
         path: String,
         /// Why.
         cause: std::io::Error,
+    },
+    /// A file to read is not a regular file (a device, a FIFO, a directory...).
+    #[error("{path} is not a regular file (the {what} must be a file of at most {limit} bytes)")]
+    NotRegular {
+        /// The file.
+        path: String,
+        /// What it was read as (`agent file`, `input_schema`...).
+        what: &'static str,
+        /// The limit.
+        limit: u64,
+    },
+    /// A file to read is larger than its limit.
+    #[error("{path} is larger than {limit} bytes, the limit of the {what}")]
+    TooLarge {
+        /// The file.
+        path: String,
+        /// What it was read as.
+        what: &'static str,
+        /// The limit.
+        limit: u64,
+    },
+    /// `run.command` names a program that cannot be run.
+    #[error("{path}: run.command: {message}")]
+    Program {
+        /// The agent file.
+        path: String,
+        /// What is wrong, naming the program and where it was looked for.
+        message: String,
     },
     /// Not a valid agent file.
     #[error("{path}: {message}")]
@@ -322,14 +354,130 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), AgentFi
     Ok(())
 }
 
+/// Reads the regular file `path` as UTF-8 text of at most `limit` bytes, never more (a
+/// device such as /dev/zero, or a FIFO, is refused before it is read).
+pub fn read_bounded(path: &Path, limit: u64, what: &'static str) -> Result<String, AgentFileError> {
+    use std::io::Read;
+    let p = || path.display().to_string();
+    let read_err = |cause| AgentFileError::Read { path: p(), cause };
+    let not_regular = || AgentFileError::NotRegular {
+        path: p(),
+        what,
+        limit,
+    };
+    // Checked before opening (opening a FIFO would block) and again on the open file.
+    if !std::fs::metadata(path).map_err(read_err)?.is_file() {
+        return Err(not_regular());
+    }
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    if !file.metadata().map_err(read_err)?.is_file() {
+        return Err(not_regular());
+    }
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    if bytes.len() as u64 > limit {
+        return Err(AgentFileError::TooLarge {
+            path: p(),
+            what,
+            limit,
+        });
+    }
+    String::from_utf8(bytes).map_err(|e| AgentFileError::Invalid {
+        path: p(),
+        message: format!("the {what} is not UTF-8 text: {e}"),
+    })
+}
+
+/// Whether `path` is a regular file someone may execute.
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Checks that `program` (`run.command[0]`) can be run the way the node runs it: a relative
+/// path containing `/` is taken from `package_dir`, an absolute path as it is, and a bare
+/// name is looked up on `PATH` (this process's, and the runtime's default).
+pub fn check_program(program: &str, package_dir: &Path) -> Result<(), String> {
+    let path = Path::new(program);
+    if program.contains('/') {
+        let full = if path.is_relative() {
+            package_dir.join(path)
+        } else {
+            path.to_path_buf()
+        };
+        return if is_executable(&full) {
+            Ok(())
+        } else if full.exists() {
+            Err(format!(
+                "{} is not an executable file (chmod +x it?)",
+                full.display()
+            ))
+        } else {
+            Err(format!(
+                "the program {} does not exist (relative paths start at run.workdir, {}; build or install it first)",
+                full.display(),
+                package_dir.display()
+            ))
+        };
+    }
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    dirs.extend(std::env::split_paths(souk_runtime::DEFAULT_PATH));
+    if dirs.iter().any(|d| is_executable(&d.join(program))) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the program {program:?} is not on PATH (install it, or give its path relative to run.workdir, e.g. \"./{program}\")"
+        ))
+    }
+}
+
 impl AgentSpec {
+    /// Checks the manifest's size limits (rule M1) that an agent file's author controls, with
+    /// an error naming the field, its size and the limit.
+    pub fn check_sizes(&self) -> Result<(), String> {
+        use souk_protocol::manifest::{MAX_DESCRIPTION, MAX_SCHEMA, MAX_TOOL_DESCRIPTION};
+        let over = |what: &str, len: usize, limit: usize| {
+            Err(format!(
+                "{what} is {len} bytes; a manifest allows at most {limit}"
+            ))
+        };
+        if self.description.len() > MAX_DESCRIPTION {
+            return over("description", self.description.len(), MAX_DESCRIPTION);
+        }
+        if self.input_schema.len() > MAX_SCHEMA {
+            return over(
+                "input_schema (compact JSON)",
+                self.input_schema.len(),
+                MAX_SCHEMA,
+            );
+        }
+        if self.output_schema.len() > MAX_SCHEMA {
+            return over(
+                "output_schema (compact JSON)",
+                self.output_schema.len(),
+                MAX_SCHEMA,
+            );
+        }
+        for (name, description) in &self.tools {
+            if description.len() > MAX_TOOL_DESCRIPTION {
+                return over(
+                    &format!("the description of tool {name:?}"),
+                    description.len(),
+                    MAX_TOOL_DESCRIPTION,
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Reads `agent.toml` and everything it references.
     pub fn load(path: &Path) -> Result<AgentSpec, AgentFileError> {
         let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|cause| AgentFileError::Read {
-            path: p.clone(),
-            cause,
-        })?;
+        let text = read_bounded(path, MAX_AGENT_FILE_BYTES, "agent file")?;
         let base = path
             .canonicalize()
             .ok()
@@ -346,14 +494,10 @@ impl AgentSpec {
         };
         let f: AgentFile =
             toml::from_str(text).map_err(|e| bad(e.to_string().trim().replace('\n', " ")))?;
-        let schema = |s: &SchemaSource, which: &str| -> Result<String, AgentFileError> {
+        let schema = |s: &SchemaSource, which: &'static str| -> Result<String, AgentFileError> {
             let json = match s {
                 SchemaSource::File(rel) => {
-                    let file = base.join(rel);
-                    std::fs::read_to_string(&file).map_err(|cause| AgentFileError::Read {
-                        path: file.display().to_string(),
-                        cause,
-                    })?
+                    read_bounded(&base.join(rel), MAX_SCHEMA_FILE_BYTES, which)?
                 }
                 SchemaSource::Inline(table) => {
                     serde_json::to_string(table).map_err(|e| bad(format!("{which}: {e}")))?
@@ -451,6 +595,13 @@ impl AgentSpec {
             },
         };
         // Check every manifest rule now, so a bad file fails here, not at the node.
+        spec.check_sizes().map_err(bad)?;
+        check_program(&spec.run.command[0], &spec.run.workdir).map_err(|message| {
+            AgentFileError::Program {
+                path: path.into(),
+                message,
+            }
+        })?;
         let probe = spec
             .to_manifest(probe_provider(), 0, [0; 32], 1, 2)
             .map_err(|e| bad(e.to_string()))?;
@@ -596,5 +747,107 @@ command = ["true"]
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("name"), "{err}");
+    }
+
+    /// An agent file in a fresh directory: `input_schema` and `command` as given, the
+    /// description `description_len` bytes long.
+    fn agent_dir(input_schema: &str, command: &str, description_len: usize) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let text = format!(
+            r#"
+name = "a"
+description = "{}"
+capabilities = ["csv"]
+input_schema = {input_schema}
+output_schema = {{ type = "object" }}
+[pricing]
+currency = "USD"
+per_hire = "1"
+[limits]
+max_duration_secs = 60
+max_concurrency = 1
+max_input_bytes = 10
+[run]
+command = [{command}]
+"#,
+            "d".repeat(description_len)
+        );
+        std::fs::write(dir.path().join("agent.toml"), text).unwrap_or_else(|e| panic!("{e}"));
+        dir
+    }
+
+    fn load_err(dir: &tempfile::TempDir) -> AgentFileError {
+        match AgentSpec::load(&dir.path().join("agent.toml")) {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn schema_files_are_read_within_their_limit() {
+        let dir = agent_dir(r#""/dev/zero""#, r#""sh""#, 10);
+        let err = load_err(&dir);
+        assert!(matches!(err, AgentFileError::NotRegular { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("/dev/zero") && text.contains("1048576"),
+            "{text}"
+        );
+        let big = dir.path().join("big.json");
+        std::fs::write(&big, vec![b' '; MAX_SCHEMA_FILE_BYTES as usize + 1])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let dir2 = agent_dir(&format!("{:?}", big.display().to_string()), r#""sh""#, 10);
+        let err = load_err(&dir2);
+        assert!(matches!(err, AgentFileError::TooLarge { .. }), "{err:?}");
+        assert!(err.to_string().contains("big.json"), "{err}");
+        // Within the file limit but over the manifest's once compacted: names that limit.
+        let wide = dir.path().join("wide.json");
+        std::fs::write(
+            &wide,
+            format!("{{\"description\": \"{}\"}}", "w".repeat(20_000)),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let dir3 = agent_dir(&format!("{:?}", wide.display().to_string()), r#""sh""#, 10);
+        let text = load_err(&dir3).to_string();
+        assert!(
+            text.contains("input_schema") && text.contains("16384"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_oversized_description_names_the_limit_and_the_file() {
+        let dir = agent_dir("{ type = \"object\" }", r#""sh""#, 5000);
+        let text = load_err(&dir).to_string();
+        assert!(text.contains("agent.toml"), "{text}");
+        assert!(
+            text.contains("description is 5000 bytes") && text.contains("4096"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn run_command_must_name_a_program_that_exists() {
+        let schema = "{ type = \"object\" }";
+        let err = load_err(&agent_dir(schema, r#""no-such-program-souk-test""#, 10));
+        assert!(matches!(err, AgentFileError::Program { .. }), "{err:?}");
+        assert!(err.to_string().contains("not on PATH"), "{err}");
+        let err = load_err(&agent_dir(schema, r#""./missing.sh""#, 10));
+        assert!(err.to_string().contains("does not exist"), "{err}");
+        let dir = agent_dir(schema, r#""./agent.sh""#, 10);
+        let script = dir.path().join("agent.sh");
+        std::fs::write(&script, "#!/bin/sh\n").unwrap_or_else(|e| panic!("{e}"));
+        let err = load_err(&dir);
+        assert!(err.to_string().contains("not an executable"), "{err}");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+            .unwrap_or_else(|e| panic!("{e}"));
+        AgentSpec::load(&dir.path().join("agent.toml")).unwrap_or_else(|e| panic!("{e}"));
+        AgentSpec::load(
+            &agent_dir(schema, r#""sh", "-c", "true""#, 10)
+                .path()
+                .join("agent.toml"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
     }
 }

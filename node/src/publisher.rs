@@ -166,6 +166,7 @@ impl Publisher {
             name: spec.name.clone(),
             reason,
         };
+        spec.check_sizes().map_err(invalid)?;
         let mut body = spec
             .to_manifest(key.id(), seq, self.sealing_key, now, now + ttl)
             .map_err(|e| invalid(e.to_string()))?;

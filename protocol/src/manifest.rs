@@ -28,10 +28,13 @@ pub const MAX_DURATION_MS: u64 = 30 * 24 * 3600 * 1000;
 const MAX_NAME: usize = 64;
 const MAX_CAPABILITIES: usize = 32;
 const MAX_CAPABILITY: usize = 48;
-const MAX_DESCRIPTION: usize = 4096;
-const MAX_SCHEMA: usize = 16 * 1024;
+/// Longest agent description, bytes (rule M1).
+pub const MAX_DESCRIPTION: usize = 4096;
+/// Longest input or output schema (compact JSON text), bytes (rule M1).
+pub const MAX_SCHEMA: usize = 16 * 1024;
 const MAX_TOOLS: usize = 64;
-const MAX_TOOL_DESCRIPTION: usize = 512;
+/// Longest tool description, bytes (rule M1).
+pub const MAX_TOOL_DESCRIPTION: usize = 512;
 const MAX_HOSTS: usize = 64;
 const MAX_HOST: usize = 253 + 6;
 /// Longest `host` a `network-call` entry may record (a DNS name or a bracketed IPv6 literal,
