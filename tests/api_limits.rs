@@ -254,3 +254,33 @@ async fn two_host_headers_and_absolute_targets_are_refused() {
     }
     api.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_says_what_is_wrong() {
+    let api = start_api(64, None).await;
+    let addr = api.addr;
+    let (too_large, bad_name) = tokio::task::spawn_blocking(move || {
+        let client = ApiClient::new(addr, Zeroizing::new(token()));
+        let big = serde_json::json!({ "description": "x".repeat(20_000_000) });
+        let too_large = client.post::<_, serde_json::Value>("/v1/agents", &big);
+        let bad_name = client.delete::<serde_json::Value>("/v1/agents/..%2F..%2Fidentity.key");
+        (too_large, bad_name)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    match too_large {
+        Err(e @ souk_node::api::client::ClientError::TooLarge { .. }) => {
+            assert!(e.to_string().contains("16842752"), "{e}");
+        }
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    match bad_name {
+        Err(souk_node::api::client::ClientError::Api { status, body }) => {
+            assert_eq!(status, 400, "{body:?}");
+            assert_eq!(body.code, "invalid");
+            assert!(body.error.contains("not a valid agent name"), "{body:?}");
+        }
+        other => panic!("expected a 400, got {other:?}"),
+    }
+    api.stop().await;
+}

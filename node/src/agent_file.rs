@@ -390,6 +390,18 @@ pub fn read_bounded(path: &Path, limit: u64, what: &'static str) -> Result<Strin
     })
 }
 
+/// Checks an agent name (rule M2: 1-64 bytes of `a-z`, `0-9`, `-`, not starting or ending
+/// with `-`), with an error that quotes it and states the rule.
+pub fn check_agent_name(name: &str) -> Result<(), String> {
+    if souk_protocol::manifest::is_valid_name(name, 64) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a valid agent name: 1-64 characters of a-z, 0-9 and '-', not starting or ending with '-' (`souk agent list` shows this node's agents)"
+        ))
+    }
+}
+
 /// Whether `path` is a regular file someone may execute.
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
@@ -695,6 +707,15 @@ fn probe_provider() -> NodeId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn agent_names() {
+        assert!(check_agent_name("csv-analyst").is_ok());
+        for bad in ["../../identity.key", "", "-a", "A", "a/b", &"a".repeat(65)] {
+            let e = check_agent_name(bad).err().unwrap_or_default();
+            assert!(e.contains("not a valid agent name"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn amounts() {

@@ -26,6 +26,19 @@ pub enum ClientError {
         /// Why.
         reason: String,
     },
+    /// The request could not be encoded as JSON.
+    #[error("cannot encode the request: {0}")]
+    Encode(String),
+    /// The request body is over the API's body limit: not sent.
+    #[error(
+        "the request is {len} bytes, over the local API's limit of {limit} bytes (a job input may be at most 16 MiB)"
+    )]
+    TooLarge {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The node answered with an error (the operation failed or was refused).
     #[error("{}", .body.error)]
     Api {
@@ -139,17 +152,27 @@ impl ApiClient {
         self.finish(r)
     }
 
-    /// POST a JSON body.
+    /// POST a JSON body. A body over the API's limit ([`super::limits::MAX_BODY`]) is
+    /// refused here, before anything is sent.
     pub fn post<B: Serialize, T: DeserializeOwned>(
         &self,
         path: &str,
         body: &B,
     ) -> Result<T, ClientError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| ClientError::Encode(e.to_string()))?;
+        let limit = super::limits::MAX_BODY;
+        if bytes.len() > limit {
+            return Err(ClientError::TooLarge {
+                len: bytes.len(),
+                limit,
+            });
+        }
         let r = self
             .agent
             .post(self.url(path))
             .header("Authorization", self.auth())
-            .send_json(body);
+            .header("Content-Type", "application/json")
+            .send(&bytes[..]);
         self.finish(r)
     }
 

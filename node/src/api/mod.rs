@@ -211,6 +211,9 @@ async fn publish(
 }
 
 async fn retire(State(s): State<ApiState>, Path(name): Path<String>) -> Response {
+    if let Err(e) = crate::agent_file::check_agent_name(&name) {
+        return error::error_with_code(StatusCode::BAD_REQUEST, "invalid", e);
+    }
     match s.node.retire(&name).await {
         Ok(id) => {
             Json(serde_json::json!({ "name": name, "retiring_manifest_id": id })).into_response()

@@ -71,6 +71,7 @@ pub(crate) fn run(dir: &DataDir, cmd: AgentCommand) -> anyhow::Result<ExitCode> 
             }
         }
         AgentCommand::Retire { name, json } => {
+            souk_node::agent_file::check_agent_name(&name).map_err(anyhow::Error::msg)?;
             let out: serde_json::Value =
                 ApiClient::connect(dir)?.delete(&format!("/v1/agents/{name}"))?;
             if json {
