@@ -142,7 +142,8 @@ async fn idle_connections_without_the_token_cannot_starve_the_api() {
         "{idle_count} idle connections opened in {opened:?}; /v1/info answered in {latency:?}; {d:?}"
     );
     assert_eq!(d.api_max_connections, CAP);
-    assert!(d.api_connections <= CAP, "{d:?}");
+    // The cap, plus at most an eighth of it still closing after being shed.
+    assert!(d.api_connections <= CAP + CAP / 8 + 1, "{d:?}");
     assert_eq!(d.limit, fds.now);
     // The server closed all but the newest of the idle connections: most are closed.
     let mut closed = 0;

@@ -9,6 +9,7 @@ use std::time::Duration;
 pub struct ApiLimits {
     /// Most open connections. When a connection arrives at the cap, the connection idle for
     /// the longest time is closed to make room; when none is idle, the new one is closed.
+    /// While shed connections close, up to an eighth more (at least one) may be open.
     pub max_connections: usize,
     /// Time a connection has to send a complete request head, counted from when it connects
     /// and, on a kept-alive connection, from the previous answer: also the idle timeout.

@@ -97,6 +97,9 @@ fn router(state: ServerState) -> Router {
         .with_state(state)
 }
 
+/// Length of the API listener's accept queue (the kernel caps it at `net.core.somaxconn`).
+const LISTEN_BACKLOG: u32 = 1024;
+
 /// Binds the API on `addr` (loopback only) with the default [`ApiLimits`] and serves until
 /// `stop` resolves.
 pub async fn serve(
@@ -121,7 +124,16 @@ pub async fn serve_with(
             format!("the API only listens on loopback addresses (127.0.0.1 or ::1), not {addr}"),
         ));
     }
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    // A deep accept queue: a burst of connections while the accept loop is busy shedding
+    // waits there rather than being dropped (which costs the client a 1 s SYN retry).
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    let listener = socket.listen(LISTEN_BACKLOG)?;
     let bound = listener.local_addr()?;
     let limits = Arc::new(limits);
     let connections = Arc::new(server::Connections::default());

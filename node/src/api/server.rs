@@ -1,7 +1,8 @@
 //! The local API's connection layer: accepts TCP connections and serves each with hyper's
 //! HTTP/1.1 server under [`ApiLimits`]: at most `max_connections` at once (at the cap, the
-//! connection idle the longest is closed to make room for the new one; when every connection
-//! has a request in progress, the new one is closed), and hyper's header read timeout, which
+//! connection idle the longest is told to close to make room for the new one, and at most
+//! [`hard_cap`] are open while those close; when every connection has a request in progress,
+//! the new one is closed), and hyper's header read timeout, which
 //! also closes a kept-alive connection that sends nothing. Request bodies are bounded in
 //! [`super::body`]. Never parses HTTP itself.
 
@@ -56,6 +57,12 @@ impl Connections {
     /// Connections open now.
     pub(crate) fn len(&self) -> usize {
         self.lock().open.len()
+    }
+
+    /// Connections open and not told to close.
+    fn live(&self) -> usize {
+        let t = self.lock();
+        t.open.values().filter(|e| e.shed.is_some()).count()
     }
 
     fn add(&self) -> (u64, oneshot::Receiver<()>) {
@@ -169,6 +176,12 @@ impl hyper::service::Service<Request<Incoming>> for Tracked {
     }
 }
 
+/// Most connections open at once: `max_connections`, plus up to an eighth of it (at least
+/// one) still closing after being shed.
+pub(crate) fn hard_cap(max_connections: usize) -> usize {
+    max_connections.saturating_add(max_connections / 8 + 1)
+}
+
 /// Serves `app` on `listener` under `limits` until `stop` resolves, then lets open connections
 /// finish their requests for at most `shutdown_grace`.
 pub(crate) async fn run(
@@ -185,7 +198,9 @@ pub(crate) async fn run(
         .max_headers(64)
         .max_buf_size(64 * 1024);
     let builder = Arc::new(builder);
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    // The hard bound: the cap, plus room for connections told to close that have not yet.
+    let hard_cap = hard_cap(limits.max_connections);
+    let permits = Arc::new(Semaphore::new(hard_cap));
     let (stopping_tx, stopping) = watch::channel(false);
     let service = TowerToHyperService::new(app);
     let mut last_warning: Option<Instant> = None;
@@ -208,20 +223,24 @@ pub(crate) async fn run(
                 }
             },
         };
+        if table.live() >= limits.max_connections {
+            if last_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+                tracing::warn!(
+                    "local API: {} connections open (the cap); closing the longest-idle ones to make room",
+                    limits.max_connections
+                );
+                last_warning = Some(Instant::now());
+            }
+            if !table.shed_oldest_idle() {
+                tracing::debug!("local API: every connection is busy; closing a new one");
+                continue;
+            }
+        }
+        // Shed connections close asynchronously: the new one starts at once while at most
+        // `max_connections / 8 + 1` of them are still closing, else it waits for one.
         let permit = match permits.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
-                if last_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
-                    tracing::warn!(
-                        "local API: {} connections open (the cap); closing the longest-idle ones to make room",
-                        limits.max_connections
-                    );
-                    last_warning = Some(Instant::now());
-                }
-                if !table.shed_oldest_idle() {
-                    tracing::debug!("local API: every connection is busy; closing a new one");
-                    continue;
-                }
                 match tokio::time::timeout(limits.shed_wait, permits.clone().acquire_owned()).await
                 {
                     Ok(Ok(p)) => p,
@@ -251,7 +270,7 @@ pub(crate) async fn run(
     }
     drop(listener);
     let _ = stopping_tx.send(true);
-    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let all = u32::try_from(hard_cap).unwrap_or(u32::MAX);
     if tokio::time::timeout(limits.shutdown_grace, permits.acquire_many(all))
         .await
         .is_err()
