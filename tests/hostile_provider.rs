@@ -472,6 +472,7 @@ async fn hire(client: &TestNode, fake: &FakeProvider) -> Result<HireRecord, Hire
             max_price: None,
             deadline_ms: None,
             credentials: Vec::new(),
+            retry_busy_ms: None,
         })
         .await
 }

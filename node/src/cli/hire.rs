@@ -63,6 +63,10 @@ pub(crate) struct NewHireArgs {
     /// [default: it fails at once].
     #[arg(long, value_name = "DUR")]
     offline_wait: Option<String>,
+    /// If the agent is at capacity, keep asking (with backoff) for this long, e.g. 5m
+    /// [default: report the decline at once].
+    #[arg(long, value_name = "DUR")]
+    retry_busy: Option<String>,
     /// Follow the hire until it ends, printing its steps.
     #[arg(long)]
     wait: bool,
@@ -488,6 +492,13 @@ fn create(client: &ApiClient, a: NewHireArgs) -> anyhow::Result<ExitCode> {
         })?),
         None => None,
     };
+    let retry_busy_ms = match &a.retry_busy {
+        Some(d) => Some(
+            parse_duration(d)
+                .with_context(|| format!("--retry-busy {d:?} is not a duration (e.g. 30s, 5m)"))?,
+        ),
+        None => None,
+    };
     let offline_wait_ms =
         match &a.offline_wait {
             Some(d) => Some(parse_duration(d).with_context(|| {
@@ -517,6 +528,7 @@ fn create(client: &ApiClient, a: NewHireArgs) -> anyhow::Result<ExitCode> {
         max_price,
         deadline_ms,
         credentials,
+        retry_busy_ms,
     };
     let r: HireRecord = client.post("/v1/hires", &body)?;
     if !a.wait {

@@ -98,15 +98,16 @@ async fn provider(max_concurrency: u32) -> Provider {
         )
         .unwrap_or_else(|e| panic!("{e}")),
     );
-    let (actor, ops, inbound) = HireActor::new(
-        store.clone(),
-        Arc::new(Keypair::from_seed(&[11; 32])),
-        dir.path().join("hires"),
-        Arc::new(Offline),
+    let (actor, ops, inbound) = HireActor::new(super::HireDeps {
+        store: store.clone(),
+        key: Arc::new(Keypair::from_seed(&[11; 32])),
+        work_dir: dir.path().join("hires"),
+        net: Arc::new(Offline),
         offers,
-        Arc::new(zeroize::Zeroizing::new([13; 32])),
-        Arc::new(super::HireSettings::default()),
-    );
+        sealing: Arc::new(zeroize::Zeroizing::new([13; 32])),
+        settings: Arc::new(super::HireSettings::default()),
+        metrics: Arc::default(),
+    });
     tokio::spawn(actor.run());
     Provider {
         _dir: dir,
@@ -278,28 +279,62 @@ async fn an_input_that_does_not_match_its_commitment_is_refused_and_nothing_stor
     );
 }
 
+/// The provider's signed decline reason, or `None` for any other reply.
+fn decline_reason(reply: &HireReply) -> Option<DeclineReason> {
+    match reply {
+        HireReply::Decline(raw) => Signed::<Decline>::decode_bytes(raw)
+            .ok()
+            .map(|d| d.body().reason),
+        _ => None,
+    }
+}
+
 #[tokio::test]
-async fn a_second_contract_beyond_capacity_is_unavailable() {
+async fn an_offer_holds_the_slot_so_a_second_request_is_declined_for_capacity() {
     let p = provider(1).await;
     let (a, b) = (Keypair::from_seed(&[25; 32]), Keypair::from_seed(&[26; 32]));
-    // Both negotiate while the slot is free; only the first acceptance gets it.
+    // The one slot is reserved by the offer to `a`...
     let first = p.contract(&a, INPUT, &[4; 32]).await;
-    let second = p.contract(&b, INPUT, &[5; 32]).await;
-    let accept = |c: &Contract, salt| HireCall::Accept {
-        contract: c.to_bytes(),
+    // ... so `b` is declined at once (signed, with the reason), not offered a contract whose
+    // acceptance would then be refused.
+    let request = p.request(&b, INPUT, &[5; 32]);
+    let reply = p
+        .call(
+            &b,
+            HireCall::Request {
+                request: request.to_bytes(),
+            },
+        )
+        .await;
+    assert_eq!(
+        decline_reason(&reply),
+        Some(DeclineReason::Capacity),
+        "{reply:?}"
+    );
+    let accept = HireCall::Accept {
+        contract: first.to_bytes(),
         input: INPUT.to_vec(),
-        salt,
+        salt: [4; 32],
         credentials: Vec::new(),
     };
-    let r1 = p.call(&a, accept(&first, [4; 32])).await;
+    let r1 = p.call(&a, accept).await;
     assert_eq!(
         r1,
         HireReply::Accepted {
             hire_id: first.hire_id()
         }
     );
-    let r2 = p.call(&b, accept(&second, [5; 32])).await;
-    assert_eq!(error_code(&r2), Some(CallError::Unavailable), "{r2:?}");
+    // The slot is now the running hire's: still declined.
+    let again = p.request(&b, INPUT, &[6; 32]);
+    let reply = p
+        .call(
+            &b,
+            HireCall::Request {
+                request: again.to_bytes(),
+            },
+        )
+        .await;
+    assert_eq!(decline_reason(&reply), Some(DeclineReason::Capacity));
     assert_eq!(
         p.ops.list().await.unwrap_or_else(|e| panic!("{e}")).len(),
         1

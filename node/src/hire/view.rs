@@ -22,6 +22,10 @@ pub struct NewHire {
     /// Credentials granted to the agent's slots (sealed to the provider, or relayed).
     #[serde(default)]
     pub credentials: Vec<CredentialRequest>,
+    /// While the provider is at capacity, keep asking (with backoff) for up to this many
+    /// ms; default: decline at once.
+    #[serde(default)]
+    pub retry_busy_ms: Option<u64>,
 }
 
 /// One receipt entry as the API shows it.
