@@ -102,10 +102,24 @@ impl Job {
         kind: EntryKind,
         payload: Option<Vec<u8>>,
     ) -> Result<(), HireError> {
-        if kind.is_terminal() {
-            self.close_network(chain).await?;
+        if !kind.is_terminal() {
+            return self.append_entry(chain, kind, payload).await;
         }
-        self.append_entry(chain, kind, payload).await
+        self.close_network(chain).await?;
+        let ended = log_line(&kind);
+        self.append_entry(chain, kind, payload).await?;
+        let (hire, agent) = (self.hire_id.short(), &self.record.agent);
+        let took = now_ms().saturating_sub(self.record.created_at) as f64 / 1000.0;
+        let entries = self.record.entries;
+        match ended {
+            (false, what) => {
+                tracing::info!(%hire, %agent, "hire {what} ({entries} receipts, {took:.1} s)")
+            }
+            (true, what) => {
+                tracing::warn!(%hire, %agent, "hire {what} ({entries} receipts, {took:.1} s)")
+            }
+        }
+        Ok(())
     }
 
     /// Appends the next entry (see [`Chain::append`]) and tells the actor.
@@ -333,6 +347,21 @@ impl Job {
         loop {
             tokio::select! {
                 step = agent.next() => {
+                    if let Step::Ended(Outcome::Failed { code, message }) = &step {
+                        // The agent's own words on why, for the provider (never a receipt).
+                        let tail = agent.stderr_tail().await;
+                        let shown = if tail.is_empty() {
+                            " (it wrote nothing on stderr)".to_owned()
+                        } else {
+                            format!("; its last stderr lines:\n  | {}", tail.join("\n  | "))
+                        };
+                        tracing::warn!(
+                            hire = %self.hire_id.short(),
+                            agent = %self.record.agent,
+                            "the agent failed ({}): {message}{shown}",
+                            code.as_str()
+                        );
+                    }
                     match self.on_step(chain, step).await? {
                         Flow::Stop => return Ok(()),
                         Flow::Answer(value) => self.deliver_answer(chain, agent, value).await?,
@@ -545,5 +574,24 @@ async fn next_observation(proxy: &mut Option<HireProxy>) -> Option<souk_egress::
     match proxy {
         Some(p) => p.observations.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+/// How a terminal entry reads in the provider's log: (whether it is a failure, the words).
+fn log_line(kind: &EntryKind) -> (bool, String) {
+    match kind {
+        EntryKind::Completed { .. } => (false, "completed".into()),
+        EntryKind::Failed { code, message } => {
+            (true, format!("failed ({}): {message}", code.as_str()))
+        }
+        EntryKind::Canceled { by, reason } => {
+            let by = match by {
+                Canceler::Client => "the client",
+                Canceler::Provider => "the provider",
+            };
+            (false, format!("canceled by {by}: {reason}"))
+        }
+        EntryKind::Expired { .. } => (true, "expired: its deadline passed".into()),
+        other => (false, format!("ended ({})", other.code())),
     }
 }
