@@ -217,7 +217,11 @@ fn publish_search_info_survive_sigterm_and_restart() {
     assert!(node.log().contains("stopped cleanly"), "{}", node.log());
     drop(node);
     let out = souk(&dir, &["agent", "list"]);
-    assert_failure(&out, 3, &["souk node run"]);
+    assert_failure(
+        &out,
+        3,
+        &[&format!("souk --data-dir {} node run", path_str(&dir))],
+    );
 
     // Restart on the same directory: same identity, the agent and its manifest are back.
     let mut node = NodeProc::start(
@@ -349,9 +353,15 @@ fn node_run_refuses_broken_data_dirs_clearly() {
     // Not initialized.
     let empty = tmp.path().join("empty");
     let out = node_run_expecting_failure(&empty, &["--listen", LISTEN]);
-    assert_clean_error(&out, &["not initialized", "souk init", path_str(&empty)]);
+    assert_clean_error(
+        &out,
+        &[
+            "not initialized",
+            &format!("souk --data-dir {} init", path_str(&empty)),
+        ],
+    );
     let out = node_run_expecting_failure(&empty, &["--light"]);
-    assert_clean_error(&out, &["souk init --light"]);
+    assert_clean_error(&out, &["init --light"]);
 
     let fresh = |name: &str| {
         let dir = tmp.path().join(name);
@@ -407,15 +417,11 @@ fn client_commands_fail_clearly_without_a_usable_node_or_file() {
 
     // No node running.
     let out = souk(&dir, &["search", "csv"]);
-    assert_failure(
-        &out,
-        3,
-        &["no node is running", "souk node run", path_str(&dir)],
-    );
+    assert_failure(&out, 3, &["no node is running", "node run", path_str(&dir)]);
     let out = souk(&dir, &["node", "info"]);
-    assert_failure(&out, 3, &["souk node run"]);
+    assert_failure(&out, 3, &["node run"]);
     let out = souk(&dir, &["agent", "publish", path_str(&example_agent())]);
-    assert_failure(&out, 3, &["souk node run"]);
+    assert_failure(&out, 3, &["node run"]);
 
     // A stale api.addr (the node was killed): nothing listens there any more.
     let port = std::net::TcpListener::bind("127.0.0.1:0")

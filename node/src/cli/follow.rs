@@ -38,19 +38,21 @@ pub(crate) fn interrupt_guard(ctx: &Ctx, id: &Hash) -> anyhow::Result<OnInterrup
     Ok(OnInterrupt::install(message, details, ctx.json)?)
 }
 
-fn print_step(s: &StepView) {
+fn step_line(s: &StepView) -> String {
     let mut summary = s.summary.replace('\n', " ");
     if summary.chars().count() > 110 {
         summary = summary.chars().take(107).collect::<String>() + "...";
     }
-    out!("  #{:<4} {:<16} {summary}", s.seq, s.kind);
+    format!("  #{:<4} {:<16} {summary}", s.seq, s.kind)
 }
 
 /// How steps are shown while following.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Show {
-    /// One line per step.
+    /// One line per step on stdout (the steps are the data: `hire watch`).
     Lines,
+    /// One line per step on stderr (progress; the output is the data: `hire --wait`).
+    Progress,
     /// One JSON object per step.
     JsonLines,
     /// Nothing (the final JSON says it all).
@@ -81,7 +83,8 @@ pub(crate) fn follow(
         ))?;
         for s in view.steps {
             match show {
-                Show::Lines => print_step(&s),
+                Show::Lines => out!("{}", step_line(&s)),
+                Show::Progress => eprintln!("{}", step_line(&s)),
                 Show::JsonLines => out!("{}", serde_json::to_string(&s)?),
                 Show::Nothing => {}
             }
@@ -90,7 +93,10 @@ pub(crate) fn follow(
         }
         std::io::stdout().flush().ok();
         let r = view.hire;
-        if r.state == HireState::InputRequired && !asked && show == Show::Lines {
+        if r.state == HireState::InputRequired
+            && !asked
+            && matches!(show, Show::Lines | Show::Progress)
+        {
             asked = true;
             if let Some(q) = &r.question {
                 eprintln!("the agent asks: {q}");

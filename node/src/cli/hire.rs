@@ -253,10 +253,15 @@ fn print_record(ctx: &Ctx, r: &HireRecord) {
 }
 
 pub(crate) fn run(ctx: &Ctx, args: HireArgs) -> anyhow::Result<ExitCode> {
+    let Some(command) = args.command else {
+        // Everything local is checked before the node is asked.
+        let wait = args.new.wait;
+        let body = new_hire(args.new)?;
+        return create(ctx, &ctx.connect()?, body, wait);
+    };
     let client = ctx.connect()?;
-    match args.command {
-        None => create(ctx, &client, args.new),
-        Some(HireCommand::Status { hire }) => {
+    match command {
+        HireCommand::Status { hire } => {
             let id = resolve(ctx, &client, &hire)?;
             let r: HireRecord = client.get(&format!("/v1/hires/{id}"))?;
             if ctx.json {
@@ -266,7 +271,7 @@ pub(crate) fn run(ctx: &Ctx, args: HireArgs) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Some(HireCommand::Watch { hire }) => {
+        HireCommand::Watch { hire } => {
             let id = resolve(ctx, &client, &hire)?;
             let _ctrl_c = follow::interrupt_guard(ctx, &id)?;
             let show = if ctx.json {
@@ -290,8 +295,8 @@ pub(crate) fn run(ctx: &Ctx, args: HireArgs) -> anyhow::Result<ExitCode> {
             follow::report_outcome(ctx, &client, &ended)?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(HireCommand::Output { hire, output }) => print_output(ctx, &client, &hire, output),
-        Some(HireCommand::Answer { hire, answer }) => {
+        HireCommand::Output { hire, output } => print_output(ctx, &client, &hire, output),
+        HireCommand::Answer { hire, answer } => {
             let id = resolve(ctx, &client, &hire)?;
             let value: Value = serde_json::from_str(&answer).unwrap_or(Value::String(answer));
             let _: Value = client.post(
@@ -308,7 +313,7 @@ pub(crate) fn run(ctx: &Ctx, args: HireArgs) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Some(HireCommand::Cancel { hire, reason }) => {
+        HireCommand::Cancel { hire, reason } => {
             let id = resolve(ctx, &client, &hire)?;
             let _: Value = client.post(
                 &format!("/v1/hires/{id}/cancel"),
@@ -324,7 +329,7 @@ pub(crate) fn run(ctx: &Ctx, args: HireArgs) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Some(HireCommand::Workdir { hire }) => {
+        HireCommand::Workdir { hire } => {
             let id = resolve(ctx, &client, &hire)?;
             let w: WorkdirView = client.get(&format!("/v1/hires/{id}/workdir"))?;
             if ctx.json {
@@ -337,10 +342,10 @@ pub(crate) fn run(ctx: &Ctx, args: HireArgs) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Some(HireCommand::Accept { hire, reason }) => {
+        HireCommand::Accept { hire, reason } => {
             settle(ctx, &client, &hire, Settle::Accept, &reason)
         }
-        Some(HireCommand::Reject { hire, reason }) => {
+        HireCommand::Reject { hire, reason } => {
             settle(ctx, &client, &hire, Settle::Reject, &reason)
         }
     }
@@ -438,7 +443,8 @@ fn settle(
     Ok(ExitCode::SUCCESS)
 }
 
-fn create(ctx: &Ctx, client: &ApiClient, a: NewHireArgs) -> anyhow::Result<ExitCode> {
+/// The API's body of a new hire, from the command line and the input file.
+fn new_hire(a: NewHireArgs) -> anyhow::Result<NewHire> {
     let manifest = a.manifest.unwrap_or_default();
     let input_path = a.input.unwrap_or_default();
     let text = if input_path.as_os_str() == "-" {
@@ -488,13 +494,16 @@ fn create(ctx: &Ctx, client: &ApiClient, a: NewHireArgs) -> anyhow::Result<ExitC
             offline_wait_ms,
         });
     }
-    let body = NewHire {
+    Ok(NewHire {
         manifest_id: manifest.to_ascii_lowercase(),
         input,
         max_price,
         deadline_ms,
         credentials,
-    };
+    })
+}
+
+fn create(ctx: &Ctx, client: &ApiClient, body: NewHire, wait: bool) -> anyhow::Result<ExitCode> {
     let r: HireRecord = client.post("/v1/hires", &body)?;
     let terms = format!(
         "{} (advisory){}, deadline in {}",
@@ -502,7 +511,7 @@ fn create(ctx: &Ctx, client: &ApiClient, a: NewHireArgs) -> anyhow::Result<ExitC
         if r.countered { ", a counter-offer" } else { "" },
         format_duration_ms(r.deadline.saturating_sub(r.created_at))
     );
-    if !a.wait {
+    if !wait {
         if ctx.json {
             super::print_json(&r)?;
         } else {
@@ -524,7 +533,7 @@ fn create(ctx: &Ctx, client: &ApiClient, a: NewHireArgs) -> anyhow::Result<ExitC
             r.agent,
             short(&r.hire_id),
         );
-        Show::Lines
+        Show::Progress
     };
     let ended = follow::follow(ctx, client, &r.hire_id, show)?;
     follow::report_outcome(ctx, client, &ended)?;
