@@ -62,8 +62,19 @@ fn init_creates_a_private_data_dir_and_refuses_to_overwrite() {
     let msg = assert_clean_error(&again, &["refusing to overwrite"]);
     assert!(msg.contains(path_str(&dir)), "{msg}");
     assert_eq!(read("identity.key"), identity, "identity.key was rewritten");
+    // Under --json the error is one JSON object on stderr.
     let again = souk(&dir, &["init", "--light", "--json"]);
-    assert_clean_error(&again, &["refusing to overwrite"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stdout(&again).is_empty());
+    let err: Value = serde_json::from_str(stderr(&again).trim())
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stderr(&again)));
+    assert_eq!(err["code"], 2, "{err}");
+    assert!(
+        err["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("refusing to overwrite")),
+        "{err}"
+    );
 
     // --json: one object with the ids, the directory and the mode.
     let json_dir = tmp.path().join("json");
