@@ -11,7 +11,7 @@ use std::process::ExitStatus;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use souk_protocol::receipt::{EntryKind, FailureCode};
+use souk_protocol::receipt::{EntryKind, FailureCode, Usage};
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::sync::mpsc;
@@ -57,15 +57,18 @@ impl Outcome {
     /// The receipt entry kind for a completed or failed run (`completed` with the output's
     /// [`json_hash`], or `failed`). `None` for [`Outcome::Canceled`] and
     /// [`Outcome::TimedOut`], whose entry depends on who canceled and on the contract
-    /// deadline (see `spec/agent-protocol.md`).
+    /// deadline (see `spec/agent-protocol.md`). Its usage is left empty: the chain's
+    /// appender fills it in ([`EntryKind::set_usage`]).
     pub fn entry_kind(&self) -> Option<EntryKind> {
         match self {
             Outcome::Completed { output } => Some(EntryKind::Completed {
                 output_hash: json_hash(output),
+                usage: Usage::default(),
             }),
             Outcome::Failed { code, message } => Some(EntryKind::Failed {
                 code: *code,
                 message: truncate_entry_text(message),
+                usage: Usage::default(),
             }),
             Outcome::Canceled | Outcome::TimedOut => None,
         }

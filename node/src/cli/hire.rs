@@ -23,9 +23,10 @@ use super::follow::{self, Show, short};
 use super::units::{format_duration_ms, money, parse_duration_ms};
 
 /// Shown under `souk hire --help`.
-const PRICE_NOTE: &str = "Prices are advisory: the agreed price is signed into the contract \
-    and the receipts, so a bill can be computed from a verified chain, but Souk itself moves \
-    no money and charges nothing.";
+const PRICE_NOTE: &str = "Prices are advisory: the agreed price is signed into the contract, \
+    and the final receipt records it with the hire's metered usage (wall time, steps, network \
+    calls), so a bill can be computed from a verified chain; but Souk itself moves no money \
+    and charges nothing.";
 
 #[derive(Debug, Args)]
 #[command(

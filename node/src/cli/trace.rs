@@ -48,8 +48,23 @@ pub(crate) struct Trace {
     pub(crate) failure: Option<Failure>,
     /// The client's verdict and its reason, if the bundle carries an attestation.
     pub(crate) settlement: Option<Settlement>,
+    /// What the hire used, as its terminal entry records it (what a bill is computed from).
+    pub(crate) usage: Option<UsageView>,
     /// The verification verdict.
     pub(crate) verification: Verification,
+}
+
+/// A terminal entry's usage record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct UsageView {
+    /// The agreed price in currency units (`0.5 USD`).
+    pub(crate) price: String,
+    /// From `started` to the end, ms.
+    pub(crate) wall_ms: u64,
+    /// Decisions and tool calls.
+    pub(crate) steps: u64,
+    /// Network calls the egress proxy saw.
+    pub(crate) network_calls: u64,
 }
 
 /// One receipt entry.
@@ -138,6 +153,7 @@ impl Trace {
             steps: Vec::new(),
             failure: None,
             settlement: None,
+            usage: None,
             verification,
         };
         let Ok(bundle) = Bundle::decode_bytes(bytes) else {
@@ -172,6 +188,18 @@ impl Trace {
         let (steps, failure) = steps(&bundle.entries, &payloads);
         trace.steps = steps;
         trace.failure = failure;
+        trace.usage = bundle
+            .entries
+            .last()
+            .and_then(|raw| SignedEntry::decode_bytes(raw).ok())
+            .and_then(|e| {
+                e.body().kind.usage().map(|u| UsageView {
+                    price: money(u.price.amount, &u.price.currency),
+                    wall_ms: u.wall_ms,
+                    steps: u.steps,
+                    network_calls: u.network_calls,
+                })
+            });
         if let Some(at) = trace.verification.entry
             && let Some(step) = trace.steps.get_mut(at as usize)
         {
@@ -278,6 +306,15 @@ impl Trace {
             }
             None => lines.push(format!("outcome   {}", self.state)),
         }
+        if let Some(u) = &self.usage {
+            lines.push(format!(
+                "usage     {} agreed (advisory), {} of work, {} steps, {} network calls",
+                u.price,
+                format_duration_ms(u.wall_ms),
+                u.steps,
+                u.network_calls
+            ));
+        }
         match &self.settlement {
             Some(s) if s.reason.is_empty() => lines.push(format!("verdict   {}", s.verdict)),
             Some(s) => lines.push(format!("verdict   {}: {}", s.verdict, s.reason)),
@@ -364,17 +401,17 @@ fn steps(entries: &[Vec<u8>], payloads: &HashMap<u64, Value>) -> (Vec<Step>, Opt
                 .map(|s| s.seq),
         };
         match &body.kind {
-            EntryKind::Failed { code, message } => {
+            EntryKind::Failed { code, message, .. } => {
                 failure = Some(ended(format!("{message} ({})", code.as_str())));
             }
-            EntryKind::Canceled { by, reason } => {
+            EntryKind::Canceled { by, reason, .. } => {
                 let by = match by {
                     Canceler::Client => "the client",
                     Canceler::Provider => "the provider",
                 };
                 failure = Some(ended(format!("{reason} (canceled by {by})")));
             }
-            EntryKind::Expired { deadline } => {
+            EntryKind::Expired { deadline, .. } => {
                 failure = Some(ended(format!("the deadline {} passed", rfc3339(*deadline))));
             }
             EntryKind::InputRequested => open_question = Some(out.len()),
@@ -495,6 +532,15 @@ mod tests {
         assert!(text.contains("verified  valid"), "{text}");
         assert!(text.contains("└─ "), "{text}");
         assert!(!text.contains('✗'), "{text}");
+        // The bill's inputs, from the completed entry: the fixture's 6 middle entries are
+        // 2 decisions and 2 tool calls (steps), 1 network call and 1 checkpoint.
+        let usage = t
+            .usage
+            .as_ref()
+            .unwrap_or_else(|| panic!("no usage: {t:#?}"));
+        assert_eq!((usage.steps, usage.network_calls), (4, 1), "{usage:?}");
+        assert_eq!(usage.price, "2 USD");
+        assert!(text.contains("usage     "), "{text}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde_json::Value;
 use souk_protocol::Hash;
 use souk_protocol::hire::HireState;
 use souk_protocol::manifest::Manifest;
-use souk_protocol::receipt::{Canceler, EntryKind, FailureCode};
+use souk_protocol::receipt::{Canceler, EntryKind, FailureCode, Usage};
 use souk_protocol::signed::Signed;
 use souk_runtime::{
     AgentEvent, AgentProcess, Outcome, ResourceLimits, RunConfig, RuntimeError, Step,
@@ -167,7 +167,14 @@ impl Job {
         let resumed = chain.started();
         if now_ms() >= deadline {
             return self
-                .append(&mut chain, EntryKind::Expired { deadline }, None)
+                .append(
+                    &mut chain,
+                    EntryKind::Expired {
+                        deadline,
+                        usage: Usage::default(),
+                    },
+                    None,
+                )
                 .await;
         }
         let broken = if resumed {
@@ -402,7 +409,7 @@ impl Job {
                     Some(JobControl::Cancel { by, reason }) => {
                         let _ = agent.cancel(&reason).await;
                         let reason = souk_runtime::truncate_entry_text(&reason);
-                        return self.append(chain, EntryKind::Canceled { by, reason }, None).await;
+                        return self.append(chain, EntryKind::Canceled { by, reason, usage: Usage::default() }, None).await;
                     }
                     // The node is stopping: record what the proxy saw, leave the chain as it
                     // is; the job resumes later.
@@ -460,8 +467,16 @@ impl Job {
         message: String,
     ) -> Result<(), HireError> {
         let message = souk_runtime::truncate_entry_text(&message);
-        self.append(chain, EntryKind::Failed { code, message }, None)
-            .await
+        self.append(
+            chain,
+            EntryKind::Failed {
+                code,
+                message,
+                usage: Usage::default(),
+            },
+            None,
+        )
+        .await
     }
 
     async fn on_step(&mut self, chain: &mut Chain, step: Step) -> Result<Flow, HireError> {
@@ -536,16 +551,30 @@ impl Job {
                             )
                             .await?;
                         } else {
-                            self.append(chain, EntryKind::Completed { output_hash }, None)
-                                .await?;
+                            self.append(
+                                chain,
+                                EntryKind::Completed {
+                                    output_hash,
+                                    usage: Usage::default(),
+                                },
+                                None,
+                            )
+                            .await?;
                         }
                     }
                     Outcome::Failed { code, message } => self.fail(chain, code, message).await?,
                     Outcome::TimedOut => {
                         let deadline = self.record.deadline;
                         if now_ms() + 1_000 >= deadline {
-                            self.append(chain, EntryKind::Expired { deadline }, None)
-                                .await?;
+                            self.append(
+                                chain,
+                                EntryKind::Expired {
+                                    deadline,
+                                    usage: Usage::default(),
+                                },
+                                None,
+                            )
+                            .await?;
                         } else {
                             self.fail(
                                 chain,
@@ -559,6 +588,7 @@ impl Job {
                         let kind = EntryKind::Canceled {
                             by: Canceler::Provider,
                             reason: "stopped by the provider".into(),
+                            usage: Usage::default(),
                         };
                         self.append(chain, kind, None).await?;
                     }
@@ -581,10 +611,10 @@ async fn next_observation(proxy: &mut Option<HireProxy>) -> Option<souk_egress::
 fn log_line(kind: &EntryKind) -> (bool, String) {
     match kind {
         EntryKind::Completed { .. } => (false, "completed".into()),
-        EntryKind::Failed { code, message } => {
+        EntryKind::Failed { code, message, .. } => {
             (true, format!("failed ({}): {message}", code.as_str()))
         }
-        EntryKind::Canceled { by, reason } => {
+        EntryKind::Canceled { by, reason, .. } => {
             let by = match by {
                 Canceler::Client => "the client",
                 Canceler::Provider => "the provider",

@@ -80,10 +80,12 @@ pub fn summarize(kind: &EntryKind, payload: Option<&Value>) -> String {
         },
         EntryKind::InputProvided => "answer delivered".into(),
         EntryKind::Checkpoint { state_hash } => format!("checkpoint {}", state_hash.short()),
-        EntryKind::Completed { output_hash } => {
+        EntryKind::Completed { output_hash, .. } => {
             format!("completed (output {})", output_hash.short())
         }
-        EntryKind::Failed { code, message } => format!("failed ({}): {message}", code.as_str()),
+        EntryKind::Failed { code, message, .. } => {
+            format!("failed ({}): {message}", code.as_str())
+        }
         EntryKind::Canceled { reason, .. } => format!("canceled: {reason}"),
         EntryKind::Expired { .. } => "deadline passed".into(),
     }
