@@ -276,6 +276,7 @@ async fn a_sealed_credential_is_used_never_seen_and_every_refusal_is_recorded() 
         max_price: None,
         deadline_ms: None,
         credentials: vec![grant(&secret, GrantMode::Sealed, &["GET"], 2)],
+        retry_busy_ms: None,
     };
     let id = hire(&c.handle, new).await.id();
     let done = wait_for_state(&c.handle, id, HireState::Completed).await;
@@ -386,6 +387,7 @@ async fn a_relayed_credential_never_leaves_the_client_and_an_offline_client_is_a
         max_price: None,
         deadline_ms: None,
         credentials: vec![grant(&secret, GrantMode::Relayed, &["GET"], 100)],
+        retry_busy_ms: None,
     };
     let id = hire(&c.handle, new).await.id();
     // Once the client has seen the first relayed call in the chain, it goes offline.
@@ -472,6 +474,7 @@ async fn a_tampered_or_replayed_sealed_credential_is_refused_and_recorded() {
             max_price: None,
             deadline_ms: None,
             credentials: vec![grant(&canary(), GrantMode::Sealed, &[], 10)],
+            retry_busy_ms: None,
         };
         let id = hire(&c.handle, new).await.id();
         wait_for_state(&p.handle, id, HireState::InputRequired).await;

@@ -47,8 +47,8 @@ use souk_protocol::hiring::{
     CallError, HIRE_PROTOCOL, HireCall, HireReply, MAX_CALL_LEN, MAX_REPLY_LEN,
 };
 use souk_protocol::manifest::Manifest;
-use souk_protocol::negotiation::{Contract, HireRequest, Offer, Terms};
-use souk_protocol::receipt::{Disclosure, EntryKind, ReceiptEntry, SignedEntry, commit};
+use souk_protocol::negotiation::{Contract, HireRequest, Offer, Price, Terms};
+use souk_protocol::receipt::{Disclosure, EntryKind, ReceiptEntry, SignedEntry, Usage, commit};
 use souk_protocol::signed::Signed;
 use souk_protocol::verify::{SignatureCheck, verify_bundle_bytes};
 use souk_protocol::{Hash, Keypair, NodeId};
@@ -69,6 +69,8 @@ struct Hire {
     runtime: Hash,
     /// Entry times start here (the acceptance time), one ms per seq.
     t0: u64,
+    /// The contract's agreed price (the terminal entry's usage names it).
+    price: Price,
 }
 
 impl Hire {
@@ -132,9 +134,16 @@ impl Hire {
         (e, Disclosure { seq, salt, payload })
     }
 
-    /// A `completed` entry naming `output_hash`.
+    /// A `completed` entry naming `output_hash`, after `started` and `seq - 1` decisions
+    /// (its usage: the agreed price, `seq` ms since `started`, `seq - 1` steps).
     fn completed(&self, seq: u64, prev: Hash, output_hash: Hash) -> SignedEntry {
-        self.entry(seq, prev, EntryKind::Completed { output_hash }, None)
+        let usage = Usage {
+            price: self.price.clone(),
+            wall_ms: seq,
+            steps: seq.saturating_sub(1),
+            network_calls: 0,
+        };
+        self.entry(seq, prev, EntryKind::Completed { output_hash, usage }, None)
     }
 }
 
@@ -384,6 +393,7 @@ async fn serve(
                         id,
                         runtime,
                         t0: c.accept.body().created_at,
+                        price: c.terms().price.clone(),
                     });
                     let hire_id = match on_accept {
                         OnAccept::Honest => id,
@@ -472,6 +482,7 @@ async fn hire(client: &TestNode, fake: &FakeProvider) -> Result<HireRecord, Hire
             max_price: None,
             deadline_ms: None,
             credentials: Vec::new(),
+            retry_busy_ms: None,
         })
         .await
 }

@@ -51,6 +51,12 @@ pub struct Metrics {
     pub store_dropped: Counter,
     /// Store operations that failed.
     pub store_errors: Counter,
+    /// Provider: offers and counters made (each holds a slot until accepted or lapsed).
+    pub hires_offered: Counter,
+    /// Provider: requests declined because every slot of the agent was taken.
+    pub hires_declined_capacity: Counter,
+    /// Provider: calls answered `busy` (a full inbox, or an acceptance without a slot).
+    pub hire_calls_busy: Counter,
 }
 
 /// A point-in-time copy of [`Metrics`], for JSON.
@@ -85,6 +91,15 @@ pub struct MetricsSnapshot {
     pub store_dropped: u64,
     /// See [`Metrics::store_errors`].
     pub store_errors: u64,
+    /// See [`Metrics::hires_offered`].
+    #[serde(default)]
+    pub hires_offered: u64,
+    /// See [`Metrics::hires_declined_capacity`].
+    #[serde(default)]
+    pub hires_declined_capacity: u64,
+    /// See [`Metrics::hire_calls_busy`].
+    #[serde(default)]
+    pub hire_calls_busy: u64,
 }
 
 impl Metrics {
@@ -105,6 +120,9 @@ impl Metrics {
             peers_pruned: self.peers_pruned.get(),
             store_dropped: self.store_dropped.get(),
             store_errors: self.store_errors.get(),
+            hires_offered: self.hires_offered.get(),
+            hires_declined_capacity: self.hires_declined_capacity.get(),
+            hire_calls_busy: self.hire_calls_busy.get(),
         }
     }
 }

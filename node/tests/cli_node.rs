@@ -62,8 +62,19 @@ fn init_creates_a_private_data_dir_and_refuses_to_overwrite() {
     let msg = assert_clean_error(&again, &["refusing to overwrite"]);
     assert!(msg.contains(path_str(&dir)), "{msg}");
     assert_eq!(read("identity.key"), identity, "identity.key was rewritten");
+    // Under --json the error is one JSON object on stderr.
     let again = souk(&dir, &["init", "--light", "--json"]);
-    assert_clean_error(&again, &["refusing to overwrite"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stdout(&again).is_empty());
+    let err: Value = serde_json::from_str(stderr(&again).trim())
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stderr(&again)));
+    assert_eq!(err["code"], 2, "{err}");
+    assert!(
+        err["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("refusing to overwrite")),
+        "{err}"
+    );
 
     // --json: one object with the ids, the directory and the mode.
     let json_dir = tmp.path().join("json");
@@ -217,7 +228,11 @@ fn publish_search_info_survive_sigterm_and_restart() {
     assert!(node.log().contains("stopped cleanly"), "{}", node.log());
     drop(node);
     let out = souk(&dir, &["agent", "list"]);
-    assert_failure(&out, 3, &["souk node run"]);
+    assert_failure(
+        &out,
+        3,
+        &[&format!("souk --data-dir {} node run", path_str(&dir))],
+    );
 
     // Restart on the same directory: same identity, the agent and its manifest are back.
     let mut node = NodeProc::start(
@@ -349,9 +364,15 @@ fn node_run_refuses_broken_data_dirs_clearly() {
     // Not initialized.
     let empty = tmp.path().join("empty");
     let out = node_run_expecting_failure(&empty, &["--listen", LISTEN]);
-    assert_clean_error(&out, &["not initialized", "souk init", path_str(&empty)]);
+    assert_clean_error(
+        &out,
+        &[
+            "not initialized",
+            &format!("souk --data-dir {} init", path_str(&empty)),
+        ],
+    );
     let out = node_run_expecting_failure(&empty, &["--light"]);
-    assert_clean_error(&out, &["souk init --light"]);
+    assert_clean_error(&out, &["init --light"]);
 
     let fresh = |name: &str| {
         let dir = tmp.path().join(name);
@@ -407,15 +428,11 @@ fn client_commands_fail_clearly_without_a_usable_node_or_file() {
 
     // No node running.
     let out = souk(&dir, &["search", "csv"]);
-    assert_failure(
-        &out,
-        3,
-        &["no node is running", "souk node run", path_str(&dir)],
-    );
+    assert_failure(&out, 3, &["no node is running", "node run", path_str(&dir)]);
     let out = souk(&dir, &["node", "info"]);
-    assert_failure(&out, 3, &["souk node run"]);
+    assert_failure(&out, 3, &["node run"]);
     let out = souk(&dir, &["agent", "publish", path_str(&example_agent())]);
-    assert_failure(&out, 3, &["souk node run"]);
+    assert_failure(&out, 3, &["node run"]);
 
     // A stale api.addr (the node was killed): nothing listens there any more.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -591,4 +608,29 @@ fn error_messages_say_each_thing_once() {
     let out = node_run_expecting_failure(&dir, &["--listen", LISTEN]);
     let msg = assert_clean_error(&out, &[path_str(&config)]);
     assert_eq!(msg.matches("os error").count(), 1, "{msg}");
+}
+
+#[test]
+fn a_lost_store_stops_the_node_unless_reset_is_asked_for() {
+    let tmp = tempdir();
+    let dir = tmp.path().join("node");
+    init(&dir, false);
+    let store = dir.join("souk.redb");
+    std::fs::remove_file(&store).unwrap_or_else(|e| panic!("{e}"));
+    let out = node_run_expecting_failure(&dir, &[]);
+    let msg = assert_clean_error(&out, &["is missing", "--reset-store"]);
+    assert!(msg.contains(path_str(&store)), "{msg}");
+    assert!(!store.exists(), "no fresh store was created");
+    std::fs::write(&store, b"").unwrap_or_else(|e| panic!("{e}"));
+    let out = node_run_expecting_failure(&dir, &[]);
+    assert_clean_error(&out, &["is empty", "--reset-store"]);
+}
+
+#[test]
+fn retiring_a_path_says_the_name_is_invalid() {
+    let tmp = tempdir();
+    let dir = tmp.path().join("node");
+    init(&dir, false);
+    let out = souk(&dir, &["agent", "retire", "../../identity.key"]);
+    assert_clean_error(&out, &["not a valid agent name", "../../identity.key"]);
 }

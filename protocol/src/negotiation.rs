@@ -30,7 +30,7 @@ pub const MAX_REASON_LEN: usize = 512;
 pub type HireId = Hash;
 
 /// An amount of money in micro-units of a currency.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Price {
     /// Currency code (as in [`crate::manifest::Pricing`]).
     pub currency: String,

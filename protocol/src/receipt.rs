@@ -16,7 +16,7 @@ use crate::encoding::{Canonical, DecodeError, Encoder, Reader};
 use crate::hash::{Domain, Hash};
 use crate::hire::{HireEvent, Verdict};
 use crate::identity::NodeId;
-use crate::negotiation::HireId;
+use crate::negotiation::{HireId, Price};
 use crate::signed::{Signed, SignedBody};
 
 /// Format version of receipt entries and attestations.
@@ -245,6 +245,8 @@ pub enum EntryKind {
     Completed {
         /// BLAKE3 of the output.
         output_hash: Hash,
+        /// What the hire used (R9: as the chain shows).
+        usage: Usage,
     },
     /// The hire failed.
     Failed {
@@ -252,6 +254,8 @@ pub enum EntryKind {
         code: FailureCode,
         /// Details.
         message: String,
+        /// What the hire used (R9: as the chain shows).
+        usage: Usage,
     },
     /// The hire was canceled.
     Canceled {
@@ -259,12 +263,52 @@ pub enum EntryKind {
         by: Canceler,
         /// Why.
         reason: String,
+        /// What the hire used (R9: as the chain shows).
+        usage: Usage,
     },
     /// The contract deadline passed before the work finished.
     Expired {
         /// The deadline that passed.
         deadline: Timestamp,
+        /// What the hire used (R9: as the chain shows).
+        usage: Usage,
     },
+}
+
+/// What a hire used, recorded in its terminal entry so that a bill can be computed from a
+/// verified chain alone. Every field is determined by the contract and the entries before the
+/// terminal one (rule R9 checks it): the record is a signed summary, not a new claim.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// The agreed price: the contract's `terms.price`.
+    pub price: Price,
+    /// Wall time from the `started` entry to this one, ms (0 if the agent never started).
+    pub wall_ms: u64,
+    /// `decision` and `tool-call` entries before this one.
+    pub steps: u64,
+    /// `network-call` entries before this one (calls the egress proxy saw, allowed or denied).
+    pub network_calls: u64,
+}
+
+impl Canonical for Usage {
+    fn encode(&self, enc: &mut Encoder) {
+        enc.array(4);
+        self.price.encode(enc);
+        enc.u64(self.wall_ms);
+        enc.u64(self.steps);
+        enc.u64(self.network_calls);
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        r.array_of(4)?;
+        let u = Usage {
+            price: Price::decode(r)?,
+            wall_ms: r.u64()?,
+            steps: r.u64()?,
+            network_calls: r.u64()?,
+        };
+        r.leave();
+        Ok(u)
+    }
 }
 
 impl EntryKind {
@@ -328,6 +372,29 @@ impl EntryKind {
                 | EntryKind::Canceled { .. }
                 | EntryKind::Expired { .. }
         )
+    }
+
+    /// The usage a terminal entry records.
+    pub fn usage(&self) -> Option<&Usage> {
+        match self {
+            EntryKind::Completed { usage, .. }
+            | EntryKind::Failed { usage, .. }
+            | EntryKind::Canceled { usage, .. }
+            | EntryKind::Expired { usage, .. } => Some(usage),
+            _ => None,
+        }
+    }
+
+    /// Replaces the usage of a terminal entry (the appender fills it in from its chain);
+    /// does nothing for other kinds.
+    pub fn set_usage(&mut self, new: Usage) {
+        match self {
+            EntryKind::Completed { usage, .. }
+            | EntryKind::Failed { usage, .. }
+            | EntryKind::Canceled { usage, .. }
+            | EntryKind::Expired { usage, .. } => *usage = new,
+            _ => {}
+        }
     }
 
     /// Field rules beyond shape (R9); `None` when well formed.
@@ -487,10 +554,9 @@ impl Canonical for EntryKind {
             EntryKind::Decision | EntryKind::InputRequested | EntryKind::InputProvided => 1,
             EntryKind::Started { .. }
             | EntryKind::ToolCall { .. }
-            | EntryKind::Checkpoint { .. }
-            | EntryKind::Completed { .. }
-            | EntryKind::Expired { .. } => 2,
-            EntryKind::Failed { .. } | EntryKind::Canceled { .. } => 3,
+            | EntryKind::Checkpoint { .. } => 2,
+            EntryKind::Completed { .. } | EntryKind::Expired { .. } => 3,
+            EntryKind::Failed { .. } | EntryKind::Canceled { .. } => 4,
             EntryKind::NetworkCall(_) => 14,
         };
         enc.array(arity);
@@ -501,19 +567,31 @@ impl Canonical for EntryKind {
             EntryKind::ToolCall { tool } => enc.text(tool),
             EntryKind::NetworkCall(c) => c.encode(enc),
             EntryKind::Checkpoint { state_hash } => state_hash.encode(enc),
-            EntryKind::Completed { output_hash } => output_hash.encode(enc),
-            EntryKind::Failed { code, message } => {
+            EntryKind::Completed { output_hash, usage } => {
+                output_hash.encode(enc);
+                usage.encode(enc);
+            }
+            EntryKind::Failed {
+                code,
+                message,
+                usage,
+            } => {
                 enc.u64(code.code());
                 enc.text(message);
+                usage.encode(enc);
             }
-            EntryKind::Canceled { by, reason } => {
+            EntryKind::Canceled { by, reason, usage } => {
                 enc.u64(match by {
                     Canceler::Client => 0,
                     Canceler::Provider => 1,
                 });
                 enc.text(reason);
+                usage.encode(enc);
             }
-            EntryKind::Expired { deadline } => enc.u64(*deadline),
+            EntryKind::Expired { deadline, usage } => {
+                enc.u64(*deadline);
+                usage.encode(enc);
+            }
         }
     }
 
@@ -524,8 +602,9 @@ impl Canonical for EntryKind {
         let code = r.u64()?;
         let want = match code {
             1 | 4 | 5 => 1,
-            0 | 2 | 6 | 7 | 10 => 2,
-            8 | 9 => 3,
+            0 | 2 | 6 => 2,
+            7 | 10 => 3,
+            8 | 9 => 4,
             3 => 14,
             _ => return Err(Reader::unknown_code(code_at, "entry kind", code)),
         };
@@ -554,6 +633,7 @@ impl Canonical for EntryKind {
             },
             7 => EntryKind::Completed {
                 output_hash: Hash::decode(r)?,
+                usage: Usage::decode(r)?,
             },
             8 => {
                 let at = r.offset();
@@ -563,6 +643,7 @@ impl Canonical for EntryKind {
                 EntryKind::Failed {
                     code,
                     message: r.text_max(MAX_ENTRY_TEXT, "failure message")?,
+                    usage: Usage::decode(r)?,
                 }
             }
             9 => {
@@ -575,9 +656,13 @@ impl Canonical for EntryKind {
                 EntryKind::Canceled {
                     by,
                     reason: r.text_max(MAX_ENTRY_TEXT, "cancel reason")?,
+                    usage: Usage::decode(r)?,
                 }
             }
-            _ => EntryKind::Expired { deadline: r.u64()? },
+            _ => EntryKind::Expired {
+                deadline: r.u64()?,
+                usage: Usage::decode(r)?,
+            },
         };
         r.leave();
         Ok(kind)

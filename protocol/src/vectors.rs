@@ -20,7 +20,8 @@ use crate::negotiation::{
     Accept, Contract, Counter, Decline, DeclineReason, HireRequest, Offer, Price, Proposal, Terms,
 };
 use crate::receipt::{
-    Attestation, CallMode, EntryKind, FailureCode, NetworkCall, ReceiptEntry, SignedEntry, commit,
+    Attestation, CallMode, EntryKind, FailureCode, NetworkCall, ReceiptEntry, SignedEntry, Usage,
+    commit,
 };
 use crate::rules::Rule;
 use crate::signed::{Signed, SignedBody};
@@ -232,6 +233,16 @@ fn contract_with(
     }
 }
 
+/// The usage a terminal entry at `time` after `entries` records, for a hire agreed at
+/// `price` (what rule R9 requires).
+pub fn usage_of(price: &Price, entries: &[SignedEntry], time: u64) -> Usage {
+    let mut tally = crate::verify::Tally::default();
+    for e in entries {
+        tally.add(&e.body().kind, e.body().time);
+    }
+    tally.usage(price, time)
+}
+
 /// Signs the next entry of a chain.
 pub fn sign_entry(
     provider: &Keypair,
@@ -294,8 +305,11 @@ impl HireFixture {
         let mut payloads = Vec::with_capacity(steps + 4);
         let mut t = T0 + 2000;
         let mut push =
-            |kind: EntryKind, payload: Option<Vec<u8>>, entries: &mut Vec<SignedEntry>| {
+            |mut kind: EntryKind, payload: Option<Vec<u8>>, entries: &mut Vec<SignedEntry>| {
                 let seq = entries.len();
+                if kind.is_terminal() {
+                    kind.set_usage(usage_of(&contract.terms().price, entries, t));
+                }
                 let opened = payload.map(|p| (salt(&format!("entry-{seq}")), p));
                 let commitment = opened.as_ref().map(|(s, p)| commit(s, p));
                 let edge = pick(Slot::Entry(seq as u64));
@@ -368,6 +382,7 @@ impl HireFixture {
                     (
                         EntryKind::Completed {
                             output_hash: Hash::digest(b"{\"report\":\"sales: mean 21, max 32\"}"),
+                            usage: Usage::default(),
                         },
                         Verdict::Accepted,
                         "",
@@ -377,6 +392,7 @@ impl HireFixture {
                         EntryKind::Failed {
                             code: FailureCode::AgentCrashed,
                             message: "agent exited with status 137".into(),
+                            usage: Usage::default(),
                         },
                         Verdict::Disputed,
                         "the agent crashed before producing a report",
@@ -855,6 +871,32 @@ fn invalid_bundle_cases() -> Vec<Case> {
             b.attestation = None;
             b.disclosures.clear();
         },
+    );
+    // The terminal entry re-signed with a usage record the chain does not support.
+    let with_usage = |b: &mut Bundle, change: &dyn Fn(&mut Usage)| {
+        let n = fx.entries.len();
+        let mut e = fx.entries[n - 1].body().clone();
+        if let Some(mut usage) = e.kind.usage().cloned() {
+            change(&mut usage);
+            e.kind.set_usage(usage);
+        }
+        b.entries[n - 1] = Signed::sign(e, &provider).to_bytes();
+        b.attestation = None;
+    };
+    case(
+        "invalid-r9-usage-steps.souk",
+        "the completed entry (re-signed) records one step fewer than the chain holds",
+        &|b| with_usage(b, &|u| u.steps -= 1),
+    );
+    case(
+        "invalid-r9-usage-price.souk",
+        "the completed entry (re-signed) records a price above the contract's",
+        &|b| with_usage(b, &|u| u.price.amount += 1),
+    );
+    case(
+        "invalid-r9-usage-wall-time.souk",
+        "the completed entry (re-signed) records more wall time than its started and completed entries span",
+        &|b| with_usage(b, &|u| u.wall_ms += 1),
     );
     case(
         "invalid-a1-attestation-signer.souk",

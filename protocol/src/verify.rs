@@ -19,8 +19,8 @@ use crate::hash::Hash;
 use crate::hire::{HireState, Verdict};
 use crate::identity::NodeId;
 use crate::manifest::Manifest;
-use crate::negotiation::{Contract, HireId};
-use crate::receipt::{Attestation, EntryKind, ReceiptEntry, SignedEntry};
+use crate::negotiation::{Contract, HireId, Price};
+use crate::receipt::{Attestation, EntryKind, ReceiptEntry, SignedEntry, Usage};
 use crate::rules::{Rule, Violation};
 use crate::signature::{self, VerifyingKey};
 use crate::signed::Signed;
@@ -38,6 +38,8 @@ pub struct ChainContext {
     pub runtime_digest: Hash,
     /// The contract's deadline (`expired` must name it).
     pub deadline: Timestamp,
+    /// The contract's agreed price (every terminal entry's usage must name it).
+    pub price: Price,
     provider_key: VerifyingKey,
     network: NetworkRules,
 }
@@ -53,6 +55,7 @@ impl ChainContext {
             client: contract.client(),
             runtime_digest: manifest.runtime_digest,
             deadline: contract.terms().deadline,
+            price: contract.terms().price.clone(),
             provider_key: VerifyingKey::new(&provider),
             network: NetworkRules::new(contract, manifest),
         }
@@ -87,6 +90,43 @@ pub struct ChainVerifier {
     entries: Vec<SignedEntry>,
     last_time: Timestamp,
     relay_records: HashSet<Hash>,
+    /// What the chain used so far (the usage a terminal entry must record).
+    used: Tally,
+}
+
+/// The usage a chain's entries add up to (spec/receipts.md, "Usage").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Time of the `started` entry, if there is one.
+    pub started_at: Option<Timestamp>,
+    /// `decision` and `tool-call` entries.
+    pub steps: u64,
+    /// `network-call` entries.
+    pub network_calls: u64,
+}
+
+impl Tally {
+    /// Counts one more entry of `kind` at `time`.
+    pub fn add(&mut self, kind: &EntryKind, time: Timestamp) {
+        match kind {
+            EntryKind::Started { .. } => {
+                self.started_at.get_or_insert(time);
+            }
+            EntryKind::Decision | EntryKind::ToolCall { .. } => self.steps += 1,
+            EntryKind::NetworkCall(_) => self.network_calls += 1,
+            _ => {}
+        }
+    }
+
+    /// The usage a terminal entry at `time` records, for a hire agreed at `price`.
+    pub fn usage(&self, price: &Price, time: Timestamp) -> Usage {
+        Usage {
+            price: price.clone(),
+            wall_ms: self.started_at.map_or(0, |t| time.saturating_sub(t)),
+            steps: self.steps,
+            network_calls: self.network_calls,
+        }
+    }
 }
 
 impl ChainVerifier {
@@ -98,6 +138,7 @@ impl ChainVerifier {
             entries: Vec::new(),
             last_time: 0,
             relay_records: HashSet::new(),
+            used: Tally::default(),
         }
     }
 
@@ -241,7 +282,7 @@ impl ChainVerifier {
                     ),
                 ))
             }
-            EntryKind::Expired { deadline } if *deadline != self.ctx.deadline => {
+            EntryKind::Expired { deadline, .. } if *deadline != self.ctx.deadline => {
                 Err(Violation::at(
                     Rule::R9,
                     pos,
@@ -252,7 +293,26 @@ impl ChainVerifier {
                 ))
             }
             EntryKind::NetworkCall(call) => self.ctx.network.check(call, pos, &self.relay_records),
-            _ => Ok(()),
+            kind => match kind.usage() {
+                Some(usage) => {
+                    let want = self.used.usage(&self.ctx.price, e.time);
+                    if *usage == want {
+                        Ok(())
+                    } else {
+                        Err(Violation::at(
+                            Rule::R9,
+                            pos,
+                            format!(
+                                "{} records usage {}, the contract and chain show {}",
+                                kind.name(),
+                                show_usage(usage),
+                                show_usage(&want)
+                            ),
+                        ))
+                    }
+                }
+                None => Ok(()),
+            },
         }
     }
 
@@ -290,6 +350,7 @@ impl ChainVerifier {
             self.state = next;
         }
         self.last_time = entry.body().time;
+        self.used.add(&entry.body().kind, entry.body().time);
         if let EntryKind::NetworkCall(call) = &entry.body().kind
             && let Some(id) = observe::relay_record_id(call)
         {
@@ -508,4 +569,12 @@ fn check_disclosures(bundle: &Bundle, chain: &ChainVerifier) -> Result<usize, Vi
         }
     }
     Ok(bundle.disclosures.len())
+}
+
+/// A usage record as a violation message shows it.
+fn show_usage(u: &Usage) -> String {
+    format!(
+        "(price {} {}, {} ms, {} steps, {} network calls)",
+        u.price.amount, u.price.currency, u.wall_ms, u.steps, u.network_calls
+    )
 }

@@ -14,6 +14,7 @@ use souk_protocol::negotiation::{
 };
 use souk_protocol::receipt::{
     Attestation, CallMode, Canceler, Disclosure, EntryKind, FailureCode, NetworkCall, ReceiptEntry,
+    Usage,
 };
 use souk_protocol::signed::{Signed, SignedBody};
 
@@ -197,8 +198,9 @@ fn entry_kind() -> impl Strategy<Value = EntryKind> {
         Just(EntryKind::InputRequested),
         Just(EntryKind::InputProvided),
         hash().prop_map(|state_hash| EntryKind::Checkpoint { state_hash }),
-        hash().prop_map(|output_hash| EntryKind::Completed { output_hash }),
-        (0usize..6, text(100)).prop_map(|(i, message)| EntryKind::Failed {
+        (hash(), usage())
+            .prop_map(|(output_hash, usage)| EntryKind::Completed { output_hash, usage }),
+        (0usize..6, text(100), usage()).prop_map(|(i, message, usage)| EntryKind::Failed {
             code: [
                 FailureCode::AgentCrashed,
                 FailureCode::ProtocolViolation,
@@ -208,17 +210,36 @@ fn entry_kind() -> impl Strategy<Value = EntryKind> {
                 FailureCode::ResumeFailed
             ][i],
             message,
+            usage,
         }),
-        (any::<bool>(), text(100)).prop_map(|(c, reason)| EntryKind::Canceled {
+        (any::<bool>(), text(100), usage()).prop_map(|(c, reason, usage)| EntryKind::Canceled {
             by: if c {
                 Canceler::Client
             } else {
                 Canceler::Provider
             },
-            reason
+            reason,
+            usage
         }),
-        any::<u64>().prop_map(|deadline| EntryKind::Expired { deadline }),
+        (any::<u64>(), usage())
+            .prop_map(|(deadline, usage)| EntryKind::Expired { deadline, usage }),
     ]
+}
+
+fn usage() -> impl Strategy<Value = Usage> {
+    (
+        "[A-Z]{0,12}",
+        any::<u64>(),
+        any::<u64>(),
+        any::<u64>(),
+        any::<u64>(),
+    )
+        .prop_map(|(currency, amount, wall_ms, steps, network_calls)| Usage {
+            price: Price { currency, amount },
+            wall_ms,
+            steps,
+            network_calls,
+        })
 }
 
 fn entry() -> impl Strategy<Value = ReceiptEntry> {

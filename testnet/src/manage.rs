@@ -44,6 +44,10 @@ pub(crate) struct UpArgs {
     /// The example agents [default: ./examples, else the workspace's examples/].
     #[arg(long, value_name = "DIR")]
     examples: Option<PathBuf>,
+    /// Print the network's description (as in DIR/testnet.json) as JSON on stdout; progress
+    /// still goes to stderr.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `status` options.
@@ -63,6 +67,9 @@ pub(crate) struct DownArgs {
     /// The network's directory.
     #[arg(long, default_value = DEFAULT_DIR, value_name = "DIR")]
     dir: PathBuf,
+    /// Print how each node stopped as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Starts a network and leaves it running.
@@ -122,6 +129,10 @@ pub(crate) fn up(souk: Option<PathBuf>, args: &UpArgs) -> anyhow::Result<ExitCod
     }
     let state = net.write_state()?;
     procs::detach();
+    if args.json {
+        println!("{}", serde_json::to_string(&net.state())?);
+        return Ok(ExitCode::SUCCESS);
+    }
 
     let souk = locate::souk_command(&net.souk.bin);
     println!();
@@ -392,6 +403,15 @@ pub(crate) fn down(args: &DownArgs) -> anyhow::Result<ExitCode> {
     let path = args.dir.join(STATE_FILE);
     std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
     let shown = args.dir.display();
+    if args.json {
+        let out = serde_json::json!({
+            "dir": state.dir,
+            "stopped": report,
+            "removed": path,
+        });
+        println!("{out}");
+        return Ok(ExitCode::SUCCESS);
+    }
     println!("{}", report.describe());
     println!(
         "removed {shown}/{STATE_FILE}; kept the data directories and logs ({shown}/<node>/node.log): \

@@ -40,7 +40,7 @@ struct Proc {
 }
 
 /// How a group of processes stopped.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize)]
 pub(crate) struct StopReport {
     /// Exited after SIGTERM within the grace period.
     pub(crate) clean: Vec<String>,

@@ -299,15 +299,20 @@ fn up_status_down() {
     let dir = tmp.path().join("net");
     let dir_arg = dir.display().to_string();
     let up = testnet(&[
-        "up", "--nodes", "2", "--light", "1", "--agents", "examples", "--dir", &dir_arg,
+        "up", "--nodes", "2", "--light", "1", "--agents", "examples", "--dir", &dir_arg, "--json",
     ]);
     let said = assert_ok("up", &up);
-    assert!(said.contains("Testnet running in"), "{said}");
+    let printed: serde_json::Value = serde_json::from_str(said.trim())
+        .unwrap_or_else(|e| panic!("`up --json` printed no JSON ({e}): {said}"));
     let state: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("testnet.json"))
             .unwrap_or_else(|e| panic!("no testnet.json: {e}")),
     )
     .unwrap_or_else(|e| panic!("bad testnet.json: {e}"));
+    assert_eq!(
+        printed, state,
+        "`up --json` prints the network's description"
+    );
     let pids = pids(&state);
     assert_eq!(pids.len(), 3);
     assert_eq!(state["nodes"][0]["agents"][0], "csv-analyst", "{state}");
@@ -328,7 +333,14 @@ fn up_status_down() {
         "{table}"
     );
 
-    let down = testnet(&["down", "--dir", &dir_arg]);
-    assert_ok("down", &down);
+    let down = testnet(&["down", "--dir", &dir_arg, "--json"]);
+    let said = assert_ok("down", &down);
+    let report: serde_json::Value = serde_json::from_str(said.trim())
+        .unwrap_or_else(|e| panic!("`down --json` printed no JSON ({e}): {said}"));
+    let stopped = ["clean", "already", "killed"]
+        .iter()
+        .map(|k| report["stopped"][k].as_array().map_or(0, Vec::len))
+        .sum::<usize>();
+    assert_eq!(stopped, 3, "{report}");
     wait_dead(&pids);
 }

@@ -80,7 +80,7 @@ mod spawn;
 use std::path::Path;
 
 pub use config::RunConfig;
-pub use lines::{STDERR_LINE_BYTES, STDERR_TOTAL_BYTES};
+pub use lines::{STDERR_LINE_BYTES, STDERR_TAIL_LINE_BYTES, STDERR_TAIL_LINES, STDERR_TOTAL_BYTES};
 pub use message::{
     AgentEvent, answer_payload_bytes, canonical_json, json_hash, payload_bytes, truncate_entry_text,
 };

@@ -1,6 +1,8 @@
 //! Bounded line reading: a line longer than the limit is rejected as soon as the limit is
 //! passed, without buffering the rest of it; stderr lines are cut and capped instead.
 
+use std::collections::VecDeque;
+
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
 /// Why [`LineReader::next_line`] stopped.
@@ -72,21 +74,32 @@ pub const STDERR_LINE_BYTES: usize = 4 * 1024;
 /// Most stderr bytes forwarded to the log per run; the rest is read and dropped.
 pub const STDERR_TOTAL_BYTES: usize = 256 * 1024;
 
+/// Lines of stderr kept for [`AgentProcess::stderr_tail`](crate::AgentProcess::stderr_tail).
+pub const STDERR_TAIL_LINES: usize = 10;
+/// Longest line kept in the tail (longer ones are cut, marked with `…`).
+pub const STDERR_TAIL_LINE_BYTES: usize = 300;
+
 /// Reads the agent's stderr to the end, forwarding lines to `tracing` at debug level (target
 /// `souk_runtime::agent`), each cut to [`STDERR_LINE_BYTES`], at most [`STDERR_TOTAL_BYTES`]
-/// in all. Keeps draining after the cap so the agent never blocks on a full pipe.
-pub(crate) async fn forward_stderr<R: AsyncRead + Unpin>(stderr: R, hire_id: String) {
+/// in all. Keeps draining after the cap so the agent never blocks on a full pipe. Returns the
+/// last [`STDERR_TAIL_LINES`] lines (each cut to [`STDERR_TAIL_LINE_BYTES`]), for the node to
+/// show when the agent fails.
+pub(crate) async fn forward_stderr<R: AsyncRead + Unpin>(
+    stderr: R,
+    hire_id: String,
+) -> VecDeque<String> {
     let mut inner = BufReader::with_capacity(16 * 1024, stderr);
     let mut line: Vec<u8> = Vec::new();
     let mut cut = false;
     let mut forwarded = 0usize;
     let mut capped = false;
+    let mut tail = VecDeque::with_capacity(STDERR_TAIL_LINES);
     loop {
         let chunk = match inner.fill_buf().await {
             Ok(c) => c,
             Err(e) => {
                 tracing::debug!(target: "souk_runtime::agent", hire = %hire_id, "reading stderr: {e}");
-                return;
+                return tail;
             }
         };
         let eof = chunk.is_empty();
@@ -100,6 +113,10 @@ pub(crate) async fn forward_stderr<R: AsyncRead + Unpin>(stderr: R, hire_id: Str
         let consumed = if complete && !eof { take + 1 } else { take };
         inner.consume(consumed);
         if complete && (!line.is_empty() || !eof) {
+            if tail.len() == STDERR_TAIL_LINES {
+                tail.pop_front();
+            }
+            tail.push_back(tail_line(&line, cut));
             if forwarded < STDERR_TOTAL_BYTES {
                 forwarded += line.len() + 1;
                 let text = String::from_utf8_lossy(&line);
@@ -117,9 +134,32 @@ pub(crate) async fn forward_stderr<R: AsyncRead + Unpin>(stderr: R, hire_id: Str
             cut = false;
         }
         if eof {
-            return;
+            return tail;
         }
     }
+}
+
+/// `line` as kept in the tail: lossy UTF-8, cut at a character boundary to
+/// [`STDERR_TAIL_LINE_BYTES`], control characters (terminal escapes) replaced.
+fn tail_line(line: &[u8], cut: bool) -> String {
+    let text = String::from_utf8_lossy(line);
+    let mut out = String::with_capacity(text.len().min(STDERR_TAIL_LINE_BYTES + 3));
+    let mut more = cut;
+    for c in text.chars() {
+        if out.len() + c.len_utf8() > STDERR_TAIL_LINE_BYTES {
+            more = true;
+            break;
+        }
+        out.push(if c.is_control() && c != '\t' {
+            '\u{fffd}'
+        } else {
+            c
+        });
+    }
+    if more {
+        out.push('…');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -175,7 +215,30 @@ mod tests {
             let mut data = vec![b'e'; 3 * STDERR_LINE_BYTES];
             data.extend_from_slice(b"\nshort\n");
             data.extend(std::iter::repeat_n(b'x', STDERR_TOTAL_BYTES * 2));
-            forward_stderr(&data[..], "h".into()).await;
+            let tail = forward_stderr(&data[..], "h".into()).await;
+            // The last line has no newline: it still counts; long lines are cut and marked.
+            assert_eq!(tail.len(), 3, "{tail:?}");
+            assert!(tail[0].starts_with("eee") && tail[0].ends_with('…'));
+            assert!(tail[0].len() <= STDERR_TAIL_LINE_BYTES + '…'.len_utf8());
+            assert_eq!(tail[1], "short");
+            assert!(tail[2].starts_with("xxx") && tail[2].ends_with('…'));
+        });
+    }
+
+    #[test]
+    fn the_tail_keeps_the_last_lines_readable() {
+        block_on(async {
+            let mut data = String::new();
+            for i in 0..25 {
+                data.push_str(&format!("line {i}\n"));
+            }
+            data.push_str("Traceback: \x1b[31mboom\x1b[0m é\n");
+            let tail = forward_stderr(data.as_bytes(), "h".into()).await;
+            assert_eq!(tail.len(), STDERR_TAIL_LINES);
+            assert_eq!(tail[0], "line 16");
+            assert_eq!(tail[8], "line 24");
+            // Terminal escapes cannot reach the provider's terminal through its log.
+            assert_eq!(tail[9], "Traceback: \u{fffd}[31mboom\u{fffd}[0m é");
         });
     }
 }

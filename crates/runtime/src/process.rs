@@ -3,6 +3,7 @@
 //! [`RunConfig`]; at its end, every process of the run is gone. Starting it (and the
 //! sandbox) is `spawn.rs`.
 
+use std::collections::VecDeque;
 use std::io;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use std::process::ExitStatus;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use souk_protocol::receipt::{EntryKind, FailureCode};
+use souk_protocol::receipt::{EntryKind, FailureCode, Usage};
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::sync::mpsc;
@@ -56,15 +57,18 @@ impl Outcome {
     /// The receipt entry kind for a completed or failed run (`completed` with the output's
     /// [`json_hash`], or `failed`). `None` for [`Outcome::Canceled`] and
     /// [`Outcome::TimedOut`], whose entry depends on who canceled and on the contract
-    /// deadline (see `spec/agent-protocol.md`).
+    /// deadline (see `spec/agent-protocol.md`). Its usage is left empty: the chain's
+    /// appender fills it in ([`EntryKind::set_usage`]).
     pub fn entry_kind(&self) -> Option<EntryKind> {
         match self {
             Outcome::Completed { output } => Some(EntryKind::Completed {
                 output_hash: json_hash(output),
+                usage: Usage::default(),
             }),
             Outcome::Failed { code, message } => Some(EntryKind::Failed {
                 code: *code,
                 message: truncate_entry_text(message),
+                usage: Usage::default(),
             }),
             Outcome::Canceled | Outcome::TimedOut => None,
         }
@@ -169,7 +173,9 @@ pub struct AgentProcess {
     stdout_done: bool,
     writer: Option<mpsc::UnboundedSender<Vec<u8>>>,
     writer_task: JoinHandle<()>,
-    stderr_task: JoinHandle<()>,
+    stderr_task: JoinHandle<VecDeque<String>>,
+    /// The last stderr lines, once read to the end.
+    stderr_tail: Option<Vec<String>>,
     max_line_bytes: usize,
     max_output_bytes: usize,
     max_events: usize,
@@ -279,6 +285,7 @@ impl AgentProcess {
             writer: Some(parts.writer),
             writer_task: parts.writer_task,
             stderr_task: parts.stderr_task,
+            stderr_tail: None,
             max_line_bytes: cfg.max_line_bytes,
             max_output_bytes: cfg.max_output_bytes,
             max_events: cfg.max_events,
@@ -293,6 +300,23 @@ impl AgentProcess {
             exit: None,
             ended: None,
         }
+    }
+
+    /// The last lines the agent wrote on stderr (at most
+    /// [`STDERR_TAIL_LINES`](crate::STDERR_TAIL_LINES), each cut and with control characters
+    /// replaced), for the provider's log when a run fails. Meant for after [`Step::Ended`]:
+    /// it waits up to 1 s for stderr to reach its end (every process of the run is gone by
+    /// then, so it does at once). Never put it in a receipt: it is the agent's free text.
+    pub async fn stderr_tail(&mut self) -> Vec<String> {
+        if self.stderr_tail.is_none() {
+            let lines =
+                match tokio::time::timeout(Duration::from_secs(1), &mut self.stderr_task).await {
+                    Ok(Ok(lines)) => lines.into(),
+                    Ok(Err(_)) | Err(_) => Vec::new(),
+                };
+            self.stderr_tail = Some(lines);
+        }
+        self.stderr_tail.clone().unwrap_or_default()
     }
 
     /// The process id, while the process has not been reaped.
@@ -678,6 +702,6 @@ pub(crate) struct Running {
     pub(crate) stdout: LineReader<ChildStdout>,
     pub(crate) writer: mpsc::UnboundedSender<Vec<u8>>,
     pub(crate) writer_task: JoinHandle<()>,
-    pub(crate) stderr_task: JoinHandle<()>,
+    pub(crate) stderr_task: JoinHandle<VecDeque<String>>,
     pub(crate) limits: RunLimits,
 }

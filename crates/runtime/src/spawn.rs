@@ -5,6 +5,7 @@
 //!
 //! Owns spawning only; the protocol is `process.rs`, the sandbox's contents `sandbox/`.
 
+use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -41,7 +42,7 @@ pub struct Launched {
     child: Child,
     stdin: ChildStdin,
     stdout: LineReader<ChildStdout>,
-    stderr_task: JoinHandle<()>,
+    stderr_task: JoinHandle<VecDeque<String>>,
     hire_id: String,
     record: SandboxRecord,
     /// The helper waits for the go byte.

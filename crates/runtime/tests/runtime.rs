@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use souk_protocol::receipt::{EntryKind, FailureCode};
+use souk_protocol::receipt::{EntryKind, FailureCode, Usage};
 use souk_runtime::{
     AgentEvent, AgentProcess, Outcome, RunConfig, RuntimeError, Step, json_hash, payload_bytes,
 };
@@ -156,7 +156,8 @@ send(type="result", output={"value": n * 2, "cwd": os.getcwd()})
     assert_eq!(
         outcome.entry_kind(),
         Some(EntryKind::Completed {
-            output_hash: json_hash(&want)
+            output_hash: json_hash(&want),
+            usage: Usage::default()
         })
     );
 }
@@ -253,7 +254,8 @@ send(type="error", message="no such column: price")
         outcome.entry_kind(),
         Some(EntryKind::Failed {
             code: FailureCode::AgentError,
-            message: "no such column: price".into()
+            message: "no such column: price".into(),
+            usage: Usage::default()
         })
     );
 }

@@ -113,6 +113,31 @@ fn insert_blobs(
     Ok(())
 }
 
+/// Removes from `table` (keyed by `hire ++ suffix`) every row of `hire`; returns how many.
+fn remove_prefixed(
+    txn: &WriteTransaction,
+    table: tables::Bytes,
+    table_name: &str,
+    hire: &Hash,
+) -> Result<usize, StoreError> {
+    let mut t = txn
+        .open_table(table)
+        .with_ctx(|| format!("opening table {table_name}"))?;
+    let context = || format!("deleting {table_name} of hire {}", hire.short());
+    let mut keys = Vec::new();
+    for row in t.range::<&[u8]>(hire.0.as_slice()..).with_ctx(context)? {
+        let (key, _) = row.with_ctx(context)?;
+        if !key.value().starts_with(&hire.0) {
+            break;
+        }
+        keys.push(key.value().to_vec());
+    }
+    for key in &keys {
+        t.remove(key.as_slice()).with_ctx(context)?;
+    }
+    Ok(keys.len())
+}
+
 impl Store {
     /// Stores (or replaces) the record of hire `hire_id`. The record is opaque to the store;
     /// the node keeps JSON in it.
@@ -394,6 +419,26 @@ impl Store {
                 insert_blobs(txn, hire_id, blobs)?;
             }
             Ok(())
+        })
+    }
+
+    /// Deletes hire `hire_id` entirely: its record, receipts, payloads and blobs, in one
+    /// durable write transaction. For a hire that never came to be (the provider refused
+    /// its contract): a hire that was contracted is kept for good. Returns whether a record
+    /// was stored.
+    pub fn delete_hire(&self, hire_id: &Hash) -> Result<bool, StoreError> {
+        self.write("delete_hire", |txn| {
+            let existed = {
+                let mut hires = txn.open_table(tables::HIRES).ctx("opening table hires")?;
+                hires
+                    .remove(hire_id.0.as_slice())
+                    .with_ctx(|| format!("deleting hire {}", hire_id.short()))?
+                    .is_some()
+            };
+            remove_prefixed(txn, tables::RECEIPTS, "receipts", hire_id)?;
+            remove_prefixed(txn, tables::RECEIPT_PAYLOADS, "receipt_payloads", hire_id)?;
+            remove_prefixed(txn, tables::HIRE_BLOBS, "hire_blobs", hire_id)?;
+            Ok(existed)
         })
     }
 }

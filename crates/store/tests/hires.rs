@@ -727,3 +727,48 @@ fn append_receipts_stores_a_page_in_one_transaction_or_nothing() {
     assert!(store.append_receipts(&hire, &gap, None).is_err());
     assert_eq!(store.receipt_count(&hire).ok(), Some(4));
 }
+
+#[test]
+fn delete_hire_removes_everything_of_that_hire_only() {
+    let (_dir, path, store) = temp_store();
+    for h in [hire(1), hire(2), hire(3)] {
+        store
+            .put_hire_with_blobs(&h, b"record", &[("input", b"in"), ("salt", b"s")])
+            .unwrap();
+        for seq in 0..3 {
+            let p = payload(seq);
+            store
+                .append_receipt(&h, seq, &entry(&h, seq, 0), Some(&p), None)
+                .unwrap();
+        }
+    }
+    assert!(store.delete_hire(&hire(2)).unwrap());
+    assert!(
+        !store.delete_hire(&hire(2)).unwrap(),
+        "a second delete finds nothing"
+    );
+    assert_eq!(store.get_hire(&hire(2)).unwrap(), None);
+    assert_eq!(store.receipt_count(&hire(2)).unwrap(), 0);
+    assert_eq!(store.get_hire_blob(&hire(2), "input").unwrap(), None);
+    assert!(store.receipt_payloads(&hire(2), 0, 10).unwrap().is_empty());
+    // The neighbours (adjacent keys) are untouched.
+    for h in [hire(1), hire(3)] {
+        assert_eq!(store.get_hire(&h).unwrap().as_deref(), Some(&b"record"[..]));
+        assert_eq!(store.receipt_count(&h).unwrap(), 3);
+        assert_eq!(store.receipt_payloads(&h, 0, 10).unwrap().len(), 3);
+        assert_eq!(
+            store.get_hire_blob(&h, "salt").unwrap().as_deref(),
+            Some(&b"s"[..])
+        );
+    }
+    drop(store);
+    // Nothing of hire 2 is left on disk, in any table.
+    for table in ["hires", "receipts", "receipt_payloads", "hire_blobs"] {
+        assert!(
+            raw_rows(&path, table)
+                .iter()
+                .all(|(k, _)| !k.starts_with(&hire(2).0)),
+            "{table} still holds rows of the deleted hire"
+        );
+    }
+}

@@ -9,7 +9,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
 use souk_protocol::Hash;
-use souk_protocol::hire::Verdict;
+use souk_protocol::hire::{HireState, Verdict};
+use souk_protocol::manifest::Manifest;
+use souk_protocol::signed::Signed;
 
 use super::ApiState;
 use super::error::{error, hire_error};
@@ -28,10 +30,37 @@ pub(super) async fn create(
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid hire: {e}")),
     };
+    if let Some(refused) = deadline_beyond_limit(&s, &new).await {
+        return refused;
+    }
     match s.node.hires.create(new).await {
         Ok(r) => (StatusCode::CREATED, Json(r)).into_response(),
         Err(e) => hire_error(e),
     }
+}
+
+/// A deadline window longer than the agent's `max_duration_ms` is refused here, with the
+/// limit, rather than cut short by the provider. Checked against the manifest this node
+/// knows; an unknown manifest is left to the hire itself (which reports it).
+async fn deadline_beyond_limit(s: &ApiState, new: &NewHire) -> Option<Response> {
+    let window = new.deadline_ms?;
+    let id = Hash::from_hex(&new.manifest_id)?;
+    let bytes = s.node.manifest(id).await.ok()??;
+    let manifest = Signed::<Manifest>::decode_bytes(&bytes).ok()?;
+    let limit = manifest.body().limits.max_duration_ms;
+    (window > limit).then(|| {
+        let human = |ms: u64| humantime::format_duration(std::time::Duration::from_secs(ms / 1000));
+        error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "a deadline of {} is longer than {}'s limit of {} (its max duration): ask for at most {}",
+                human(window),
+                manifest.body().name,
+                human(limit),
+                human(limit)
+            ),
+        )
+    })
 }
 
 pub(super) async fn list(State(s): State<ApiState>) -> Response {
@@ -150,6 +179,24 @@ async fn settle(
         Err(r) => return *r,
     };
     let reason = body.map(|b| b.0.reason).unwrap_or_default();
+    if verdict == Verdict::Accepted
+        && let Ok(Some(r)) = s.node.hires.get(id).await
+        && matches!(
+            r.state,
+            HireState::Failed | HireState::Canceled | HireState::Expired
+        )
+    {
+        // Accepting work that did not complete would countersign it as delivered.
+        let why = r.error.map(|e| format!(" ({e})")).unwrap_or_default();
+        return error(
+            StatusCode::CONFLICT,
+            format!(
+                "hire {} {}{why}: only a completed hire can be accepted; dispute it with reject",
+                id.short(),
+                r.state
+            ),
+        );
+    }
     match s.node.hires.settle(id, verdict, reason).await {
         Ok(r) => Json(r).into_response(),
         Err(e) => hire_error(e),

@@ -1,25 +1,39 @@
-//! `souk hire`, `souk hires` and `souk receipts export`: hire an agent, follow it, answer
-//! it, cancel it, settle it, and export its verifiable receipts.
+//! `souk hire` and `souk hires`: hire an agent, follow it, answer it, cancel it, settle it,
+//! and print its output. Prices are advisory: Souk records the agreed price in the contract
+//! and receipts, and moves no money.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
-use souk_node::agent_file::{format_amount, parse_amount};
-use souk_node::api::client::ApiClient;
-use souk_node::data_dir::DataDir;
+use souk_node::agent_file::parse_amount;
+use souk_node::api::client::{ApiClient, ClientError};
 use souk_node::hire::HireRecord;
 use souk_node::hire::credentials::{CredentialRequest, GrantMode, Secret};
-use souk_node::hire::{NewHire, ReceiptsView, StepView, WorkdirView};
+use souk_node::hire::{NewHire, WorkdirView};
 use souk_protocol::Hash;
 use souk_protocol::hire::HireState;
 use zeroize::Zeroizing;
 
+use super::Ctx;
+use super::error::{failed, usage};
+use super::follow::{self, Show, short};
+use super::units::{format_duration_ms, money, parse_duration_ms};
+
+/// Shown under `souk hire --help`.
+const PRICE_NOTE: &str = "Prices are advisory: the agreed price is signed into the contract, \
+    and the final receipt records it with the hire's metered usage (wall time, steps, network \
+    calls), so a bill can be computed from a verified chain; but Souk itself moves no money \
+    and charges nothing.";
+
 #[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = PRICE_NOTE
+)]
 pub(crate) struct HireArgs {
     #[command(subcommand)]
     command: Option<HireCommand>,
@@ -35,10 +49,12 @@ pub(crate) struct NewHireArgs {
     /// The job input: a JSON file, or `-` for stdin.
     #[arg(long, value_name = "FILE", required = true)]
     input: Option<PathBuf>,
-    /// Highest price you accept (decimal, e.g. 2.50) [default: what the agent's pricing charges for the deadline window].
+    /// Highest price you accept, in the agent's currency (decimal, e.g. 2.50) [default: what
+    /// the agent's pricing charges for the deadline window]. Advisory: no money moves.
     #[arg(long, value_name = "N")]
     max_price: Option<String>,
-    /// How long the work may take: 90s, 10m, 2h, 1d [default: the agent's maximum].
+    /// How long the work may take: 90s, 90m, 3600s, 2h, 2d, "1h 30m" [default: the agent's
+    /// maximum]. More than the agent's maximum is refused.
     #[arg(long, value_name = "DUR")]
     deadline: Option<String>,
     /// Grant a credential slot of the agent: SLOT=env:VAR or SLOT=file:PATH (repeatable).
@@ -63,12 +79,14 @@ pub(crate) struct NewHireArgs {
     /// [default: it fails at once].
     #[arg(long, value_name = "DUR")]
     offline_wait: Option<String>,
-    /// Follow the hire until it ends, printing its steps.
+    /// If the agent is at capacity, keep asking (with backoff) for this long, e.g. 5m
+    /// [default: report the decline at once].
+    #[arg(long, value_name = "DUR")]
+    retry_busy: Option<String>,
+    /// Follow the hire until it ends, printing its steps, then its output or why it failed.
+    /// Ctrl-C stops following, not the hire.
     #[arg(long)]
     wait: bool,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
 }
 
 /// How granted credentials reach the agent's calls.
@@ -82,12 +100,12 @@ pub(crate) enum CredentialModeArg {
 
 /// Reads `SLOT=env:VAR` or `SLOT=file:PATH` into a slot name and its secret.
 fn credential_source(arg: &str) -> anyhow::Result<(String, Zeroizing<String>)> {
-    let (slot, source) = arg.split_once('=').with_context(|| {
-        format!("--credential {arg:?}: expected SLOT=env:VAR or SLOT=file:PATH")
-    })?;
+    let (slot, source) = arg
+        .split_once('=')
+        .ok_or_else(|| usage!("--credential {arg:?}: expected SLOT=env:VAR or SLOT=file:PATH"))?;
     let secret = if let Some(var) = source.strip_prefix("env:") {
-        Zeroizing::new(std::env::var(var).with_context(|| {
-            format!("--credential {slot}: the environment variable {var} is not set")
+        Zeroizing::new(std::env::var(var).map_err(|_| {
+            usage!("--credential {slot}: the environment variable {var} is not set")
         })?)
     } else if let Some(path) = source.strip_prefix("file:") {
         let mut text = Zeroizing::new(
@@ -99,12 +117,12 @@ fn credential_source(arg: &str) -> anyhow::Result<(String, Zeroizing<String>)> {
         }
         text
     } else {
-        anyhow::bail!(
+        return Err(usage!(
             "--credential {slot}: the source must be env:VAR or file:PATH (never the secret itself on the command line)"
-        );
+        ));
     };
     if secret.is_empty() {
-        anyhow::bail!("--credential {slot}: the secret is empty");
+        return Err(usage!("--credential {slot}: the secret is empty"));
     }
     Ok((slot.to_owned(), secret))
 }
@@ -113,109 +131,74 @@ fn credential_source(arg: &str) -> anyhow::Result<(String, Zeroizing<String>)> {
 pub(crate) enum HireCommand {
     /// Show a hire's state.
     Status {
-        /// Hire id (or a unique prefix).
+        /// Hire id (or a unique prefix of at least 6 digits).
         hire: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
     },
-    /// Follow a hire's steps live until it ends.
+    /// Follow a hire's steps live until it ends, then print its output or why it failed.
+    /// Ctrl-C stops watching, not the hire.
     Watch {
-        /// Hire id (or a unique prefix).
+        /// Hire id (or a unique prefix of at least 6 digits).
         hire: String,
-        /// One JSON object per step.
-        #[arg(long)]
-        json: bool,
+    },
+    /// Print a completed hire's output (JSON).
+    Output {
+        /// Hire id (or a unique prefix of at least 6 digits).
+        hire: String,
+        /// Write it to FILE instead of stdout.
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Answer the agent's question (input-required).
     Answer {
-        /// Hire id (or a unique prefix).
+        /// Hire id (or a unique prefix of at least 6 digits).
         hire: String,
         /// The answer: JSON text, or plain text (sent as a JSON string).
         answer: String,
     },
     /// Cancel a running hire.
     Cancel {
-        /// Hire id (or a unique prefix).
+        /// Hire id (or a unique prefix of at least 6 digits).
         hire: String,
         /// Why.
         #[arg(long, default_value = "")]
         reason: String,
     },
-    /// Accept a finished hire: countersign its receipts with verdict "accepted".
+    /// Accept a completed hire: countersign its receipts with verdict "accepted". A failed,
+    /// canceled or expired hire cannot be accepted (dispute it with `reject`).
     Accept {
-        /// Hire id (or a unique prefix).
+        /// Hire id (or a unique prefix of at least 6 digits).
         hire: String,
         /// A note for the record.
         #[arg(long, default_value = "")]
         reason: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Dispute a finished hire: countersign its receipts with verdict "disputed".
     Reject {
-        /// Hire id (or a unique prefix).
+        /// Hire id (or a unique prefix of at least 6 digits).
         hire: String,
         /// Why (required for a dispute).
         #[arg(long)]
         reason: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Show where a hire's agent ran (provider node): its working directory, kept for a
     /// while after the hire ended (config `workdir_retention_secs`).
     Workdir {
-        /// Hire id (or a unique prefix).
+        /// Hire id (or a unique prefix of at least 6 digits).
         hire: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
     },
 }
 
-#[derive(Debug, Subcommand)]
-pub(crate) enum ReceiptsCommand {
-    /// Write a hire's receipt bundle (the file `souk verify` reads).
-    Export {
-        /// Hire id (or a unique prefix).
-        hire: String,
-        /// Output file [default: stdout].
-        #[arg(short = 'o', long, value_name = "FILE")]
-        output: Option<PathBuf>,
-        /// Also disclose every private payload this node holds.
-        #[arg(long)]
-        disclose: bool,
-    },
-}
-
-/// Parses `90s`, `10m`, `2h`, `1d`, or plain seconds, into milliseconds.
-pub(crate) fn parse_duration(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().ok()?;
-    let mult = match unit {
-        "" | "s" => 1_000,
-        "ms" => 1,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return None,
-    };
-    n.checked_mul(mult).filter(|v| *v > 0)
-}
-
-/// Resolves a hire id or unique prefix (at least 6 hex digits).
-fn resolve(client: &ApiClient, prefix: &str) -> anyhow::Result<Hash> {
-    let p = prefix.to_ascii_lowercase();
+/// Resolves a hire id in any form the CLI prints: the full 64 digits, or a unique prefix of
+/// at least 6 (the 12-digit short form, the 8-digit form of error messages).
+pub(crate) fn resolve(ctx: &Ctx, client: &ApiClient, given: &str) -> anyhow::Result<Hash> {
+    let p = given.trim().to_ascii_lowercase();
     if let Some(id) = Hash::from_hex(&p) {
         return Ok(id);
     }
-    if p.len() < 6 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
-        anyhow::bail!(
-            "{prefix:?} is not a hire id (64 hex digits, or a unique prefix of at least 6)"
-        );
+    if p.len() < 6 || p.len() > 64 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(usage!(
+            "{given:?} is not a hire id (64 hex digits, or a unique prefix of at least 6)"
+        ));
     }
     let all: Vec<HireRecord> = client.get("/v1/hires")?;
     let matches: Vec<&HireRecord> = all
@@ -224,39 +207,39 @@ fn resolve(client: &ApiClient, prefix: &str) -> anyhow::Result<Hash> {
         .collect();
     match matches.as_slice() {
         [one] => Ok(one.hire_id),
-        [] => anyhow::bail!("no hire starts with {prefix}; see `souk hires`"),
-        _ => anyhow::bail!("{prefix} matches {} hires; give more digits", matches.len()),
+        [] => Err(failed!(
+            "no hire starts with {p}; see `{}`",
+            ctx.cmd("hires")
+        )),
+        _ => Err(usage!(
+            "{p} matches {} hires; give more digits",
+            matches.len()
+        )),
     }
 }
 
-fn short(id: &Hash) -> String {
-    id.to_hex()[..12].to_owned()
-}
-
-fn print_record(r: &HireRecord) {
+fn print_record(ctx: &Ctx, r: &HireRecord) {
     out!("hire      {}", r.hire_id);
     out!("agent     {} (manifest {})", r.agent, short(&r.manifest_id));
-    out!(
-        "role      {}",
-        if r.role == souk_node::hire::Role::Client {
-            "client"
-        } else {
-            "provider"
-        }
-    );
+    out!("role      {}", r.role);
     out!("state     {}", r.state);
     out!(
-        "price     {} {}{}",
-        format_amount(r.price),
-        r.currency,
-        if r.countered { " (counter-offer)" } else { "" }
+        "price     {}{} (advisory)",
+        money(r.price, &r.currency),
+        if r.countered { ", a counter-offer" } else { "" }
+    );
+    out!(
+        "deadline  {}",
+        humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(r.deadline)
+        )
     );
     out!("receipts  {}", r.entries);
     if let Some(q) = &r.question {
         out!("question  {q}");
         out!(
-            "          answer with: souk hire answer {} '<answer>'",
-            short(&r.hire_id)
+            "          answer with: {}",
+            ctx.cmd(&format!("hire answer {} '<answer>'", short(&r.hire_id)))
         );
     }
     if let Some(v) = &r.verdict {
@@ -274,194 +257,199 @@ fn print_record(r: &HireRecord) {
     }
 }
 
-fn print_step(s: &StepView) {
-    let mut summary = s.summary.replace('\n', " ");
-    if summary.chars().count() > 110 {
-        summary = summary.chars().take(107).collect::<String>() + "...";
-    }
-    out!("  #{:<4} {:<16} {summary}", s.seq, s.kind);
-}
-
-/// Follows a hire's receipts until it ends; returns the final record.
-fn follow(
-    client: &ApiClient,
-    id: &Hash,
-    json_lines: bool,
-    quiet: bool,
-) -> anyhow::Result<HireRecord> {
-    let mut from = 0u64;
-    let mut asked = false;
-    loop {
-        let view: ReceiptsView = client.get(&format!(
-            "/v1/hires/{id}/receipts?from={from}&wait_ms=20000"
-        ))?;
-        for s in &view.steps {
-            if json_lines {
-                out!("{}", serde_json::to_string(s)?);
-            } else if !quiet {
-                print_step(s);
-            }
-            from = s.seq + 1;
-        }
-        std::io::stdout().flush().ok();
-        let r = view.hire;
-        if r.state == HireState::InputRequired && !asked && !json_lines && !quiet {
-            asked = true;
-            if let Some(q) = &r.question {
-                eprintln!("the agent asks: {q}");
-            }
-            eprintln!(
-                "answer with: souk hire answer {} '<answer>'",
-                short(&r.hire_id)
-            );
-        }
-        if r.state != HireState::InputRequired {
-            asked = false;
-        }
-        if let (Some(e), false) = (&r.error, r.state.is_terminal()) {
-            anyhow::bail!("following stopped: {e}");
-        }
-        if r.state.is_terminal() && from >= r.entries {
-            return Ok(r);
-        }
-    }
-}
-
-pub(crate) fn run(dir: &DataDir, args: HireArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::connect(dir)?;
-    match args.command {
-        None => create(&client, args.new),
-        Some(HireCommand::Status { hire, json }) => {
-            let id = resolve(&client, &hire)?;
+pub(crate) fn run(ctx: &Ctx, args: HireArgs) -> anyhow::Result<ExitCode> {
+    let Some(command) = args.command else {
+        // Everything local is checked before the node is asked.
+        let wait = args.new.wait;
+        let body = new_hire(args.new)?;
+        return create(ctx, &ctx.connect()?, body, wait);
+    };
+    let client = ctx.connect()?;
+    match command {
+        HireCommand::Status { hire } => {
+            let id = resolve(ctx, &client, &hire)?;
             let r: HireRecord = client.get(&format!("/v1/hires/{id}"))?;
-            if json {
+            if ctx.json {
                 super::print_json(&r)?;
             } else {
-                print_record(&r);
+                print_record(ctx, &r);
             }
             Ok(ExitCode::SUCCESS)
         }
-        Some(HireCommand::Watch { hire, json }) => {
-            let id = resolve(&client, &hire)?;
-            let r = follow(&client, &id, json, false)?;
-            if !json {
-                finished(&client, &r)?;
+        HireCommand::Watch { hire } => {
+            let id = resolve(ctx, &client, &hire)?;
+            let _ctrl_c = follow::interrupt_guard(ctx, &id)?;
+            let show = if ctx.json {
+                Show::JsonLines
+            } else {
+                Show::Lines
+            };
+            let ended = follow::follow(ctx, &client, &id, show)?;
+            if ctx.json {
+                // The steps were the data; a hire that did not complete still fails (exit 1).
+                if ended.record.state != HireState::Completed {
+                    return Err(failed!(
+                        "hire {} {}: {}",
+                        short(&id),
+                        ended.record.state,
+                        follow::reason(&ended)
+                    ));
+                }
+                return Ok(ExitCode::SUCCESS);
             }
+            follow::report_outcome(ctx, &client, &ended)?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(HireCommand::Answer { hire, answer }) => {
-            let id = resolve(&client, &hire)?;
+        HireCommand::Output { hire, output } => print_output(ctx, &client, &hire, output),
+        HireCommand::Answer { hire, answer } => {
+            let id = resolve(ctx, &client, &hire)?;
             let value: Value = serde_json::from_str(&answer).unwrap_or(Value::String(answer));
             let _: Value = client.post(
                 &format!("/v1/hires/{id}/answer"),
                 &json!({ "answer": value }),
             )?;
-            eprintln!("answer sent");
+            if ctx.json {
+                super::print_json(&json!({ "hire_id": id.to_hex(), "answered": true }))?;
+            } else {
+                eprintln!(
+                    "answer sent; `{}` follows the hire",
+                    ctx.cmd(&format!("hire watch {}", short(&id)))
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
-        Some(HireCommand::Cancel { hire, reason }) => {
-            let id = resolve(&client, &hire)?;
+        HireCommand::Cancel { hire, reason } => {
+            let id = resolve(ctx, &client, &hire)?;
             let _: Value = client.post(
                 &format!("/v1/hires/{id}/cancel"),
                 &json!({ "reason": reason }),
             )?;
-            eprintln!(
-                "cancel requested; `souk hire watch {}` shows when it stops",
-                short(&id)
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Some(HireCommand::Workdir { hire, json }) => {
-            let id = resolve(&client, &hire)?;
-            let w: WorkdirView = client.get(&format!("/v1/hires/{id}/workdir"))?;
-            if json {
-                super::print_json(&w)?;
-            } else if w.exists {
-                out!("{}", w.path);
+            if ctx.json {
+                super::print_json(&json!({ "hire_id": id.to_hex(), "canceling": true }))?;
             } else {
-                out!("{}", w.path);
-                eprintln!("(removed: the hire ended more than the retention period ago)");
+                eprintln!(
+                    "cancel requested; `{}` shows when it stops",
+                    ctx.cmd(&format!("hire watch {}", short(&id)))
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
-        Some(HireCommand::Accept { hire, reason, json }) => {
-            settle(&client, &hire, "accept", &reason, json)
+        HireCommand::Workdir { hire } => {
+            let id = resolve(ctx, &client, &hire)?;
+            let w: WorkdirView = client.get(&format!("/v1/hires/{id}/workdir"))?;
+            if ctx.json {
+                super::print_json(&w)?;
+            } else {
+                out!("{}", w.path);
+                if !w.exists {
+                    eprintln!("(removed: the hire ended more than the retention period ago)");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
         }
-        Some(HireCommand::Reject { hire, reason, json }) => {
-            settle(&client, &hire, "reject", &reason, json)
+        HireCommand::Accept { hire, reason } => {
+            settle(ctx, &client, &hire, Settle::Accept, &reason)
+        }
+        HireCommand::Reject { hire, reason } => {
+            settle(ctx, &client, &hire, Settle::Reject, &reason)
         }
     }
 }
 
-fn settle(
+/// `souk hire output ID [-o FILE]`.
+fn print_output(
+    ctx: &Ctx,
     client: &ApiClient,
     hire: &str,
-    how: &str,
-    reason: &str,
-    json: bool,
+    file: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
-    let id = resolve(client, hire)?;
+    let id = resolve(ctx, client, hire)?;
+    let output: Value = match client.get(&format!("/v1/hires/{id}/output")) {
+        Ok(v) => v,
+        Err(ClientError::Api { status: 404, .. }) => {
+            // Say why there is none: not finished, or finished without one.
+            let r: HireRecord = client.get(&format!("/v1/hires/{id}"))?;
+            let why = match (r.state, &r.error) {
+                (s, Some(e)) if s.is_terminal() => format!("it {s}: {e}"),
+                (s, None) if s.is_terminal() => format!("it ended {s}"),
+                (s, _) => format!(
+                    "it is {s}; follow it with `{}`",
+                    ctx.cmd(&format!("hire watch {}", short(&id)))
+                ),
+            };
+            return Err(failed!("hire {} has no output: {why}", short(&id)));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match file {
+        Some(path) => {
+            let mut text = serde_json::to_string_pretty(&output)?;
+            text.push('\n');
+            std::fs::write(&path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            if ctx.json {
+                super::print_json(&json!({
+                    "hire_id": id.to_hex(),
+                    "file": path.display().to_string(),
+                }))?;
+            } else {
+                eprintln!(
+                    "wrote the output of hire {} to {}",
+                    short(&id),
+                    path.display()
+                );
+            }
+        }
+        None if ctx.json => super::print_json(&output)?,
+        None => out!("{}", serde_json::to_string_pretty(&output)?),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settle {
+    Accept,
+    Reject,
+}
+
+fn settle(
+    ctx: &Ctx,
+    client: &ApiClient,
+    hire: &str,
+    how: Settle,
+    reason: &str,
+) -> anyhow::Result<ExitCode> {
+    let id = resolve(ctx, client, hire)?;
+    let path = match how {
+        Settle::Accept => "accept",
+        Settle::Reject => "reject",
+    };
     let r: HireRecord = client.post(
-        &format!("/v1/hires/{id}/{how}"),
+        &format!("/v1/hires/{id}/{path}"),
         &json!({ "reason": reason }),
     )?;
-    if json {
+    if ctx.json {
         super::print_json(&r)?;
     } else {
         eprintln!(
-            "{} hire {}: receipts countersigned; export them with `souk receipts export {}`",
-            if how == "accept" {
-                "accepted"
-            } else {
-                "disputed"
+            "{} hire {}: receipts countersigned; export them with `{}`",
+            match how {
+                Settle::Accept => "accepted",
+                Settle::Reject => "disputed",
             },
             short(&id),
-            short(&id)
+            ctx.cmd(&format!(
+                "receipts export {} -o {}.souk",
+                short(&id),
+                short(&id)
+            ))
         );
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn finished(client: &ApiClient, r: &HireRecord) -> anyhow::Result<()> {
-    out!(
-        "{} {}",
-        if r.state == HireState::Completed {
-            "completed:"
-        } else {
-            "ended:"
-        },
-        r.state
-    );
-    if r.state == HireState::Completed {
-        // The output arrives with (or just after) the completed entry.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        loop {
-            match client.get::<Value>(&format!("/v1/hires/{}/output", r.hire_id)) {
-                Ok(out) => {
-                    out!("output: {}", serde_json::to_string_pretty(&out)?);
-                    break;
-                }
-                Err(_) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                }
-                Err(e) => {
-                    eprintln!("the output has not arrived yet ({e}); see `souk hire status`");
-                    break;
-                }
-            }
-        }
-        eprintln!(
-            "settle it with `souk hire accept {0}` or `souk hire reject {0} --reason ...`",
-            short(&r.hire_id)
-        );
-    }
-    if let Some(e) = &r.error {
-        out!("reason: {e}");
-    }
-    Ok(())
-}
-
-fn create(client: &ApiClient, a: NewHireArgs) -> anyhow::Result<ExitCode> {
+/// The API's body of a new hire, from the command line and the input file.
+fn new_hire(a: NewHireArgs) -> anyhow::Result<NewHire> {
     let manifest = a.manifest.unwrap_or_default();
     let input_path = a.input.unwrap_or_default();
     let text = if input_path.as_os_str() == "-" {
@@ -474,24 +462,31 @@ fn create(client: &ApiClient, a: NewHireArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot read {}", input_path.display()))?
     };
     let input: Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not JSON", input_path.display()))?;
-    let max_price =
-        match &a.max_price {
-            Some(p) => Some(parse_amount(p).with_context(|| {
-                format!("--max-price {p:?} is not a decimal amount (e.g. 2.50)")
-            })?),
-            None => None,
-        };
+        .map_err(|e| usage!("{} is not JSON: {e}", input_path.display()))?;
+    let max_price = match &a.max_price {
+        Some(p) => Some(
+            parse_amount(p)
+                .ok_or_else(|| usage!("--max-price {p:?} is not a decimal amount (e.g. 2.50)"))?,
+        ),
+        None => None,
+    };
     let deadline_ms = match &a.deadline {
-        Some(d) => Some(parse_duration(d).with_context(|| {
-            format!("--deadline {d:?} is not a duration (e.g. 90s, 10m, 2h, 1d)")
+        Some(d) => Some(parse_duration_ms(d).map_err(|e| {
+            usage!("--deadline {d:?} is not a duration (e.g. 90s, 90m, 2h, 2d): {e}")
         })?),
+        None => None,
+    };
+    let retry_busy_ms = match &a.retry_busy {
+        Some(d) => Some(
+            parse_duration_ms(d)
+                .map_err(|e| usage!("--retry-busy {d:?} is not a duration (e.g. 30s, 5m): {e}"))?,
+        ),
         None => None,
     };
     let offline_wait_ms =
         match &a.offline_wait {
-            Some(d) => Some(parse_duration(d).with_context(|| {
-                format!("--offline-wait {d:?} is not a duration (e.g. 30s, 5m)")
+            Some(d) => Some(parse_duration_ms(d).map_err(|e| {
+                usage!("--offline-wait {d:?} is not a duration (e.g. 30s, 5m): {e}")
             })?),
             None => None,
         };
@@ -511,133 +506,76 @@ fn create(client: &ApiClient, a: NewHireArgs) -> anyhow::Result<ExitCode> {
             offline_wait_ms,
         });
     }
-    let body = NewHire {
+    Ok(NewHire {
         manifest_id: manifest.to_ascii_lowercase(),
         input,
         max_price,
         deadline_ms,
         credentials,
-    };
+        retry_busy_ms,
+    })
+}
+
+fn create(ctx: &Ctx, client: &ApiClient, body: NewHire, wait: bool) -> anyhow::Result<ExitCode> {
     let r: HireRecord = client.post("/v1/hires", &body)?;
-    if !a.wait {
-        if a.json {
+    let terms = format!(
+        "{} (advisory){}, deadline in {}",
+        money(r.price, &r.currency),
+        if r.countered { ", a counter-offer" } else { "" },
+        format_duration_ms(r.deadline.saturating_sub(r.created_at))
+    );
+    if !wait {
+        if ctx.json {
             super::print_json(&r)?;
         } else {
             out!("{}", r.hire_id);
             eprintln!(
-                "hired {} for {} {}{}; follow it with `souk hire watch {}`",
+                "hired {} for {terms}; follow it with `{}`",
                 r.agent,
-                format_amount(r.price),
-                r.currency,
-                if r.countered {
-                    " (counter-offer accepted)"
-                } else {
-                    ""
-                },
-                short(&r.hire_id)
+                ctx.cmd(&format!("hire watch {}", short(&r.hire_id)))
             );
         }
         return Ok(ExitCode::SUCCESS);
     }
-    if !a.json {
+    let _ctrl_c = follow::interrupt_guard(ctx, &r.hire_id)?;
+    let show = if ctx.json {
+        Show::Nothing
+    } else {
         eprintln!(
-            "hired {} ({}) for {} {}; following its receipts:",
+            "hired {} ({}) for {terms}; following its receipts (Ctrl-C stops following, not the hire):",
             r.agent,
             short(&r.hire_id),
-            format_amount(r.price),
-            r.currency
         );
-    }
-    let done = follow(client, &r.hire_id, false, a.json)?;
-    if a.json {
-        let output = client
-            .get::<Value>(&format!("/v1/hires/{}/output", done.hire_id))
-            .ok();
-        super::print_json(&json!({ "hire": done, "output": output }))?;
-    } else {
-        finished(client, &done)?;
-    }
-    // Completed with a verified chain and output: success; anything else is a failed hire.
-    let ok = done.state == HireState::Completed && done.error.is_none();
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(super::EXIT_INVALID)
-    })
+        Show::Progress
+    };
+    let ended = follow::follow(ctx, client, &r.hire_id, show)?;
+    follow::report_outcome(ctx, client, &ended)?;
+    Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn run_hires(dir: &DataDir, json: bool) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::connect(dir)?;
+pub(crate) fn run_hires(ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    let client = ctx.connect()?;
     let all: Vec<HireRecord> = client.get("/v1/hires")?;
-    if json {
+    if ctx.json {
         super::print_json(&all)?;
     } else if all.is_empty() {
-        eprintln!("no hires yet; find an agent with `souk search` and hire it with `souk hire`");
+        eprintln!(
+            "no hires yet; find an agent with `{}` and hire it with `{}`",
+            ctx.cmd("search"),
+            ctx.cmd("hire")
+        );
     } else {
         for r in all {
             out!(
-                "{}  {:<8} {:<15} {:<20} {:>8} {}",
+                "{}  {:<8} {:<15} {:<20} {:>12} {}",
                 short(&r.hire_id),
-                if r.role == souk_node::hire::Role::Client {
-                    "client"
-                } else {
-                    "provider"
-                },
-                r.state,
+                r.role.as_str(),
+                r.state.as_str(),
                 r.agent,
-                format_amount(r.price),
+                money(r.price, &r.currency),
                 r.verdict.map_or("", |v| v.as_str())
             );
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-pub(crate) fn run_receipts(dir: &DataDir, cmd: ReceiptsCommand) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::connect(dir)?;
-    match cmd {
-        ReceiptsCommand::Export {
-            hire,
-            output,
-            disclose,
-        } => {
-            let id = resolve(&client, &hire)?;
-            let bytes = client.get_bytes(&format!("/v1/hires/{id}/bundle?disclose={disclose}"))?;
-            match output {
-                Some(path) => {
-                    std::fs::write(&path, &bytes)
-                        .with_context(|| format!("cannot write {}", path.display()))?;
-                    eprintln!(
-                        "wrote {} ({} bytes); check it with `souk verify {}`",
-                        path.display(),
-                        bytes.len(),
-                        path.display()
-                    );
-                }
-                None => {
-                    std::io::stdout()
-                        .write_all(&bytes)
-                        .context("cannot write to stdout")?;
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90s"), Some(90_000));
-        assert_eq!(parse_duration("10m"), Some(600_000));
-        assert_eq!(parse_duration("2h"), Some(7_200_000));
-        assert_eq!(parse_duration("1d"), Some(86_400_000));
-        assert_eq!(parse_duration("15"), Some(15_000));
-        for bad in ["", "h", "1x", "-1s", "0s"] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
-        }
-    }
 }

@@ -4,19 +4,19 @@ use std::process::ExitCode;
 
 use clap::Args;
 use souk_node::config::Mode;
-use souk_node::data_dir::{DB_FILE, DataDir};
+use souk_node::data_dir::DB_FILE;
+
+use super::Ctx;
 
 #[derive(Debug, Args)]
 pub(crate) struct InitArgs {
     /// Configure a light node (a client: small, no index).
     #[arg(long)]
     light: bool,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
 }
 
-pub(crate) fn run(dir: &DataDir, args: &InitArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(ctx: &Ctx, args: &InitArgs) -> anyhow::Result<ExitCode> {
+    let dir = &ctx.dir;
     let mode = if args.light { Mode::Light } else { Mode::Full };
     let key = dir.init(mode)?;
     let id = key.id();
@@ -27,7 +27,7 @@ pub(crate) fn run(dir: &DataDir, args: &InitArgs) -> anyhow::Result<ExitCode> {
         &souk_store::StoreConfig { cache_size: cache },
     )
     .map_err(|e| anyhow::anyhow!("cannot create the database: {e}"))?;
-    if args.json {
+    if ctx.json {
         super::print_json(&serde_json::json!({
             "node_id": id.to_string(),
             "peer_id": id.peer_id_text(),
@@ -42,10 +42,7 @@ pub(crate) fn run(dir: &DataDir, args: &InitArgs) -> anyhow::Result<ExitCode> {
             dir.root().display(),
             id.peer_id_text()
         );
-        eprintln!(
-            "next: souk node run{}",
-            if args.light { " --light" } else { "" }
-        );
+        eprintln!("next: {}", ctx.cmd("node run"));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,10 +1,11 @@
 //! Command-line interface: the clap definitions of every `souk` command and their dispatch.
 //!
 //! Conventions (shared by every command): a global `--data-dir` (env `SOUK_HOME`, default
-//! `~/.souk`), `--json` on every command that prints data, short human output, and exit
+//! `~/.souk`) and a global `--json` (data as JSON on stdout, errors as JSON on stderr), short
+//! human output, hints that print commands which work as they are ([`Ctx::cmd`]), and exit
 //! status 0 on success, 1 when the operation failed or was refused (an invalid bundle, a
 //! declined hire, an error answered by the node), 2 on usage, configuration or local I/O
-//! errors, 3 when the node cannot be reached ([`exit_code`]).
+//! errors, 3 when the node cannot be reached ([`error`]).
 //! Commands other than `init`, `node run` and `verify` talk to the running node through its
 //! local API.
 
@@ -17,34 +18,30 @@ macro_rules! out {
 }
 
 mod agent;
+mod completions;
+mod config;
+mod ctx;
+pub(crate) mod error;
+mod follow;
 mod hire;
 mod init;
+mod interrupt;
 mod node;
+mod receipts;
 mod search;
+mod trace;
+mod units;
 mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use souk_node::data_dir::DataDir;
 
-/// Exit status for "the check ran and the answer is no" (e.g. an invalid bundle).
-pub(crate) const EXIT_INVALID: u8 = 1;
-/// Exit status for errors: bad usage or configuration, unreadable files.
-pub(crate) const EXIT_ERROR: u8 = 2;
-/// Exit status when the node's API cannot be reached (not running, or not answering).
-pub(crate) const EXIT_UNREACHABLE: u8 = 3;
-
-/// The exit status of a failed command, chosen by the kind of error (never by its text).
-pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
-    use souk_node::api::client::ClientError;
-    match err.chain().find_map(|e| e.downcast_ref::<ClientError>()) {
-        Some(e) if e.is_unreachable() => EXIT_UNREACHABLE,
-        Some(ClientError::Api { .. }) => EXIT_INVALID,
-        _ => EXIT_ERROR,
-    }
-}
+pub(crate) use ctx::Ctx;
+use ctx::DirSource;
+pub(crate) use error::{EXIT_FAILED, EXIT_USAGE};
 
 /// Souk: a peer-to-peer exchange where AI agents are offered, hired and audited.
 #[derive(Debug, Parser)]
@@ -54,14 +51,24 @@ pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
     about,
     long_about = None,
     propagate_version = true,
-    after_help = "Exit status: 0 success; 1 the operation failed or was refused (declined, \
-                  invalid bundle, an error from the node); 2 usage or configuration error; \
-                  3 the node cannot be reached."
+    after_help = "Exit status:\n  \
+                  0    success\n  \
+                  1    the operation failed or was refused (a declined or failed hire, an \
+                  invalid bundle, an error answered by the node)\n  \
+                  2    usage or configuration error\n  \
+                  3    the node cannot be reached (not running, or not answering)\n  \
+                  130  interrupted (Ctrl-C); a hire being followed goes on\n\n\
+                  With --json, data is JSON on stdout and an error is one JSON object on \
+                  stderr: {\"error\": \"...\", \"code\": N}."
 )]
 pub(crate) struct Cli {
     /// The node's data directory (identity, config, database) [default: ~/.souk].
     #[arg(long, global = true, env = "SOUK_HOME", value_name = "DIR")]
     pub(crate) data_dir: Option<PathBuf>,
+
+    /// Print JSON: data on stdout, an error as {"error": ..., "code": N} on stderr.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
 
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -80,34 +87,71 @@ pub(crate) enum Command {
     /// Search the network for agents.
     Search(search::SearchArgs),
     /// Hire an agent (`souk hire MANIFEST_ID --input FILE`), or act on a hire:
-    /// status, watch, answer, cancel, accept, reject.
+    /// status, watch, output, answer, cancel, accept, reject.
     Hire(hire::HireArgs),
     /// List this node's hires.
-    Hires {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Export a hire's receipts.
+    Hires,
+    /// Export a hire's receipts, or show them as a readable trace.
     #[command(subcommand)]
-    Receipts(hire::ReceiptsCommand),
+    Receipts(receipts::ReceiptsCommand),
     /// Verify a receipt bundle (.souk) offline: manifest, contract, every receipt, the
     /// client's attestation and disclosed payloads.
     Verify(verify::VerifyArgs),
+    /// Show or check the node's configuration (config.toml).
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    /// Print a shell completion script: `souk completions bash > /etc/bash_completion.d/souk`.
+    Completions(completions::CompletionsArgs),
+}
+
+/// Parses the command line. A usage error under `--json` is reported as JSON; help and
+/// version requests print and exit 0 as usual.
+pub(crate) fn parse() -> Result<(Cli, Ctx), ExitCode> {
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => return Err(parse_error(&e)),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => return Err(parse_error(&e)),
+    };
+    let source = match (&cli.data_dir, matches.value_source("data_dir")) {
+        (Some(p), Some(clap::parser::ValueSource::EnvVariable)) => DirSource::Env(p.clone()),
+        (Some(p), _) => DirSource::Flag(p.clone()),
+        (None, _) => DirSource::Default,
+    };
+    let ctx = Ctx::new(DataDir::resolve(cli.data_dir.clone()), cli.json, source);
+    Ok((cli, ctx))
+}
+
+fn parse_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let informational = matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if !informational && std::env::args_os().any(|a| a == "--json") {
+        return ExitCode::from(error::report_usage_json(e));
+    }
+    let _ = e.print();
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(EXIT_USAGE))
 }
 
 /// Runs a parsed command line.
-pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let dir = DataDir::resolve(cli.data_dir);
+pub(crate) fn run(cli: Cli, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Init(args) => init::run(&dir, &args),
-        Command::Node(cmd) => node::run(&dir, cmd),
-        Command::Agent(cmd) => agent::run(&dir, cmd),
-        Command::Search(args) => search::run(&dir, &args),
-        Command::Hire(args) => hire::run(&dir, args),
-        Command::Hires { json } => hire::run_hires(&dir, json),
-        Command::Receipts(cmd) => hire::run_receipts(&dir, cmd),
-        Command::Verify(args) => verify::run(&args),
+        Command::Init(args) => init::run(ctx, &args),
+        Command::Node(cmd) => node::run(ctx, cmd),
+        Command::Agent(cmd) => agent::run(ctx, cmd),
+        Command::Search(args) => search::run(ctx, &args),
+        Command::Hire(args) => hire::run(ctx, args),
+        Command::Hires => hire::run_hires(ctx),
+        Command::Receipts(cmd) => receipts::run(ctx, cmd),
+        Command::Verify(args) => verify::run(ctx, &args),
+        Command::Config(cmd) => config::run(ctx, cmd),
+        Command::Completions(args) => completions::run(&args),
     }
 }
 
@@ -130,6 +174,6 @@ pub(crate) fn write_line(args: std::fmt::Arguments<'_>) {
             std::process::exit(0);
         }
         eprintln!("error: cannot write to stdout: {e}");
-        std::process::exit(i32::from(EXIT_ERROR));
+        std::process::exit(i32::from(EXIT_USAGE));
     }
 }

@@ -6,10 +6,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use souk_node::api::{self, ApiLimits, ApiState, client::ApiClient};
+use souk_node::api::{self, ApiLimits, ApiState};
 use souk_node::config::{Config, Mode};
 use souk_node::data_dir::DataDir;
 use souk_node::fd_limit;
+
+use super::Ctx;
+use super::error::usage;
 use souk_node::hire::HireSettings;
 use souk_node::service::{self, NodeInfo, NodeOptions};
 use souk_node::swarm::SwarmSettings;
@@ -20,11 +23,7 @@ pub(crate) enum NodeCommand {
     /// Run the node in the foreground until Ctrl-C or SIGTERM.
     Run(RunArgs),
     /// Show the running node's id, mode, addresses, peers and manifest count.
-    Info {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Info,
 }
 
 #[derive(Debug, Args)]
@@ -54,12 +53,12 @@ pub(crate) struct RunArgs {
     log: String,
 }
 
-pub(crate) fn run(dir: &DataDir, cmd: NodeCommand) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(ctx: &Ctx, cmd: NodeCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        NodeCommand::Run(args) => run_node(dir, args),
-        NodeCommand::Info { json } => {
-            let info: NodeInfo = ApiClient::connect(dir)?.get("/v1/info")?;
-            if json {
+        NodeCommand::Run(args) => run_node(ctx, args),
+        NodeCommand::Info => {
+            let info: NodeInfo = ctx.connect()?.get("/v1/info")?;
+            if ctx.json {
                 super::print_json(&info)?;
             } else {
                 out!("node      {}", info.node_id);
@@ -88,21 +87,23 @@ pub(crate) fn run(dir: &DataDir, cmd: NodeCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn run_node(dir: &DataDir, args: RunArgs) -> anyhow::Result<ExitCode> {
+fn run_node(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
     use std::io::IsTerminal;
+    let dir = &ctx.dir;
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&args.log).context("invalid --log filter")?,
+            tracing_subscriber::EnvFilter::try_new(&args.log)
+                .map_err(|e| usage!("invalid --log filter {:?}: {e}", args.log))?,
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     if !dir.is_initialized() {
-        anyhow::bail!(
-            "{} is not initialized: run `souk init{}` first",
+        return Err(usage!(
+            "{} is not initialized: run `{}` first",
             dir.root().display(),
-            if args.light { " --light" } else { "" }
-        );
+            ctx.cmd(if args.light { "init --light" } else { "init" })
+        ));
     }
     let mut config = dir.config()?;
     if args.light {

@@ -3,10 +3,12 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use souk_node::agent_file::{format_amount, parse_amount};
-use souk_node::api::client::ApiClient;
-use souk_node::data_dir::DataDir;
+use souk_node::agent_file::parse_amount;
 use souk_node::service::SearchHit;
+
+use super::Ctx;
+use super::error::usage;
+use super::units::money;
 
 #[derive(Debug, Args)]
 pub(crate) struct SearchArgs {
@@ -21,9 +23,6 @@ pub(crate) struct SearchArgs {
     /// Most results.
     #[arg(long, default_value_t = 20)]
     limit: u32,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
 }
 
 fn encode(s: &str) -> String {
@@ -37,7 +36,7 @@ fn encode(s: &str) -> String {
         .collect()
 }
 
-pub(crate) fn run(dir: &DataDir, args: &SearchArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(ctx: &Ctx, args: &SearchArgs) -> anyhow::Result<ExitCode> {
     let mut query = format!("/v1/search?limit={}", args.limit);
     let text = args.query.join(" ");
     if !text.is_empty() {
@@ -51,12 +50,14 @@ pub(crate) fn run(dir: &DataDir, args: &SearchArgs) -> anyhow::Result<ExitCode> 
     }
     if let Some(p) = &args.max_price {
         if parse_amount(p).is_none() {
-            anyhow::bail!("--max-price {p:?} is not a decimal amount (e.g. 2.50)");
+            return Err(usage!(
+                "--max-price {p:?} is not a decimal amount (e.g. 2.50)"
+            ));
         }
         query.push_str(&format!("&max_price={}", encode(p)));
     }
-    let hits: Vec<SearchHit> = ApiClient::connect(dir)?.get(&query)?;
-    if args.json {
+    let hits: Vec<SearchHit> = ctx.connect()?.get(&query)?;
+    if ctx.json {
         super::print_json(&hits)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -64,12 +65,16 @@ pub(crate) fn run(dir: &DataDir, args: &SearchArgs) -> anyhow::Result<ExitCode> 
         eprintln!("no agents found");
     }
     for h in &hits {
+        let hourly = if h.per_hour > 0 {
+            format!(" + {}/h", money(h.per_hour, &h.currency))
+        } else {
+            String::new()
+        };
         out!(
-            "{}  {:<24} {:>8} {:<6} {}",
+            "{}  {:<24} {:>12}{hourly}  {}",
             &h.id[..16],
             h.name,
-            format_amount(h.per_hire),
-            h.currency,
+            money(h.per_hire, &h.currency),
             h.capabilities.join(",")
         );
         out!(

@@ -4,7 +4,7 @@
 //! or the rule that failed and the entry where it failed. Exit status 0 only when valid. The
 //! signature-check mode changes speed only, never the verdict (`spec/bundle.md`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -14,46 +14,67 @@ use souk_protocol::bundle::MAX_BUNDLE_LEN;
 use souk_protocol::rules::{Rule, Violation};
 use souk_protocol::verify::{BundleReport, SignatureCheck, verify_bundle_bytes};
 
-use super::EXIT_INVALID;
+use super::{Ctx, EXIT_FAILED};
 
 #[derive(Debug, Args)]
 pub(crate) struct VerifyArgs {
     /// The bundle file, as written by `souk receipts export`.
     file: PathBuf,
-    /// Print one JSON object instead of text.
-    #[arg(long)]
-    json: bool,
     /// Check the entry signatures one at a time instead of in batches: slower, same verdict
     /// (`--strict` is an older name for it).
     #[arg(long = "one-by-one", alias = "strict")]
     one_by_one: bool,
 }
 
-pub(crate) fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
-    let path = &args.file;
+/// A bundle file's bytes (empty when it is too large to be one) and the verdict on it: its
+/// report when valid, the first rule it breaks when not. The only place a bundle file is
+/// judged (`souk verify` and `souk receipts show` both ask it); `Err` only when the file
+/// cannot be read.
+pub(crate) type Judged = (Vec<u8>, Result<BundleReport, Violation>);
+
+/// Reads and judges a bundle file (see [`Judged`]).
+pub(crate) fn judge_file(path: &Path, check: SignatureCheck) -> anyhow::Result<Judged> {
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    // A readable file that is too large is an invalid bundle (B1), not an I/O error.
+    if len > MAX_BUNDLE_LEN as u64 {
+        let too_large = Violation::new(
+            Rule::B1,
+            format!("the file is {len} bytes; a bundle is at most {MAX_BUNDLE_LEN} bytes"),
+        );
+        return Ok((Vec::new(), Err(too_large)));
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let verdict = verdict(&bytes, check);
+    Ok((bytes, verdict))
+}
+
+/// The verdict on a bundle's bytes (see [`judge_file`]).
+pub(crate) fn verdict(bytes: &[u8], check: SignatureCheck) -> Result<BundleReport, Violation> {
+    if bytes.len() > MAX_BUNDLE_LEN {
+        return Err(Violation::new(
+            Rule::B1,
+            format!(
+                "the bundle is {} bytes; a bundle is at most {MAX_BUNDLE_LEN} bytes",
+                bytes.len()
+            ),
+        ));
+    }
+    verify_bundle_bytes(bytes, check)
+}
+
+pub(crate) fn run(ctx: &Ctx, args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let check = if args.one_by_one {
         SignatureCheck::OneByOne
     } else {
         SignatureCheck::Batch
     };
-    let len = std::fs::metadata(path)
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .len();
-    // A readable file that is too large is an invalid bundle (B1), not an I/O error.
-    let outcome = if len > MAX_BUNDLE_LEN as u64 {
-        Err(Violation::new(
-            Rule::B1,
-            format!("the file is {len} bytes; a bundle is at most {MAX_BUNDLE_LEN} bytes"),
-        ))
-    } else {
-        let bytes =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        verify_bundle_bytes(&bytes, check)
-    };
+    let (_, outcome) = judge_file(&args.file, check)?;
     let mode = check.as_str();
     match outcome {
         Ok(report) => {
-            if args.json {
+            if ctx.json {
                 out!("{}", report_json(&report, mode));
             } else {
                 print_report(&report, check);
@@ -61,7 +82,7 @@ pub(crate) fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(v) => {
-            if args.json {
+            if ctx.json {
                 let out = json!({
                     "valid": false,
                     "signatures": mode,
@@ -73,13 +94,13 @@ pub(crate) fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
             } else {
                 out!("invalid: {v}");
             }
-            Ok(ExitCode::from(EXIT_INVALID))
+            Ok(ExitCode::from(EXIT_FAILED))
         }
     }
 }
 
 /// The JSON report of `spec/bundle.md`.
-fn report_json(r: &BundleReport, mode: &str) -> serde_json::Value {
+pub(crate) fn report_json(r: &BundleReport, mode: &str) -> serde_json::Value {
     json!({
         "valid": true,
         "signatures": mode,

@@ -29,9 +29,10 @@ use super::settings::HireSettings;
 use super::state::Hires;
 use super::transport::{HireNetwork, RelayResponder, Responder};
 use super::{api, relay, serve};
+use crate::metrics::Metrics;
 
-/// Depth of the actor's inbox.
-pub const INBOX: usize = 256;
+/// Depth of the actor's inbox: a burst of inbound calls beyond it is answered `busy`.
+pub const INBOX: usize = 1024;
 /// Period of housekeeping (expired long-polls, undelivered attestations).
 const TICK: Duration = Duration::from_millis(200);
 /// Longest period of the working-directory sweep (shorter when the retention is short).
@@ -75,27 +76,40 @@ impl InboundSender {
     }
 }
 
+/// What the hire actor works with.
+pub struct HireDeps {
+    /// The node's store.
+    pub store: Arc<Store>,
+    /// The node's key.
+    pub key: Arc<Keypair>,
+    /// Where hires' working directories go (`<dir>/<hire id>`).
+    pub work_dir: PathBuf,
+    /// Outbound calls and manifest lookups.
+    pub net: Arc<dyn HireNetwork>,
+    /// The node's own manifests.
+    pub offers: Offers,
+    /// The X25519 sealing secret (opens credentials sealed to this node).
+    pub sealing: Arc<zeroize::Zeroizing<[u8; 32]>>,
+    /// How agents run and reach the network.
+    pub settings: Arc<HireSettings>,
+    /// The node's counters.
+    pub metrics: Arc<Metrics>,
+}
+
 impl HireActor {
-    /// An actor over `store`, running hires' agents under `workdir`; returns it with the
-    /// handle the API uses and the sender for inbound calls.
-    pub fn new(
-        store: Arc<Store>,
-        key: Arc<Keypair>,
-        workdir: PathBuf,
-        net: Arc<dyn HireNetwork>,
-        offers: Offers,
-        sealing: Arc<zeroize::Zeroizing<[u8; 32]>>,
-        settings: Arc<HireSettings>,
-    ) -> (Self, HireOps, InboundSender) {
+    /// An actor over `deps`; returns it with the handle the API uses and the sender for
+    /// inbound calls.
+    pub fn new(deps: HireDeps) -> (Self, HireOps, InboundSender) {
         let (tx, rx) = mpsc::channel(INBOX);
         let ctx = Ctx {
-            store,
-            key,
-            net,
-            offers,
-            workdir,
-            sealing,
-            settings,
+            store: deps.store,
+            key: deps.key,
+            net: deps.net,
+            offers: deps.offers,
+            workdir: deps.work_dir,
+            sealing: deps.sealing,
+            settings: deps.settings,
+            metrics: deps.metrics,
             inbox: tx.clone(),
         };
         (
@@ -230,6 +244,9 @@ fn on_done(hires: &mut Hires, done: Done) {
         }
         Done::SettleFinished(id) => {
             hires.settling.remove(&id);
+        }
+        Done::Unreserve(request) => {
+            hires.reservations.release(&request);
         }
         Done::Contracted(record) => {
             let id = record.hire_id;

@@ -1,12 +1,16 @@
 //! The provider's receipt chain of one hire, as its job extends it: where a receipt is
 //! appended. Every entry is signed and stored together with its private payload and the
-//! updated hire record in one store transaction, before anyone is told about it.
+//! updated hire record in one store transaction, before anyone is told about it. A
+//! terminal entry records the hire's usage (agreed price, wall time, steps, network calls),
+//! tallied here from the chain exactly as a verifier tallies it (rule R9).
 
 use souk_protocol::Hash;
 use souk_protocol::Timestamp;
 use souk_protocol::hire::HireState;
+use souk_protocol::negotiation::Price;
 use souk_protocol::receipt::{EntryKind, ReceiptEntry, SignedEntry, commit};
 use souk_protocol::signed::Signed;
+use souk_protocol::verify::Tally;
 
 use super::ctx::{Ctx, blocking};
 use super::error::HireError;
@@ -18,40 +22,52 @@ pub(super) struct Chain {
     next_seq: u64,
     prev: Hash,
     last_time: Timestamp,
+    /// What the chain's entries add up to.
+    used: Tally,
     /// The hire's state after the last entry.
     pub(super) state: HireState,
 }
+
+/// Entries read per store call while tallying a stored chain.
+const TALLY_PAGE: usize = 1024;
 
 impl Chain {
     /// The tip of hire `id`'s stored chain; `state` is the stored record's (an empty chain
     /// starts at `Accepted`).
     pub(super) async fn load(ctx: &Ctx, id: Hash, state: HireState) -> Result<Chain, HireError> {
         let store = ctx.store.clone();
+        // The whole stored chain is read once (in pages) to tally its usage.
         let last = blocking(move || {
-            let count = store.receipt_count(&id)?;
-            if count == 0 {
-                return Ok(None);
+            let mut used = Tally::default();
+            let mut last: Option<(u64, SignedEntry)> = None;
+            let mut from = 0;
+            loop {
+                let page = store.receipts(&id, from, TALLY_PAGE)?;
+                let Some((seq, _)) = page.last() else { break };
+                from = seq + 1;
+                for (seq, raw) in page {
+                    let entry = SignedEntry::decode_bytes(&raw)
+                        .map_err(|e| HireError::corrupt(id, "receipt", e))?;
+                    used.add(&entry.body().kind, entry.body().time);
+                    last = Some((seq + 1, entry));
+                }
             }
-            let (_, raw) = store
-                .receipts(&id, count - 1, 1)?
-                .pop()
-                .ok_or_else(|| HireError::corrupt(id, "receipt", "shorter than its count"))?;
-            let entry = SignedEntry::decode_bytes(&raw)
-                .map_err(|e| HireError::corrupt(id, "receipt", e))?;
-            Ok(Some((count, entry)))
+            Ok((used, last))
         })
         .await?;
         Ok(match last {
-            None => Chain {
+            (used, None) => Chain {
                 next_seq: 0,
                 prev: Hash::ZERO,
                 last_time: 0,
+                used,
                 state: HireState::Accepted,
             },
-            Some((count, entry)) => Chain {
+            (used, Some((count, entry))) => Chain {
                 next_seq: count,
                 prev: entry.id(),
                 last_time: entry.body().time,
+                used,
                 state,
             },
         })
@@ -69,7 +85,7 @@ impl Chain {
         &mut self,
         ctx: &Ctx,
         record: &HireRecord,
-        kind: EntryKind,
+        mut kind: EntryKind,
         payload: Option<Vec<u8>>,
     ) -> Result<HireRecord, HireError> {
         let hire_id = record.hire_id;
@@ -88,6 +104,13 @@ impl Chain {
             None => None,
         };
         let now = now_ms().max(self.last_time);
+        if kind.is_terminal() {
+            let price = Price {
+                currency: record.currency.clone(),
+                amount: record.price,
+            };
+            kind.set_usage(self.used.usage(&price, now));
+        }
         let entry = Signed::sign(
             ReceiptEntry {
                 hire_id,
@@ -131,6 +154,7 @@ impl Chain {
         self.next_seq += 1;
         self.prev = entry.id();
         self.last_time = now;
+        self.used.add(&kind, now);
         self.state = next_state;
         Ok(record)
     }

@@ -59,6 +59,8 @@ pub(crate) struct Ctx {
     pub sealing: Arc<zeroize::Zeroizing<[u8; 32]>>,
     /// How agents run and reach the network.
     pub settings: Arc<super::settings::HireSettings>,
+    /// The node's counters.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// The actor's inbox, for tasks reporting back.
     pub inbox: mpsc::Sender<Msg>,
 }

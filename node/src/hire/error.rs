@@ -115,6 +115,21 @@ pub enum HireError {
 
 /// A stable, documented machine code per error kind (`docs/api.md`).
 impl HireError {
+    /// Whether the provider turned the hire away only because its agent is at capacity (a
+    /// `capacity` decline, or `busy` to an acceptance): asking again later may succeed.
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            HireError::Declined {
+                reason: DeclineReason::Capacity,
+                ..
+            } | HireError::Refused {
+                code: CallError::Busy,
+                ..
+            }
+        )
+    }
+
     /// The API's `code` for this error.
     pub fn code(&self) -> &'static str {
         match self {

@@ -224,7 +224,7 @@ impl Follower {
                         fetched_without_output += 1;
                     }
                     let output_hash = match verifier.head().map(|h| &h.body().kind) {
-                        Some(EntryKind::Completed { output_hash }) => Some(*output_hash),
+                        Some(EntryKind::Completed { output_hash, .. }) => Some(*output_hash),
                         _ => None,
                     };
                     if let (Some(out), Some(output_hash)) = (output, output_hash) {

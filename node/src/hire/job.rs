@@ -12,7 +12,7 @@ use serde_json::Value;
 use souk_protocol::Hash;
 use souk_protocol::hire::HireState;
 use souk_protocol::manifest::Manifest;
-use souk_protocol::receipt::{Canceler, EntryKind, FailureCode};
+use souk_protocol::receipt::{Canceler, EntryKind, FailureCode, Usage};
 use souk_protocol::signed::Signed;
 use souk_runtime::{
     AgentEvent, AgentProcess, Outcome, ResourceLimits, RunConfig, RuntimeError, Step,
@@ -102,10 +102,24 @@ impl Job {
         kind: EntryKind,
         payload: Option<Vec<u8>>,
     ) -> Result<(), HireError> {
-        if kind.is_terminal() {
-            self.close_network(chain).await?;
+        if !kind.is_terminal() {
+            return self.append_entry(chain, kind, payload).await;
         }
-        self.append_entry(chain, kind, payload).await
+        self.close_network(chain).await?;
+        let ended = log_line(&kind);
+        self.append_entry(chain, kind, payload).await?;
+        let (hire, agent) = (self.hire_id.short(), &self.record.agent);
+        let took = now_ms().saturating_sub(self.record.created_at) as f64 / 1000.0;
+        let entries = self.record.entries;
+        match ended {
+            (false, what) => {
+                tracing::info!(%hire, %agent, "hire {what} ({entries} receipts, {took:.1} s)")
+            }
+            (true, what) => {
+                tracing::warn!(%hire, %agent, "hire {what} ({entries} receipts, {took:.1} s)")
+            }
+        }
+        Ok(())
     }
 
     /// Appends the next entry (see [`Chain::append`]) and tells the actor.
@@ -153,7 +167,14 @@ impl Job {
         let resumed = chain.started();
         if now_ms() >= deadline {
             return self
-                .append(&mut chain, EntryKind::Expired { deadline }, None)
+                .append(
+                    &mut chain,
+                    EntryKind::Expired {
+                        deadline,
+                        usage: Usage::default(),
+                    },
+                    None,
+                )
                 .await;
         }
         let broken = if resumed {
@@ -333,6 +354,21 @@ impl Job {
         loop {
             tokio::select! {
                 step = agent.next() => {
+                    if let Step::Ended(Outcome::Failed { code, message }) = &step {
+                        // The agent's own words on why, for the provider (never a receipt).
+                        let tail = agent.stderr_tail().await;
+                        let shown = if tail.is_empty() {
+                            " (it wrote nothing on stderr)".to_owned()
+                        } else {
+                            format!("; its last stderr lines:\n  | {}", tail.join("\n  | "))
+                        };
+                        tracing::warn!(
+                            hire = %self.hire_id.short(),
+                            agent = %self.record.agent,
+                            "the agent failed ({}): {message}{shown}",
+                            code.as_str()
+                        );
+                    }
                     match self.on_step(chain, step).await? {
                         Flow::Stop => return Ok(()),
                         Flow::Answer(value) => self.deliver_answer(chain, agent, value).await?,
@@ -373,7 +409,7 @@ impl Job {
                     Some(JobControl::Cancel { by, reason }) => {
                         let _ = agent.cancel(&reason).await;
                         let reason = souk_runtime::truncate_entry_text(&reason);
-                        return self.append(chain, EntryKind::Canceled { by, reason }, None).await;
+                        return self.append(chain, EntryKind::Canceled { by, reason, usage: Usage::default() }, None).await;
                     }
                     // The node is stopping: record what the proxy saw, leave the chain as it
                     // is; the job resumes later.
@@ -431,8 +467,16 @@ impl Job {
         message: String,
     ) -> Result<(), HireError> {
         let message = souk_runtime::truncate_entry_text(&message);
-        self.append(chain, EntryKind::Failed { code, message }, None)
-            .await
+        self.append(
+            chain,
+            EntryKind::Failed {
+                code,
+                message,
+                usage: Usage::default(),
+            },
+            None,
+        )
+        .await
     }
 
     async fn on_step(&mut self, chain: &mut Chain, step: Step) -> Result<Flow, HireError> {
@@ -507,16 +551,30 @@ impl Job {
                             )
                             .await?;
                         } else {
-                            self.append(chain, EntryKind::Completed { output_hash }, None)
-                                .await?;
+                            self.append(
+                                chain,
+                                EntryKind::Completed {
+                                    output_hash,
+                                    usage: Usage::default(),
+                                },
+                                None,
+                            )
+                            .await?;
                         }
                     }
                     Outcome::Failed { code, message } => self.fail(chain, code, message).await?,
                     Outcome::TimedOut => {
                         let deadline = self.record.deadline;
                         if now_ms() + 1_000 >= deadline {
-                            self.append(chain, EntryKind::Expired { deadline }, None)
-                                .await?;
+                            self.append(
+                                chain,
+                                EntryKind::Expired {
+                                    deadline,
+                                    usage: Usage::default(),
+                                },
+                                None,
+                            )
+                            .await?;
                         } else {
                             self.fail(
                                 chain,
@@ -530,6 +588,7 @@ impl Job {
                         let kind = EntryKind::Canceled {
                             by: Canceler::Provider,
                             reason: "stopped by the provider".into(),
+                            usage: Usage::default(),
                         };
                         self.append(chain, kind, None).await?;
                     }
@@ -545,5 +604,24 @@ async fn next_observation(proxy: &mut Option<HireProxy>) -> Option<souk_egress::
     match proxy {
         Some(p) => p.observations.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+/// How a terminal entry reads in the provider's log: (whether it is a failure, the words).
+fn log_line(kind: &EntryKind) -> (bool, String) {
+    match kind {
+        EntryKind::Completed { .. } => (false, "completed".into()),
+        EntryKind::Failed { code, message, .. } => {
+            (true, format!("failed ({}): {message}", code.as_str()))
+        }
+        EntryKind::Canceled { by, reason, .. } => {
+            let by = match by {
+                Canceler::Client => "the client",
+                Canceler::Provider => "the provider",
+            };
+            (false, format!("canceled by {by}: {reason}"))
+        }
+        EntryKind::Expired { .. } => (true, "expired: its deadline passed".into()),
+        other => (false, format!("ended ({})", other.code())),
     }
 }

@@ -20,6 +20,7 @@
 
 pub mod actor;
 mod api;
+mod capacity;
 mod chain;
 pub mod credentials;
 mod ctx;
@@ -44,7 +45,7 @@ mod tests;
 pub mod transport;
 pub mod view;
 
-pub use actor::{HireActor, InboundSender};
+pub use actor::{HireActor, HireDeps, InboundSender};
 pub(crate) use ctx::offer;
 pub use ctx::{Offerable, Offers};
 pub use error::HireError;

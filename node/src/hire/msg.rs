@@ -133,6 +133,8 @@ pub(crate) enum Done {
         /// The record after it.
         record: Box<HireRecord>,
     },
+    /// Provider: the answer to this request was not an offer; give back its slot.
+    Unreserve(Hash),
     /// Provider: settling ended without a change (refused, or a redelivery).
     SettleFinished(Hash),
     /// Client: a contract was stored; follow the hire.

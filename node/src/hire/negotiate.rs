@@ -1,8 +1,15 @@
 //! The client side of negotiation, as one task per new hire: request -> offer | counter |
 //! decline -> accept, with the contract stored durably before the acceptance is sent. Where
 //! a client forms a contract.
+//!
+//! A provider at capacity answers a signed `capacity` decline (or `busy` to an acceptance);
+//! with [`NewHire::retry_busy_ms`] the client asks again, with a fresh request and jittered
+//! exponential backoff, until that much time has passed. A contract the provider refuses is
+//! deleted again: a hire that never got a contract is not a hire.
 
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use souk_protocol::Hash;
 use souk_protocol::hire::HireState;
@@ -25,9 +32,14 @@ use crate::now_ms;
 
 /// How often an acceptance that got no reply is sent.
 const ACCEPT_ATTEMPTS: u32 = 3;
+/// First wait before asking a busy provider again.
+const BUSY_BACKOFF_MIN: Duration = Duration::from_millis(200);
+/// Longest wait between two asks of a busy provider.
+const BUSY_BACKOFF_MAX: Duration = Duration::from_secs(10);
 
 /// Negotiates `new` and, if the terms are acceptable, forms and stores the contract, delivers
-/// the acceptance, and hands the hire to the actor to follow.
+/// the acceptance, and hands the hire to the actor to follow. While the provider says it is
+/// at capacity, asks again for up to `new.retry_busy_ms`.
 pub(crate) async fn negotiate(ctx: Ctx, new: NewHire) -> Result<HireRecord, HireError> {
     let manifest_id = Hash::from_hex(&new.manifest_id)
         .ok_or_else(|| HireError::Invalid("a manifest id is 64 hex digits".into()))?;
@@ -37,7 +49,46 @@ pub(crate) async fn negotiate(ctx: Ctx, new: NewHire) -> Result<HireRecord, Hire
         .await
         .map_err(|_| HireError::Stopped)?
         .ok_or(HireError::UnknownManifest(manifest_id))?;
+    let give_up = new
+        .retry_busy_ms
+        .map(|ms| Instant::now() + Duration::from_millis(ms));
+    let mut backoff = BUSY_BACKOFF_MIN;
+    loop {
+        let err = match attempt(&ctx, &new, &manifest).await {
+            Err(e) if e.is_busy() => e,
+            done => return done,
+        };
+        let left = give_up.map_or(Duration::ZERO, |t| {
+            t.saturating_duration_since(Instant::now())
+        });
+        if left.is_zero() {
+            return Err(err);
+        }
+        let wait = jitter(backoff).min(left);
+        tracing::debug!(manifest = %manifest_id.short(), "provider busy; asking again in {wait:?}");
+        tokio::time::sleep(wait).await;
+        backoff = (backoff * 2).min(BUSY_BACKOFF_MAX);
+    }
+}
+
+/// A wait drawn uniformly from `[d/2, d]`, so clients turned away together do not come back
+/// together.
+fn jitter(d: Duration) -> Duration {
+    let mut b = [0u8; 8];
+    let r = getrandom::fill(&mut b).map_or(u64::MAX, |()| u64::from_le_bytes(b));
+    let half = d / 2;
+    let extra = half.as_micros() as u64;
+    half + Duration::from_micros(if extra == 0 { 0 } else { r % (extra + 1) })
+}
+
+/// One request -> proposal -> acceptance round.
+async fn attempt(
+    ctx: &Ctx,
+    new: &NewHire,
+    manifest: &Signed<souk_protocol::manifest::Manifest>,
+) -> Result<HireRecord, HireError> {
     let m = manifest.body();
+    let manifest_id = manifest.id();
     let provider_id = m.provider;
     let provider = peer_of(&provider_id);
     let unreachable = |e: TransportError| match e {
@@ -135,7 +186,7 @@ pub(crate) async fn negotiate(ctx: Ctx, new: NewHire) -> Result<HireRecord, Hire
         accept,
     };
     contract
-        .verify(&manifest)
+        .verify(manifest)
         .map_err(|v| HireError::Misbehaved(format!("the provider's proposal is invalid: {v}")))?;
     let id = contract.hire_id();
     let granted = credentials::grant(
@@ -150,7 +201,7 @@ pub(crate) async fn negotiate(ctx: Ctx, new: NewHire) -> Result<HireRecord, Hire
                 .map_err(|e| HireError::corrupt(id, "randomness", e))
         },
     )?;
-    let mut record = HireRecord::new(Role::Client, &contract, &manifest, now_ms());
+    let record = HireRecord::new(Role::Client, &contract, manifest, now_ms());
     // Stored before anything is sent: a crash now leaves a contract we can act on later.
     {
         let store = ctx.store.clone();
@@ -187,7 +238,7 @@ pub(crate) async fn negotiate(ctx: Ctx, new: NewHire) -> Result<HireRecord, Hire
     for attempt in 0..ACCEPT_ATTEMPTS {
         match ctx.net.call(provider, call.clone()).await {
             Ok(HireReply::Accepted { hire_id }) if hire_id == id => {
-                contracted(&ctx, &record).await;
+                contracted(ctx, &record).await;
                 return Ok(record);
             }
             Ok(HireReply::Error { code, message }) => {
@@ -211,17 +262,28 @@ pub(crate) async fn negotiate(ctx: Ctx, new: NewHire) -> Result<HireRecord, Hire
         // The provider may well have stored it: follow the hire; the follower re-sends the
         // acceptance if the provider turns out not to know it.
         None => {
-            contracted(&ctx, &record).await;
+            contracted(ctx, &record).await;
             Ok(record)
         }
+        Some(why @ HireError::Refused { .. }) => {
+            // The provider refused the contract: there is no hire. Forget what was stored
+            // for it (the input, the kept credentials), so it is not listed as one.
+            let store = ctx.store.clone();
+            if let Err(e) = blocking(move || Ok(store.delete_hire(&id)?)).await {
+                tracing::error!(hire = %id.short(), "cannot delete the refused contract: {e}");
+            }
+            Err(why)
+        }
         Some(why) => {
-            // The provider refused: record why, so the hire does not look alive.
+            // The provider broke the protocol after the contract was formed (it may hold the
+            // hire): keep the record, failed with the reason, as evidence; never follow it.
+            let mut record = record;
             record.set_state(HireState::Failed, now_ms());
             record.error = Some(why.to_string());
             let store = ctx.store.clone();
             let rec = record.to_bytes();
             if let Err(e) = blocking(move || Ok(store.put_hire(&id, &rec)?)).await {
-                tracing::error!(hire = %id.short(), "cannot record the refused contract: {e}");
+                tracing::error!(hire = %id.short(), "cannot record the failed contract: {e}");
             }
             let _ = ctx
                 .inbox

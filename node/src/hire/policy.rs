@@ -32,6 +32,11 @@ pub fn quote(m: &Manifest, window_ms: u64) -> u64 {
         .saturating_add(m.pricing.per_hour.saturating_mul(hours))
 }
 
+/// `micros` in currency units, as people read prices: `0.5 USD`.
+fn money(micros: u64, currency: &str) -> String {
+    format!("{} {currency}", crate::agent_file::format_amount(micros))
+}
+
 /// Decides how to answer `req` for agent `m` at `now`, with `running` hires of it in flight.
 pub fn answer(m: &Manifest, req: &HireRequest, now: Timestamp, running: u32) -> Answer {
     if running >= m.limits.max_concurrency {
@@ -63,7 +68,8 @@ pub fn answer(m: &Manifest, req: &HireRequest, now: Timestamp, running: u32) -> 
             DeclineReason::Price,
             format!(
                 "the budget {} is below the advertised price {}",
-                req.budget.amount, m.pricing.per_hire
+                money(req.budget.amount, &m.pricing.currency),
+                money(m.pricing.per_hire, &m.pricing.currency)
             ),
         );
     }
@@ -91,9 +97,9 @@ pub fn answer(m: &Manifest, req: &HireRequest, now: Timestamp, running: u32) -> 
             format!(
                 "the price for a window of {} h is {} (fixed {} plus {} per started hour)",
                 window.min(m.limits.max_duration_ms).div_ceil(3_600_000),
-                price,
-                m.pricing.per_hire,
-                m.pricing.per_hour
+                money(price, &m.pricing.currency),
+                money(m.pricing.per_hire, &m.pricing.currency),
+                money(m.pricing.per_hour, &m.pricing.currency)
             ),
         )
     }
@@ -111,7 +117,11 @@ pub enum Unacceptable {
         wanted: String,
     },
     /// Above the client's maximum (micro-units).
-    #[error("price {price} is above your maximum {max}")]
+    #[error(
+        "price {} is above your maximum {}",
+        crate::agent_file::format_amount(*price),
+        crate::agent_file::format_amount(*max)
+    )]
     Price {
         /// The proposed price.
         price: u64,

@@ -49,13 +49,13 @@ fn busy(message: &str) -> HireReply {
 /// Handles one inbound call.
 pub(super) fn on_call(hires: &mut Hires, peer: PeerId, call: HireCall, reply: Responder) {
     match call {
-        HireCall::Request { request } => on_request(hires, &request, reply),
+        HireCall::Request { request } => on_request(hires, peer, &request, reply),
         HireCall::Accept {
             contract,
             input,
             salt,
             credentials,
-        } => on_accept(hires, &contract, input, salt, credentials, reply),
+        } => on_accept(hires, peer, &contract, input, salt, credentials, reply),
         HireCall::Fetch {
             hire_id,
             from_seq,
@@ -100,8 +100,11 @@ pub(super) fn on_call(hires: &mut Hires, peer: PeerId, call: HireCall, reply: Re
     }
 }
 
-/// `request`: an offer, a counter or a signed decline (spec/hiring.md, "Request").
-fn on_request(hires: &mut Hires, raw: &[u8], reply: Responder) {
+/// `request`: an offer, a counter or a signed decline (spec/hiring.md, "Request"). A free
+/// slot is reserved here, before the answer is made, so that a burst of requests gets as
+/// many offers as there are free slots and capacity declines for the rest
+/// ([`super::capacity`]); the task gives the slot back if its answer is not an offer.
+fn on_request(hires: &mut Hires, peer: PeerId, raw: &[u8], reply: Responder) {
     // Decoding is cheap; the signature is checked in the task.
     let request = match Signed::<HireRequest>::decode_bytes(raw) {
         Ok(r) => r,
@@ -113,14 +116,49 @@ fn on_request(hires: &mut Hires, raw: &[u8], reply: Responder) {
             return;
         }
     };
+    let now = now_ms();
+    let request_id = request.id();
     let offer = offer(&hires.ctx.offers, &request.body().manifest_id);
-    let running = offer
-        .as_ref()
-        .map_or(0, |o| hires.running_of(&o.manifest.body().name));
-    let key = hires.ctx.key.clone();
+    let (in_use, reserved) = match &offer {
+        None => (0, false),
+        Some(o) => {
+            let m = o.manifest.body();
+            let in_use = hires.slots_in_use(&m.name, now);
+            let free = in_use < m.limits.max_concurrency;
+            if free && hires.reservations.reserve(request_id, &m.name, peer, now) {
+                (in_use, true)
+            } else {
+                // No slot for this peer: the policy sees the agent full.
+                (in_use.max(m.limits.max_concurrency), false)
+            }
+        }
+    };
+    let ctx = hires.ctx.clone();
     hires.spawn(async move {
-        let _ = reply.send(answer_request(&key, request, offer, running, now_ms()));
+        let (answer, outcome) = answer_request(&ctx.key, request, offer, in_use, now);
+        let _ = reply.send(answer);
+        match outcome {
+            Answered::Proposed => ctx.metrics.hires_offered.inc(),
+            Answered::Declined(DeclineReason::Capacity) => {
+                ctx.metrics.hires_declined_capacity.inc()
+            }
+            Answered::Declined(_) | Answered::Invalid => {}
+        }
+        if reserved && !matches!(outcome, Answered::Proposed) {
+            let _ = ctx.inbox.send(Msg::Done(Done::Unreserve(request_id))).await;
+        }
     });
+}
+
+/// What [`answer_request`] answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answered {
+    /// An offer or a counter.
+    Proposed,
+    /// A signed decline.
+    Declined(DeclineReason),
+    /// An error (the request is invalid).
+    Invalid,
 }
 
 /// The provider's signed answer to a request (pure but for the signature checks).
@@ -130,13 +168,16 @@ fn answer_request(
     offer: Option<Offerable>,
     running: u32,
     now: u64,
-) -> HireReply {
+) -> (HireReply, Answered) {
     if let Err(e) = request.verify_named() {
-        return error(CallError::BadCall, format!("invalid hire request: {e}"));
+        return (
+            error(CallError::BadCall, format!("invalid hire request: {e}")),
+            Answered::Invalid,
+        );
     }
     let req = request.body();
     let decline = |reason, message: String| {
-        HireReply::Decline(
+        let reply = HireReply::Decline(
             Signed::sign(
                 Decline {
                     request_id: request.id(),
@@ -148,7 +189,8 @@ fn answer_request(
                 key,
             )
             .to_bytes(),
-        )
+        );
+        (reply, Answered::Declined(reason))
     };
     let Some(offer) = offer.filter(|o| o.manifest.body().expires_at > now) else {
         return decline(
@@ -161,40 +203,47 @@ fn answer_request(
     };
     let m = offer.manifest.body();
     match policy::answer(m, req, now, running) {
-        policy::Answer::Offer(terms) => HireReply::Offer(
-            Signed::sign(
-                Offer {
-                    request_id: request.id(),
-                    provider: key.id(),
-                    terms,
-                    valid_until: now + PROPOSAL_TTL_MS,
-                    created_at: now,
-                },
-                key,
-            )
-            .to_bytes(),
+        policy::Answer::Offer(terms) => (
+            HireReply::Offer(
+                Signed::sign(
+                    Offer {
+                        request_id: request.id(),
+                        provider: key.id(),
+                        terms,
+                        valid_until: now + PROPOSAL_TTL_MS,
+                        created_at: now,
+                    },
+                    key,
+                )
+                .to_bytes(),
+            ),
+            Answered::Proposed,
         ),
-        policy::Answer::Counter(terms, reason) => HireReply::Counter(
-            Signed::sign(
-                Counter {
-                    request_id: request.id(),
-                    provider: key.id(),
-                    terms,
-                    valid_until: now + PROPOSAL_TTL_MS,
-                    reason,
-                    created_at: now,
-                },
-                key,
-            )
-            .to_bytes(),
+        policy::Answer::Counter(terms, reason) => (
+            HireReply::Counter(
+                Signed::sign(
+                    Counter {
+                        request_id: request.id(),
+                        provider: key.id(),
+                        terms,
+                        valid_until: now + PROPOSAL_TTL_MS,
+                        reason,
+                        created_at: now,
+                    },
+                    key,
+                )
+                .to_bytes(),
+            ),
+            Answered::Proposed,
         ),
         policy::Answer::Decline(reason, message) => decline(reason, message),
     }
 }
 
-/// `accept`: check the contract, reserve a slot, store everything before replying.
+/// `accept`: check the contract, take its offer's slot, store everything before replying.
 fn on_accept(
     hires: &mut Hires,
+    peer: PeerId,
     raw: &[u8],
     input: Vec<u8>,
     salt: [u8; 32],
@@ -236,11 +285,15 @@ fn on_accept(
         return;
     };
     let m = offer.manifest.body();
-    if hires.running_of(&m.name) >= m.limits.max_concurrency {
-        let _ = reply.send(error(
-            CallError::Unavailable,
-            "the agent is at capacity; request again later",
-        ));
+    // The slot the offer reserved becomes this contract's; without one (it lapsed, or the
+    // node restarted since the offer) the contract needs a free slot.
+    let reserved = hires.reservations.take(&contract.request.id(), &peer);
+    if !reserved && hires.slots_in_use(&m.name, now_ms()) >= m.limits.max_concurrency {
+        hires.ctx.metrics.hire_calls_busy.inc();
+        let _ = reply.send(busy(&format!(
+            "all {} slots of {} are taken; request again later",
+            m.limits.max_concurrency, m.name
+        )));
         return;
     }
     hires.accepting.insert(id, (m.name.clone(), vec![reply]));

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::capacity::Reservations;
 use super::ctx::{Ctx, blocking, peer_of};
 use super::error::HireError;
 use super::export;
@@ -52,6 +53,8 @@ pub(super) struct Hires {
     following: HashSet<Hash>,
     /// Provider: contracts being checked and stored, with their agent and who waits.
     pub(super) accepting: HashMap<Hash, (String, Vec<Responder>)>,
+    /// Provider: slots held by offers not yet accepted.
+    pub(super) reservations: Reservations,
     parked: HashMap<Hash, Vec<Parked>>,
     /// Settlements being stored (either side): one at a time per hire.
     pub(super) settling: HashSet<Hash>,
@@ -74,6 +77,7 @@ impl Hires {
             jobs: HashMap::new(),
             following: HashSet::new(),
             accepting: HashMap::new(),
+            reservations: Reservations::default(),
             parked: HashMap::new(),
             settling: HashSet::new(),
             delivering: HashMap::new(),
@@ -141,6 +145,12 @@ impl Hires {
             .count();
         let starting = self.accepting.values().filter(|(a, _)| a == agent).count();
         (running + starting) as u32
+    }
+
+    /// Slots of `agent` taken at `now`: hires running or being stored, and offers not yet
+    /// accepted.
+    pub(super) fn slots_in_use(&mut self, agent: &str, now: souk_protocol::Timestamp) -> u32 {
+        self.running_of(agent) + self.reservations.held_for(agent, now)
     }
 
     // ---- tasks ----------------------------------------------------------------------------

@@ -57,6 +57,11 @@ struct Provider {
 /// holding one file; its agent reads the start line and then waits (the hire stays
 /// `working` for the test's duration; the process is killed with the runtime).
 async fn provider(max_concurrency: u32) -> Provider {
+    provider_running(max_concurrency, "read start; sleep 120").await
+}
+
+/// Like [`provider`], with the agent running `sh -c script`.
+async fn provider_running(max_concurrency: u32, script: &str) -> Provider {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let package = dir.path().join("pkg");
     std::fs::create_dir_all(&package).unwrap_or_else(|e| panic!("{e}"));
@@ -84,7 +89,7 @@ async fn provider(max_concurrency: u32) -> Provider {
         Offerable {
             manifest: manifest.clone(),
             run: RunSpec {
-                command: vec!["sh".into(), "-c".into(), "read start; sleep 120".into()],
+                command: vec!["sh".into(), "-c".into(), script.into()],
                 workdir: package,
             },
         },
@@ -98,15 +103,16 @@ async fn provider(max_concurrency: u32) -> Provider {
         )
         .unwrap_or_else(|e| panic!("{e}")),
     );
-    let (actor, ops, inbound) = HireActor::new(
-        store.clone(),
-        Arc::new(Keypair::from_seed(&[11; 32])),
-        dir.path().join("hires"),
-        Arc::new(Offline),
+    let (actor, ops, inbound) = HireActor::new(super::HireDeps {
+        store: store.clone(),
+        key: Arc::new(Keypair::from_seed(&[11; 32])),
+        work_dir: dir.path().join("hires"),
+        net: Arc::new(Offline),
         offers,
-        Arc::new(zeroize::Zeroizing::new([13; 32])),
-        Arc::new(super::HireSettings::default()),
-    );
+        sealing: Arc::new(zeroize::Zeroizing::new([13; 32])),
+        settings: Arc::new(super::HireSettings::default()),
+        metrics: Arc::default(),
+    });
     tokio::spawn(actor.run());
     Provider {
         _dir: dir,
@@ -278,28 +284,62 @@ async fn an_input_that_does_not_match_its_commitment_is_refused_and_nothing_stor
     );
 }
 
+/// The provider's signed decline reason, or `None` for any other reply.
+fn decline_reason(reply: &HireReply) -> Option<DeclineReason> {
+    match reply {
+        HireReply::Decline(raw) => Signed::<Decline>::decode_bytes(raw)
+            .ok()
+            .map(|d| d.body().reason),
+        _ => None,
+    }
+}
+
 #[tokio::test]
-async fn a_second_contract_beyond_capacity_is_unavailable() {
+async fn an_offer_holds_the_slot_so_a_second_request_is_declined_for_capacity() {
     let p = provider(1).await;
     let (a, b) = (Keypair::from_seed(&[25; 32]), Keypair::from_seed(&[26; 32]));
-    // Both negotiate while the slot is free; only the first acceptance gets it.
+    // The one slot is reserved by the offer to `a`...
     let first = p.contract(&a, INPUT, &[4; 32]).await;
-    let second = p.contract(&b, INPUT, &[5; 32]).await;
-    let accept = |c: &Contract, salt| HireCall::Accept {
-        contract: c.to_bytes(),
+    // ... so `b` is declined at once (signed, with the reason), not offered a contract whose
+    // acceptance would then be refused.
+    let request = p.request(&b, INPUT, &[5; 32]);
+    let reply = p
+        .call(
+            &b,
+            HireCall::Request {
+                request: request.to_bytes(),
+            },
+        )
+        .await;
+    assert_eq!(
+        decline_reason(&reply),
+        Some(DeclineReason::Capacity),
+        "{reply:?}"
+    );
+    let accept = HireCall::Accept {
+        contract: first.to_bytes(),
         input: INPUT.to_vec(),
-        salt,
+        salt: [4; 32],
         credentials: Vec::new(),
     };
-    let r1 = p.call(&a, accept(&first, [4; 32])).await;
+    let r1 = p.call(&a, accept).await;
     assert_eq!(
         r1,
         HireReply::Accepted {
             hire_id: first.hire_id()
         }
     );
-    let r2 = p.call(&b, accept(&second, [5; 32])).await;
-    assert_eq!(error_code(&r2), Some(CallError::Unavailable), "{r2:?}");
+    // The slot is now the running hire's: still declined.
+    let again = p.request(&b, INPUT, &[6; 32]);
+    let reply = p
+        .call(
+            &b,
+            HireCall::Request {
+                request: again.to_bytes(),
+            },
+        )
+        .await;
+    assert_eq!(decline_reason(&reply), Some(DeclineReason::Capacity));
     assert_eq!(
         p.ops.list().await.unwrap_or_else(|e| panic!("{e}")).len(),
         1
@@ -380,4 +420,90 @@ async fn only_the_hires_client_may_fetch_answer_cancel_or_settle() {
         )
         .await;
     assert_eq!(error_code(&reply), Some(CallError::BadCall), "{reply:?}");
+}
+
+/// A `tracing` writer into a shared buffer, to read what the provider logs.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+}
+
+/// At the node's default log level, a provider sees its hire's contract, start and end, and
+/// when its agent crashes, the agent's last words on stderr.
+#[tokio::test]
+async fn the_provider_logs_a_crash_with_the_agents_last_stderr_lines() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // Current-thread runtime: the actor and the job run on this thread, under this subscriber.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let p = provider_running(
+        1,
+        "read start; echo 'loading model' >&2; echo 'KeyError: column \"price\"' >&2; exit 3",
+    )
+    .await;
+    let client = Keypair::from_seed(&[29; 32]);
+    let contract = p.contract(&client, INPUT, &[7; 32]).await;
+    let id = contract.hire_id();
+    let reply = p
+        .call(
+            &client,
+            HireCall::Accept {
+                contract: contract.to_bytes(),
+                input: INPUT.to_vec(),
+                salt: [7; 32],
+                credentials: Vec::new(),
+            },
+        )
+        .await;
+    assert_eq!(reply, HireReply::Accepted { hire_id: id });
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let r = p.ops.get(id).await.unwrap_or_else(|e| panic!("{e}"));
+        if r.is_some_and(|r| r.state.is_terminal()) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the hire never ended"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let text = logs.text();
+    let short = id.short();
+    for expected in [
+        "contract stored; starting the agent",
+        "the agent failed (agent-crashed)",
+        "its last stderr lines:",
+        "| loading model",
+        "| KeyError: column \"price\"",
+        "hire failed (agent-crashed)",
+    ] {
+        assert!(
+            text.contains(expected),
+            "the log lacks {expected:?}:\n{text}"
+        );
+    }
+    assert!(text.contains(&short), "the log names the hire:\n{text}");
 }

@@ -22,6 +22,10 @@ pub struct NewHire {
     /// Credentials granted to the agent's slots (sealed to the provider, or relayed).
     #[serde(default)]
     pub credentials: Vec<CredentialRequest>,
+    /// While the provider is at capacity, keep asking (with backoff) for up to this many
+    /// ms; default: decline at once.
+    #[serde(default)]
+    pub retry_busy_ms: Option<u64>,
 }
 
 /// One receipt entry as the API shows it.
@@ -76,10 +80,12 @@ pub fn summarize(kind: &EntryKind, payload: Option<&Value>) -> String {
         },
         EntryKind::InputProvided => "answer delivered".into(),
         EntryKind::Checkpoint { state_hash } => format!("checkpoint {}", state_hash.short()),
-        EntryKind::Completed { output_hash } => {
+        EntryKind::Completed { output_hash, .. } => {
             format!("completed (output {})", output_hash.short())
         }
-        EntryKind::Failed { code, message } => format!("failed ({}): {message}", code.as_str()),
+        EntryKind::Failed { code, message, .. } => {
+            format!("failed ({}): {message}", code.as_str())
+        }
         EntryKind::Canceled { reason, .. } => format!("canceled: {reason}"),
         EntryKind::Expired { .. } => "deadline passed".into(),
     }

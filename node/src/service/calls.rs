@@ -1,6 +1,13 @@
 //! The hire protocol at the swarm: outbound calls for the hire actor ([`Caller`], its
 //! [`HireNetwork`]) and inbound calls handed to the actor, whose replies come back through
 //! the loop's pending futures. A full actor inbox is answered `busy` at once.
+//!
+//! Outbound hire calls to one peer are bounded ([`HIRE_CALLS_PER_PEER`]): libp2p drops a
+//! stream beyond a connection's limit without an answer, which a burst of hires from one
+//! client would otherwise hit; calls beyond the bound wait for a free slot instead.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use libp2p::PeerId;
 use libp2p::request_response::{self, ResponseChannel};
@@ -9,23 +16,55 @@ use souk_protocol::credential::{DenialCode, RelayReply, RelayRequest};
 use souk_protocol::hiring::{CallError, HireCall, HireReply};
 use souk_protocol::manifest::Manifest;
 use souk_protocol::signed::Signed;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::handle::Command;
 use super::{Node, Pending};
 use crate::hire::transport::BoxFuture;
 use crate::hire::{HireNetwork, TransportError};
+use crate::swarm::HIRE_CALLS_PER_PEER;
 
 /// Sends hire calls to peers through the swarm loop.
 #[derive(Clone, Debug)]
 pub struct Caller {
-    pub(super) tx: mpsc::Sender<Command>,
+    tx: mpsc::Sender<Command>,
+    in_flight: Arc<Mutex<HashMap<PeerId, Arc<Semaphore>>>>,
+}
+
+impl Caller {
+    /// A caller sending through the swarm loop's command queue.
+    pub(super) fn new(tx: mpsc::Sender<Command>) -> Self {
+        Caller {
+            tx,
+            in_flight: Arc::default(),
+        }
+    }
+
+    /// The bound on calls in flight to `peer` (made on first use; bounds of peers with no
+    /// call in flight are dropped when the table grows).
+    fn limit_of(&self, peer: PeerId) -> Arc<Semaphore> {
+        let mut map = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= 1024 {
+            map.retain(|_, s| Arc::strong_count(s) > 1);
+        }
+        map.entry(peer)
+            .or_insert_with(|| Arc::new(Semaphore::new(HIRE_CALLS_PER_PEER)))
+            .clone()
+    }
 }
 
 impl HireNetwork for Caller {
     fn call(&self, peer: PeerId, call: HireCall) -> BoxFuture<Result<HireReply, TransportError>> {
         let tx = self.tx.clone();
+        let limit = self.limit_of(peer);
         Box::pin(async move {
+            let _permit = limit
+                .acquire_owned()
+                .await
+                .map_err(|_| TransportError::Stopped)?;
             let (reply, rx) = oneshot::channel();
             tx.send(Command::HireCall {
                 peer,
@@ -103,6 +142,7 @@ impl Node {
                 } => {
                     let (reply, answer) = oneshot::channel();
                     if !self.hire_inbound.deliver(peer, request, reply) {
+                        self.metrics.hire_calls_busy.inc();
                         let busy = HireReply::Error {
                             code: CallError::Busy,
                             message: "the provider is busy; retry shortly".into(),

@@ -19,7 +19,7 @@ use super::calls::Caller;
 use super::handle::NodeHandle;
 use crate::connections::PeerManager;
 use crate::discovery::{Catalog, verify_envelope};
-use crate::hire::{HireActor, Offers};
+use crate::hire::{HireActor, HireDeps, Offers};
 use crate::metrics::Metrics;
 use crate::now_ms;
 use crate::peer_score::PeerScores;
@@ -213,16 +213,17 @@ pub async fn start(
     let node_id = key.id();
     let (events, _) = tokio::sync::broadcast::channel(1024);
     let offers: Offers = Arc::new(Mutex::new(HashMap::new()));
-    let caller = Caller { tx: tx.clone() };
-    let (actor, hires, hire_inbound) = HireActor::new(
-        store.clone(),
-        key.clone(),
-        opts.work_dir.clone(),
-        Arc::new(caller),
-        offers.clone(),
-        opts.sealing_secret.clone(),
-        Arc::new(opts.hires.clone()),
-    );
+    let caller = Caller::new(tx.clone());
+    let (actor, hires, hire_inbound) = HireActor::new(HireDeps {
+        store: store.clone(),
+        key: key.clone(),
+        work_dir: opts.work_dir.clone(),
+        net: Arc::new(caller),
+        offers: offers.clone(),
+        sealing: opts.sealing_secret.clone(),
+        settings: Arc::new(opts.hires.clone()),
+        metrics: metrics.clone(),
+    });
     let hire_task = tokio::spawn(actor.run());
     let sealing_public = souk_protocol::credential::sealing_public_key(&opts.sealing_secret);
     let confinement = crate::publisher::Confinement {

@@ -44,6 +44,15 @@ pub type RelayCodec = CborCodec<RelayRequest, RelayReply>;
 pub const RELAY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Request timeout of the hire protocol: longer than the longest receipt long-poll.
 pub const HIRE_TIMEOUT: Duration = Duration::from_secs(40);
+/// Hire-protocol streams (inbound and outbound together) one connection carries at once.
+/// Every followed hire holds one (its long-poll), and a burst of requests adds one each;
+/// a stream beyond the limit is dropped by libp2p without an answer, so this is sized well
+/// above [`HIRE_CALLS_PER_PEER`], which bounds what an honest node sends, and below yamux's
+/// 512 streams per connection.
+pub const HIRE_STREAMS_PER_CONNECTION: usize = 384;
+/// Hire calls this node has in flight to one peer; more wait for a free one (see
+/// `service::calls::Caller`).
+pub const HIRE_CALLS_PER_PEER: usize = 256;
 
 /// Gossip messages at least this large make receivers send IDONTWANT to their mesh.
 const IDONTWANT_THRESHOLD: usize = 16 * 1024;
@@ -174,7 +183,10 @@ pub fn behaviour(
             StreamProtocol::new(HIRE_PROTOCOL),
             request_response::ProtocolSupport::Full,
         )],
-        rr_config.clone().with_request_timeout(HIRE_TIMEOUT),
+        rr_config
+            .clone()
+            .with_request_timeout(HIRE_TIMEOUT)
+            .with_max_concurrent_streams(HIRE_STREAMS_PER_CONNECTION),
     );
     // Every node may have hired with relayed credentials; every node may relay to a client.
     let relay = request_response::Behaviour::with_codec(

@@ -57,6 +57,7 @@ pub fn new_hire(
         max_price,
         deadline_ms,
         credentials: Vec::new(),
+        retry_busy_ms: None,
     }
 }
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{
     BundleVector, T0, VectorFile, client_key, contract, hx, json_file, mallory_key, provider_key,
-    sign_entry, signature_vector,
+    sign_entry, signature_vector, usage_of,
 };
 use crate::bundle::Bundle;
 use crate::credential::{
@@ -22,7 +22,7 @@ use crate::hiring::HireCall;
 use crate::identity::Keypair;
 use crate::manifest::{CredentialSlot, Injection, Manifest};
 use crate::negotiation::Contract;
-use crate::receipt::{Attestation, CallMode, EntryKind, NetworkCall, SignedEntry};
+use crate::receipt::{Attestation, CallMode, EntryKind, NetworkCall, SignedEntry, Usage};
 use crate::signed::Signed;
 use crate::verify::{SignatureCheck, verify_bundle};
 
@@ -282,18 +282,16 @@ impl CredentialFixture {
         if complete {
             kinds.push(EntryKind::Completed {
                 output_hash: Hash::digest(b"{\"synced\":1,\"mailed\":true}"),
+                usage: Usage::default(),
             });
         }
         let mut entries: Vec<SignedEntry> = Vec::with_capacity(kinds.len());
-        for (i, kind) in kinds.into_iter().enumerate() {
-            let e = sign_entry(
-                &provider,
-                hire_id,
-                entries.last(),
-                T0 + 2000 + 300 * i as u64,
-                kind,
-                None,
-            );
+        for (i, mut kind) in kinds.into_iter().enumerate() {
+            let time = T0 + 2000 + 300 * i as u64;
+            if kind.is_terminal() {
+                kind.set_usage(usage_of(&self.contract.terms().price, &entries, time));
+            }
+            let e = sign_entry(&provider, hire_id, entries.last(), time, kind, None);
             entries.push(e);
         }
         let attestation = complete.then(|| entries.last()).flatten().map(|head| {
