@@ -70,30 +70,9 @@ async fn exchange(addr: SocketAddr, raw: &[u8]) -> String {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     s.write_all(raw).await.unwrap_or_else(|e| panic!("{e}"));
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            if buf.len() >= end + 4 + len {
-                break;
-            }
-        }
-        let n = tokio::time::timeout(WAIT, s.read(&mut chunk))
-            .await
-            .unwrap_or_else(|_| panic!("no answer within {WAIT:?}"))
-            .unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    String::from_utf8_lossy(&buf).into_owned()
+    support::read_response(&mut s, WAIT)
+        .await
+        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -70,29 +70,7 @@ async fn connect(addr: SocketAddr) -> TcpStream {
 
 /// Reads one response (head and a `Content-Length` body); `None` on EOF before any byte.
 async fn response(s: &mut TcpStream) -> Option<String> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            if buf.len() >= end + 4 + len {
-                return Some(String::from_utf8_lossy(&buf[..end + 4 + len]).into_owned());
-            }
-        }
-        let n = tokio::time::timeout(WAIT, s.read(&mut chunk))
-            .await
-            .unwrap_or_else(|_| panic!("no answer within {WAIT:?}"))
-            .unwrap_or(0);
-        if n == 0 {
-            return (!buf.is_empty()).then(|| String::from_utf8_lossy(&buf).into_owned());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
+    crate::testkit::read_response(s, WAIT).await
 }
 
 /// Whether the server closed `s` (EOF or reset) within [`WAIT`].

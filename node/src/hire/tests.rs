@@ -57,11 +57,6 @@ struct Provider {
 /// holding one file; its agent reads the start line and then waits (the hire stays
 /// `working` for the test's duration; the process is killed with the runtime).
 async fn provider(max_concurrency: u32) -> Provider {
-    provider_running(max_concurrency, "read start; sleep 120").await
-}
-
-/// Like [`provider`], with the agent running `sh -c script`.
-async fn provider_running(max_concurrency: u32, script: &str) -> Provider {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let package = dir.path().join("pkg");
     std::fs::create_dir_all(&package).unwrap_or_else(|e| panic!("{e}"));
@@ -89,7 +84,7 @@ async fn provider_running(max_concurrency: u32, script: &str) -> Provider {
         Offerable {
             manifest: manifest.clone(),
             run: RunSpec {
-                command: vec!["sh".into(), "-c".into(), script.into()],
+                command: vec!["sh".into(), "-c".into(), "read start; sleep 120".into()],
                 workdir: package,
             },
         },
@@ -193,6 +188,16 @@ fn error_code(reply: &HireReply) -> Option<CallError> {
 
 const INPUT: &[u8] = br#"{"csv":"a,b\n1,2\n"}"#;
 
+/// The acceptance of `contract` with [`INPUT`] under `salt` (the one its request committed to).
+fn accept(contract: &Contract, salt: [u8; 32]) -> HireCall {
+    HireCall::Accept {
+        contract: contract.to_bytes(),
+        input: INPUT.to_vec(),
+        salt,
+        credentials: Vec::new(),
+    }
+}
+
 #[tokio::test]
 async fn a_request_for_a_manifest_not_offered_gets_a_signed_decline() {
     let p = provider(2).await;
@@ -235,15 +240,9 @@ async fn an_accepted_contract_is_stored_once_and_redelivery_is_idempotent() {
     let p = provider(2).await;
     let client = Keypair::from_seed(&[23; 32]);
     let contract = p.contract(&client, INPUT, &[2; 32]).await;
-    let accept = HireCall::Accept {
-        contract: contract.to_bytes(),
-        input: INPUT.to_vec(),
-        salt: [2; 32],
-        credentials: Vec::new(),
-    };
     let id = contract.hire_id();
     for _ in 0..2 {
-        let reply = p.call(&client, accept.clone()).await;
+        let reply = p.call(&client, accept(&contract, [2; 32])).await;
         assert_eq!(reply, HireReply::Accepted { hire_id: id });
     }
     let hires = p.ops.list().await.unwrap_or_else(|e| panic!("{e}"));
@@ -316,13 +315,7 @@ async fn an_offer_holds_the_slot_so_a_second_request_is_declined_for_capacity() 
         Some(DeclineReason::Capacity),
         "{reply:?}"
     );
-    let accept = HireCall::Accept {
-        contract: first.to_bytes(),
-        input: INPUT.to_vec(),
-        salt: [4; 32],
-        credentials: Vec::new(),
-    };
-    let r1 = p.call(&a, accept).await;
+    let r1 = p.call(&a, accept(&first, [4; 32])).await;
     assert_eq!(
         r1,
         HireReply::Accepted {
@@ -353,17 +346,7 @@ async fn only_the_hires_client_may_fetch_answer_cancel_or_settle() {
     let stranger = Keypair::from_seed(&[28; 32]);
     let contract = p.contract(&client, INPUT, &[6; 32]).await;
     let id = contract.hire_id();
-    let reply = p
-        .call(
-            &client,
-            HireCall::Accept {
-                contract: contract.to_bytes(),
-                input: INPUT.to_vec(),
-                salt: [6; 32],
-                credentials: Vec::new(),
-            },
-        )
-        .await;
+    let reply = p.call(&client, accept(&contract, [6; 32])).await;
     assert_eq!(reply, HireReply::Accepted { hire_id: id });
     let calls = [
         HireCall::Fetch {
@@ -420,90 +403,4 @@ async fn only_the_hires_client_may_fetch_answer_cancel_or_settle() {
         )
         .await;
     assert_eq!(error_code(&reply), Some(CallError::BadCall), "{reply:?}");
-}
-
-/// A `tracing` writer into a shared buffer, to read what the provider logs.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
-    }
-}
-
-/// At the node's default log level, a provider sees its hire's contract, start and end, and
-/// when its agent crashes, the agent's last words on stderr.
-#[tokio::test]
-async fn the_provider_logs_a_crash_with_the_agents_last_stderr_lines() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    // Current-thread runtime: the actor and the job run on this thread, under this subscriber.
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let p = provider_running(
-        1,
-        "read start; echo 'loading model' >&2; echo 'KeyError: column \"price\"' >&2; exit 3",
-    )
-    .await;
-    let client = Keypair::from_seed(&[29; 32]);
-    let contract = p.contract(&client, INPUT, &[7; 32]).await;
-    let id = contract.hire_id();
-    let reply = p
-        .call(
-            &client,
-            HireCall::Accept {
-                contract: contract.to_bytes(),
-                input: INPUT.to_vec(),
-                salt: [7; 32],
-                credentials: Vec::new(),
-            },
-        )
-        .await;
-    assert_eq!(reply, HireReply::Accepted { hire_id: id });
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let r = p.ops.get(id).await.unwrap_or_else(|e| panic!("{e}"));
-        if r.is_some_and(|r| r.state.is_terminal()) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the hire never ended"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    let text = logs.text();
-    let short = id.short();
-    for expected in [
-        "contract stored; starting the agent",
-        "the agent failed (agent-crashed)",
-        "its last stderr lines:",
-        "| loading model",
-        "| KeyError: column \"price\"",
-        "hire failed (agent-crashed)",
-    ] {
-        assert!(
-            text.contains(expected),
-            "the log lacks {expected:?}:\n{text}"
-        );
-    }
-    assert!(text.contains(&short), "the log names the hire:\n{text}");
 }

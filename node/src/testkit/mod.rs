@@ -6,6 +6,7 @@
 
 mod agents;
 mod hires;
+mod http;
 mod node;
 mod sandbox;
 
@@ -14,6 +15,7 @@ pub use hires::{
     all_steps, finds, hire, hire_record, new_hire, publish_and_find, verified_bundle,
     wait_for_record, wait_for_state,
 };
+pub use http::read_response;
 pub use node::{
     TIMEOUT, TestNode, provider_and_client, provider_and_client_with, seed, start_node,
     start_node_with, test_options, wait_for, wait_for_some,
