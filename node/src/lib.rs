@@ -16,6 +16,7 @@
 
 pub mod agent_file;
 pub mod api;
+pub mod card;
 pub mod config;
 pub mod connections;
 pub mod data_dir;
@@ -24,6 +25,7 @@ pub mod hire;
 pub mod metrics;
 pub mod peer_score;
 pub mod publisher;
+pub mod schema;
 pub mod service;
 pub mod storage;
 pub mod swarm;
