@@ -9,32 +9,44 @@
 //! Text (agent name and description, and the query text) is tokenized the same way:
 //! lowercased and split on every non-alphanumeric character, so the name `csv-analyst`
 //! yields `csv` and `analyst`. A query with text returns the manifests that contain at
-//! least one query token in their name or description, or whose capability tags include a
-//! query term exactly (a term is a token, or a whole whitespace-separated word such as
-//! `text-to-speech`). Filters always apply, all at once:
+//! least one query token, or an expansion of one, in their name or description, or whose
+//! capability tags include a query term exactly (a term is a token, or a whole
+//! whitespace-separated word such as `text-to-speech`).
+//!
+//! A query token of at least [`MIN_EXPAND_CHARS`] characters expands to the indexed words it
+//! is a proper prefix of (`summar` -> `summarizes`), then to those it occurs inside of
+//! (`marize` -> `summarizes`): at most [`MAX_EXPANSIONS`] candidates, taken in that order
+//! while the token's postings (its own list plus the expansions taken) stay within
+//! [`EXPANSION_BUDGET`], so a common word is not expanded and a rare one is, cheaply.
+//! Filters always apply, all at once:
 //!
 //! - `capabilities`: every listed tag present (AND);
 //! - `max_price`: `pricing.per_hire <= max_price`;
 //! - `currency`: `pricing.currency` equal;
 //! - `provider`: that provider only;
+//! - `provider_prefix`: providers whose node id in text form starts with it;
 //! - and never a manifest with `expires_at <= now`.
 //!
 //! # Ranking
 //!
-//! With query text, `score = (bm25 + tags) * (0.5 + reputation)` where
+//! With query text, `score = (bm25 + tags) * (0.5 + reputation) * price_factor` where
 //!
 //! - `bm25` is Okapi BM25 with `k1 = 1.2`, `b = 0.75` over one combined field, name and
 //!   description, in which a name token counts [`NAME_WEIGHT`] (3) times (BM25F-style: the
 //!   term frequency and the document length are both weighted), with
 //!   `idf = ln(1 + (N - df + 0.5) / (df + 0.5))` over the `N` manifests in the index;
-//!   each distinct query token counts once;
+//!   an expansion's term counts [`PREFIX_WEIGHT`] or [`INFIX_WEIGHT`] times its BM25 term,
+//!   and per distinct query token only the best of its exact word and expansions counts;
 //! - `tags` adds 1 per distinct query term that exactly equals one of the manifest's
 //!   capability tags;
 //! - `reputation` is the provider's score in `[0, 1]` from [`Index::set_reputation`],
-//!   [`DEFAULT_REPUTATION`] (0.5) when unknown.
+//!   [`DEFAULT_REPUTATION`] (0.5) when unknown: the hook through which verified success
+//!   rates (outcome records) will join the ranking;
+//! - `price_factor = 1 / (1 + PRICE_WEIGHT * ln(1 + per_hire / 10^6))` with
+//!   [`PRICE_WEIGHT`] = 0.1: 1 when free, 0.81 at 10 units (currency-blind).
 //!
-//! A query without text (or whose text has no token) ranks by reputation alone:
-//! `score = 0.5 + reputation`. Ties are broken by lower `per_hire` price, then by manifest
+//! A query without text (or whose text has no token) ranks by reputation and price:
+//! `score = (0.5 + reputation) * price_factor`. Ties are broken by lower `per_hire` price, then by manifest
 //! id ascending, so results are fully deterministic. `N`, `df` and the mean length count
 //! every indexed manifest, expired ones included until [`Index::remove_expired`] drops
 //! them. The crate's `README.md` writes the formulas out and has benchmark figures.
