@@ -99,7 +99,7 @@ fn a_light_client_finds_shows_and_checks_input_before_hiring() {
         "0.5 USD per hire",
         "advisory",
         "input schema:",
-        "\"required\": [",
+        "\"maxLength\": 1,",
         "output schema:",
         "offered until",
         "reputation    not available yet",
@@ -111,7 +111,7 @@ fn a_light_client_finds_shows_and_checks_input_before_hiring() {
         "agent show --json",
     );
     assert_eq!(card["id"], published.as_str());
-    assert_eq!(card["input_schema"]["required"], serde_json::json!(["csv"]));
+    assert_eq!(card["input_schema"]["properties"]["csv"]["type"], "string");
     assert_eq!(card["pricing"]["per_hire"], 500_000);
     assert_eq!(card["reputation"], Value::Null);
     assert!(card["envelope"].as_str().is_some_and(|e| e.len() > 100));
