@@ -200,6 +200,25 @@ impl Catalog {
         }
     }
 
+    /// The held manifest ids whose hex form starts with `prefix` (lowercase hex digits), in
+    /// ascending order, at most `max`.
+    pub fn ids_with_prefix(&self, prefix: &str, max: usize) -> Vec<Hash> {
+        // The smallest id with this prefix: the prefix's digits, then zeros.
+        let mut low = [0u8; 32];
+        for (i, c) in prefix.bytes().take(64).enumerate() {
+            let Some(d) = (c as char).to_digit(16) else {
+                return Vec::new();
+            };
+            low[i / 2] |= (d as u8) << if i % 2 == 0 { 4 } else { 0 };
+        }
+        self.ids
+            .range(Hash(low)..)
+            .take_while(|id| id.to_hex().starts_with(prefix))
+            .take(max)
+            .copied()
+            .collect()
+    }
+
     /// Runs a search request against the index.
     pub fn search(&self, req: &SearchRequest, now_ms: u64) -> Vec<Signed<Manifest>> {
         let query = Query {
@@ -208,6 +227,7 @@ impl Catalog {
             max_price: req.max_price,
             currency: req.currency.clone(),
             provider: None,
+            provider_prefix: req.provider.clone(),
             limit: req.limit.clamp(1, MAX_SEARCH_RESULTS) as usize,
         };
         self.index

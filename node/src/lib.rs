@@ -17,6 +17,7 @@
 
 pub mod agent_file;
 pub mod api;
+pub mod card;
 pub mod config;
 pub mod connections;
 pub mod data_dir;
@@ -26,6 +27,7 @@ pub mod hire;
 pub mod metrics;
 pub mod peer_score;
 pub mod publisher;
+pub mod schema;
 pub mod service;
 pub mod storage;
 pub mod store_file;

@@ -240,7 +240,8 @@ impl Market {
         for (name, text) in [
             ("good.json", r#"{"csv": "name,price\na,3\nb,6\n"}"#),
             ("empty.json", "{}"),
-            ("bad.json", r#"{"csv": 5}"#),
+            // Matches the input schema, but the agent cannot analyse it.
+            ("bad.json", r#"{"csv": "a,a\n1,2\n"}"#),
         ] {
             std::fs::write(inputs.join(name), text).unwrap_or_else(|e| panic!("{e}"));
         }
@@ -372,7 +373,11 @@ fn hires_end_with_their_output_or_their_reason() {
         &m.input("bad.json"),
         "--wait",
     ]);
-    let msg = assert_failure_keeping_stdout(&out, 1, &["failed", "csv must be a string"]);
+    let msg = assert_failure_keeping_stdout(
+        &out,
+        1,
+        &["failed", "column names must be non-empty and unique"],
+    );
     assert!(msg.contains(&format!("{dir_flag} receipts show")), "{msg}");
     let failed = m.hire_in_state("failed");
     let out = m.souk(&["hire", "accept", &failed[..12]]);
@@ -382,7 +387,11 @@ fn hires_end_with_their_output_or_their_reason() {
         &["failed", "only a completed hire can be accepted"],
     );
     let out = m.souk(&["hire", "output", &failed[..12]]);
-    assert_failure(&out, 1, &["no output", "csv must be a string"]);
+    assert_failure(
+        &out,
+        1,
+        &["no output", "column names must be non-empty and unique"],
+    );
 
     // Ctrl-C during --wait: following stops (130), the hire goes on, the hint says how to
     // watch or cancel it on this data directory.

@@ -60,7 +60,14 @@ pub struct SearchRequest {
     pub currency: Option<String>,
     /// At most this many results (capped at [`MAX_SEARCH_RESULTS`]).
     pub limit: u32,
+    /// Only providers whose node id in text form starts with this (a full node id or a
+    /// prefix, 1 to [`MAX_PROVIDER_PREFIX`] bytes). On the wire an optional seventh item,
+    /// omitted when `None`, so requests without it are the version-1 six-item form.
+    pub provider: Option<String>,
 }
+
+/// Longest `provider` filter in a search request: the length of a node id in text form.
+pub const MAX_PROVIDER_PREFIX: usize = 56;
 
 /// Search results, best first.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -141,7 +148,7 @@ impl Canonical for SyncResponse {
 
 impl Canonical for SearchRequest {
     fn encode(&self, enc: &mut Encoder) {
-        enc.array(6);
+        enc.array(if self.provider.is_some() { 7 } else { 6 });
         enc.u64(DISCOVERY_VERSION);
         enc.text(&self.text);
         enc.text_list(&self.capabilities);
@@ -151,9 +158,22 @@ impl Canonical for SearchRequest {
             None => enc.null(),
         }
         enc.u64(u64::from(self.limit));
+        if let Some(p) = &self.provider {
+            enc.text(p);
+        }
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        r.array_of(6)?;
+        let start = r.offset();
+        let items = r.array()?;
+        if items != 6 && items != 7 {
+            return Err(DecodeError {
+                offset: start,
+                kind: DecodeErrorKind::WrongArity {
+                    expected: 7,
+                    found: items as u64,
+                },
+            });
+        }
         r.version(DISCOVERY_VERSION)?;
         let text = r.text_max(512, "search text")?;
         let capabilities = r.text_list(16, 48, "capabilities")?;
@@ -164,6 +184,23 @@ impl Canonical for SearchRequest {
             Some(r.text_max(12, "currency")?)
         };
         let limit = r.u32()?;
+        let provider = if items == 7 {
+            let at = r.offset();
+            let p = r.text_max(MAX_PROVIDER_PREFIX, "provider filter")?;
+            if p.is_empty() {
+                return Err(DecodeError {
+                    offset: at,
+                    // An empty filter would be a second encoding of "no filter".
+                    kind: DecodeErrorKind::WrongLength {
+                        expected: 1,
+                        found: 0,
+                    },
+                });
+            }
+            Some(p)
+        } else {
+            None
+        };
         r.leave();
         Ok(SearchRequest {
             text,
@@ -171,6 +208,7 @@ impl Canonical for SearchRequest {
             max_price,
             currency,
             limit,
+            provider,
         })
     }
 }
@@ -217,6 +255,7 @@ mod tests {
             max_price: Some(5_000_000),
             currency: None,
             limit: 20,
+            provider: None,
         };
         let results = SearchResponse {
             manifests: vec![vec![9; 40]],
@@ -237,6 +276,74 @@ mod tests {
             encoding::decode::<SearchResponse>(&to_bytes(&results), MAX_RESPONSE_LEN),
             Ok(results)
         );
+    }
+
+    /// The version-1 six-item form (no provider filter), written out by hand.
+    #[test]
+    fn six_item_requests_still_decode_and_provider_is_a_seventh() {
+        // [1, "ab", [], null, null, 5]
+        let old = [0x86, 0x01, 0x62, b'a', b'b', 0x80, 0xf6, 0xf6, 0x05];
+        let req = SearchRequest {
+            text: "ab".into(),
+            limit: 5,
+            ..SearchRequest::default()
+        };
+        assert_eq!(
+            encoding::decode::<SearchRequest>(&old, MAX_REQUEST_LEN),
+            Ok(req.clone())
+        );
+        assert_eq!(to_bytes(&req), old, "no filter encodes the six-item form");
+        let with = SearchRequest {
+            provider: Some("souka".into()),
+            ..req
+        };
+        let mut new = old.to_vec();
+        new[0] = 0x87;
+        new.extend([0x65, b's', b'o', b'u', b'k', b'a']);
+        assert_eq!(to_bytes(&with), new);
+        assert_eq!(
+            encoding::decode::<SearchRequest>(&new, MAX_REQUEST_LEN),
+            Ok(with)
+        );
+        // An empty or null seventh item, or a longer one, is refused.
+        let mut empty = old.to_vec();
+        empty[0] = 0x87;
+        empty.push(0x60);
+        assert!(encoding::decode::<SearchRequest>(&empty, MAX_REQUEST_LEN).is_err());
+        let mut null = old.to_vec();
+        null[0] = 0x87;
+        null.push(0xf6);
+        assert!(encoding::decode::<SearchRequest>(&null, MAX_REQUEST_LEN).is_err());
+        let mut long = old.to_vec();
+        long[0] = 0x87;
+        long.extend([0x78, 57]);
+        long.extend([b'a'; 57]);
+        assert!(encoding::decode::<SearchRequest>(&long, MAX_REQUEST_LEN).is_err());
+        let mut eight = new.clone();
+        eight[0] = 0x88;
+        eight.push(0x01);
+        assert!(encoding::decode::<SearchRequest>(&eight, MAX_REQUEST_LEN).is_err());
+    }
+
+    proptest::proptest! {
+        /// Every request round-trips, with or without the provider filter.
+        #[test]
+        fn search_requests_round_trip(
+            text in "[a-z ]{0,40}",
+            caps in proptest::collection::vec("[a-z-]{0,12}", 0..4),
+            max_price in proptest::option::of(proptest::num::u64::ANY),
+            currency in proptest::option::of("[A-Z]{0,12}"),
+            limit in proptest::num::u32::ANY,
+            provider in proptest::option::of("[a-z2-7]{1,56}"),
+        ) {
+            let req = SearchRequest { text, capabilities: caps, max_price, currency, limit, provider };
+            let bytes = to_bytes(&req);
+            proptest::prop_assert_eq!(bytes[0], if req.provider.is_some() { 0x87 } else { 0x86 });
+            proptest::prop_assert_eq!(
+                encoding::decode::<SearchRequest>(&bytes, MAX_REQUEST_LEN),
+                Ok(req)
+            );
+        }
     }
 
     #[test]

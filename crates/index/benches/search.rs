@@ -179,16 +179,18 @@ enum Kind {
     TextCommon,
     TextRare,
     TextMixed,
+    TextPrefix,
     TextCapPrice,
     CapPrice,
     CapBrowse,
     BrowseAll,
 }
 
-const KINDS: [Kind; 7] = [
+const KINDS: [Kind; 8] = [
     Kind::TextCommon,
     Kind::TextRare,
     Kind::TextMixed,
+    Kind::TextPrefix,
     Kind::TextCapPrice,
     Kind::CapPrice,
     Kind::CapBrowse,
@@ -201,6 +203,7 @@ impl Kind {
             Kind::TextCommon => "text, 1-3 common words",
             Kind::TextRare => "text, 1-3 rare words",
             Kind::TextMixed => "text, common + rare words",
+            Kind::TextPrefix => "text, 1-3 word prefixes (3-4 chars)",
             Kind::TextCapPrice => "text + capability + price",
             Kind::CapPrice => "capability + price, no text",
             Kind::CapBrowse => "capability browse, no text",
@@ -239,6 +242,18 @@ fn queries(m: &Market, kind: Kind, count: usize) -> Vec<Query> {
                         w.push(zipf_word(&mut rng));
                     }
                     q.text = Some(w.join(" "));
+                }
+                Kind::TextPrefix => {
+                    q.text = Some(
+                        (0..n)
+                            .map(|_| {
+                                let w = zipf_word(&mut rng);
+                                let cut = rng.range(3, 5).min(w.len());
+                                w[..cut].to_owned()
+                            })
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    )
                 }
                 Kind::TextCapPrice => {
                     q.text = Some(

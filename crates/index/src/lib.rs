@@ -9,32 +9,44 @@
 //! Text (agent name and description, and the query text) is tokenized the same way:
 //! lowercased and split on every non-alphanumeric character, so the name `csv-analyst`
 //! yields `csv` and `analyst`. A query with text returns the manifests that contain at
-//! least one query token in their name or description, or whose capability tags include a
-//! query term exactly (a term is a token, or a whole whitespace-separated word such as
-//! `text-to-speech`). Filters always apply, all at once:
+//! least one query token, or an expansion of one, in their name or description, or whose
+//! capability tags include a query term exactly (a term is a token, or a whole
+//! whitespace-separated word such as `text-to-speech`).
+//!
+//! A query token of at least [`MIN_EXPAND_CHARS`] characters expands to the indexed words it
+//! is a proper prefix of (`summar` -> `summarizes`), then to those it occurs inside of
+//! (`marize` -> `summarizes`): at most [`MAX_EXPANSIONS`] candidates, taken in that order
+//! while the token's postings (its own list plus the expansions taken) stay within
+//! [`EXPANSION_BUDGET`], so a common word is not expanded and a rare one is, cheaply.
+//! Filters always apply, all at once:
 //!
 //! - `capabilities`: every listed tag present (AND);
 //! - `max_price`: `pricing.per_hire <= max_price`;
 //! - `currency`: `pricing.currency` equal;
 //! - `provider`: that provider only;
+//! - `provider_prefix`: providers whose node id in text form starts with it;
 //! - and never a manifest with `expires_at <= now`.
 //!
 //! # Ranking
 //!
-//! With query text, `score = (bm25 + tags) * (0.5 + reputation)` where
+//! With query text, `score = (bm25 + tags) * (0.5 + reputation) * price_factor` where
 //!
 //! - `bm25` is Okapi BM25 with `k1 = 1.2`, `b = 0.75` over one combined field, name and
 //!   description, in which a name token counts [`NAME_WEIGHT`] (3) times (BM25F-style: the
 //!   term frequency and the document length are both weighted), with
 //!   `idf = ln(1 + (N - df + 0.5) / (df + 0.5))` over the `N` manifests in the index;
-//!   each distinct query token counts once;
+//!   an expansion's term counts [`PREFIX_WEIGHT`] or [`INFIX_WEIGHT`] times its BM25 term,
+//!   and per distinct query token only the best of its exact word and expansions counts;
 //! - `tags` adds 1 per distinct query term that exactly equals one of the manifest's
 //!   capability tags;
 //! - `reputation` is the provider's score in `[0, 1]` from [`Index::set_reputation`],
-//!   [`DEFAULT_REPUTATION`] (0.5) when unknown.
+//!   [`DEFAULT_REPUTATION`] (0.5) when unknown: the hook through which verified success
+//!   rates (outcome records) will join the ranking;
+//! - `price_factor = 1 / (1 + PRICE_WEIGHT * ln(1 + per_hire / 10^6))` with
+//!   [`PRICE_WEIGHT`] = 0.1: 1 when free, 0.81 at 10 units (currency-blind).
 //!
-//! A query without text (or whose text has no token) ranks by reputation alone:
-//! `score = 0.5 + reputation`. Ties are broken by lower `per_hire` price, then by manifest
+//! A query without text (or whose text has no token) ranks by reputation and price:
+//! `score = (0.5 + reputation) * price_factor`. Ties are broken by lower `per_hire` price, then by manifest
 //! id ascending, so results are fully deterministic. `N`, `df` and the mean length count
 //! every indexed manifest, expired ones included until [`Index::remove_expired`] drops
 //! them. The crate's `README.md` writes the formulas out and has benchmark figures.
@@ -51,19 +63,24 @@
 
 mod postings;
 mod text;
+mod vocab;
 
 #[cfg(test)]
 mod tests;
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::fmt;
+use std::ops::Bound;
 
 use souk_protocol::manifest::Manifest;
 use souk_protocol::{Hash, NodeId, Signed};
 
 use crate::postings::{DocId, Posting};
 use crate::text::QueryTerms;
+use crate::vocab::{Match, Vocab};
+
+pub use crate::vocab::{MAX_EXPANSIONS, MAX_INFIX_WORD, MAX_SUFFIX_SCAN, MIN_EXPAND_CHARS};
 
 /// How much a token in the agent name weighs against one in the description.
 pub const NAME_WEIGHT: u32 = 3;
@@ -73,6 +90,21 @@ pub const BM25_K1: f64 = 1.2;
 pub const BM25_B: f64 = 0.75;
 /// Reputation of a provider nobody has scored.
 pub const DEFAULT_REPUTATION: f64 = 0.5;
+/// Weight of an indexed word that a query word is a proper prefix of (`summar` ->
+/// `summarizes`), against 1 for the exact word.
+pub const PREFIX_WEIGHT: f64 = 0.75;
+/// Weight of an indexed word that a query word occurs inside of (`marize` ->
+/// `summarizes`).
+pub const INFIX_WEIGHT: f64 = 0.5;
+/// Most postings one query word may bring in with its expansions: its own posting list plus
+/// the expansions taken. Expansions are taken in order while they fit, so a common word is
+/// not expanded at all and a rare or unknown one is expanded cheaply.
+pub const EXPANSION_BUDGET: usize = 4096;
+/// How strongly price lowers the score: `price_factor = 1 / (1 + PRICE_WEIGHT * ln(1 +
+/// per_hire / 10^6))`.
+pub const PRICE_WEIGHT: f64 = 0.1;
+/// Micro-units per currency unit (prices are integers in micro-units).
+const MICRO: f64 = 1_000_000.0;
 /// Results returned when [`Query::limit`] is 0.
 pub const DEFAULT_LIMIT: usize = 20;
 /// Most results one search returns.
@@ -107,6 +139,9 @@ pub struct Query {
     pub currency: Option<String>,
     /// Only this provider's manifests.
     pub provider: Option<NodeId>,
+    /// Only manifests of providers whose node id in text form (`souk...`) starts with
+    /// this (a full id or a prefix of one; every provider it matches).
+    pub provider_prefix: Option<String>,
     /// Most results: 0 means [`DEFAULT_LIMIT`]; capped at [`MAX_LIMIT`].
     pub limit: usize,
 }
@@ -127,6 +162,8 @@ pub struct Hit {
 struct Meta {
     expires_at: u64,
     per_hire: u64,
+    /// [`price_factor`] of `per_hire`.
+    price_factor: f64,
     /// Weighted token count of name and description.
     len: u32,
     /// Interned currency.
@@ -204,6 +241,8 @@ pub struct Index {
     by_id: HashMap<Hash, DocId>,
     /// Text token -> documents containing it, sorted, with weighted term frequency.
     terms: HashMap<Box<str>, Vec<Posting>>,
+    /// The keys of `terms`, ordered, with their suffixes (prefix and substring lookups).
+    vocab: Vocab,
     /// Capability tag -> documents carrying it, sorted.
     tags: HashMap<Box<str>, Vec<DocId>>,
     /// Provider slots, parallel to `provider_rep`.
@@ -211,6 +250,8 @@ pub struct Index {
     /// Reputation per provider slot, read while scoring.
     provider_rep: Vec<f64>,
     provider_ids: HashMap<NodeId, u32>,
+    /// Provider node id in text form -> slot, for prefix filters.
+    provider_text: BTreeMap<Box<str>, u32>,
     provider_free: Vec<u32>,
     /// Every reputation set, including for providers with nothing indexed.
     reputation: HashMap<NodeId, f64>,
@@ -402,6 +443,7 @@ impl Index {
                     postings::insert(list, posting);
                 }
                 None => {
+                    self.vocab.add(&token);
                     self.terms.insert(token.into_boxed_str(), vec![posting]);
                 }
             }
@@ -423,6 +465,7 @@ impl Index {
         self.metas[doc as usize] = Meta {
             expires_at: body.expires_at,
             per_hire: body.pricing.per_hire,
+            price_factor: price_factor(body.pricing.per_hire),
             len,
             currency: self.currencies.acquire(&body.pricing.currency),
             provider,
@@ -444,6 +487,7 @@ impl Index {
                 postings::remove(list, doc);
                 if list.is_empty() {
                     self.terms.remove(token.as_str());
+                    self.vocab.remove(token);
                 }
             }
         }
@@ -489,6 +533,7 @@ impl Index {
             }
         };
         self.provider_ids.insert(id, p);
+        self.provider_text.insert(id.to_string().into(), p);
         p
     }
 
@@ -500,6 +545,7 @@ impl Index {
         provider.agents.remove(name);
         if provider.agents.is_empty() {
             self.provider_ids.remove(&provider.id);
+            self.provider_text.remove(provider.id.to_string().as_str());
             *slot = None;
             self.provider_rep[p as usize] = DEFAULT_REPUTATION;
             self.provider_free.push(p);
@@ -531,6 +577,25 @@ impl Index {
             provider_docs = docs;
             lists.push(&provider_docs);
         }
+        let prefix_docs;
+        if let Some(prefix) = &query.provider_prefix {
+            let mut docs: Vec<DocId> = Vec::new();
+            for (_, &p) in self
+                .provider_text
+                .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
+                .take_while(|(t, _)| t.starts_with(prefix.as_str()))
+            {
+                if let Some(provider) = &self.providers[p as usize] {
+                    docs.extend(provider.agents.values().copied());
+                }
+            }
+            if docs.is_empty() {
+                return None;
+            }
+            docs.sort_unstable();
+            prefix_docs = docs;
+            lists.push(&prefix_docs);
+        }
         if lists.is_empty() {
             return Some(None);
         }
@@ -542,13 +607,19 @@ impl Index {
         }
     }
 
-    /// No query text: rank the candidates by reputation.
+    /// The factor a document's relevance is multiplied by: reputation and price. This is
+    /// the one place where further signals (verified success rates from outcome records)
+    /// join the ranking; today reputation comes from [`Index::set_reputation`].
+    fn rank_factor(&self, m: &Meta) -> f64 {
+        (0.5 + self.provider_rep[m.provider as usize]) * m.price_factor
+    }
+
+    /// No query text: rank the candidates by reputation and price.
     fn browse(&self, candidates: Option<&[DocId]>, filter: &Filter<'_>, top: &mut TopK) {
         let mut offer = |doc: DocId| {
             if filter.accepts(doc) {
                 let m = &self.metas[doc as usize];
-                let score = 0.5 + self.provider_rep[m.provider as usize];
-                top.offer(score, m.per_hire, doc, &self.docs);
+                top.offer(self.rank_factor(m), m.per_hire, doc, &self.docs);
             }
         };
         match candidates {
@@ -557,7 +628,8 @@ impl Index {
         }
     }
 
-    /// Query text: BM25 plus capability-term boosts, times the reputation factor.
+    /// Query text: BM25 (each query token scored by its best exact, prefix or infix word)
+    /// plus capability-term boosts, times the reputation and price factor.
     fn rank_text(
         &self,
         terms: &QueryTerms,
@@ -566,23 +638,49 @@ impl Index {
         top: &mut TopK,
     ) {
         let n = self.by_id.len() as f64;
+        // Cursors are pushed group by group: one group per query token (its exact word and
+        // its expansions; the best of them counts), one per capability term.
         let mut cursors: Vec<Cursor<'_>> = Vec::new();
-        for token in &terms.tokens {
-            if let Some(list) = self.terms.get(token.as_str()) {
+        let mut group = 0u32;
+        let mut expansions = Vec::with_capacity(MAX_EXPANSIONS);
+        let term_cursor = |word: &str, weight: f64, group| {
+            self.terms.get(word).map(|list| {
                 let df = list.len() as f64;
                 let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
-                cursors.push(Cursor {
-                    list: List::Terms(list, idf),
+                Cursor {
+                    list: List::Terms(list, idf * weight),
                     pos: 0,
-                });
+                    group,
+                }
+            })
+        };
+        for token in &terms.tokens {
+            let exact = term_cursor(token, 1.0, group);
+            let mut budget = EXPANSION_BUDGET.saturating_sub(exact.as_ref().map_or(0, Cursor::len));
+            cursors.extend(exact);
+            self.vocab.expand(token, &mut expansions);
+            for &(word, how) in &expansions {
+                let weight = match how {
+                    Match::Prefix => PREFIX_WEIGHT,
+                    Match::Infix => INFIX_WEIGHT,
+                };
+                if let Some(c) = term_cursor(word, weight, group)
+                    && c.len() <= budget
+                {
+                    budget -= c.len();
+                    cursors.push(c);
+                }
             }
+            group += 1;
         }
         for term in &terms.tag_terms {
             if let Some(list) = self.tags.get(term.as_str()) {
                 cursors.push(Cursor {
                     list: List::Tags(list),
                     pos: 0,
+                    group,
                 });
+                group += 1;
             }
         }
         if cursors.is_empty() {
@@ -595,8 +693,7 @@ impl Index {
         };
         let mut score_doc = |doc: DocId, relevance: f64| {
             let m = &self.metas[doc as usize];
-            let score = relevance * (0.5 + self.provider_rep[m.provider as usize]);
-            top.offer(score, m.per_hire, doc, &self.docs);
+            top.offer(relevance * self.rank_factor(m), m.per_hire, doc, &self.docs);
         };
         let postings_total: usize = cursors.iter().map(Cursor::len).sum();
         match candidates {
@@ -607,17 +704,15 @@ impl Index {
                         continue;
                     }
                     let k = norm.of(&self.metas[doc as usize]);
-                    let mut relevance = 0.0;
-                    let mut matched = false;
+                    let mut relevance = Relevance::default();
                     for c in &mut cursors {
                         c.seek(doc);
                         if c.doc() == Some(doc) {
-                            relevance += c.contribution(k);
-                            matched = true;
+                            relevance.add(c.group, c.contribution(k));
                         }
                     }
-                    if matched {
-                        score_doc(doc, relevance);
+                    if let Some(r) = relevance.total() {
+                        score_doc(doc, r);
                     }
                 }
             }
@@ -635,17 +730,17 @@ impl Index {
                     } else {
                         0.0
                     };
-                    let mut relevance = 0.0;
+                    let mut relevance = Relevance::default();
                     for c in &mut cursors {
                         if c.doc() == Some(doc) {
                             if wanted {
-                                relevance += c.contribution(k);
+                                relevance.add(c.group, c.contribution(k));
                             }
                             c.pos += 1;
                         }
                     }
-                    if wanted {
-                        score_doc(doc, relevance);
+                    if wanted && let Some(r) = relevance.total() {
+                        score_doc(doc, r);
                     }
                 }
             }
@@ -683,8 +778,42 @@ impl Norm {
     }
 }
 
+/// `1 / (1 + PRICE_WEIGHT * ln(1 + per_hire / 10^6))`: 1 for a free agent, about 0.94
+/// at 1 unit, 0.81 at 10, 0.68 at 100 (whatever the currency).
+fn price_factor(per_hire: u64) -> f64 {
+    1.0 / (1.0 + PRICE_WEIGHT * (per_hire as f64 / MICRO).ln_1p())
+}
+
+/// A document's relevance: the sum over cursor groups of the best contribution in each
+/// group. Cursors are visited in group order, so one running maximum suffices.
+#[derive(Default)]
+struct Relevance {
+    sum: f64,
+    group: Option<u32>,
+    best: f64,
+}
+
+impl Relevance {
+    fn add(&mut self, group: u32, v: f64) {
+        if self.group == Some(group) {
+            self.best = self.best.max(v);
+        } else {
+            if self.group.is_some() {
+                self.sum += self.best;
+            }
+            self.group = Some(group);
+            self.best = v;
+        }
+    }
+
+    /// The total, or `None` when nothing matched.
+    fn total(self) -> Option<f64> {
+        self.group.map(|_| self.sum + self.best)
+    }
+}
+
 enum List<'a> {
-    /// A token's postings and its idf.
+    /// A word's postings and its idf times the word's match weight.
     Terms(&'a [Posting], f64),
     /// A capability tag's documents (each match adds 1).
     Tags(&'a [DocId]),
@@ -693,6 +822,8 @@ enum List<'a> {
 struct Cursor<'a> {
     list: List<'a>,
     pos: usize,
+    /// Contributions within one group do not add up: the best one counts.
+    group: u32,
 }
 
 impl Cursor<'_> {

@@ -153,6 +153,20 @@ impl Index {
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect();
         assert_eq!(terms, want_terms);
+        let mut words: Vec<&str> = self.terms.keys().map(|k| &**k).collect();
+        words.sort_unstable();
+        assert_eq!(self.vocab.words().collect::<Vec<_>>(), words);
+        let texts: BTreeMap<String, u32> = self
+            .provider_ids
+            .iter()
+            .map(|(id, p)| (id.to_string(), *p))
+            .collect();
+        let have: BTreeMap<String, u32> = self
+            .provider_text
+            .iter()
+            .map(|(t, p)| (t.to_string(), *p))
+            .collect();
+        assert_eq!(have, texts);
         let tags: HashMap<String, Vec<DocId>> = self
             .tags
             .iter()
@@ -308,11 +322,11 @@ fn capability_exact_match_boosts() {
     let mut index = Index::new();
     let plain = add(
         &mut index,
-        &Spec::new(0, "one", &["docs"], "converts pdf files").price(1),
+        &Spec::new(0, "one", &["docs"], "converts pdf files").price(0),
     );
     let tagged = add(
         &mut index,
-        &Spec::new(1, "two", &["pdf"], "converts pdf files").price(2),
+        &Spec::new(1, "two", &["pdf"], "converts pdf files").price(0),
     );
     let hits = index.search(&text("pdf"), T0);
     assert_eq!(ids(&hits), [tagged.id(), plain.id()]);
@@ -347,7 +361,8 @@ fn reputation_boosts_and_defaults() {
     let hits = index.search(&text("same"), T0);
     assert_eq!(ids(&hits), [b.id(), a.id(), c.id()]);
     assert!((hits[0].score / hits[1].score - 1.4).abs() < 1e-9);
-    assert!((hits[2].score / hits[1].score - 0.5).abs() < 1e-9);
+    let cheaper = price_factor(1) / price_factor(5);
+    assert!((hits[2].score / hits[1].score - 0.5 * cheaper).abs() < 1e-9);
     // Browse: reputation, then price, then id.
     assert_eq!(
         ids(&index.search(&Query::default(), T0)),
@@ -355,12 +370,102 @@ fn reputation_boosts_and_defaults() {
     );
     // Clamped, and NaN resets to unknown; reputation set before the provider appears is kept.
     index.set_reputation(provider(1), 7.0);
-    assert_eq!(index.search(&Query::default(), T0)[0].score, 1.5);
+    assert_eq!(
+        index.search(&Query::default(), T0)[0].score,
+        1.5 * price_factor(5)
+    );
     index.set_reputation(provider(1), f64::NAN);
     index.set_reputation(provider(3), 1.0);
     let d = add(&mut index, &spec(3, 9));
     assert_eq!(ids(&index.search(&Query::default(), T0))[0], d.id());
     index.check_invariants();
+}
+
+#[test]
+fn prefixes_and_inner_parts_of_words_match_below_exact_words() {
+    let mut index = Index::new();
+    let exact = add(
+        &mut index,
+        &Spec::new(0, "digest", &["text"], "Makes a summar of any text"),
+    );
+    let prefix = add(
+        &mut index,
+        &Spec::new(1, "short", &["text"], "Summarizes long documents"),
+    );
+    let infix = add(
+        &mut index,
+        &Spec::new(2, "digest", &["text"], "Resummarized news, daily"),
+    );
+    add(
+        &mut index,
+        &Spec::new(3, "other", &["text"], "Translates text"),
+    );
+    // `summar` is a word of one description, a prefix of a word of another and inside a
+    // word of the third: all three match, in that order.
+    let hits = index.search(&text("SUMMAR"), T0);
+    assert_eq!(ids(&hits), [exact.id(), prefix.id(), infix.id()]);
+    // Only a prefix: found; too short to expand: not found.
+    assert_eq!(ids(&index.search(&text("summari"), T0)).len(), 2);
+    assert_eq!(ids(&index.search(&text("transl"), T0)).len(), 1);
+    assert!(index.search(&text("su"), T0).is_empty());
+    assert_eq!(ids(&index.search(&text("marized"), T0)), [infix.id()]);
+    // A query word's exact and prefix matches in one manifest count once (the best).
+    let both = add(
+        &mut index,
+        &Spec::new(3, "solo", &["text"], "translate translates"),
+    );
+    let alone = index.search(&text("translate"), T0);
+    assert_eq!(alone[0].id, both.id());
+    index.check_invariants();
+}
+
+#[test]
+fn cheaper_ranks_higher_at_equal_relevance() {
+    let mut index = Index::new();
+    let dear = add(
+        &mut index,
+        &Spec::new(0, "ocr", &["ocr"], "reads scans").price(50_000_000),
+    );
+    let cheap = add(
+        &mut index,
+        &Spec::new(1, "ocr", &["ocr"], "reads scans").price(500_000),
+    );
+    let free = add(
+        &mut index,
+        &Spec::new(2, "ocr", &["ocr"], "reads scans").price(0),
+    );
+    for q in [text("scans"), Query::default()] {
+        let hits = index.search(&q, T0);
+        assert_eq!(ids(&hits), [free.id(), cheap.id(), dear.id()]);
+        assert!((hits[2].score / hits[0].score - price_factor(50_000_000)).abs() < 1e-12);
+    }
+    assert_eq!(price_factor(0), 1.0);
+    assert!((price_factor(1_000_000) - 1.0 / (1.0 + 0.1 * 2f64.ln())).abs() < 1e-12);
+    // A much better text match still beats a cheaper one.
+    let named = add(
+        &mut index,
+        &Spec::new(3, "scans", &["ocr"], "scans scans").price(90_000_000),
+    );
+    assert_eq!(index.search(&text("scans"), T0)[0].id, named.id());
+}
+
+#[test]
+fn provider_prefix_filters() {
+    let mut index = Index::new();
+    let a = add(&mut index, &Spec::new(0, "a", &["t"], "word"));
+    let b = add(&mut index, &Spec::new(1, "b", &["t"], "word"));
+    let by = |p: String| {
+        let q = Query {
+            provider_prefix: Some(p),
+            ..text("word")
+        };
+        ids(&index.search(&q, T0))
+    };
+    assert_eq!(by(provider(0).to_string()), [a.id()]);
+    assert_eq!(by(provider(1).to_string()[..12].to_owned()), [b.id()]);
+    assert_eq!(by("souk".into()).len(), 2);
+    assert!(by("soukzzzzzzzzzzzz".into()).is_empty());
+    assert!(by(format!("{}x", provider(0))).is_empty());
 }
 
 #[test]
@@ -440,6 +545,10 @@ const WORDS: &[&str] = &[
     "alpha", "beta", "gamma", "csv", "pdf", "report", "scan", "fast", "cheap", "image", "text",
     "speech",
 ];
+/// Query words that are prefixes or inner parts of `WORDS` (and some that are not).
+const PARTS: &[&str] = &[
+    "alp", "amm", "rep", "por", "ima", "eech", "ch", "ext", "sca", "zzz",
+];
 const TAGS: &[&str] = &["analytics", "csv", "pdf", "report", "ocr", "text-to-speech"];
 const NAMES: &[&str] = &["a", "b", "csv-tool", "pdf-scan", "fast-image"];
 
@@ -493,6 +602,7 @@ fn query_strategy() -> impl Strategy<Value = (Query, u64)> {
         proptest::option::of(proptest::collection::vec(
             prop_oneof![
                 proptest::sample::select(WORDS).prop_map(str::to_owned),
+                proptest::sample::select(PARTS).prop_map(str::to_owned),
                 proptest::sample::select(TAGS).prop_map(str::to_owned),
                 Just("CSV,".to_owned()),
                 Just("absent".to_owned()),
@@ -503,10 +613,11 @@ fn query_strategy() -> impl Strategy<Value = (Query, u64)> {
         proptest::option::of(0..5u64),
         proptest::option::of(prop_oneof![Just("USD"), Just("EUR"), Just("GBP")]),
         proptest::option::of(0..KEYS.len()),
+        proptest::option::of((0..KEYS.len(), 4..12usize)),
         0..8usize,
         0..6u64,
     )
-        .prop_map(|(words, caps, price, currency, key, limit, now)| {
+        .prop_map(|(words, caps, price, currency, key, prefix, limit, now)| {
             (
                 Query {
                     text: words.map(|w| w.join(" ")),
@@ -514,6 +625,7 @@ fn query_strategy() -> impl Strategy<Value = (Query, u64)> {
                     max_price: price.map(|p| p * 1000),
                     currency: currency.map(str::to_owned),
                     provider: key.map(provider),
+                    provider_prefix: prefix.map(|(k, n)| provider(k).to_string()[..n].to_owned()),
                     limit,
                 },
                 T0 + now * 1000,
@@ -556,6 +668,49 @@ impl Model {
             && q.max_price.is_none_or(|p| m.pricing.per_hire <= p)
             && q.currency.as_ref().is_none_or(|c| *c == m.pricing.currency)
             && q.provider.is_none_or(|p| p == m.provider)
+            && q.provider_prefix
+                .as_ref()
+                .is_none_or(|p| m.provider.to_string().starts_with(p.as_str()))
+    }
+
+    /// The words a query token expands to, with their weights, by brute force over the
+    /// vocabulary (the rule of `Vocab::expand`).
+    fn expand(vocab: &BTreeSet<String>, t: &str) -> Vec<(String, f64)> {
+        if t.chars().count() < MIN_EXPAND_CHARS {
+            return Vec::new();
+        }
+        let mut out: Vec<(String, f64)> = vocab
+            .iter()
+            .filter(|w| w.as_str() > t && w.starts_with(t))
+            .take(MAX_EXPANSIONS)
+            .map(|w| (w.clone(), PREFIX_WEIGHT))
+            .collect();
+        let mut suffixes: Vec<(String, String)> = Vec::new();
+        for w in vocab {
+            let chars: Vec<char> = w.chars().collect();
+            if chars.len() > MAX_INFIX_WORD {
+                continue;
+            }
+            for i in 1..chars.len() {
+                if chars.len() - i >= MIN_EXPAND_CHARS {
+                    suffixes.push((chars[i..].iter().collect(), w.clone()));
+                }
+            }
+        }
+        suffixes.sort();
+        for (_, w) in suffixes
+            .iter()
+            .filter(|(s, _)| s.starts_with(t))
+            .take(MAX_SUFFIX_SCAN)
+        {
+            if out.len() == MAX_EXPANSIONS {
+                break;
+            }
+            if !out.iter().any(|(x, _)| x == w) {
+                out.push((w.clone(), INFIX_WEIGHT));
+            }
+        }
+        out
     }
 
     /// Every matching manifest with its reference score, unsorted.
@@ -569,6 +724,10 @@ impl Model {
             v
         };
         let n = docs.len() as f64;
+        let vocab: BTreeSet<String> = docs
+            .iter()
+            .flat_map(|m| tokens_of(m).into_iter().map(|t| t.0))
+            .collect();
         let avgdl = docs
             .iter()
             .map(|m| tokens_of(m).iter().map(|t| t.1).sum::<f64>())
@@ -580,7 +739,8 @@ impl Model {
             if !Self::matches_filters(body, q, now) {
                 continue;
             }
-            let rep = 0.5 + self.rep(&body.provider);
+            let price = 1.0 / (1.0 + 0.1 * (body.pricing.per_hire as f64 / 1e6).ln_1p());
+            let rep = (0.5 + self.rep(&body.provider)) * price;
             if terms.is_empty() {
                 out.push((m.id(), rep, body.pricing.per_hire));
                 continue;
@@ -590,17 +750,38 @@ impl Model {
             let mut rel = 0.0;
             let mut matched = false;
             for t in &terms.tokens {
-                let tf: f64 = toks.iter().filter(|x| x.0 == *t).map(|x| x.1).sum();
-                if tf == 0.0 {
-                    continue;
+                let df_of = |w: &str| {
+                    docs.iter()
+                        .filter(|d| tokens_of(d).iter().any(|x| x.0 == w))
+                        .count()
+                };
+                let mut words = vec![(t.clone(), 1.0)];
+                let mut budget = EXPANSION_BUDGET.saturating_sub(df_of(t));
+                for (w, weight) in Self::expand(&vocab, t) {
+                    let df = df_of(&w);
+                    if df <= budget {
+                        budget -= df;
+                        words.push((w, weight));
+                    }
                 }
-                matched = true;
-                let df = docs
-                    .iter()
-                    .filter(|d| tokens_of(d).iter().any(|x| x.0 == *t))
-                    .count() as f64;
-                let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
-                rel += idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * dl / avgdl));
+                let mut best: Option<f64> = None;
+                for (w, weight) in &words {
+                    let tf: f64 = toks.iter().filter(|x| x.0 == *w).map(|x| x.1).sum();
+                    if tf == 0.0 {
+                        continue;
+                    }
+                    let df = docs
+                        .iter()
+                        .filter(|d| tokens_of(d).iter().any(|x| x.0 == *w))
+                        .count() as f64;
+                    let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+                    let v = idf * weight * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * dl / avgdl));
+                    best = Some(best.map_or(v, |b: f64| b.max(v)));
+                }
+                if let Some(b) = best {
+                    matched = true;
+                    rel += b;
+                }
             }
             for t in &terms.tag_terms {
                 if body.capabilities.contains(t) {
@@ -734,7 +915,7 @@ proptest! {
         for (i, spec) in specs.iter().enumerate() {
             let mut spec = spec.clone();
             spec.name = format!("agent-{i}");
-            spec.description = format!("{} uniq{i}", spec.description);
+            spec.description = format!("{} uniq{i}z", spec.description);
             spec.expires_at = T0 + DAY;
             let m = spec.sign();
             prop_assert_eq!(index.insert(&m), Inserted::New);
@@ -747,7 +928,7 @@ proptest! {
         }
         index.check_invariants();
         for (i, m) in added.iter().enumerate() {
-            let found = ids(&index.search(&text(&format!("uniq{i}")), T0));
+            let found = ids(&index.search(&text(&format!("uniq{i}z")), T0));
             if remove[i] {
                 prop_assert!(found.is_empty());
                 prop_assert!(index.get(&m.id()).is_none());
@@ -756,4 +937,35 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn expansions_stay_within_the_posting_budget() {
+    let mut index = Index::new();
+    let mut n = 0;
+    let mut add_n = |index: &mut Index, count: usize, tag: &str, desc: &str| {
+        for _ in 0..count {
+            let m = Spec::new(n % 4, &format!("agent-{n}"), &[tag], desc).sign();
+            assert_eq!(index.insert(&m), Inserted::New);
+            n += 1;
+        }
+    };
+    add_n(&mut index, EXPANSION_BUDGET - 96, "s0", "scan");
+    add_n(&mut index, 200, "s1", "scanner");
+    add_n(&mut index, 50, "s2", "scanning");
+    let count = |q: &str, tag: &str| {
+        let q = Query {
+            text: Some(q.into()),
+            capabilities: vec![tag.into()],
+            limit: MAX_LIMIT,
+            ..Query::default()
+        };
+        index.search(&q, T0).len()
+    };
+    // `scanner` (200 postings) does not fit the 96 left by `scan`; `scanning` (50) does.
+    assert_eq!(count("scan", "s1"), 0);
+    assert_eq!(count("scan", "s2"), 50);
+    // Not a word itself, `scann` expands to both.
+    assert_eq!(count("scann", "s1"), 200);
+    assert_eq!(count("scann", "s2"), 50);
 }

@@ -20,18 +20,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{FromRef, Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use souk_protocol::Hash;
-use souk_protocol::discovery::SearchRequest;
+use souk_protocol::discovery::{MAX_PROVIDER_PREFIX, SearchRequest};
 use souk_protocol::manifest::Manifest;
 use souk_protocol::signed::Signed;
 use zeroize::Zeroizing;
 
 use crate::agent_file::{AgentSpec, parse_amount};
+use crate::card::AgentCard;
 use crate::service::{NodeHandle, SearchHit};
 
 /// Shared state of the API handlers.
@@ -245,6 +245,8 @@ pub struct SearchParams {
     pub max_price: Option<String>,
     /// Currency filter.
     pub currency: Option<String>,
+    /// Provider node id, or a prefix of one (`souk...`).
+    pub provider: Option<String>,
     /// Most results (default 20, at most 100).
     pub limit: Option<u32>,
 }
@@ -297,12 +299,23 @@ async fn search(
             "currency is longer than 12 characters",
         );
     }
+    if let Some(prov) = &p.provider
+        && (prov.is_empty() || prov.len() > MAX_PROVIDER_PREFIX)
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "provider is a node id or a prefix of one (1 to {MAX_PROVIDER_PREFIX} characters)"
+            ),
+        );
+    }
     let req = SearchRequest {
         text: p.q.unwrap_or_default(),
         capabilities: caps,
         max_price,
         currency: p.currency.map(|c| c.to_uppercase()),
         limit: p.limit.unwrap_or(20),
+        provider: p.provider,
     };
     match s.node.search(req).await {
         Ok(hits) => Json::<Vec<SearchHit>>(hits).into_response(),
@@ -310,25 +323,64 @@ async fn search(
     }
 }
 
-async fn manifest(State(s): State<ApiState>, Path(id): Path<String>) -> Response {
-    let Some(hash) = Hash::from_hex(&id) else {
-        return error(StatusCode::BAD_REQUEST, "a manifest id is 64 hex digits");
+/// `GET /v1/manifests/{id}` parameters.
+#[derive(Debug, Default, Deserialize)]
+pub struct ManifestParams {
+    /// `json` (default: the agent card) or `cbor` (the signed envelope's bytes).
+    pub format: Option<String>,
+}
+
+/// Shortest manifest id prefix accepted.
+const MIN_ID_PREFIX: usize = 8;
+
+async fn manifest(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    params: Result<Query<ManifestParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(p)) = params else {
+        return error(StatusCode::BAD_REQUEST, "format is json or cbor");
     };
-    match s.node.manifest(hash).await {
-        Ok(Some(bytes)) => match Signed::<Manifest>::decode_bytes(&bytes) {
-            Ok(m) => Json(serde_json::json!({
-                "id": m.id().to_hex(),
-                "envelope": hex::encode(&bytes),
-                "summary": SearchHit::from_manifest(&m),
-            }))
-            .into_response(),
-            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-        },
-        Ok(None) => error(
-            StatusCode::NOT_FOUND,
-            format!("no manifest {id} on this node"),
-        ),
-        Err(e) => node_error(e),
+    let cbor = match p.format.as_deref() {
+        None | Some("json") => false,
+        Some("cbor") => true,
+        Some(_) => return error(StatusCode::BAD_REQUEST, "format is json or cbor"),
+    };
+    let prefix = id.trim().to_ascii_lowercase();
+    if prefix.len() < MIN_ID_PREFIX
+        || prefix.len() > 64
+        || !prefix.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "a manifest id is 64 hex digits, or a unique prefix of at least 8",
+        );
+    }
+    let found = match s.node.manifests_by_prefix(prefix.clone()).await {
+        Ok(found) => found,
+        Err(e) => return node_error(e),
+    };
+    let bytes = match found.as_slice() {
+        [one] => one,
+        [] => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("no manifest {prefix} on this node: find it with a search first"),
+            );
+        }
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("{prefix} matches several manifests; give more digits"),
+            );
+        }
+    };
+    if cbor {
+        return ([(header::CONTENT_TYPE, "application/cbor")], bytes.clone()).into_response();
+    }
+    match Signed::<Manifest>::decode_bytes(bytes) {
+        Ok(m) => Json(AgentCard::from_manifest(&m)).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
 

@@ -1,4 +1,5 @@
-//! `souk agent publish|list|retire`: the agents this node offers.
+//! `souk agent publish|list|retire`: the agents this node offers; `souk agent show`: the card
+//! of any agent this node knows (its own catalog, or what a light node's searches returned).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,7 +12,8 @@ use souk_node::service::Published;
 
 use super::Ctx;
 use super::error::usage;
-use super::units::money;
+use super::units::{format_duration_ms, money};
+use souk_node::card::AgentCard;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AgentCommand {
@@ -26,6 +28,12 @@ pub(crate) enum AgentCommand {
     Retire {
         /// Agent name.
         name: String,
+    },
+    /// Show an agent's card: description, capabilities, schemas, pricing, limits, hosts,
+    /// credential slots, provider and liveness (`--json`: the API's card).
+    Show {
+        /// Manifest id, or a unique prefix of at least 8 hex digits (as `souk search` prints).
+        manifest: String,
     },
 }
 
@@ -61,6 +69,21 @@ pub(crate) fn run(ctx: &Ctx, cmd: AgentCommand) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        AgentCommand::Show { manifest } => {
+            let p = manifest.trim().to_ascii_lowercase();
+            if p.len() < 8 || p.len() > 64 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(usage!(
+                    "{manifest:?} is not a manifest id (64 hex digits, or a unique prefix of at \
+                     least 8)"
+                ));
+            }
+            let card: AgentCard = ctx.connect()?.get(&format!("/v1/manifests/{p}"))?;
+            if ctx.json {
+                super::print_json(&card)?;
+            } else {
+                print_card(&card, souk_node::now_ms());
+            }
+        }
         AgentCommand::Retire { name } => {
             // A name that cannot be an agent's (e.g. a path) is a usage error, not a 404.
             souk_node::agent_file::check_agent_name(&name).map_err(|e| usage!("{e}"))?;
@@ -73,4 +96,125 @@ pub(crate) fn run(ctx: &Ctx, cmd: AgentCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Bytes for people: `512 MiB`, `1 KiB`, `300 B`.
+fn size(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    for (unit, name) in UNITS {
+        if bytes >= unit && bytes.is_multiple_of(unit) {
+            return format!("{} {name}", bytes / unit);
+        }
+    }
+    format!("{bytes} B")
+}
+
+fn rfc3339(ms: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+        .to_string()
+}
+
+fn print_card(c: &AgentCard, now_ms: u64) {
+    out!("agent         {} (seq {})", c.name, c.seq);
+    out!("manifest      {}", c.id);
+    out!("provider      {}", c.provider);
+    out!("description   {}", c.description);
+    out!("capabilities  {}", c.capabilities.join(", "));
+    let hourly = if c.pricing.per_hour > 0 {
+        format!(
+            " + {} per started hour",
+            money(c.pricing.per_hour, &c.pricing.currency)
+        )
+    } else {
+        String::new()
+    };
+    out!(
+        "price         {} per hire{hourly} (advisory: you pay the price agreed in the contract)",
+        money(c.pricing.per_hire, &c.pricing.currency)
+    );
+    let l = &c.limits;
+    let mut limits = vec![
+        format!("runs at most {}", format_duration_ms(l.max_duration_ms)),
+        format!("{} at once", l.max_concurrency),
+        format!("input up to {}", size(l.max_input_bytes)),
+    ];
+    if l.memory_bytes > 0 {
+        limits.push(format!("memory {}", size(l.memory_bytes)));
+    }
+    if l.max_processes > 0 {
+        limits.push(format!("{} processes", l.max_processes));
+    }
+    limits.push(format!("isolation {}", l.isolation));
+    out!("limits        {}", limits.join(", "));
+    out!(
+        "hosts         {}",
+        if c.hosts.is_empty() {
+            "none (no network)".to_owned()
+        } else {
+            c.hosts.join(", ")
+        }
+    );
+    if c.credentials.is_empty() {
+        out!("credentials   none");
+    }
+    for (i, cr) in c.credentials.iter().enumerate() {
+        out!(
+            "{}{} for {} ({})",
+            if i == 0 {
+                "credentials   "
+            } else {
+                "              "
+            },
+            cr.name,
+            cr.hosts.join(", "),
+            cr.injection
+        );
+    }
+    for (i, t) in c.tools.iter().enumerate() {
+        out!(
+            "{}{}: {}",
+            if i == 0 {
+                "tools         "
+            } else {
+                "              "
+            },
+            t.name,
+            t.description
+        );
+    }
+    let liveness = if c.expires_at > now_ms {
+        format!(
+            "announced {}, offered until {} (in {})",
+            rfc3339(c.issued_at),
+            rfc3339(c.expires_at),
+            format_duration_ms(c.expires_at - now_ms)
+        )
+    } else {
+        format!("expired at {} (no longer offered)", rfc3339(c.expires_at))
+    };
+    out!("liveness      {liveness}");
+    out!("reputation    not available yet (it comes with outcome records)");
+    let pretty =
+        |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string());
+    out!("input schema:");
+    for line in pretty(&c.input_schema).lines() {
+        out!("  {line}");
+    }
+    out!("output schema:");
+    for line in pretty(&c.output_schema).lines() {
+        out!("  {line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(size(512 << 20), "512 MiB");
+        assert_eq!(size(1 << 10), "1 KiB");
+        assert_eq!(size(1500), "1500 B");
+        assert_eq!(size(2 << 30), "2 GiB");
+    }
 }

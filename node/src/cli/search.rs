@@ -1,4 +1,5 @@
-//! `souk search [QUERY]`: find agents by capability, text and price.
+//! `souk search [QUERY]`: find agents by text (whole words, prefixes and inner parts of
+//! words), capability, provider and price. Ranking is the node's (`crates/index/README.md`).
 
 use std::process::ExitCode;
 
@@ -12,17 +13,40 @@ use super::units::money;
 
 #[derive(Debug, Args)]
 pub(crate) struct SearchArgs {
-    /// Free text over agent names and descriptions.
+    /// Free text over agent names and descriptions; a word also finds the words it starts
+    /// or occurs in (`summar` finds "Summarizes"), ranked below exact matches.
     query: Vec<String>,
     /// Required capability tag; repeatable.
     #[arg(long = "capability", value_name = "TAG")]
     capability: Vec<String>,
+    /// Only this provider: its node id, or a prefix of at least 8 characters after `souk`
+    /// (the `souk` may be left out).
+    #[arg(long, value_name = "NODEID")]
+    provider: Option<String>,
     /// Highest price per hire (decimal, e.g. 2.50).
     #[arg(long, value_name = "N")]
     max_price: Option<String>,
     /// Most results.
     #[arg(long, default_value_t = 20)]
     limit: u32,
+}
+
+/// Fewest base32 characters of a node id prefix after `souk`.
+const MIN_PROVIDER_PREFIX: usize = 8;
+
+/// A `--provider` value as the node id prefix the node filters on: lowercased, `souk`
+/// added when left out; refused unless it can be (a prefix of) a node id.
+fn provider_prefix(arg: &str) -> anyhow::Result<String> {
+    let lower = arg.trim().to_ascii_lowercase();
+    let body = lower.strip_prefix("souk").unwrap_or(&lower);
+    let node_id_chars = |c: char| matches!(c, 'a'..='z' | '2'..='7');
+    if body.len() < MIN_PROVIDER_PREFIX || body.len() > 52 || !body.chars().all(node_id_chars) {
+        return Err(usage!(
+            "--provider {arg:?} is not a node id or a prefix of one (souk followed by at least \
+             {MIN_PROVIDER_PREFIX} of its base32 characters a-z, 2-7)"
+        ));
+    }
+    Ok(format!("souk{body}"))
 }
 
 fn encode(s: &str) -> String {
@@ -48,6 +72,9 @@ pub(crate) fn run(ctx: &Ctx, args: &SearchArgs) -> anyhow::Result<ExitCode> {
             encode(&args.capability.join(","))
         ));
     }
+    if let Some(p) = &args.provider {
+        query.push_str(&format!("&provider={}", encode(&provider_prefix(p)?)));
+    }
     if let Some(p) = &args.max_price {
         if parse_amount(p).is_none() {
             return Err(usage!(
@@ -71,11 +98,12 @@ pub(crate) fn run(ctx: &Ctx, args: &SearchArgs) -> anyhow::Result<ExitCode> {
             String::new()
         };
         out!(
-            "{}  {:<24} {:>12}{hourly}  {}",
+            "{}  {:<24} {:>12}{hourly}  {}  by {}",
             &h.id[..16],
             h.name,
             money(h.per_hire, &h.currency),
-            h.capabilities.join(",")
+            h.capabilities.join(","),
+            h.provider.get(..16).unwrap_or(&h.provider)
         );
         out!(
             "    {}",
@@ -83,4 +111,32 @@ pub(crate) fn run(ctx: &Ctx, args: &SearchArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_prefixes() {
+        let full = format!("souk{}", "a".repeat(52));
+        assert_eq!(provider_prefix(&full).ok(), Some(full.clone()));
+        assert_eq!(
+            provider_prefix("ABCDEFG2").ok().as_deref(),
+            Some("soukabcdefg2")
+        );
+        assert_eq!(
+            provider_prefix("soukabcdefg2").ok().as_deref(),
+            Some("soukabcdefg2")
+        );
+        for bad in [
+            "souk",
+            "soukabc",
+            "abcdefg1",
+            &format!("{full}a"),
+            "souk abcdefgh",
+        ] {
+            assert!(provider_prefix(bad).is_err(), "{bad}");
+        }
+    }
 }

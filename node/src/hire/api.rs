@@ -69,9 +69,11 @@ pub(super) fn on_api(hires: &mut Hires, op: ApiOp) {
                 return;
             }
             let ctx = hires.ctx.clone();
+            let question = record.question.clone();
             hires.spawn(async move {
                 let sent = async {
                     let bytes = tokio::task::spawn_blocking(move || {
+                        crate::schema::check_answer(question.as_ref(), &answer)?;
                         if souk_runtime::answer_payload_bytes(&answer).len() > MAX_DISCLOSURE_LEN {
                             return Err(HireError::Invalid(format!(
                                 "the answer is larger than {MAX_DISCLOSURE_LEN} bytes once recorded"

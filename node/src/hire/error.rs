@@ -58,6 +58,10 @@ pub enum HireError {
     /// The caller's own input is unusable (too large, malformed).
     #[error("{0}")]
     Invalid(String),
+    /// The caller's input or answer does not match its JSON Schema (the agent's
+    /// `input-schema`, or the open question's `answer_schema`).
+    #[error(transparent)]
+    Schema(#[from] crate::schema::SchemaError),
     /// The manifest to hire is not known to this node.
     #[error("manifest {} is unknown here: find it with `souk search` first", .0.short())]
     UnknownManifest(Hash),
@@ -138,6 +142,7 @@ impl HireError {
             HireError::WrongRole { .. } => "wrong-role",
             HireError::InProgress { .. } => "in-progress",
             HireError::Invalid(_) => "invalid",
+            HireError::Schema(_) => "schema-mismatch",
             HireError::UnknownManifest(_) => "unknown-manifest",
             HireError::Declined { .. } => "declined",
             HireError::Unacceptable(_) => "unacceptable",
@@ -157,7 +162,7 @@ impl HireError {
             | HireError::Settle { .. }
             | HireError::WrongRole { .. }
             | HireError::InProgress { .. } => 409,
-            HireError::Invalid(_) => 400,
+            HireError::Invalid(_) | HireError::Schema(_) => 400,
             HireError::Declined { .. } | HireError::Unacceptable(_) => 422,
             // The provider's answer, not ours: a gateway error, whatever its code.
             HireError::Refused { .. } | HireError::Misbehaved(_) => 502,

@@ -49,6 +49,10 @@ pub(crate) async fn negotiate(ctx: Ctx, new: NewHire) -> Result<HireRecord, Hire
         .await
         .map_err(|_| HireError::Stopped)?
         .ok_or(HireError::UnknownManifest(manifest_id))?;
+    // The input must match the agent's input schema before anything is asked of the provider.
+    let schema = manifest.body().input_schema.clone();
+    let input = new.input.clone();
+    blocking(move || Ok(crate::schema::check_input(&schema, &input)?)).await?;
     let give_up = new
         .retry_busy_ms
         .map(|ms| Instant::now() + Duration::from_millis(ms));

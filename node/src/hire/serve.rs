@@ -339,6 +339,8 @@ async fn store_contract(
         if serde_json::from_slice::<serde::de::IgnoredAny>(&input).is_err() {
             return Err((CallError::BadCall, "the job input must be JSON".into()));
         }
+        crate::schema::check_input_bytes(&offer.manifest.body().input_schema, &input)
+            .map_err(|e| (CallError::BadCall, e.to_string()))?;
         check_grants(&grants, &contract, offer.manifest.body(), now)
             .map_err(|e| (CallError::BadCall, format!("credential grant refused: {e}")))?;
         let id = contract.hire_id();

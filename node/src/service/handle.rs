@@ -103,6 +103,7 @@ pub(super) enum Command {
     Agents(Reply<Vec<AgentRecord>>),
     Search(SearchRequest, Reply<Result<Vec<SearchHit>, NodeError>>),
     Manifest(Hash, Reply<Option<Vec<u8>>>),
+    ManifestsByPrefix(String, Reply<Vec<Vec<u8>>>),
     LookupManifest(Hash, Reply<Option<Signed<Manifest>>>),
     Dial(Multiaddr, Reply<Result<(), NodeError>>),
     GossipRaw(Vec<u8>, Reply<Result<(), NodeError>>),
@@ -198,6 +199,13 @@ impl NodeHandle {
     /// A manifest envelope held by this node.
     pub async fn manifest(&self, id: Hash) -> Result<Option<Vec<u8>>, NodeError> {
         self.ask(|r| Command::Manifest(id, r)).await
+    }
+
+    /// The envelopes of the manifests held by this node (its catalog, and on a light node
+    /// those its searches returned) whose hex id starts with `prefix` (lowercase hex): at
+    /// most 2, enough to tell a unique prefix from an ambiguous one.
+    pub async fn manifests_by_prefix(&self, prefix: String) -> Result<Vec<Vec<u8>>, NodeError> {
+        self.ask(|r| Command::ManifestsByPrefix(prefix, r)).await
     }
 
     /// Dials a peer.

@@ -251,6 +251,20 @@ impl Node {
                 let m = self.catalog.get(&id).or_else(|| self.seen.get(&id));
                 let _ = reply.send(m.map(|m| m.to_bytes()));
             }
+            Command::ManifestsByPrefix(prefix, reply) => {
+                let mut found = self.catalog.ids_with_prefix(&prefix, 2);
+                for id in self.seen.keys() {
+                    if found.len() < 2 && !found.contains(id) && id.to_hex().starts_with(&prefix) {
+                        found.push(*id);
+                    }
+                }
+                let envelopes = found
+                    .iter()
+                    .filter_map(|id| self.catalog.get(id).or_else(|| self.seen.get(id)))
+                    .map(Signed::to_bytes)
+                    .collect();
+                let _ = reply.send(envelopes);
+            }
             Command::LookupManifest(id, reply) => {
                 let m = self
                     .catalog

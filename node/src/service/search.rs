@@ -146,6 +146,7 @@ impl Node {
             max_price: p.req.max_price,
             currency: p.req.currency.clone(),
             provider: None,
+            provider_prefix: p.req.provider.clone(),
             limit: p.req.limit as usize,
         };
         let hits = index
