@@ -75,13 +75,6 @@ fn agents_of(hire: &str) -> Vec<u32> {
     found
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("free port: {e}"))
-}
-
 fn status(client: &Path, hire: &str) -> Value {
     ok_json(
         &souk(client, &["hire", "status", hire, "--json"]),
@@ -92,48 +85,16 @@ fn status(client: &Path, hire: &str) -> Value {
 #[test]
 fn a_provider_killed_mid_hire_resumes_it_with_exactly_one_agent() {
     let tmp = tempdir();
-    let pdir = tmp.path().join("provider");
-    let cdir = tmp.path().join("client");
-    init(&pdir, false);
-    init(&cdir, true);
     let listen = format!("/ip4/127.0.0.1/tcp/{}", free_port());
-    let plog = tmp.path().join("provider.log");
-    let mut provider = NodeProc::start("provider", &pdir, &plog, &["--listen", &listen]);
-    let info = provider.wait_ready();
-    let paddr = format!(
-        "{listen}/p2p/{}",
-        info["peer_id"].as_str().unwrap_or_default()
-    );
+    let (mut provider, info, mut client) = provider_and_light_client(tmp.path(), &listen);
+    let (pdir, cdir) = (provider.dir.clone(), tmp.path().join("client"));
+    let plog = provider.log.clone();
     assert_ne!(
         info["sandbox"].as_str(),
         Some("none"),
         "the provider must run its agents sandboxed: {info}"
     );
-    let mut client = NodeProc::start(
-        "client",
-        &cdir,
-        &tmp.path().join("client.log"),
-        &["--light", "--listen", LISTEN, "--bootstrap", &paddr],
-    );
-    client.wait_ready();
-
-    let pkg = tmp.path().join("pkg");
-    std::fs::create_dir_all(&pkg).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(pkg.join("agent.py"), AGENT).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(pkg.join("agent.toml"), AGENT_TOML).unwrap_or_else(|e| panic!("{e}"));
-    let mid = ok(
-        &souk(
-            &pdir,
-            &["agent", "publish", path_str(&pkg.join("agent.toml"))],
-        ),
-        "agent publish",
-    )
-    .trim()
-    .to_owned();
-    wait_for("the client to find the agent", || {
-        let out = souk(&cdir, &["search", "crashy", "--json"]);
-        stdout(&out).contains(&mid).then_some(())
-    });
+    let mid = publish_found(tmp.path(), &pdir, &cdir, (AGENT, AGENT_TOML), "crashy");
     let input = tmp.path().join("input.json");
     std::fs::write(&input, "{}").unwrap_or_else(|e| panic!("{e}"));
     let hired = ok_json(

@@ -37,57 +37,13 @@ max_input_bytes = 4096
 command = ["python3", "agent.py"]
 "#;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("free port: {e}"))
-}
-
 #[test]
 fn a_provider_sees_its_hires_end_and_a_crashed_agents_last_words() {
     let tmp = tempdir();
-    let pdir = tmp.path().join("provider");
-    let cdir = tmp.path().join("client");
-    init(&pdir, false);
-    init(&cdir, true);
     let listen = format!("/ip4/127.0.0.1/tcp/{}", free_port());
-    let mut provider = NodeProc::start(
-        "provider",
-        &pdir,
-        &tmp.path().join("provider.log"),
-        &["--listen", &listen],
-    );
-    let info = provider.wait_ready();
-    let paddr = format!(
-        "{listen}/p2p/{}",
-        info["peer_id"].as_str().unwrap_or_default()
-    );
-    let mut client = NodeProc::start(
-        "client",
-        &cdir,
-        &tmp.path().join("client.log"),
-        &["--light", "--listen", LISTEN, "--bootstrap", &paddr],
-    );
-    client.wait_ready();
-
-    let pkg = tmp.path().join("pkg");
-    std::fs::create_dir_all(&pkg).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(pkg.join("agent.py"), AGENT).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(pkg.join("agent.toml"), AGENT_TOML).unwrap_or_else(|e| panic!("{e}"));
-    let mid = ok(
-        &souk(
-            &pdir,
-            &["agent", "publish", path_str(&pkg.join("agent.toml"))],
-        ),
-        "agent publish",
-    )
-    .trim()
-    .to_owned();
-    wait_for("the client to find the agent", || {
-        let out = souk(&cdir, &["search", "crasher", "--json"]);
-        stdout(&out).contains(&mid).then_some(())
-    });
+    let (provider, _, _client) = provider_and_light_client(tmp.path(), &listen);
+    let (pdir, cdir) = (provider.dir.clone(), tmp.path().join("client"));
+    let mid = publish_found(tmp.path(), &pdir, &cdir, (AGENT, AGENT_TOML), "crasher");
     let input = tmp.path().join("input.json");
     std::fs::write(&input, "{}").unwrap_or_else(|e| panic!("{e}"));
     // The client waits for the end: the hire fails, so `--wait` exits 1 with the reason.

@@ -272,3 +272,70 @@ pub fn node_run_expecting_failure(dir: &Path, args: &[&str]) -> Output {
         stderr: node.log().into_bytes(),
     }
 }
+
+/// A free TCP port on loopback (for a node that must come back on the same address).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("free port: {e}"))
+}
+
+/// A provider (a full node listening on `listen`, data dir `root/provider`, log
+/// `root/provider.log`) and a light client bootstrapped to it (`root/client`), both
+/// initialized and running; returns them with the provider's `node info`.
+pub fn provider_and_light_client(root: &Path, listen: &str) -> (NodeProc, Value, NodeProc) {
+    let pdir = root.join("provider");
+    let cdir = root.join("client");
+    init(&pdir, false);
+    init(&cdir, true);
+    let mut provider = NodeProc::start(
+        "provider",
+        &pdir,
+        &root.join("provider.log"),
+        &["--listen", listen],
+    );
+    let info = provider.wait_ready();
+    let paddr = format!(
+        "{listen}/p2p/{}",
+        info["peer_id"].as_str().unwrap_or_default()
+    );
+    let mut client = NodeProc::start(
+        "client",
+        &cdir,
+        &root.join("client.log"),
+        &["--light", "--listen", LISTEN, "--bootstrap", &paddr],
+    );
+    client.wait_ready();
+    (provider, info, client)
+}
+
+/// Writes an agent package (`agent.py`, `agent.toml`) to `root/pkg`, publishes it on the
+/// `provider` node and waits until `client` finds it searching for `word`; returns the
+/// manifest id.
+pub fn publish_found(
+    root: &Path,
+    provider: &Path,
+    client: &Path,
+    (agent_py, agent_toml): (&str, &str),
+    word: &str,
+) -> String {
+    let pkg = root.join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(pkg.join("agent.py"), agent_py).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(pkg.join("agent.toml"), agent_toml).unwrap_or_else(|e| panic!("{e}"));
+    let mid = ok(
+        &souk(
+            provider,
+            &["agent", "publish", path_str(&pkg.join("agent.toml"))],
+        ),
+        "agent publish",
+    )
+    .trim()
+    .to_owned();
+    wait_for("the client to find the agent", || {
+        let out = souk(client, &["search", word, "--json"]);
+        stdout(&out).contains(&mid).then_some(())
+    });
+    mid
+}
