@@ -12,7 +12,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
-/// Each run must finish well within this.
+/// A run that takes longer than this is stuck: it is stopped and the test fails (a hang guard,
+/// not a timing target: the demo takes seconds).
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 fn testnet_bin() -> PathBuf {
@@ -227,7 +228,6 @@ fn wait_dead(pids: &[u64]) {
 
 #[test]
 fn demo_hires_accepts_and_verifies() {
-    let start = Instant::now();
     let out = testnet(&["demo", "--nodes", "3"]);
     let stdout = assert_ok("souk-testnet demo", &out);
     for needle in [
@@ -253,7 +253,6 @@ fn demo_hires_accepts_and_verifies() {
         .and_then(|l| l.split(" (").next())
         .unwrap_or_else(|| panic!("no data line in:\n{stdout}"));
     assert!(!Path::new(data).exists(), "{data} was not removed");
-    assert!(start.elapsed() < TIMEOUT);
 }
 
 #[test]
