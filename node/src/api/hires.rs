@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
 use souk_protocol::Hash;
-use souk_protocol::hire::{HireState, Verdict};
+use souk_protocol::hire::Verdict;
 use souk_protocol::manifest::Manifest;
 use souk_protocol::signed::Signed;
 
@@ -179,24 +179,6 @@ async fn settle(
         Err(r) => return *r,
     };
     let reason = body.map(|b| b.0.reason).unwrap_or_default();
-    if verdict == Verdict::Accepted
-        && let Ok(Some(r)) = s.node.hires.get(id).await
-        && matches!(
-            r.state,
-            HireState::Failed | HireState::Canceled | HireState::Expired
-        )
-    {
-        // Accepting work that did not complete would countersign it as delivered.
-        let why = r.error.map(|e| format!(" ({e})")).unwrap_or_default();
-        return error(
-            StatusCode::CONFLICT,
-            format!(
-                "hire {} {}{why}: only a completed hire can be accepted; dispute it with reject",
-                id.short(),
-                r.state
-            ),
-        );
-    }
     match s.node.hires.settle(id, verdict, reason).await {
         Ok(r) => Json(r).into_response(),
         Err(e) => hire_error(e),

@@ -247,6 +247,16 @@ fn settle(
         let _ = reply.send(Err(HireError::Settle { id, source }));
         return;
     }
+    // Accepting work that did not complete would countersign it as delivered (the protocol
+    // allows it; this node's policy refuses it).
+    if verdict == Verdict::Accepted && record.state != HireState::Completed {
+        let _ = reply.send(Err(HireError::WrongState {
+            id,
+            state: record.state,
+            needs: "only a completed hire can be accepted; dispute it with reject",
+        }));
+        return;
+    }
     if !hires.settling.insert(id) {
         let _ = reply.send(Err(HireError::InProgress {
             id,
