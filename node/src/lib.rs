@@ -16,6 +16,7 @@
 //! `test-utils`) is the harness shared by tests and benches.
 
 pub mod agent_file;
+pub mod agent_ref;
 pub mod api;
 pub mod card;
 pub mod config;

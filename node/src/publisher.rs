@@ -32,7 +32,15 @@ pub struct AgentRecord {
     pub issued_at: u64,
     /// When it expires (ms).
     pub expires_at: u64,
+    /// Ids this agent had before it last changed, oldest first (at most
+    /// [`MAX_PREVIOUS_IDS`]): a client hiring one of them is declined `superseded` with the
+    /// current id rather than `unknown-manifest`.
+    #[serde(default)]
+    pub previous_ids: Vec<String>,
 }
+
+/// Former manifest ids remembered per agent.
+pub const MAX_PREVIOUS_IDS: usize = 16;
 
 /// A publishing failure.
 #[derive(Debug, thiserror::Error)]
@@ -201,12 +209,24 @@ impl Publisher {
         let signed = self.sign(&spec, seq, key, now, self.ttl_ms)?;
         self.in_flight.insert(spec.name.clone());
         self.retired.remove(&spec.name);
+        let manifest_id = signed.id().to_hex();
+        let mut previous_ids = Vec::new();
+        if let Some(before) = self.agents.get(&spec.name) {
+            previous_ids.clone_from(&before.previous_ids);
+            if before.manifest_id != manifest_id {
+                previous_ids.retain(|id| *id != before.manifest_id && *id != manifest_id);
+                previous_ids.push(before.manifest_id.clone());
+            }
+            let excess = previous_ids.len().saturating_sub(MAX_PREVIOUS_IDS);
+            previous_ids.drain(..excess);
+        }
         let record = AgentRecord {
             spec,
             seq,
-            manifest_id: signed.id().to_hex(),
+            manifest_id,
             issued_at: now,
             expires_at: signed.body().expires_at,
+            previous_ids,
         };
         Ok((signed, record))
     }

@@ -115,9 +115,11 @@ pub const MAX_LIMIT: usize = 1000;
 pub enum Inserted {
     /// The first manifest for its `(provider, name)`.
     New,
-    /// It replaced the manifest with this id, which had a lower `seq`.
+    /// It replaced the manifest with this id, which had a lower `seq`. A re-announcement of
+    /// an unchanged agent replaces a manifest with the same id (ids do not depend on `seq` or
+    /// liveness: spec/manifest.md).
     Replaced(Hash),
-    /// This exact manifest (same id) is already indexed.
+    /// This manifest (same id and `seq`) is already indexed.
     Duplicate,
     /// Ignored: the index holds a manifest for the same `(provider, name)` with an equal or
     /// higher `seq`.
@@ -285,9 +287,6 @@ impl Index {
     /// but never returned by [`Index::search`] (drop them with [`Index::remove_expired`]).
     pub fn insert(&mut self, manifest: &Signed<Manifest>) -> Inserted {
         let id = manifest.id();
-        if self.by_id.contains_key(&id) {
-            return Inserted::Duplicate;
-        }
         let body = manifest.body();
         let existing = self
             .provider_ids
@@ -299,7 +298,11 @@ impl Index {
             let Some(old_manifest) = self.docs[old as usize].as_ref() else {
                 unreachable!("agent map points at a free slot")
             };
-            if body.seq <= old_manifest.body().seq {
+            let old_seq = old_manifest.body().seq;
+            if body.seq == old_seq && old_manifest.id() == id {
+                return Inserted::Duplicate;
+            }
+            if body.seq <= old_seq {
                 return Inserted::Stale;
             }
             outcome = Inserted::Replaced(old_manifest.id());

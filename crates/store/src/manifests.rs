@@ -76,16 +76,15 @@ impl<'txn> ManifestTables<'txn> {
         let body = manifest.body();
         let latest_key = tables::latest_key(body.provider.as_bytes(), &body.name);
         let bytes = manifest.to_bytes();
-        // Checked inside the write transaction: a read outside it may be stale.
-        if self
-            .manifests
-            .get(id.0.as_slice())
-            .ctx("reading manifests")?
-            .is_some()
+        // Checked inside the write transaction: a read outside it may be stale. Ids do not
+        // depend on seq (a re-announcement keeps its id): the latest row decides.
+        let current = self.latest_row(&latest_key)?;
+        if let Some(current) = current
+            && current.seq == body.seq
+            && current.id == id
         {
             return Ok(PutOutcome::Duplicate);
         }
-        let current = self.latest_row(&latest_key)?;
         if let Some(current) = current
             && current.seq >= body.seq
         {
@@ -192,7 +191,9 @@ impl Store {
     /// (duplicates and stale copies are answered from a read transaction first, without taking
     /// the write lock):
     ///
-    /// - the same id is stored: [`PutOutcome::Duplicate`];
+    /// - the same id with the same seq is stored: [`PutOutcome::Duplicate`] (ids do not depend
+    ///   on seq: a re-announcement of an unchanged agent keeps its id and replaces the stored
+    ///   manifest like any higher seq);
     /// - a manifest of the same `(provider, name)` with `seq >=` this one's is stored:
     ///   [`PutOutcome::Stale`];
     /// - otherwise the manifest is inserted and the lower-seq one it replaces is deleted with
@@ -207,16 +208,6 @@ impl Store {
         // Gossip repeats itself: answer duplicates and stale copies from a read transaction,
         // without queueing for the write lock or paying for a commit.
         let early = self.read(|txn| {
-            let manifests = txn
-                .open_table(tables::MANIFESTS)
-                .ctx("opening table manifests")?;
-            if manifests
-                .get(id.0.as_slice())
-                .ctx("reading manifests")?
-                .is_some()
-            {
-                return Ok(Some(PutOutcome::Duplicate));
-            }
             let latest = txn
                 .open_table(tables::MANIFEST_LATEST)
                 .ctx("opening table manifest_latest")?;
@@ -229,8 +220,14 @@ impl Store {
             };
             Ok(current
                 .filter(|current| current.seq >= body.seq)
-                .map(|current| PutOutcome::Stale {
-                    current_seq: current.seq,
+                .map(|current| {
+                    if current.seq == body.seq && current.id == id {
+                        PutOutcome::Duplicate
+                    } else {
+                        PutOutcome::Stale {
+                            current_seq: current.seq,
+                        }
+                    }
                 }))
         })?;
         if let Some(outcome) = early {

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
+use crate::agent_ref::ResolveError;
 use crate::hire::HireError;
 use crate::publisher::PublishError;
 use crate::service::NodeError;
@@ -112,4 +113,23 @@ pub(crate) fn node_error(e: NodeError) -> Response {
             decline_reason: None,
         },
     )
+}
+
+/// The response for an agent reference that names no single agent.
+pub(crate) fn resolve_error(e: ResolveError) -> Response {
+    match e {
+        ResolveError::Malformed(_) => {
+            error_with_code(StatusCode::BAD_REQUEST, "invalid", e.to_string())
+        }
+        ResolveError::NotFound(_) => {
+            error_with_code(StatusCode::NOT_FOUND, "unknown-agent", e.to_string())
+        }
+        ResolveError::Ambiguous { .. } => {
+            error_with_code(StatusCode::BAD_REQUEST, "ambiguous", e.to_string())
+        }
+        ResolveError::Corrupt(_) => {
+            error_with_code(StatusCode::INTERNAL_SERVER_ERROR, "local", e.to_string())
+        }
+        ResolveError::Node(e) => node_error(e),
+    }
 }

@@ -14,7 +14,8 @@ use souk_protocol::manifest::Manifest;
 use souk_protocol::signed::Signed;
 
 use super::ApiState;
-use super::error::{error, hire_error};
+use super::error::{error, hire_error, resolve_error};
+use crate::agent_ref::{self, AgentRef};
 use crate::hire::NewHire;
 
 fn hire_id(raw: &str) -> Result<Hash, Box<Response>> {
@@ -26,10 +27,21 @@ pub(super) async fn create(
     State(s): State<ApiState>,
     body: Result<Json<NewHire>, JsonRejection>,
 ) -> Response {
-    let Json(new) = match body {
+    let Json(mut new) = match body {
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid hire: {e}")),
     };
+    // Any reference the CLI prints names the agent: a whole id goes to the hire as given (an
+    // id this node does not know is the hire's `unknown-manifest`); a handle or a prefix is
+    // resolved here to the manifest it names now.
+    match new.manifest_id.parse::<AgentRef>() {
+        Ok(AgentRef::Id(_)) => {}
+        Ok(r) => match agent_ref::resolve(&s.node, &r).await {
+            Ok(m) => new.manifest_id = m.id().to_hex(),
+            Err(e) => return resolve_error(e),
+        },
+        Err(e) => return resolve_error(e),
+    }
     if let Some(refused) = deadline_beyond_limit(&s, &new).await {
         return refused;
     }

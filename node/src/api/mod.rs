@@ -8,6 +8,7 @@
 //! bodies (size, time), both under [`ApiLimits`]. [`client`] is the blocking client the CLI
 //! uses.
 
+mod agents;
 pub mod auth;
 mod body;
 pub mod client;
@@ -20,18 +21,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{FromRef, Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use souk_protocol::discovery::{MAX_PROVIDER_PREFIX, SearchRequest};
-use souk_protocol::manifest::Manifest;
-use souk_protocol::signed::Signed;
 use zeroize::Zeroizing;
 
 use crate::agent_file::{AgentSpec, parse_amount};
-use crate::card::AgentCard;
 use crate::service::{NodeHandle, SearchHit};
 
 /// Shared state of the API handlers.
@@ -69,9 +67,10 @@ fn router(state: ServerState) -> Router {
         .route("/v1/info", get(info))
         .route("/v1/metrics", get(metrics))
         .route("/v1/agents", get(list_agents).post(publish))
-        .route("/v1/agents/{name}", delete(retire))
+        .route("/v1/agents/{name}", get(agents::show).delete(retire))
+        .route("/v1/agents/{provider}/{name}", get(agents::show_handle))
         .route("/v1/search", get(search))
-        .route("/v1/manifests/{id}", get(manifest))
+        .route("/v1/manifests/{id}", get(agents::show))
         .route("/v1/shutdown", post(shutdown))
         .route("/v1/hires", get(hires::list).post(hires::create))
         .route("/v1/hires/{id}", get(hires::get_one))
@@ -320,67 +319,6 @@ async fn search(
     match s.node.search(req).await {
         Ok(hits) => Json::<Vec<SearchHit>>(hits).into_response(),
         Err(e) => node_error(e),
-    }
-}
-
-/// `GET /v1/manifests/{id}` parameters.
-#[derive(Debug, Default, Deserialize)]
-pub struct ManifestParams {
-    /// `json` (default: the agent card) or `cbor` (the signed envelope's bytes).
-    pub format: Option<String>,
-}
-
-/// Shortest manifest id prefix accepted.
-const MIN_ID_PREFIX: usize = 8;
-
-async fn manifest(
-    State(s): State<ApiState>,
-    Path(id): Path<String>,
-    params: Result<Query<ManifestParams>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let Ok(Query(p)) = params else {
-        return error(StatusCode::BAD_REQUEST, "format is json or cbor");
-    };
-    let cbor = match p.format.as_deref() {
-        None | Some("json") => false,
-        Some("cbor") => true,
-        Some(_) => return error(StatusCode::BAD_REQUEST, "format is json or cbor"),
-    };
-    let prefix = id.trim().to_ascii_lowercase();
-    if prefix.len() < MIN_ID_PREFIX
-        || prefix.len() > 64
-        || !prefix.bytes().all(|b| b.is_ascii_hexdigit())
-    {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "a manifest id is 64 hex digits, or a unique prefix of at least 8",
-        );
-    }
-    let found = match s.node.manifests_by_prefix(prefix.clone()).await {
-        Ok(found) => found,
-        Err(e) => return node_error(e),
-    };
-    let bytes = match found.as_slice() {
-        [one] => one,
-        [] => {
-            return error(
-                StatusCode::NOT_FOUND,
-                format!("no manifest {prefix} on this node: find it with a search first"),
-            );
-        }
-        _ => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("{prefix} matches several manifests; give more digits"),
-            );
-        }
-    };
-    if cbor {
-        return ([(header::CONTENT_TYPE, "application/cbor")], bytes.clone()).into_response();
-    }
-    match Signed::<Manifest>::decode_bytes(bytes) {
-        Ok(m) => Json(AgentCard::from_manifest(&m)).into_response(),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
 

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Subcommand;
 use souk_node::agent_file::AgentSpec;
+use souk_node::agent_ref::AgentRef;
 use souk_node::api::AgentSummary;
 use souk_node::service::Published;
 
@@ -32,8 +33,11 @@ pub(crate) enum AgentCommand {
     /// Show an agent's card: description, capabilities, schemas, pricing, limits, hosts,
     /// credential slots, provider and liveness (`--json`: the API's card).
     Show {
-        /// Manifest id, or a unique prefix of at least 8 hex digits (as `souk search` prints).
-        manifest: String,
+        /// The agent: its handle `<node id>/<name>` (the node id may be a prefix of at least 8
+        /// characters after `souk`), its manifest id, or a unique prefix of the id of at least 8
+        /// hex digits (as `souk search` prints).
+        #[arg(value_name = "AGENT")]
+        agent: String,
     },
 }
 
@@ -69,15 +73,13 @@ pub(crate) fn run(ctx: &Ctx, cmd: AgentCommand) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        AgentCommand::Show { manifest } => {
-            let p = manifest.trim().to_ascii_lowercase();
-            if p.len() < 8 || p.len() > 64 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(usage!(
-                    "{manifest:?} is not a manifest id (64 hex digits, or a unique prefix of at \
-                     least 8)"
-                ));
-            }
-            let card: AgentCard = ctx.connect()?.get(&format!("/v1/manifests/{p}"))?;
+        AgentCommand::Show { agent } => {
+            let path = match agent.parse::<AgentRef>() {
+                Ok(AgentRef::Handle { provider, name }) => format!("/v1/agents/{provider}/{name}"),
+                Ok(r) => format!("/v1/agents/{r}"),
+                Err(e) => return Err(usage!("{e}")),
+            };
+            let card: AgentCard = ctx.connect()?.get(&path)?;
             if ctx.json {
                 super::print_json(&card)?;
             } else {

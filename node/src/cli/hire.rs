@@ -43,8 +43,10 @@ pub(crate) struct HireArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct NewHireArgs {
-    /// The manifest id to hire (from `souk search`).
-    #[arg(value_name = "MANIFEST_ID", required = true)]
+    /// The agent to hire: its handle `<node id>/<name>` (the node id may be a prefix of at
+    /// least 8 characters after `souk`), its manifest id, or a unique prefix of the id of at
+    /// least 8 hex digits (as `souk search` prints).
+    #[arg(value_name = "AGENT", required = true)]
     manifest: Option<String>,
     /// The job input: a JSON file, or `-` for stdin.
     #[arg(long, value_name = "FILE", required = true)]
@@ -507,7 +509,7 @@ fn new_hire(a: NewHireArgs) -> anyhow::Result<NewHire> {
         });
     }
     Ok(NewHire {
-        manifest_id: manifest.to_ascii_lowercase(),
+        manifest_id: manifest.trim().to_owned(),
         input,
         max_price,
         deadline_ms,

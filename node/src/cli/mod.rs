@@ -86,7 +86,7 @@ pub(crate) enum Command {
     Agent(agent::AgentCommand),
     /// Search the network for agents.
     Search(search::SearchArgs),
-    /// Hire an agent (`souk hire MANIFEST_ID --input FILE`), or act on a hire:
+    /// Hire an agent (`souk hire AGENT --input FILE`, AGENT a handle or manifest id), or act on a hire:
     /// status, watch, output, answer, cancel, accept, reject.
     Hire(hire::HireArgs),
     /// List this node's hires.

@@ -97,17 +97,18 @@ pub(crate) fn run(ctx: &Ctx, args: &SearchArgs) -> anyhow::Result<ExitCode> {
         } else {
             String::new()
         };
+        // A short handle (the node id cut to 12 characters after `souk`) and a 16-digit id
+        // prefix: both are accepted by `souk hire` and `souk agent show`.
+        let handle = format!("{}/{}", h.provider.get(..16).unwrap_or(&h.provider), h.name);
         out!(
-            "{}  {:<24} {:>12}{hourly}  {}  by {}",
-            &h.id[..16],
-            h.name,
+            "{handle:<40} {:>12}{hourly}  {}",
             money(h.per_hire, &h.currency),
-            h.capabilities.join(","),
-            h.provider.get(..16).unwrap_or(&h.provider)
+            h.capabilities.join(",")
         );
         out!(
-            "    {}",
-            h.description.chars().take(100).collect::<String>()
+            "    id {}  {}",
+            &h.id[..16],
+            h.description.chars().take(90).collect::<String>()
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -2,45 +2,19 @@
 //! and [`blocking`], the one way hire code touches the store: on tokio's blocking pool, never
 //! on an async worker.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use libp2p::PeerId;
+use souk_protocol::NodeId;
 use souk_protocol::identity::Keypair;
-use souk_protocol::manifest::Manifest;
-use souk_protocol::signed::Signed;
-use souk_protocol::{Hash, NodeId};
 use souk_store::Store;
 use tokio::sync::mpsc;
 
 use super::error::HireError;
 use super::msg::Msg;
+pub(crate) use super::offers::Offers;
 use super::transport::HireNetwork;
-use crate::agent_file::RunSpec;
-
-/// One of this node's own manifests that clients may hire, with how to run it.
-#[derive(Debug, Clone)]
-pub struct Offerable {
-    /// The signed manifest.
-    pub manifest: Signed<Manifest>,
-    /// How to run the agent.
-    pub run: RunSpec,
-}
-
-/// Own manifests by id, kept until they expire (a client may hire a manifest that a
-/// heartbeat has since replaced). Written by the swarm loop, read by hire tasks; every lock
-/// is held for a map operation only.
-pub type Offers = Arc<Mutex<HashMap<Hash, Offerable>>>;
-
-/// The offer of manifest `id`, if this node offers it.
-pub(crate) fn offer(offers: &Offers, id: &Hash) -> Option<Offerable> {
-    match offers.lock() {
-        Ok(map) => map.get(id).cloned(),
-        // A panic while holding the lock left the map as it was: keep using it.
-        Err(poisoned) => poisoned.into_inner().get(id).cloned(),
-    }
-}
 
 /// What hire tasks share. Cheap to clone.
 #[derive(Clone)]

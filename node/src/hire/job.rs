@@ -20,12 +20,13 @@ use souk_runtime::{
 use tokio::sync::mpsc;
 
 use super::chain::Chain;
-use super::ctx::{Ctx, blocking, offer};
+use super::ctx::{Ctx, blocking};
 use super::egress::{HireProxy, network_call};
 use super::error::HireError;
 use super::export::{blob, contract_and_manifest};
 use super::launch;
 use super::msg::{JobControl, JobUpdate, Msg};
+use super::offers::offer;
 use super::record::{BLOB_ANSWER, BLOB_CHECKPOINT, BLOB_INPUT, BLOB_OUTPUT, HireRecord};
 use crate::agent_file::RunSpec;
 use crate::now_ms;

@@ -23,10 +23,11 @@ use souk_store::Store;
 use tokio::sync::oneshot;
 
 use super::credentials;
-use super::ctx::{Ctx, Offerable, blocking, offer};
+use super::ctx::{Ctx, blocking};
 use super::error::HireError;
 use super::export::verified_chain;
 use super::msg::{Done, JobControl, Msg};
+use super::offers::{OfferLookup, Offerable, lookup, offer};
 use super::policy::{self, PROPOSAL_TTL_MS};
 use super::record::{
     BLOB_ATTESTATION, BLOB_CONTRACT, BLOB_INPUT, BLOB_MANIFEST, BLOB_SALT, HireRecord, Role,
@@ -118,7 +119,11 @@ fn on_request(hires: &mut Hires, peer: PeerId, raw: &[u8], reply: Responder) {
     };
     let now = now_ms();
     let request_id = request.id();
-    let offer = offer(&hires.ctx.offers, &request.body().manifest_id);
+    let (offer, superseded) = match lookup(&hires.ctx.offers, &request.body().manifest_id) {
+        OfferLookup::Current(o) => (Some(o), None),
+        OfferLookup::Superseded(current) => (None, Some(current)),
+        OfferLookup::Unknown => (None, None),
+    };
     let (in_use, reserved) = match &offer {
         None => (0, false),
         Some(o) => {
@@ -135,7 +140,7 @@ fn on_request(hires: &mut Hires, peer: PeerId, raw: &[u8], reply: Responder) {
     };
     let ctx = hires.ctx.clone();
     hires.spawn(async move {
-        let (answer, outcome) = answer_request(&ctx.key, request, offer, in_use, now);
+        let (answer, outcome) = answer_request(&ctx.key, request, offer, superseded, in_use, now);
         let _ = reply.send(answer);
         match outcome {
             Answered::Proposed => ctx.metrics.hires_offered.inc(),
@@ -166,6 +171,7 @@ fn answer_request(
     key: &souk_protocol::Keypair,
     request: Signed<HireRequest>,
     offer: Option<Offerable>,
+    superseded: Option<Hash>,
     running: u32,
     now: u64,
 ) -> (HireReply, Answered) {
@@ -193,6 +199,16 @@ fn answer_request(
         (reply, Answered::Declined(reason))
     };
     let Some(offer) = offer.filter(|o| o.manifest.body().expires_at > now) else {
+        if let Some(current) = superseded {
+            return decline(
+                DeclineReason::UnknownManifest,
+                format!(
+                    "the agent of manifest {} has changed; its current manifest is {}",
+                    req.manifest_id.short(),
+                    current.to_hex()
+                ),
+            );
+        }
         return decline(
             DeclineReason::UnknownManifest,
             format!(

@@ -2,7 +2,6 @@
 //! gives, without libp2p, TCP or Python. Calls go in through [`InboundSender`] with a
 //! one-shot responder, exactly as the swarm loop delivers them.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use libp2p::PeerId;
@@ -16,7 +15,8 @@ use souk_protocol::{Hash, Keypair};
 use souk_store::{Store, StoreConfig};
 use tokio::sync::oneshot;
 
-use super::ctx::{Offerable, Offers, peer_of};
+use super::ctx::peer_of;
+use super::offers::{OfferBook, Offerable, Offers};
 use super::transport::{BoxFuture, HireNetwork, TransportError};
 use super::{HireActor, HireOps, InboundSender};
 use crate::agent_file::RunSpec;
@@ -78,9 +78,8 @@ async fn provider(max_concurrency: u32) -> Provider {
         )
         .unwrap_or_else(|e| panic!("{e}"));
     let manifest = Signed::sign(body, &key);
-    let offers: Offers = Arc::new(Mutex::new(HashMap::new()));
+    let offers: Offers = Arc::new(Mutex::new(OfferBook::new()));
     offers.lock().unwrap_or_else(|e| e.into_inner()).insert(
-        manifest.id(),
         Offerable {
             manifest: manifest.clone(),
             run: RunSpec {
@@ -88,6 +87,7 @@ async fn provider(max_concurrency: u32) -> Provider {
                 workdir: package,
             },
         },
+        &[],
     );
     let store = Arc::new(
         Store::open(

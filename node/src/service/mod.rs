@@ -221,12 +221,7 @@ impl Node {
         }
         // The store may hold expired manifests the catalog never loaded: sweep it too.
         self.store_op(StoreOp::RemoveExpired(now));
-        match self.offers.lock() {
-            Ok(mut offers) => offers.retain(|_, o| o.manifest.body().expires_at > now),
-            Err(poisoned) => poisoned
-                .into_inner()
-                .retain(|_, o| o.manifest.body().expires_at > now),
-        }
+        crate::hire::offers::with_book(&self.offers, |book| book.retain_live(now));
         for peer in self.scores.expire_bans(now) {
             self.swarm.behaviour_mut().blocked.unblock_peer(peer);
         }

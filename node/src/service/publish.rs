@@ -26,7 +26,8 @@ impl Node {
         replaced: Option<Hash>,
         via: Via,
     ) {
-        if let Some(old) = replaced {
+        // The same id replaced (a re-announcement of an unchanged agent): the put replaces it.
+        if let Some(old) = replaced.filter(|old| *old != manifest.id()) {
             self.store_batch.push(ManifestWrite::Remove(old));
         }
         let _ = self.events.send(NodeEvent::ManifestAdmitted {
@@ -189,10 +190,17 @@ impl Node {
                 manifest: manifest.clone(),
                 run,
             };
-            match self.offers.lock() {
-                Ok(mut offers) => offers.insert(manifest.id(), offer),
-                Err(poisoned) => poisoned.into_inner().insert(manifest.id(), offer),
-            };
+            let previous: Vec<Hash> = self
+                .publisher
+                .get(&manifest.body().name)
+                .map(|r| {
+                    r.previous_ids
+                        .iter()
+                        .filter_map(|h| Hash::from_hex(h))
+                        .collect()
+                })
+                .unwrap_or_default();
+            crate::hire::offers::with_book(&self.offers, |book| book.insert(offer, &previous));
         }
         if self.light {
             self.remember(&manifest);

@@ -19,7 +19,7 @@ use super::calls::Caller;
 use super::handle::NodeHandle;
 use crate::connections::PeerManager;
 use crate::discovery::{Catalog, verify_envelope};
-use crate::hire::{HireActor, HireDeps, Offers};
+use crate::hire::{HireActor, HireDeps, OfferBook, Offers};
 use crate::metrics::Metrics;
 use crate::now_ms;
 use crate::peer_score::PeerScores;
@@ -212,7 +212,7 @@ pub async fn start(
     let key = Arc::new(key);
     let node_id = key.id();
     let (events, _) = tokio::sync::broadcast::channel(1024);
-    let offers: Offers = Arc::new(Mutex::new(HashMap::new()));
+    let offers: Offers = Arc::new(Mutex::new(OfferBook::new()));
     let caller = Caller::new(tx.clone());
     let (actor, hires, hire_inbound) = HireActor::new(HireDeps {
         store: store.clone(),
