@@ -34,7 +34,7 @@ pub struct Offerable {
 #[derive(Debug, Clone)]
 pub enum OfferLookup {
     /// A manifest this node offers (unexpired when inserted; callers check expiry).
-    Current(Offerable),
+    Current(Box<Offerable>),
     /// An id one of this node's agents had before it changed; the agent's current id.
     Superseded(Hash),
     /// Not one of this node's agents.
@@ -90,7 +90,7 @@ impl OfferBook {
     /// What `id` is on this node.
     pub fn lookup(&self, id: &Hash) -> OfferLookup {
         if let Some(o) = self.by_id.get(id) {
-            return OfferLookup::Current(o.clone());
+            return OfferLookup::Current(Box::new(o.clone()));
         }
         match self.former.get(id).and_then(|name| self.current.get(name)) {
             Some(now) if self.by_id.contains_key(now) => OfferLookup::Superseded(*now),

@@ -120,7 +120,7 @@ fn on_request(hires: &mut Hires, peer: PeerId, raw: &[u8], reply: Responder) {
     let now = now_ms();
     let request_id = request.id();
     let (offer, superseded) = match lookup(&hires.ctx.offers, &request.body().manifest_id) {
-        OfferLookup::Current(o) => (Some(o), None),
+        OfferLookup::Current(o) => (Some(*o), None),
         OfferLookup::Superseded(current) => (None, Some(current)),
         OfferLookup::Unknown => (None, None),
     };
