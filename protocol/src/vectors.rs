@@ -1470,13 +1470,13 @@ pub fn generate() -> Vec<VectorFile> {
     let fx = HireFixture::build(4, Ending::CompletedAccepted);
     let counter_contract = contract(&fx.manifest, &provider, &client, true);
     let decline = Signed::sign(
-        Decline {
-            request_id: fx.contract.request.id(),
-            provider: provider.id(),
-            reason: DeclineReason::Capacity,
-            message: "all 4 slots busy; retry after 10 minutes".into(),
-            created_at: T0 + 1100,
-        },
+        Decline::new(
+            fx.contract.request.id(),
+            provider.id(),
+            DeclineReason::Capacity,
+            "all 4 slots busy; retry after 10 minutes".into(),
+            T0 + 1100,
+        ),
         &provider,
     );
     let mut sigs = vec![
