@@ -4,10 +4,6 @@
 //! This module owns [`Figures`] and [`compute`]. It never decides which records belong to a
 //! handle (the ledger does) and never reads a record that the caller did not verify.
 
-use std::collections::HashMap;
-use std::collections::HashSet;
-use std::collections::hash_map::Entry;
-
 use serde::{Deserialize, Serialize};
 
 use crate::facts::{End, OutcomeFacts, Verdict, WINDOW_MS};
@@ -70,18 +66,11 @@ pub struct Figures {
     pub policy: PolicySummary,
 }
 
-/// The latest record of one (client, window) group seen so far.
-struct Vote {
-    settled_at_ms: u64,
-    hire_id: [u8; 32],
-    success: bool,
-}
-
 /// Computes the figures of the given records (all of one handle, or all of one provider).
 ///
-/// `admitted(client)` answers the policy's `min_other_providers` question for the rated
-/// provider; it is asked at most once per client. The result does not depend on the order of
-/// `records`.
+/// `other_providers_ok(client)` answers the policy's `min_other_providers` question for the
+/// rated provider; it is asked at most once per client, and only for clients on the trust
+/// list (if any). The result does not depend on the order of `records`.
 pub(crate) fn compute<'a>(
     records: impl Iterator<Item = &'a OutcomeFacts>,
     now_ms: u64,
@@ -111,9 +100,7 @@ pub(crate) fn compute<'a>(
         policy: policy.summary(),
     };
     let recent_from = now_ms.saturating_sub(RECENT_MS);
-    let mut clients: HashSet<[u8; 32]> = HashSet::new();
-    let mut admitted: HashMap<[u8; 32], bool> = HashMap::new();
-    let mut votes: HashMap<([u8; 32], u64), Vote> = HashMap::new();
+    let mut counted: Vec<&OutcomeFacts> = Vec::new();
 
     for r in records {
         if r.is_self_hire() {
@@ -132,7 +119,6 @@ pub(crate) fn compute<'a>(
             End::CanceledByProvider => f.canceled_by_provider += 1,
             End::CanceledByClient => f.canceled_by_client += 1,
         }
-        clients.insert(r.client);
         f.last_settled_at_ms = Some(
             f.last_settled_at_ms
                 .map_or(r.settled_at_ms, |t| t.max(r.settled_at_ms)),
@@ -140,34 +126,35 @@ pub(crate) fn compute<'a>(
         if r.settled_at_ms >= recent_from {
             f.recent_settled += 1;
         }
+        counted.push(r);
+    }
 
-        let ok = *admitted
-            .entry(r.client)
-            .or_insert_with(|| policy.trusts(&r.client) && other_providers_ok(&r.client));
-        if !ok {
-            continue;
+    // Runs of one client, inside them runs of one window, each in settled order: the last
+    // record of a (client, window) run is its latest, and decides the vote.
+    counted.sort_unstable_by(|a, b| {
+        (a.client, a.window(), a.settled_at_ms, a.hire_id).cmp(&(
+            b.client,
+            b.window(),
+            b.settled_at_ms,
+            b.hire_id,
+        ))
+    });
+    let mut admitted = false;
+    for (i, r) in counted.iter().enumerate() {
+        let next = counted.get(i + 1);
+        if i == 0 || counted[i - 1].client != r.client {
+            f.distinct_clients += 1;
+            admitted = policy.trusts(&r.client) && other_providers_ok(&r.client);
         }
-        let vote = Vote {
-            settled_at_ms: r.settled_at_ms,
-            hire_id: r.hire_id,
-            success: r.is_success(),
-        };
-        match votes.entry((r.client, r.window())) {
-            Entry::Vacant(e) => {
-                e.insert(vote);
-            }
-            Entry::Occupied(mut e) => {
-                let held = e.get();
-                if (vote.settled_at_ms, vote.hire_id) > (held.settled_at_ms, held.hire_id) {
-                    e.insert(vote);
-                }
+        let last_of_group = next.is_none_or(|n| n.client != r.client || n.window() != r.window());
+        if admitted && last_of_group {
+            f.counted += 1;
+            if r.is_success() {
+                f.successes += 1;
             }
         }
     }
 
-    f.distinct_clients = clients.len() as u64;
-    f.counted = votes.len() as u64;
-    f.successes = votes.values().filter(|v| v.success).count() as u64;
     f.success_lower_bound = wilson_lower_bound(f.successes, f.counted);
     f.success_rate_raw = (f.counted > 0).then(|| f.successes as f64 / f.counted as f64);
     f
