@@ -41,7 +41,7 @@ pub struct Figures {
     pub canceled_by_client: u64,
     /// Records whose client is the provider itself: held but never counted anywhere else.
     pub self_hires: u64,
-    /// Distinct clients among the counted records (self-hires excluded).
+    /// Distinct clients among the `settled` records (self-hires excluded; any policy).
     pub distinct_clients: u64,
     /// Number of votes: distinct (client, window) pairs among the records the policy admits.
     pub counted: u64,
