@@ -36,9 +36,20 @@ fn temp_store() -> (tempfile::TempDir, PathBuf, Store) {
     (dir, path, store)
 }
 
+/// A manifest whose content changes with `seq` (so every seq is another agent version with
+/// its own manifest id).
 fn manifest(key: &Keypair, name: &str, seq: u64, expires_at: u64) -> Signed<Manifest> {
     let mut body = manifest_body(key);
     body.name = name.into();
+    body.description = format!("version {seq}");
+    body.seq = seq;
+    body.expires_at = expires_at;
+    Signed::sign(body, key)
+}
+
+/// A re-announcement of `m`: same content (same manifest id), another seq and expiry.
+fn reannounced(key: &Keypair, m: &Signed<Manifest>, seq: u64, expires_at: u64) -> Signed<Manifest> {
+    let mut body = m.body().clone();
     body.seq = seq;
     body.expires_at = expires_at;
     Signed::sign(body, key)
@@ -104,12 +115,19 @@ fn insert_duplicate_stale_and_replace() {
         store.put_manifest(&v2).unwrap(),
         PutOutcome::Stale { current_seq: 3 }
     );
-    let v3b = manifest(&key, "csv-analyst", 3, T0 + 2 * DAY);
+    let mut body = v3.body().clone();
+    body.description = "another version 3".into();
+    let v3b = Signed::sign(body, &key);
     assert_ne!(v3b.id(), v3.id());
     assert_eq!(
         store.put_manifest(&v3b).unwrap(),
         PutOutcome::Stale { current_seq: 3 }
     );
+    // The same version announced again at the same seq changes nothing.
+    let v3c = reannounced(&key, &v3, 3, T0 + 2 * DAY);
+    assert_eq!(v3c.id(), v3.id());
+    assert_eq!(store.put_manifest(&v3c).unwrap(), PutOutcome::Duplicate);
+    assert_eq!(store.get_manifest(&v3.id()).unwrap(), Some(v3.to_bytes()));
     assert_eq!(store.get_manifest(&v2.id()).unwrap(), None);
     assert_eq!(store.manifest_count().unwrap(), 1);
 
@@ -723,6 +741,39 @@ fn shared_between_threads() {
         t.join().unwrap();
     }
     assert_eq!(store.manifest_count().unwrap(), 2);
+}
+
+#[test]
+fn a_reannouncement_keeps_the_id_and_replaces_the_stored_manifest() {
+    let (_dir, path, store) = temp_store();
+    let key = provider_key();
+    let provider = *key.id().as_bytes();
+    let v1 = manifest(&key, "csv-analyst", 1, T0 + DAY);
+    let v2 = reannounced(&key, &v1, 2, T0 + 2 * DAY);
+    assert_eq!(v1.id(), v2.id(), "unchanged content keeps its manifest id");
+    assert_ne!(v1.envelope_id(), v2.envelope_id());
+    store.put_manifest(&v1).unwrap();
+    assert_eq!(
+        store.put_manifest(&v2).unwrap(),
+        PutOutcome::Inserted {
+            replaced: Some(v1.id())
+        }
+    );
+    // The older announcement is stale now, not a duplicate.
+    assert_eq!(
+        store.put_manifest(&v1).unwrap(),
+        PutOutcome::Stale { current_seq: 2 }
+    );
+    assert_eq!(store.manifest_count().unwrap(), 1);
+    // Its expiry row moved with it: sweeping at the first expiry keeps it.
+    assert!(store.remove_expired(T0 + DAY).unwrap().is_empty());
+    drop(store);
+    let store = Store::open(&path, &small()).unwrap();
+    assert_eq!(store.get_manifest(&v1.id()).unwrap(), Some(v2.to_bytes()));
+    assert_eq!(
+        store.latest_seq(&provider, "csv-analyst").unwrap(),
+        Some((2, v2.id()))
+    );
 }
 
 #[test]

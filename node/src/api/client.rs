@@ -75,6 +75,7 @@ fn api_error(status: ureq::http::StatusCode, body: &[u8]) -> ClientError {
             code: String::new(),
             provider_code: None,
             decline_reason: None,
+            current_manifest: None,
         });
     ClientError::Api {
         status: status.as_u16(),

@@ -26,6 +26,9 @@ pub struct ApiError {
     /// The reason code of a provider's signed decline (`price`, `capacity`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decline_reason: Option<String>,
+    /// For a `superseded` decline: the agent's current manifest id (hire that instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_manifest: Option<String>,
 }
 
 /// The code of a plain HTTP-level failure.
@@ -56,6 +59,7 @@ pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response 
             code: code_of(status).into(),
             provider_code: None,
             decline_reason: None,
+            current_manifest: None,
         },
     )
 }
@@ -73,6 +77,7 @@ pub(crate) fn error_with_code(
             code: code.into(),
             provider_code: None,
             decline_reason: None,
+            current_manifest: None,
         },
     )
 }
@@ -87,6 +92,7 @@ pub(crate) fn hire_error(e: HireError) -> Response {
             code: e.code().into(),
             provider_code: e.provider_code().map(|c| c.as_str().into()),
             decline_reason: e.decline_reason().map(|r| r.as_str().into()),
+            current_manifest: e.current_manifest().map(|h| h.to_hex()),
         },
     )
 }
@@ -111,6 +117,7 @@ pub(crate) fn node_error(e: NodeError) -> Response {
             code: code.into(),
             provider_code: None,
             decline_reason: None,
+            current_manifest: None,
         },
     )
 }

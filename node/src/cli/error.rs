@@ -102,10 +102,19 @@ pub(crate) fn report(err: &anyhow::Error, json: bool) -> u8 {
             if let Some(r) = &body.decline_reason {
                 obj["decline_reason"] = json!(r);
             }
+            if let Some(id) = &body.current_manifest {
+                obj["current_manifest"] = json!(id);
+            }
         }
         eprintln!("{obj}");
     } else {
         eprintln!("error: {message}");
+        if let Some(ClientError::Api { body, .. }) =
+            err.chain().find_map(|e| e.downcast_ref::<ClientError>())
+            && let Some(id) = &body.current_manifest
+        {
+            eprintln!("the agent has changed since: its current manifest is {id}");
+        }
     }
     code
 }
@@ -146,6 +155,7 @@ mod tests {
                 code: "declined".into(),
                 provider_code: None,
                 decline_reason: Some("price".into()),
+                current_manifest: None,
             },
         };
         assert_eq!(exit_code(&anyhow::Error::new(api)), EXIT_FAILED);

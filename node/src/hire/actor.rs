@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use super::ctx::{Ctx, Offers, blocking};
 use super::handle::HireOps;
 use super::msg::{Done, FollowUpdate, JobUpdate, Msg};
-use super::record::{HireRecord, Role};
+use super::record::{ClosedReason, HireRecord, Role};
 use super::settings::HireSettings;
 use super::state::Hires;
 use super::transport::{HireNetwork, RelayResponder, Responder};
@@ -190,6 +190,17 @@ fn resume(hires: &mut Hires, id: souk_protocol::Hash) {
         return;
     };
     let terminal = r.state.is_terminal();
+    if r.closed.as_ref().is_some_and(|c| c.reason == ClosedReason::ProviderEquivocated) {
+        // Ended by the provider's equivocation: publish the proof again (the node may have
+        // stopped before it took it; a second copy is ignored).
+        let ctx = hires.ctx.clone();
+        hires.spawn(async move {
+            if let Err(e) = super::outcome::publish_proof(&ctx, id).await {
+                tracing::warn!(hire = %id.short(), "equivocation proof not published: {e}");
+            }
+        });
+        return;
+    }
     match r.role {
         Role::Provider if !terminal => hires.start_job(id),
         Role::Client
@@ -241,6 +252,14 @@ fn on_done(hires: &mut Hires, done: Done) {
             hires.settling.remove(&id);
             tracing::info!(hire = %id.short(), "settled by the client: {verdict}");
             hires.update(*record);
+            // The provider publishes the outcome too: it spreads even if the client went
+            // offline before its own copy reached a peer.
+            let ctx = hires.ctx.clone();
+            hires.spawn(async move {
+                if let Err(e) = super::outcome::publish(&ctx, id).await {
+                    tracing::warn!(hire = %id.short(), "outcome record not published: {e}");
+                }
+            });
         }
         Done::SettleFinished(id) => {
             hires.settling.remove(&id);

@@ -72,6 +72,8 @@ pub enum HireError {
         reason: DeclineReason,
         /// The provider's message.
         message: String,
+        /// For a `superseded` decline: the agent's current manifest id.
+        current: Option<Hash>,
     },
     /// The provider's proposal is outside what the client accepts.
     #[error("not accepted by your policy: {0}")]
@@ -176,6 +178,14 @@ impl HireError {
     pub fn provider_code(&self) -> Option<CallError> {
         match self {
             HireError::Refused { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// The agent's current manifest id, for a `superseded` [`HireError::Declined`].
+    pub fn current_manifest(&self) -> Option<Hash> {
+        match self {
+            HireError::Declined { current, .. } => *current,
             _ => None,
         }
     }

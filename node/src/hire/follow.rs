@@ -24,7 +24,9 @@ use super::ctx::{Ctx, blocking, peer_of};
 use super::error::HireError;
 use super::export::{blob, contract_and_manifest, verified_chain};
 use super::msg::{FollowUpdate, Msg};
-use super::record::{BLOB_EQUIVOCATION, BLOB_INPUT, BLOB_OUTPUT, BLOB_SALT, HireRecord};
+use super::record::{
+    BLOB_EQUIVOCATION, BLOB_INPUT, BLOB_OUTPUT, BLOB_SALT, Closed, ClosedReason, HireRecord,
+};
 use crate::now_ms;
 
 /// Longest pause between attempts.
@@ -37,6 +39,8 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 enum Stop {
     /// The provider broke the protocol: record it and stop for good.
     Provider(String),
+    /// The provider equivocated (the proof is stored): end the hire and publish the proof.
+    Equivocated(String),
     /// This node failed (store): retry from what is durable.
     Local(HireError),
     /// The node is stopping.
@@ -106,6 +110,23 @@ impl Follower {
                     }
                     break;
                 }
+                Err(Stop::Equivocated(why)) => {
+                    tracing::warn!(hire = %id.short(), "hire ended: {why}");
+                    let mut r = self.record.clone();
+                    r.error = Some(why);
+                    r.updated_at = now_ms();
+                    r.closed = Some(Closed {
+                        reason: ClosedReason::ProviderEquivocated,
+                        at: r.updated_at,
+                    });
+                    if let Err(e) = self.save(r).await {
+                        tracing::error!(hire = %id.short(), "cannot record the end of the hire: {e}");
+                    }
+                    if let Err(e) = super::outcome::publish_proof(&self.ctx, id).await {
+                        tracing::warn!(hire = %id.short(), "equivocation proof not published yet: {e}");
+                    }
+                    break;
+                }
                 Err(Stop::Local(e)) => {
                     tracing::warn!(hire = %id.short(), "local failure while following, retrying in {backoff:?}: {e}");
                     if !self.pause(&mut backoff).await {
@@ -135,6 +156,7 @@ impl Follower {
             r.entries = mine.entries;
             r.question = mine.question;
             r.error = mine.error;
+            r.closed = mine.closed;
             r.updated_at = mine.updated_at;
             store.put_hire(&id, &r.to_bytes())?;
             Ok(r)
@@ -366,8 +388,8 @@ impl Follower {
                     // will send the forked entry again).
                     blocking(move || Ok(store.put_hire_blob(&id, BLOB_EQUIVOCATION, &bytes)?))
                         .await?;
-                    failure = Some(Absorb::Stop(Stop::Provider(format!(
-                        "the provider equivocated at seq {}: two different signed entries (proof kept)",
+                    failure = Some(Absorb::Stop(Stop::Equivocated(format!(
+                        "the provider equivocated at seq {}: two different signed entries (proof kept and published)",
                         proof.seq()
                     ))));
                     break;

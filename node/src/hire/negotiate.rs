@@ -160,6 +160,7 @@ async fn attempt(
             return Err(HireError::Declined {
                 reason: s.body().reason,
                 message: s.body().message.clone(),
+                current: s.body().current,
             });
         }
         HireReply::Error { code, message } => return Err(HireError::Refused { code, message }),

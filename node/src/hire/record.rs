@@ -100,6 +100,37 @@ pub struct HireRecord {
     pub error: Option<String>,
     /// Client side: the attestation still has to reach the provider.
     pub settle_pending: bool,
+    /// Client side: the hire was ended here, without a terminal receipt, and why (the
+    /// provider equivocated: nothing it signs for this hire can be trusted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed: Option<Closed>,
+}
+
+/// Why a client ended a hire whose chain has no terminal entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClosedReason {
+    /// The provider signed two different entries at one seq of this hire (an equivocation
+    /// proof is stored with the hire and published).
+    ProviderEquivocated,
+}
+
+impl ClosedReason {
+    /// `provider-equivocated`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClosedReason::ProviderEquivocated => "provider-equivocated",
+        }
+    }
+}
+
+/// A client's local end of a hire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Closed {
+    /// Why.
+    pub reason: ClosedReason,
+    /// When (ms).
+    pub at: u64,
 }
 
 /// A stored hire record that does not parse.
@@ -130,6 +161,7 @@ impl HireRecord {
             question: None,
             error: None,
             settle_pending: false,
+            closed: None,
         }
     }
 

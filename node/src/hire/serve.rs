@@ -182,32 +182,27 @@ fn answer_request(
         );
     }
     let req = request.body();
-    let decline = |reason, message: String| {
-        let reply = HireReply::Decline(
-            Signed::sign(
-                Decline {
-                    request_id: request.id(),
-                    provider: key.id(),
-                    reason,
-                    message,
-                    created_at: now,
-                },
-                key,
-            )
-            .to_bytes(),
-        );
+    let signed = |body: Decline| {
+        let reason = body.reason;
+        let reply = HireReply::Decline(Signed::sign(body, key).to_bytes());
         (reply, Answered::Declined(reason))
+    };
+    let decline = |reason, message: String| {
+        signed(Decline::new(request.id(), key.id(), reason, message, now))
     };
     let Some(offer) = offer.filter(|o| o.manifest.body().expires_at > now) else {
         if let Some(current) = superseded {
-            return decline(
-                DeclineReason::UnknownManifest,
+            return signed(Decline::superseded(
+                request.id(),
+                key.id(),
+                current,
                 format!(
-                    "the agent of manifest {} has changed; its current manifest is {}",
+                    "the agent of manifest {} has changed since; hire its current manifest {}",
                     req.manifest_id.short(),
-                    current.to_hex()
+                    current.short()
                 ),
-            );
+                now,
+            ));
         }
         return decline(
             DeclineReason::UnknownManifest,

@@ -60,11 +60,21 @@ pub(crate) async fn settle(
     Ok(record)
 }
 
-/// Sends the stored attestation of `record`'s hire to its provider; on success, clears
-/// `settle_pending` in the store and returns the updated record. `None`: not delivered (the
+/// Publishes the outcome record of `record`'s hire and sends the stored attestation to its
+/// provider; on success, clears `settle_pending` in the store and returns the updated
+/// record. `None`: not delivered (the
 /// provider is unreachable or refused; the actor tries again later).
 pub(crate) async fn deliver(ctx: Ctx, record: HireRecord) -> Option<HireRecord> {
     let id = record.hire_id;
+    // The outcome record goes to the node first (it keeps it and gossips it until a peer
+    // has it): settlement is done only once both the provider and the network have it.
+    match super::outcome::publish(&ctx, id).await {
+        Ok(()) => {}
+        Err(HireError::Stopped) => return None,
+        // A record the node refuses will not become valid by retrying: the provider still
+        // gets its attestation.
+        Err(e) => tracing::error!(hire = %id.short(), "outcome record not published: {e}"),
+    }
     let store = ctx.store.clone();
     let att = match blocking(move || blob(&store, &id, BLOB_ATTESTATION)).await {
         Ok(a) => a,

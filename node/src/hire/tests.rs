@@ -42,6 +42,9 @@ impl HireNetwork for Offline {
     ) -> BoxFuture<Result<souk_protocol::credential::RelayReply, TransportError>> {
         Box::pin(async { Err(TransportError::NoReply("offline".into())) })
     }
+    fn publish(&self, _: super::PublicRecord) -> BoxFuture<Result<(), TransportError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 struct Provider {

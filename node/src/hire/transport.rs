@@ -37,6 +37,15 @@ pub enum TransportError {
     NoReply(String),
 }
 
+/// A signed record that hires hand to the node to keep and spread to every node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublicRecord {
+    /// A settled hire's outcome record (spec/outcomes.md).
+    Outcome(Vec<u8>),
+    /// An equivocation proof against a provider (spec/receipts.md).
+    Equivocation(Vec<u8>),
+}
+
 /// The network as hires see it.
 pub trait HireNetwork: Send + Sync + 'static {
     /// Sends `call` to `peer` and waits for its reply (bounded by the protocol's timeout).
@@ -54,4 +63,9 @@ pub trait HireNetwork: Send + Sync + 'static {
         peer: PeerId,
         request: RelayRequest,
     ) -> BoxFuture<Result<RelayReply, TransportError>>;
+
+    /// Hands `record` to the node, which admits it as it would one from the network, keeps
+    /// it, and gossips it until a peer has it (also after a restart). Publishing the same
+    /// record again is harmless. An error means the node refused it or is stopping.
+    fn publish(&self, record: PublicRecord) -> BoxFuture<Result<(), TransportError>>;
 }

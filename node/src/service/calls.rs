@@ -18,10 +18,10 @@ use souk_protocol::manifest::Manifest;
 use souk_protocol::signed::Signed;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use super::handle::Command;
+use super::handle::{Command, NodeError};
 use super::{Node, Pending};
 use crate::hire::transport::BoxFuture;
-use crate::hire::{HireNetwork, TransportError};
+use crate::hire::{HireNetwork, PublicRecord, TransportError};
 use crate::swarm::HIRE_CALLS_PER_PEER;
 
 /// Sends hire calls to peers through the swarm loop.
@@ -93,6 +93,22 @@ impl HireNetwork for Caller {
             .await
             .map_err(|_| TransportError::Stopped)?;
             rx.await.map_err(|_| TransportError::Stopped)?
+        })
+    }
+
+    fn publish(&self, record: PublicRecord) -> BoxFuture<Result<(), TransportError>> {
+        let tx = self.tx.clone();
+        Box::pin(async move {
+            let (reply, rx) = oneshot::channel();
+            tx.send(Command::PublishRecord(record, reply))
+                .await
+                .map_err(|_| TransportError::Stopped)?;
+            rx.await
+                .map_err(|_| TransportError::Stopped)?
+                .map_err(|e| match e {
+                    NodeError::Stopped => TransportError::Stopped,
+                    other => TransportError::NoReply(other.to_string()),
+                })
         })
     }
 

@@ -98,6 +98,8 @@ pub struct Published {
 /// Requests to the node's loop.
 pub(super) enum Command {
     Info(Reply<NodeInfo>),
+    /// A record a hire hands over: admit, keep and gossip it.
+    PublishRecord(crate::hire::PublicRecord, Reply<Result<(), NodeError>>),
     Publish(Box<AgentSpec>, u64, Reply<Result<Published, NodeError>>),
     Retire(String, Reply<Result<String, NodeError>>),
     Agents(Reply<Vec<AgentRecord>>),

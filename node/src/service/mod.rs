@@ -20,6 +20,7 @@ mod peers;
 mod publish;
 pub mod search;
 mod start;
+mod records;
 mod sync;
 
 use std::collections::{HashMap, VecDeque};
@@ -259,6 +260,9 @@ impl Node {
                     .map(Signed::to_bytes)
                     .collect();
                 let _ = reply.send(envelopes);
+            }
+            Command::PublishRecord(record, reply) => {
+                let _ = reply.send(self.publish_record(record));
             }
             Command::LookupManifest(id, reply) => {
                 let m = self
