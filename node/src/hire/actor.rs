@@ -190,7 +190,10 @@ fn resume(hires: &mut Hires, id: souk_protocol::Hash) {
         return;
     };
     let terminal = r.state.is_terminal();
-    if r.closed.as_ref().is_some_and(|c| c.reason == ClosedReason::ProviderEquivocated) {
+    if r.closed
+        .as_ref()
+        .is_some_and(|c| c.reason == ClosedReason::ProviderEquivocated)
+    {
         // Ended by the provider's equivocation: publish the proof again (the node may have
         // stopped before it took it; a second copy is ignored).
         let ctx = hires.ctx.clone();

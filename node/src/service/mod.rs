@@ -18,9 +18,9 @@ pub mod events;
 pub mod handle;
 mod peers;
 mod publish;
+mod records;
 pub mod search;
 mod start;
-mod records;
 mod sync;
 
 use std::collections::{HashMap, VecDeque};
