@@ -162,6 +162,9 @@ pub async fn resolve(node: &NodeHandle, r: &AgentRef) -> Result<Signed<Manifest>
                     currency: None,
                     limit: 100,
                     provider: Some(provider.clone()),
+                    // A flagged provider's agent is still named by its handle (its card
+                    // says why it is flagged).
+                    include_flagged: true,
                 })
                 .await?;
             let mut matching: Vec<_> = hits.into_iter().filter(|h| h.name == *name).collect();

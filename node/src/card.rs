@@ -1,19 +1,24 @@
 //! The agent card: a verified manifest decoded for people and API clients (`GET
 //! /v1/manifests/{id}`, `souk agent show`), with its schemas as JSON values and its envelope
-//! kept as hex so anyone can re-verify the signed bytes. It only presents what the signed
-//! manifest says; it never adds figures of its own (reputation stays `null` until outcome
-//! records exist).
+//! kept as hex so anyone can re-verify the signed bytes, plus the agent's reputation: figures
+//! the node computed from outcome records it verified itself (spec/reputation.md), never a
+//! number a peer reported, and whether its provider is flagged for equivocating.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use souk_protocol::equivocation::Equivocation;
 use souk_protocol::manifest::{Injection, Manifest};
+use souk_protocol::outcome::Outcome;
 use souk_protocol::signed::Signed;
+use souk_reputation::Figures;
 
 /// A manifest as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentCard {
     /// Manifest id (64 hex digits).
     pub id: String,
+    /// The agent's handle, `<provider node id>/<name>`: names the agent across versions.
+    pub handle: String,
     /// Provider node id (`souk…`).
     pub provider: String,
     /// Agent name.
@@ -45,10 +50,97 @@ pub struct AgentCard {
     pub issued_at: u64,
     /// When the manifest stops being valid (ms): the agent is offered until then.
     pub expires_at: u64,
-    /// Reputation figures: always `null` for now; they come with outcome records.
-    pub reputation: Option<Value>,
+    /// Reputation of the agent (its handle) from the outcome records this node verified;
+    /// `null` when the node could not get them (a light node whose full peers did not
+    /// answer).
+    pub reputation: Option<CardReputation>,
+    /// Set when the provider is flagged: a verified equivocation proof against it is held.
+    pub flagged: Option<CardFlag>,
     /// The signed manifest envelope, canonical CBOR in hex.
     pub envelope: String,
+}
+
+/// Reputation figures of an agent and of its provider, and the agent's latest outcomes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CardReputation {
+    /// The agent's figures (spec/reputation.md): `settled`, `accepted`, `rejected`,
+    /// `distinct_clients`, `success_lower_bound`, ...
+    #[serde(flatten)]
+    pub figures: Figures,
+    /// The provider's figures, over all its agents.
+    pub provider: Figures,
+    /// The agent's latest outcomes, latest first.
+    pub last: Vec<CardOutcome>,
+}
+
+/// One verified outcome record, as the card shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardOutcome {
+    /// Hire id (hex).
+    pub hire_id: String,
+    /// Record id (hex): fetch, verify or cite the record by it.
+    pub record_id: String,
+    /// Client node id.
+    pub client: String,
+    /// How the hire ended (`completed`, `failed (agent-crashed)`, ...).
+    pub end: String,
+    /// The client's verdict (`accepted` or `disputed`).
+    pub verdict: String,
+    /// The client's reason (expected for disputes; may be empty).
+    pub reason: String,
+    /// When the client settled (ms since the Unix epoch).
+    pub settled_at: u64,
+    /// Receipt entries in the chain.
+    pub entries: u64,
+    /// Agreed price (micro-units) and its currency.
+    pub price: u64,
+    /// Currency.
+    pub currency: String,
+}
+
+impl From<&Outcome> for CardOutcome {
+    fn from(o: &Outcome) -> Self {
+        CardOutcome {
+            hire_id: o.hire_id.to_hex(),
+            record_id: o.record_id.to_hex(),
+            client: o.client.to_string(),
+            end: o.end.to_string(),
+            verdict: o.verdict.as_str().into(),
+            reason: o.reason.clone(),
+            settled_at: o.settled_at,
+            entries: o.entries,
+            price: o.price.amount,
+            currency: o.price.currency.clone(),
+        }
+    }
+}
+
+/// Why a provider is flagged: what its verified equivocation proof shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardFlag {
+    /// For people.
+    pub reason: String,
+    /// The hire in which the provider signed two different entries.
+    pub hire_id: String,
+    /// The contested seq.
+    pub seq: u64,
+    /// The two entry ids (hex).
+    pub entries: [String; 2],
+}
+
+impl From<&Equivocation> for CardFlag {
+    fn from(e: &Equivocation) -> Self {
+        CardFlag {
+            reason: format!(
+                "the provider signed two different receipt entries at seq {} of hire {}                  (a verified equivocation proof): nothing it signs can be trusted",
+                e.seq,
+                e.hire_id.short()
+            ),
+            hire_id: e.hire_id.to_hex(),
+            seq: e.seq,
+            entries: [e.ids[0].to_hex(), e.ids[1].to_hex()],
+        }
+    }
 }
 
 /// A tool the agent may call.
@@ -111,6 +203,7 @@ impl AgentCard {
         let b = m.body();
         AgentCard {
             id: m.id().to_hex(),
+            handle: crate::agent_ref::handle_of(b),
             provider: b.provider.to_string(),
             name: b.name.clone(),
             seq: b.seq,
@@ -157,6 +250,7 @@ impl AgentCard {
             issued_at: b.issued_at,
             expires_at: b.expires_at,
             reputation: None,
+            flagged: None,
             envelope: hex::encode(m.to_bytes()),
         }
     }

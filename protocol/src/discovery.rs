@@ -64,6 +64,11 @@ pub struct SearchRequest {
     /// prefix, 1 to [`MAX_PROVIDER_PREFIX`] bytes). On the wire an optional seventh item,
     /// omitted when `None`, so requests without it are the version-1 six-item form.
     pub provider: Option<String>,
+    /// Also return agents of flagged providers (a verified equivocation proof against them is
+    /// held), which are hidden by default. On the wire an optional eighth item, present (as
+    /// `true`) only when set, with the seventh item then `null` when there is no provider
+    /// filter.
+    pub include_flagged: bool,
 }
 
 /// Longest `provider` filter in a search request: the length of a node id in text form.
@@ -148,7 +153,12 @@ impl Canonical for SyncResponse {
 
 impl Canonical for SearchRequest {
     fn encode(&self, enc: &mut Encoder) {
-        enc.array(if self.provider.is_some() { 7 } else { 6 });
+        let items = match (self.include_flagged, self.provider.is_some()) {
+            (true, _) => 8,
+            (false, true) => 7,
+            (false, false) => 6,
+        };
+        enc.array(items);
         enc.u64(DISCOVERY_VERSION);
         enc.text(&self.text);
         enc.text_list(&self.capabilities);
@@ -158,18 +168,23 @@ impl Canonical for SearchRequest {
             None => enc.null(),
         }
         enc.u64(u64::from(self.limit));
-        if let Some(p) = &self.provider {
-            enc.text(p);
+        match &self.provider {
+            Some(p) => enc.text(p),
+            None if self.include_flagged => enc.null(),
+            None => {}
+        }
+        if self.include_flagged {
+            enc.bool(true);
         }
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let start = r.offset();
         let items = r.array()?;
-        if items != 6 && items != 7 {
+        if !(6..=8).contains(&items) {
             return Err(DecodeError {
                 offset: start,
                 kind: DecodeErrorKind::WrongArity {
-                    expected: 7,
+                    expected: 8,
                     found: items as u64,
                 },
             });
@@ -184,7 +199,11 @@ impl Canonical for SearchRequest {
             Some(r.text_max(12, "currency")?)
         };
         let limit = r.u32()?;
-        let provider = if items == 7 {
+        // In the eight-item form the filter may be null; in the seven-item form it must not
+        // be (that would be a second encoding of the six-item form).
+        let provider = if items == 8 && r.null()? {
+            None
+        } else if items >= 7 {
             let at = r.offset();
             let p = r.text_max(MAX_PROVIDER_PREFIX, "provider filter")?;
             if p.is_empty() {
@@ -201,6 +220,22 @@ impl Canonical for SearchRequest {
         } else {
             None
         };
+        let include_flagged = if items == 8 {
+            let at = r.offset();
+            if !r.bool()? {
+                return Err(DecodeError {
+                    offset: at,
+                    // `false` would be a second encoding of the shorter forms.
+                    kind: DecodeErrorKind::UnknownCode {
+                        what: "include-flagged (only true is encoded)",
+                        code: 0,
+                    },
+                });
+            }
+            true
+        } else {
+            false
+        };
         r.leave();
         Ok(SearchRequest {
             text,
@@ -209,6 +244,7 @@ impl Canonical for SearchRequest {
             currency,
             limit,
             provider,
+            include_flagged,
         })
     }
 }
@@ -256,6 +292,7 @@ mod tests {
             currency: None,
             limit: 20,
             provider: None,
+            include_flagged: false,
         };
         let results = SearchResponse {
             manifests: vec![vec![9; 40]],
@@ -335,15 +372,57 @@ mod tests {
             currency in proptest::option::of("[A-Z]{0,12}"),
             limit in proptest::num::u32::ANY,
             provider in proptest::option::of("[a-z2-7]{1,56}"),
+            include_flagged in proptest::bool::ANY,
         ) {
-            let req = SearchRequest { text, capabilities: caps, max_price, currency, limit, provider };
+            let req = SearchRequest {
+                text, capabilities: caps, max_price, currency, limit, provider, include_flagged,
+            };
             let bytes = to_bytes(&req);
-            proptest::prop_assert_eq!(bytes[0], if req.provider.is_some() { 0x87 } else { 0x86 });
+            let head = match (req.include_flagged, req.provider.is_some()) {
+                (true, _) => 0x88,
+                (false, true) => 0x87,
+                (false, false) => 0x86,
+            };
+            proptest::prop_assert_eq!(bytes[0], head);
             proptest::prop_assert_eq!(
                 encoding::decode::<SearchRequest>(&bytes, MAX_REQUEST_LEN),
                 Ok(req)
             );
         }
+    }
+
+    #[test]
+    fn search_request_forms_have_one_encoding_each() {
+        let base = SearchRequest {
+            text: String::new(),
+            capabilities: vec![],
+            max_price: None,
+            currency: None,
+            limit: 5,
+            provider: None,
+            include_flagged: true,
+        };
+        let bytes = to_bytes(&base);
+        assert_eq!(
+            &bytes[bytes.len() - 2..],
+            &[0xf6, 0xf5],
+            "null provider, then true"
+        );
+        assert_eq!(encoding::decode(&bytes, MAX_REQUEST_LEN), Ok(base.clone()));
+        // `false` is not an encoding: the six-item form says it.
+        let mut with_false = bytes.clone();
+        let last = with_false.len() - 1;
+        with_false[last] = 0xf4;
+        assert!(encoding::decode::<SearchRequest>(&with_false, MAX_REQUEST_LEN).is_err());
+        // A null provider in the seven-item form is a second encoding of the six-item form.
+        let mut seven = bytes[..bytes.len() - 1].to_vec();
+        seven[0] = 0x87;
+        assert!(encoding::decode::<SearchRequest>(&seven, MAX_REQUEST_LEN).is_err());
+        // Nine items are not a search request.
+        let mut nine = bytes.clone();
+        nine[0] = 0x89;
+        nine.push(0xf5);
+        assert!(encoding::decode::<SearchRequest>(&nine, MAX_REQUEST_LEN).is_err());
     }
 
     #[test]

@@ -248,6 +248,10 @@ pub struct SearchParams {
     pub provider: Option<String>,
     /// Most results (default 20, at most 100).
     pub limit: Option<u32>,
+    /// Only agents whose verified success lower bound is at least this (0 to 1).
+    pub min_success: Option<f64>,
+    /// Also agents of flagged (equivocating) providers.
+    pub include_flagged: Option<bool>,
 }
 
 async fn search(
@@ -315,8 +319,15 @@ async fn search(
         currency: p.currency.map(|c| c.to_uppercase()),
         limit: p.limit.unwrap_or(20),
         provider: p.provider,
+        include_flagged: p.include_flagged.unwrap_or(false),
     };
-    match s.node.search(req).await {
+    if p.min_success.is_some_and(|m| !(0.0..=1.0).contains(&m)) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "min_success is a success rate between 0 and 1",
+        );
+    }
+    match s.node.search_ranked(req, p.min_success).await {
         Ok(hits) => Json::<Vec<SearchHit>>(hits).into_response(),
         Err(e) => node_error(e),
     }

@@ -118,6 +118,7 @@ fn rfc3339(ms: u64) -> String {
 
 fn print_card(c: &AgentCard, now_ms: u64) {
     out!("agent         {} (seq {})", c.name, c.seq);
+    out!("handle        {}", c.handle);
     out!("manifest      {}", c.id);
     out!("provider      {}", c.provider);
     out!("description   {}", c.description);
@@ -195,7 +196,41 @@ fn print_card(c: &AgentCard, now_ms: u64) {
         format!("expired at {} (no longer offered)", rfc3339(c.expires_at))
     };
     out!("liveness      {liveness}");
-    out!("reputation    not available yet (it comes with outcome records)");
+    if let Some(f) = &c.flagged {
+        out!("FLAGGED       {}", f.reason);
+        out!(
+            "              proof: entries {} and {}",
+            &f.entries[0][..16],
+            &f.entries[1][..16]
+        );
+    }
+    match &c.reputation {
+        None => out!("reputation    unknown (no full node answered for its outcome records)"),
+        Some(r) => {
+            out!("reputation    {}", reputation_line(&r.figures));
+            out!("  provider    {}", reputation_line(&r.provider));
+            for (i, o) in r.last.iter().enumerate() {
+                let reason = if o.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", o.reason.chars().take(60).collect::<String>())
+                };
+                out!(
+                    "{}hire {}  {} {}, {} by {}{reason}",
+                    if i == 0 {
+                        "  last        "
+                    } else {
+                        "              "
+                    },
+                    &o.hire_id[..16],
+                    rfc3339(o.settled_at),
+                    o.end,
+                    o.verdict,
+                    o.client.get(..16).unwrap_or(&o.client),
+                );
+            }
+        }
+    }
     let pretty =
         |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string());
     out!("input schema:");
@@ -206,6 +241,29 @@ fn print_card(c: &AgentCard, now_ms: u64) {
     for line in pretty(&c.output_schema).lines() {
         out!("  {line}");
     }
+}
+
+/// `verified success >= 0.62 (55 of 75 votes), 77 settled: 70 accepted, 7 rejected, 52
+/// clients, last 2026-12-04T10:00:00Z`.
+pub(crate) fn reputation_line(f: &souk_reputation::Figures) -> String {
+    if f.settled == 0 {
+        return "no settled hires yet".into();
+    }
+    let last = f
+        .last_settled_at_ms
+        .map(|t| format!(", last {}", rfc3339(t)))
+        .unwrap_or_default();
+    format!(
+        "verified success >= {:.2} ({} of {} votes), {} settled: {} accepted, {} rejected, {} client{}{last}",
+        f.success_lower_bound,
+        f.successes,
+        f.counted,
+        f.settled,
+        f.accepted,
+        f.rejected,
+        f.distinct_clients,
+        if f.distinct_clients == 1 { "" } else { "s" },
+    )
 }
 
 #[cfg(test)]

@@ -29,6 +29,13 @@ pub(crate) struct SearchArgs {
     /// Most results.
     #[arg(long, default_value_t = 20)]
     limit: u32,
+    /// Only agents whose verified success rate is at least this, as its lower confidence
+    /// bound (0 to 1, e.g. 0.8): agents without settled hires are left out.
+    #[arg(long, value_name = "RATE")]
+    min_success: Option<f64>,
+    /// Also show agents of providers flagged for equivocating (hidden by default).
+    #[arg(long)]
+    include_flagged: bool,
 }
 
 /// Fewest base32 characters of a node id prefix after `souk`.
@@ -75,6 +82,17 @@ pub(crate) fn run(ctx: &Ctx, args: &SearchArgs) -> anyhow::Result<ExitCode> {
     if let Some(p) = &args.provider {
         query.push_str(&format!("&provider={}", encode(&provider_prefix(p)?)));
     }
+    if let Some(m) = args.min_success {
+        if !(0.0..=1.0).contains(&m) {
+            return Err(usage!(
+                "--min-success {m} is not a success rate between 0 and 1 (e.g. 0.8)"
+            ));
+        }
+        query.push_str(&format!("&min_success={m}"));
+    }
+    if args.include_flagged {
+        query.push_str("&include_flagged=true");
+    }
     if let Some(p) = &args.max_price {
         if parse_amount(p).is_none() {
             return Err(usage!(
@@ -100,8 +118,24 @@ pub(crate) fn run(ctx: &Ctx, args: &SearchArgs) -> anyhow::Result<ExitCode> {
         // A short handle (the node id cut to 12 characters after `souk`) and a 16-digit id
         // prefix: both are accepted by `souk hire` and `souk agent show`.
         let handle = format!("{}/{}", h.provider.get(..16).unwrap_or(&h.provider), h.name);
+        let rep = match &h.reputation {
+            Some(r) if r.settled > 0 => format!(
+                "success >= {:.2} ({} settled, {} client{})",
+                r.success_lower_bound,
+                r.settled,
+                r.distinct_clients,
+                if r.distinct_clients == 1 { "" } else { "s" }
+            ),
+            Some(_) => "no settled hires".into(),
+            None => "reputation unknown".into(),
+        };
+        let flag = if h.flagged {
+            "  FLAGGED (equivocated)"
+        } else {
+            ""
+        };
         out!(
-            "{handle:<40} {:>12}{hourly}  {}",
+            "{handle:<40} {:>12}{hourly}  {rep}  {}{flag}",
             money(h.per_hire, &h.currency),
             h.capabilities.join(",")
         );

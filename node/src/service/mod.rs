@@ -18,6 +18,7 @@ pub mod events;
 pub mod handle;
 mod peers;
 mod publish;
+mod ranked;
 mod records;
 pub mod search;
 mod start;
@@ -44,7 +45,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use calls::Caller;
 pub use events::{NodeEvent, Via};
 pub use handle::{NodeError, NodeHandle, NodeInfo, Published};
-pub use search::SearchHit;
+pub use search::{HitReputation, SearchHit};
 use start::phase_of;
 pub use start::{NodeOptions, StartError, start};
 

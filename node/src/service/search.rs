@@ -39,6 +39,44 @@ pub struct SearchHit {
     pub per_hour: u64,
     /// Expiry (ms).
     pub expires_at: u64,
+    /// The agent's handle, `<provider>/<name>`.
+    pub handle: String,
+    /// The agent's reputation from outcome records this node verified (`null`: unknown, as
+    /// on a light node whose full peers did not answer for them).
+    #[serde(default)]
+    pub reputation: Option<HitReputation>,
+    /// Whether the provider is flagged (a verified equivocation proof against it is held);
+    /// such agents appear only when asked for (`include_flagged`).
+    #[serde(default)]
+    pub flagged: bool,
+}
+
+/// The reputation figures a search result carries (spec/reputation.md; the agent card has
+/// them all).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HitReputation {
+    /// Settled hires.
+    pub settled: u64,
+    /// Accepted by their client.
+    pub accepted: u64,
+    /// Disputed by their client.
+    pub rejected: u64,
+    /// Distinct clients.
+    pub distinct_clients: u64,
+    /// Wilson lower bound of the verified success rate (0 to 1).
+    pub success_lower_bound: f64,
+}
+
+impl From<&souk_reputation::Figures> for HitReputation {
+    fn from(f: &souk_reputation::Figures) -> Self {
+        HitReputation {
+            settled: f.settled,
+            accepted: f.accepted,
+            rejected: f.rejected,
+            distinct_clients: f.distinct_clients,
+            success_lower_bound: f.success_lower_bound,
+        }
+    }
 }
 
 impl SearchHit {
@@ -56,6 +94,9 @@ impl SearchHit {
             per_hire: b.pricing.per_hire,
             per_hour: b.pricing.per_hour,
             expires_at: b.expires_at,
+            handle: crate::agent_ref::handle_of(b),
+            reputation: None,
+            flagged: false,
         }
     }
 }
