@@ -5,7 +5,9 @@
 //! popularity; descriptions of 20-60 words; log-uniform prices; 90% USD), runs the criterion
 //! groups (each iteration is the next of 1,000 random queries of one kind), then prints a
 //! summary: index build time, approximate memory, and p50/p99/max latency per query kind
-//! over the same 1,000 queries timed one by one with `std::time::Instant`.
+//! over the same 1,000 queries timed one by one with `std::time::Instant`. After the build,
+//! 70% of agents get a reputation from a synthetic outcome history (Laplace rank, Wilson
+//! lower bound, as the node computes them) and 1% of providers are flagged.
 //! Goal (issue #5): p99 <= 5 ms for every kind.
 //!
 //! Without `--bench` (as under `cargo test --benches`) it runs on 2,000 manifests.
@@ -14,7 +16,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use souk_index::{Index, Inserted, Query};
+use souk_index::{AgentReputation, Index, Inserted, Query};
 use souk_protocol::manifest::Manifest;
 use souk_protocol::vectors::{T0, manifest_body};
 use souk_protocol::{Keypair, Signed};
@@ -181,17 +183,19 @@ enum Kind {
     TextMixed,
     TextPrefix,
     TextCapPrice,
+    TextMinSuccess,
     CapPrice,
     CapBrowse,
     BrowseAll,
 }
 
-const KINDS: [Kind; 8] = [
+const KINDS: [Kind; 9] = [
     Kind::TextCommon,
     Kind::TextRare,
     Kind::TextMixed,
     Kind::TextPrefix,
     Kind::TextCapPrice,
+    Kind::TextMinSuccess,
     Kind::CapPrice,
     Kind::CapBrowse,
     Kind::BrowseAll,
@@ -205,6 +209,7 @@ impl Kind {
             Kind::TextMixed => "text, common + rare words",
             Kind::TextPrefix => "text, 1-3 word prefixes (3-4 chars)",
             Kind::TextCapPrice => "text + capability + price",
+            Kind::TextMinSuccess => "text + min_success 0.5",
             Kind::CapPrice => "capability + price, no text",
             Kind::CapBrowse => "capability browse, no text",
             Kind::BrowseAll => "browse all, no filter",
@@ -265,6 +270,15 @@ fn queries(m: &Market, kind: Kind, count: usize) -> Vec<Query> {
                     q.capabilities = vec![tag(&mut rng)];
                     q.max_price = Some(price(&mut rng));
                 }
+                Kind::TextMinSuccess => {
+                    q.text = Some(
+                        (0..n)
+                            .map(|_| zipf_word(&mut rng))
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    );
+                    q.min_success = Some(0.5);
+                }
                 Kind::CapPrice => {
                     q.capabilities = (0..rng.range(1, 3)).map(|_| tag(&mut rng)).collect();
                     q.max_price = Some(price(&mut rng));
@@ -276,6 +290,23 @@ fn queries(m: &Market, kind: Kind, count: usize) -> Vec<Query> {
             q
         })
         .collect()
+}
+
+/// A reputation from a synthetic history: 1-60 verified outcomes at a success rate drawn
+/// from 0.3 to 1, as the node computes it (spec/reputation.md): rank `(s + 1) / (n + 2)`,
+/// lower bound the Wilson score bound at z = 1.96.
+fn outcomes(rng: &mut Rng) -> AgentReputation {
+    let n = rng.range(1, 61) as f64;
+    let rate = 0.3 + 0.7 * rng.unit();
+    let s = (n * rate).round();
+    let z2 = 1.96f64 * 1.96;
+    let p = s / n;
+    let centre = p + z2 / (2.0 * n);
+    let spread = 1.96 * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    AgentReputation {
+        rank: (s + 1.0) / (n + 2.0),
+        success_lower_bound: ((centre - spread) / (1.0 + z2 / n)).max(0.0),
+    }
 }
 
 /// Resident set size in bytes (Linux), if known.
@@ -353,9 +384,19 @@ fn main() {
     let copies = m.manifests.clone();
     let rss3 = rss();
     let mut rng = Rng(7);
-    for key in &m.providers {
-        index.set_reputation(key.id(), rng.unit());
+    let start = Instant::now();
+    for s in &m.manifests {
+        let body = s.body();
+        if rng.below(10) < 7 {
+            index.set_agent_reputation(body.provider, &body.name, Some(outcomes(&mut rng)));
+        }
     }
+    for key in &m.providers {
+        if rng.below(100) == 0 {
+            index.set_flagged(key.id(), true);
+        }
+    }
+    let scoring = start.elapsed();
     let body_bytes: usize = m.manifests.iter().map(|s| s.body_bytes().len()).sum();
     let sets: Vec<(Kind, Vec<Query>)> = KINDS.iter().map(|&k| (k, queries(&m, k, nq))).collect();
 
@@ -396,6 +437,11 @@ fn main() {
         "  index build (insert)   {:>10}  ({:.1} us per manifest)",
         ms(build),
         build.as_secs_f64() * 1e6 / n as f64
+    );
+    println!(
+        "  reputations + flags    {:>10}  ({:.2} us per manifest)",
+        ms(scoring),
+        scoring.as_secs_f64() * 1e6 / n as f64
     );
     let index_rss = rss2.zip(rss1).map(|(a, b)| a.saturating_sub(b));
     let copies_rss = rss3.zip(rss2).map(|(a, b)| a.saturating_sub(b));

@@ -25,11 +25,15 @@
 //! - `currency`: `pricing.currency` equal;
 //! - `provider`: that provider only;
 //! - `provider_prefix`: providers whose node id in text form starts with it;
+//! - `min_success`: agents whose verified success lower bound
+//!   ([`AgentReputation::success_lower_bound`]) is at least this (unknown agents: 0);
+//! - unless `include_flagged`, never a manifest of a flagged provider ([`Index::set_flagged`]:
+//!   one caught equivocating), so flagged providers are hidden by default;
 //! - and never a manifest with `expires_at <= now`.
 //!
 //! # Ranking
 //!
-//! With query text, `score = (bm25 + tags) * (0.5 + reputation) * price_factor` where
+//! With query text, `score = (bm25 + tags) * (0.5 + rank) * price_factor` where
 //!
 //! - `bm25` is Okapi BM25 with `k1 = 1.2`, `b = 0.75` over one combined field, name and
 //!   description, in which a name token counts [`NAME_WEIGHT`] (3) times (BM25F-style: the
@@ -39,17 +43,19 @@
 //!   and per distinct query token only the best of its exact word and expansions counts;
 //! - `tags` adds 1 per distinct query term that exactly equals one of the manifest's
 //!   capability tags;
-//! - `reputation` is the provider's score in `[0, 1]` from [`Index::set_reputation`],
-//!   [`DEFAULT_REPUTATION`] (0.5) when unknown: the hook through which verified success
-//!   rates (outcome records) will join the ranking;
+//! - `rank` is the agent's smoothed verified success rate from outcome records
+//!   (spec/reputation.md), [`AgentReputation::rank`] in `[0, 1]` as set by
+//!   [`Index::set_agent_reputation`] for the agent's handle `(provider, name)`; an agent
+//!   with no verified outcome ranks as [`DEFAULT_REPUTATION`] (0.5), so the factor
+//!   `0.5 + rank` ranges from 0.5 to 1.5 and is 1 for unknown agents;
 //! - `price_factor = 1 / (1 + PRICE_WEIGHT * ln(1 + per_hire / 10^6))` with
 //!   [`PRICE_WEIGHT`] = 0.1: 1 when free, 0.81 at 10 units (currency-blind).
 //!
 //! A query without text (or whose text has no token) ranks by reputation and price:
-//! `score = (0.5 + reputation) * price_factor`. Ties are broken by lower `per_hire` price, then by manifest
-//! id ascending, so results are fully deterministic. `N`, `df` and the mean length count
-//! every indexed manifest, expired ones included until [`Index::remove_expired`] drops
-//! them. The crate's `README.md` writes the formulas out and has benchmark figures.
+//! `score = (0.5 + rank) * price_factor`. Ties are broken by lower `per_hire` price, then
+//! by manifest id ascending, so results are fully deterministic. `N`, `df` and the mean
+//! length count every indexed manifest, expired ones included until
+//! [`Index::remove_expired`] drops them. The crate's `README.md` writes the formulas out and has benchmark figures.
 //!
 //! # Cost
 //!
@@ -57,9 +63,12 @@
 //! by id with the weighted term frequency, each capability tag to a sorted id list, each
 //! provider to its agents. A search first intersects the capability and provider lists
 //! into a candidate set, then walks the query tokens' posting lists document-at-a-time
-//! (driven by whichever side is smaller, with galloping seeks), checks expiry, price and
-//! currency on a compact per-document record, and keeps the best `limit` in a bounded heap;
-//! only those are cloned into [`Hit`]s.
+//! (driven by whichever side is smaller, with galloping seeks), checks expiry, price,
+//! currency, flag and success bound on a compact per-document record (which also holds the
+//! product `(0.5 + rank) * price_factor`, kept up to date by the setters), and keeps the
+//! best `limit` in a bounded heap; only those are cloned into [`Hit`]s. Reputations and
+//! flags are also kept by handle and provider, so setting one is O(1) (O(agents of the
+//! provider) for a flag) and applies to manifests indexed later.
 
 mod postings;
 mod text;
@@ -69,7 +78,7 @@ mod vocab;
 mod tests;
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::fmt;
 use std::ops::Bound;
 
@@ -88,7 +97,7 @@ pub const NAME_WEIGHT: u32 = 3;
 pub const BM25_K1: f64 = 1.2;
 /// BM25 length normalization.
 pub const BM25_B: f64 = 0.75;
-/// Reputation of a provider nobody has scored.
+/// Ranking reputation ([`AgentReputation::rank`]) of an agent with no verified outcome.
 pub const DEFAULT_REPUTATION: f64 = 0.5;
 /// Weight of an indexed word that a query word is a proper prefix of (`summar` ->
 /// `summarizes`), against 1 for the exact word.
@@ -126,9 +135,35 @@ pub enum Inserted {
     Stale,
 }
 
+/// An agent's reputation from verified outcome records (spec/reputation.md), as the node
+/// computes it over the agent's `n` verified outcomes of which `s` succeeded. The index does
+/// not compute either value; it ranks and filters on them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AgentReputation {
+    /// Laplace-smoothed success rate `(s + 1) / (n + 2)`, in `[0, 1]`: the ranking factor is
+    /// `0.5 + rank`. An agent with no record ranks as [`DEFAULT_REPUTATION`].
+    pub rank: f64,
+    /// Wilson score lower bound of the success rate, in `[0, 1]`: what
+    /// [`Query::min_success`] compares with. An agent with no record counts as 0.
+    pub success_lower_bound: f64,
+}
+
+impl AgentReputation {
+    /// Clamped to `[0, 1]`; `None` when a value is NaN.
+    fn normalized(self) -> Option<Self> {
+        if self.rank.is_nan() || self.success_lower_bound.is_nan() {
+            return None;
+        }
+        Some(Self {
+            rank: self.rank.clamp(0.0, 1.0),
+            success_lower_bound: self.success_lower_bound.clamp(0.0, 1.0),
+        })
+    }
+}
+
 /// A search request. Every set field narrows the results; see the crate docs for matching
 /// and ranking.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Query {
     /// Free text over agent name and description (tokenized: lowercase, split on
     /// non-alphanumeric characters). Query terms equal to a capability tag boost it.
@@ -144,6 +179,12 @@ pub struct Query {
     /// Only manifests of providers whose node id in text form (`souk...`) starts with
     /// this (a full id or a prefix of one; every provider it matches).
     pub provider_prefix: Option<String>,
+    /// Only agents whose [`AgentReputation::success_lower_bound`] is at least this; an
+    /// agent without reputation counts as 0. NaN is ignored (no filter).
+    pub min_success: Option<f64>,
+    /// Also return manifests of flagged providers ([`Index::set_flagged`]); by default
+    /// they are hidden.
+    pub include_flagged: bool,
     /// Most results: 0 means [`DEFAULT_LIMIT`]; capped at [`MAX_LIMIT`].
     pub limit: usize,
 }
@@ -157,6 +198,12 @@ pub struct Hit {
     pub score: f64,
     /// A copy of the manifest.
     pub manifest: Signed<Manifest>,
+    /// Whether its provider is flagged ([`Index::set_flagged`]); can be true only when
+    /// [`Query::include_flagged`] is set, as flagged providers are hidden otherwise.
+    pub flagged: bool,
+    /// The agent's reputation as set with [`Index::set_agent_reputation`] (clamped);
+    /// `None` when unknown.
+    pub reputation: Option<AgentReputation>,
 }
 
 /// The compact per-document record the search filters and scores on.
@@ -164,8 +211,10 @@ pub struct Hit {
 struct Meta {
     expires_at: u64,
     per_hire: u64,
-    /// [`price_factor`] of `per_hire`.
-    price_factor: f64,
+    /// `(0.5 + rank) * price_factor(per_hire)`: what relevance is multiplied by.
+    factor: f64,
+    /// The agent's [`AgentReputation::success_lower_bound`], 0 when unknown.
+    success_lower_bound: f64,
     /// Weighted token count of name and description.
     len: u32,
     /// Interned currency.
@@ -173,6 +222,18 @@ struct Meta {
     /// Provider slot.
     provider: u32,
     live: bool,
+    /// The provider is flagged.
+    flagged: bool,
+}
+
+impl Meta {
+    fn set_reputation(&mut self, rep: Option<AgentReputation>) {
+        let (rank, lower) = rep.map_or((DEFAULT_REPUTATION, 0.0), |r| {
+            (r.rank, r.success_lower_bound)
+        });
+        self.factor = (0.5 + rank) * price_factor(self.per_hire);
+        self.success_lower_bound = lower;
+    }
 }
 
 /// A provider with at least one indexed manifest.
@@ -247,16 +308,17 @@ pub struct Index {
     vocab: Vocab,
     /// Capability tag -> documents carrying it, sorted.
     tags: HashMap<Box<str>, Vec<DocId>>,
-    /// Provider slots, parallel to `provider_rep`.
+    /// Provider slots.
     providers: Vec<Option<Provider>>,
-    /// Reputation per provider slot, read while scoring.
-    provider_rep: Vec<f64>,
     provider_ids: HashMap<NodeId, u32>,
     /// Provider node id in text form -> slot, for prefix filters.
     provider_text: BTreeMap<Box<str>, u32>,
     provider_free: Vec<u32>,
-    /// Every reputation set, including for providers with nothing indexed.
-    reputation: HashMap<NodeId, f64>,
+    /// Every agent reputation set (provider -> agent name -> value), including for agents
+    /// with nothing indexed; copied into `Meta` when indexed.
+    reputation: HashMap<NodeId, HashMap<String, AgentReputation>>,
+    /// Every flagged provider, indexed or not; copied into `Meta::flagged`.
+    flagged: HashSet<NodeId>,
     currencies: Interner,
     /// Sum of `Meta::len` over live documents.
     total_len: u64,
@@ -288,11 +350,7 @@ impl Index {
     pub fn insert(&mut self, manifest: &Signed<Manifest>) -> Inserted {
         let id = manifest.id();
         let body = manifest.body();
-        let existing = self
-            .provider_ids
-            .get(&body.provider)
-            .and_then(|&p| self.providers[p as usize].as_ref())
-            .and_then(|p| p.agents.get(body.name.as_str()).copied());
+        let existing = self.agent_doc(&body.provider, &body.name);
         let mut outcome = Inserted::New;
         if let Some(old) = existing {
             let Some(old_manifest) = self.docs[old as usize].as_ref() else {
@@ -359,21 +417,79 @@ impl Index {
         self.docs[doc as usize].as_ref()
     }
 
-    /// Sets a provider's reputation, used in ranking: clamped to `[0, 1]`; NaN resets it
-    /// to unknown ([`DEFAULT_REPUTATION`]). It is kept whether or not the provider has
-    /// manifests indexed.
-    pub fn set_reputation(&mut self, provider: NodeId, score: f64) {
-        let score = if score.is_nan() {
-            self.reputation.remove(&provider);
-            DEFAULT_REPUTATION
-        } else {
-            let s = score.clamp(0.0, 1.0);
-            self.reputation.insert(provider, s);
-            s
-        };
-        if let Some(&p) = self.provider_ids.get(&provider) {
-            self.provider_rep[p as usize] = score;
+    /// Sets the reputation of the agent `name` of `provider` (its handle), from verified
+    /// outcome records; `None` makes it unknown (rank [`DEFAULT_REPUTATION`], success lower
+    /// bound 0). Both values are clamped to `[0, 1]`; a NaN in either makes it unknown.
+    ///
+    /// The value is kept whether or not the agent is indexed: an agent indexed later, or
+    /// re-announced (a higher `seq` replacing its manifest), gets it. The indexed manifest
+    /// of that agent, if any, is re-scored at once.
+    pub fn set_agent_reputation(
+        &mut self,
+        provider: NodeId,
+        name: &str,
+        rep: Option<AgentReputation>,
+    ) {
+        let rep = rep.and_then(AgentReputation::normalized);
+        match rep {
+            Some(r) => {
+                self.reputation
+                    .entry(provider)
+                    .or_default()
+                    .insert(name.to_owned(), r);
+            }
+            None => {
+                if let Some(agents) = self.reputation.get_mut(&provider) {
+                    agents.remove(name);
+                    if agents.is_empty() {
+                        self.reputation.remove(&provider);
+                    }
+                }
+            }
         }
+        if let Some(doc) = self.agent_doc(&provider, name) {
+            self.metas[doc as usize].set_reputation(rep);
+        }
+    }
+
+    /// The reputation set for the agent `name` of `provider` (clamped), `None` when unknown.
+    pub fn agent_reputation(&self, provider: &NodeId, name: &str) -> Option<AgentReputation> {
+        self.reputation.get(provider)?.get(name).copied()
+    }
+
+    /// Flags (or un-flags) a provider, for example one caught equivocating: its manifests
+    /// are left out of search results unless [`Query::include_flagged`] is set. Kept whether
+    /// or not the provider has manifests indexed; takes effect for its indexed manifests at
+    /// once and for those indexed later.
+    pub fn set_flagged(&mut self, provider: NodeId, flagged: bool) {
+        if flagged {
+            self.flagged.insert(provider);
+        } else {
+            self.flagged.remove(&provider);
+        }
+        let Some(&p) = self.provider_ids.get(&provider) else {
+            return;
+        };
+        if let Some(slot) = &self.providers[p as usize] {
+            for &doc in slot.agents.values() {
+                self.metas[doc as usize].flagged = flagged;
+            }
+        }
+    }
+
+    /// Whether the provider is flagged ([`Index::set_flagged`]).
+    pub fn is_flagged(&self, provider: &NodeId) -> bool {
+        self.flagged.contains(provider)
+    }
+
+    /// The document of the agent `(provider, name)`, if indexed.
+    fn agent_doc(&self, provider: &NodeId, name: &str) -> Option<DocId> {
+        let &p = self.provider_ids.get(provider)?;
+        self.providers[p as usize]
+            .as_ref()?
+            .agents
+            .get(name)
+            .copied()
     }
 
     /// Searches: the manifests matching every filter of `query` and not expired at
@@ -401,6 +517,8 @@ impl Index {
             now_ms,
             max_price: query.max_price,
             currency,
+            min_success: query.min_success.filter(|s| !s.is_nan()),
+            include_flagged: query.include_flagged,
         };
         let mut top = TopK::new(limit);
         let terms = query
@@ -417,9 +535,13 @@ impl Index {
             .into_iter()
             .filter_map(|r| {
                 let manifest = self.docs[r.doc as usize].clone()?;
+                let body = manifest.body();
+                let reputation = self.agent_reputation(&body.provider, &body.name);
                 Some(Hit {
                     id: r.id,
                     score: r.score,
+                    flagged: self.metas[r.doc as usize].flagged,
+                    reputation,
                     manifest,
                 })
             })
@@ -465,15 +587,19 @@ impl Index {
         if let Some(p) = self.providers[provider as usize].as_mut() {
             p.agents.insert(body.name.clone(), doc);
         }
-        self.metas[doc as usize] = Meta {
+        let mut meta = Meta {
             expires_at: body.expires_at,
             per_hire: body.pricing.per_hire,
-            price_factor: price_factor(body.pricing.per_hire),
+            factor: 0.0,
+            success_lower_bound: 0.0,
             len,
             currency: self.currencies.acquire(&body.pricing.currency),
             provider,
             live: true,
+            flagged: self.flagged.contains(&body.provider),
         };
+        meta.set_reputation(self.agent_reputation(&body.provider, &body.name));
+        self.metas[doc as usize] = meta;
         self.total_len += u64::from(len);
         self.by_id.insert(manifest.id(), doc);
         self.docs[doc as usize] = Some(manifest);
@@ -518,20 +644,13 @@ impl Index {
             id,
             agents: HashMap::new(),
         };
-        let rep = self
-            .reputation
-            .get(&id)
-            .copied()
-            .unwrap_or(DEFAULT_REPUTATION);
         let p = match self.provider_free.pop() {
             Some(p) => {
                 self.providers[p as usize] = Some(slot);
-                self.provider_rep[p as usize] = rep;
                 p
             }
             None => {
                 self.providers.push(Some(slot));
-                self.provider_rep.push(rep);
                 slot_id(self.providers.len() - 1)
             }
         };
@@ -550,7 +669,6 @@ impl Index {
             self.provider_ids.remove(&provider.id);
             self.provider_text.remove(provider.id.to_string().as_str());
             *slot = None;
-            self.provider_rep[p as usize] = DEFAULT_REPUTATION;
             self.provider_free.push(p);
         }
     }
@@ -610,11 +728,11 @@ impl Index {
         }
     }
 
-    /// The factor a document's relevance is multiplied by: reputation and price. This is
-    /// the one place where further signals (verified success rates from outcome records)
-    /// join the ranking; today reputation comes from [`Index::set_reputation`].
-    fn rank_factor(&self, m: &Meta) -> f64 {
-        (0.5 + self.provider_rep[m.provider as usize]) * m.price_factor
+    /// The factor a document's relevance is multiplied by: `(0.5 + rank) * price_factor`,
+    /// kept in the per-document record by [`Meta::set_reputation`]. This is the one place
+    /// where further signals join the ranking.
+    fn rank_factor(m: &Meta) -> f64 {
+        m.factor
     }
 
     /// No query text: rank the candidates by reputation and price.
@@ -622,7 +740,7 @@ impl Index {
         let mut offer = |doc: DocId| {
             if filter.accepts(doc) {
                 let m = &self.metas[doc as usize];
-                top.offer(self.rank_factor(m), m.per_hire, doc, &self.docs);
+                top.offer(Self::rank_factor(m), m.per_hire, doc, &self.docs);
             }
         };
         match candidates {
@@ -696,7 +814,12 @@ impl Index {
         };
         let mut score_doc = |doc: DocId, relevance: f64| {
             let m = &self.metas[doc as usize];
-            top.offer(relevance * self.rank_factor(m), m.per_hire, doc, &self.docs);
+            top.offer(
+                relevance * Self::rank_factor(m),
+                m.per_hire,
+                doc,
+                &self.docs,
+            );
         };
         let postings_total: usize = cursors.iter().map(Cursor::len).sum();
         match candidates {
@@ -751,12 +874,16 @@ impl Index {
     }
 }
 
-/// Expiry, price and currency checks on the compact per-document record.
+/// Expiry, price, currency, flag and success-bound checks on the compact per-document
+/// record.
 struct Filter<'a> {
     metas: &'a [Meta],
     now_ms: u64,
     max_price: Option<u64>,
     currency: Option<u32>,
+    /// Not NaN.
+    min_success: Option<f64>,
+    include_flagged: bool,
 }
 
 impl Filter<'_> {
@@ -766,6 +893,8 @@ impl Filter<'_> {
             && m.expires_at > self.now_ms
             && self.max_price.is_none_or(|p| m.per_hire <= p)
             && self.currency.is_none_or(|c| m.currency == c)
+            && (self.include_flagged || !m.flagged)
+            && self.min_success.is_none_or(|s| m.success_lower_bound >= s)
     }
 }
 

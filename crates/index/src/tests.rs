@@ -1,7 +1,7 @@
 //! Unit tests, property tests against a brute-force reference, and an invariant checker
 //! over the private structures (postings consistent with the stored manifests).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::LazyLock;
 
 use proptest::prelude::*;
@@ -124,6 +124,17 @@ impl Index {
                 Some(meta.currency)
             );
             assert_eq!(self.provider_ids.get(&body.provider), Some(&meta.provider));
+            let rep = self.agent_reputation(&body.provider, &body.name);
+            let rank = rep.map_or(DEFAULT_REPUTATION, |r| r.rank);
+            assert_eq!(
+                meta.factor,
+                (0.5 + rank) * price_factor(body.pricing.per_hire)
+            );
+            assert_eq!(
+                meta.success_lower_bound,
+                rep.map_or(0.0, |r| r.success_lower_bound)
+            );
+            assert_eq!(meta.flagged, self.flagged.contains(&body.provider));
             let (tf, len) = text::document_terms(body);
             assert_eq!(meta.len, len);
             total_len += u64::from(len);
@@ -181,12 +192,13 @@ impl Index {
             };
             assert_eq!(slot.id, *id);
             assert_eq!(&slot.agents, agents);
-            let rep = self
-                .reputation
-                .get(id)
-                .copied()
-                .unwrap_or(DEFAULT_REPUTATION);
-            assert_eq!(self.provider_rep[p], rep);
+        }
+        for agents in self.reputation.values() {
+            assert!(!agents.is_empty(), "empty reputation map kept");
+            for r in agents.values() {
+                assert!((0.0..=1.0).contains(&r.rank));
+                assert!((0.0..=1.0).contains(&r.success_lower_bound));
+            }
         }
         let used: BTreeSet<u32> = self
             .metas
@@ -342,6 +354,13 @@ fn capability_exact_match_boosts() {
     assert_eq!(ids(&index.search(&text("docs"), T0)), [plain.id()]);
 }
 
+fn rep(rank: f64, success_lower_bound: f64) -> Option<AgentReputation> {
+    Some(AgentReputation {
+        rank,
+        success_lower_bound,
+    })
+}
+
 #[test]
 fn reputation_boosts_and_defaults() {
     let mut index = Index::new();
@@ -356,28 +375,252 @@ fn reputation_boosts_and_defaults() {
         ids(&index.search(&text("same"), T0)),
         [c.id(), ab[0], ab[1]]
     );
-    index.set_reputation(provider(1), 0.9);
-    index.set_reputation(provider(2), 0.0);
+    assert!(
+        index
+            .search(&text("same"), T0)
+            .iter()
+            .all(|h| h.reputation.is_none())
+    );
+    index.set_agent_reputation(provider(1), "same", rep(0.9, 0.6));
+    index.set_agent_reputation(provider(2), "same", rep(0.0, 0.0));
+    index.check_invariants();
     let hits = index.search(&text("same"), T0);
     assert_eq!(ids(&hits), [b.id(), a.id(), c.id()]);
     assert!((hits[0].score / hits[1].score - 1.4).abs() < 1e-9);
     let cheaper = price_factor(1) / price_factor(5);
     assert!((hits[2].score / hits[1].score - 0.5 * cheaper).abs() < 1e-9);
+    assert_eq!(hits[0].reputation, rep(0.9, 0.6));
+    assert_eq!(hits[1].reputation, None);
     // Browse: reputation, then price, then id.
     assert_eq!(
         ids(&index.search(&Query::default(), T0)),
         [b.id(), a.id(), c.id()]
     );
-    // Clamped, and NaN resets to unknown; reputation set before the provider appears is kept.
-    index.set_reputation(provider(1), 7.0);
-    assert_eq!(
-        index.search(&Query::default(), T0)[0].score,
-        1.5 * price_factor(5)
+    // Clamped; NaN and `None` reset to unknown.
+    index.set_agent_reputation(provider(1), "same", rep(7.0, -3.0));
+    assert_eq!(index.agent_reputation(&provider(1), "same"), rep(1.0, 0.0));
+    let top = &index.search(&Query::default(), T0)[0];
+    assert_eq!(top.score, 1.5 * price_factor(5));
+    assert_eq!(top.reputation, rep(1.0, 0.0));
+    index.set_agent_reputation(provider(1), "same", rep(f64::NAN, 0.5));
+    assert_eq!(index.agent_reputation(&provider(1), "same"), None);
+    index.set_agent_reputation(provider(2), "same", rep(0.7, f64::NAN));
+    assert_eq!(index.agent_reputation(&provider(2), "same"), None);
+    index.set_agent_reputation(provider(0), "same", rep(0.2, 0.1));
+    index.set_agent_reputation(provider(0), "same", None);
+    assert_eq!(index.agent_reputation(&provider(0), "same"), None);
+    assert!(index.reputation.is_empty());
+    index.check_invariants();
+    let hits = index.search(&Query::default(), T0);
+    assert_eq!(ids(&hits), [c.id(), ab[0], ab[1]]);
+    assert!(hits.iter().all(|h| h.reputation.is_none()));
+    // Another agent of a scored provider is not affected.
+    index.set_agent_reputation(provider(3), "other", rep(1.0, 1.0));
+    let d = add(&mut index, &spec(3, 0));
+    let top = &index.search(&Query::default(), T0)[0];
+    assert_eq!((top.id, top.score, top.reputation), (d.id(), 1.0, None));
+    index.check_invariants();
+}
+
+#[test]
+fn agent_reputation_orders_agents_of_one_provider() {
+    let mut index = Index::new();
+    let alpha = add(
+        &mut index,
+        &Spec::new(0, "alpha", &["ocr"], "reads scanned pages"),
     );
-    index.set_reputation(provider(1), f64::NAN);
-    index.set_reputation(provider(3), 1.0);
-    let d = add(&mut index, &spec(3, 9));
-    assert_eq!(ids(&index.search(&Query::default(), T0))[0], d.id());
+    let beta = add(
+        &mut index,
+        &Spec::new(0, "beta", &["ocr"], "reads scanned pages"),
+    );
+    let order = |index: &Index| {
+        let with_text = ids(&index.search(&text("scanned"), T0));
+        let browse = ids(&index.search(&Query::default(), T0));
+        assert_eq!(with_text, browse);
+        with_text
+    };
+    let mut tie = [alpha.id(), beta.id()];
+    tie.sort();
+    assert_eq!(order(&index), tie, "equal: by id");
+    index.set_agent_reputation(provider(0), "beta", rep(0.8, 0.5));
+    assert_eq!(order(&index), [beta.id(), alpha.id()]);
+    index.set_agent_reputation(provider(0), "alpha", rep(0.9, 0.1));
+    assert_eq!(order(&index), [alpha.id(), beta.id()]);
+    let hits = index.search(&text("scanned"), T0);
+    assert!((hits[0].score / hits[1].score - 1.4 / 1.3).abs() < 1e-9);
+    assert_eq!(hits[0].reputation, rep(0.9, 0.1));
+    assert_eq!(hits[1].reputation, rep(0.8, 0.5));
+    // The same name at another provider is another agent.
+    let other = add(
+        &mut index,
+        &Spec::new(1, "alpha", &["ocr"], "reads scanned pages"),
+    );
+    let hits = index.search(&text("scanned"), T0);
+    assert_eq!(ids(&hits), [alpha.id(), beta.id(), other.id()]);
+    assert_eq!(hits[2].reputation, None);
+    index.check_invariants();
+}
+
+#[test]
+fn reputation_set_before_indexing_applies_and_survives_reannouncement() {
+    let mut index = Index::new();
+    index.set_agent_reputation(provider(0), "late", rep(1.0, 0.9));
+    assert_eq!(index.agent_reputation(&provider(0), "late"), rep(1.0, 0.9));
+    let base = Spec::new(0, "late", &["t"], "same words").price(0);
+    let v1 = add(&mut index, &base);
+    let plain = add(
+        &mut index,
+        &Spec::new(1, "plain", &["t"], "same words").price(0),
+    );
+    let check = |index: &Index, want: Hash| {
+        let hits = index.search(&text("same"), T0);
+        assert_eq!(ids(&hits), [want, plain.id()]);
+        assert!((hits[0].score / hits[1].score - 1.5).abs() < 1e-9);
+        assert_eq!(hits[0].reputation, rep(1.0, 0.9));
+        let strict = Query {
+            min_success: Some(0.9),
+            ..text("same")
+        };
+        assert_eq!(ids(&index.search(&strict, T0)), [want]);
+        index.check_invariants();
+    };
+    check(&index, v1.id());
+    // A re-announcement (higher seq, new content) replaces the document, keeps the value.
+    let mut v2 = base.clone().seq(2);
+    v2.caps.push("extra".into());
+    let v2 = v2.sign();
+    assert_eq!(index.insert(&v2), Inserted::Replaced(v1.id()));
+    check(&index, v2.id());
+    // Removed and indexed again (say, after expiry and a new announcement): still applies.
+    assert!(index.remove(&v2.id()));
+    assert!(
+        index
+            .search(&text("same"), T0)
+            .iter()
+            .all(|h| h.id != v2.id())
+    );
+    let v3 = base.seq(3).sign();
+    assert_eq!(index.insert(&v3), Inserted::New);
+    check(&index, v3.id());
+}
+
+#[test]
+fn flagged_provider_hidden_unless_included() {
+    let mut index = Index::new();
+    let a1 = add(&mut index, &Spec::new(0, "a1", &["t"], "word").price(1));
+    let a2 = add(&mut index, &Spec::new(0, "a2", &["t"], "word").price(2));
+    let b = add(&mut index, &Spec::new(1, "b", &["t"], "word").price(3));
+    let all = [a1.id(), a2.id(), b.id()];
+    // Every query shape, with and without flagged providers.
+    let run = |index: &Index, include_flagged: bool| {
+        let shapes = [
+            text("word"),
+            Query::default(),
+            Query {
+                capabilities: vec!["t".into()],
+                ..text("word")
+            },
+            Query {
+                provider_prefix: Some("souk".into()),
+                ..Query::default()
+            },
+        ];
+        let mut out: Option<Vec<Hash>> = None;
+        for q in shapes {
+            let q = Query {
+                include_flagged,
+                ..q
+            };
+            let hits = index.search(&q, T0);
+            for h in &hits {
+                assert_eq!(h.flagged, index.is_flagged(&h.manifest.body().provider));
+            }
+            let got = ids(&hits);
+            if let Some(prev) = &out {
+                assert_eq!(prev, &got, "{q:?}");
+            }
+            out = Some(got);
+        }
+        out.unwrap_or_default()
+    };
+    assert!(!index.is_flagged(&provider(0)));
+    assert_eq!(run(&index, false), all);
+    index.set_flagged(provider(0), true);
+    assert!(index.is_flagged(&provider(0)) && !index.is_flagged(&provider(1)));
+    index.check_invariants();
+    assert_eq!(run(&index, false), [b.id()]);
+    assert_eq!(run(&index, true), all);
+    let only = |p: usize, include_flagged| Query {
+        provider: Some(provider(p)),
+        include_flagged,
+        ..text("word")
+    };
+    assert!(index.search(&only(0, false), T0).is_empty());
+    assert_eq!(ids(&index.search(&only(0, true), T0)), [a1.id(), a2.id()]);
+    assert!(index.search(&only(0, true), T0).iter().all(|h| h.flagged));
+    // A manifest indexed while its provider is flagged is hidden too, and a re-announced one.
+    let a3 = add(&mut index, &Spec::new(0, "a3", &["t"], "word").price(4));
+    let a1v2 = Spec::new(0, "a1", &["t"], "word").price(1).seq(2).sign();
+    assert_eq!(index.insert(&a1v2), Inserted::Replaced(a1.id()));
+    index.check_invariants();
+    assert_eq!(run(&index, false), [b.id()]);
+    // Un-flagging restores them all.
+    index.set_flagged(provider(0), false);
+    index.check_invariants();
+    assert!(!index.is_flagged(&provider(0)));
+    assert_eq!(run(&index, false), [a1v2.id(), a2.id(), b.id(), a3.id()]);
+    assert!(
+        index
+            .search(&Query::default(), T0)
+            .iter()
+            .all(|h| !h.flagged)
+    );
+    // A flag set before the provider has anything indexed is kept.
+    index.set_flagged(provider(2), true);
+    let c = add(&mut index, &Spec::new(2, "c", &["t"], "word"));
+    assert!(!ids(&index.search(&Query::default(), T0)).contains(&c.id()));
+    assert!(ids(&index.search(&only(2, true), T0)).contains(&c.id()));
+    // And it outlives the provider's last manifest.
+    assert!(index.remove(&c.id()));
+    assert!(index.is_flagged(&provider(2)));
+    index.check_invariants();
+}
+
+#[test]
+fn min_success_filters_on_the_lower_bound() {
+    let mut index = Index::new();
+    let low = add(&mut index, &Spec::new(0, "low", &["t"], "word"));
+    let high = add(&mut index, &Spec::new(0, "high", &["t"], "word"));
+    let unknown = add(&mut index, &Spec::new(1, "unknown", &["t"], "word"));
+    // Rank and bound are independent: `low` ranks first but has the weaker bound.
+    index.set_agent_reputation(provider(0), "low", rep(0.9, 0.2));
+    index.set_agent_reputation(provider(0), "high", rep(0.8, 0.7));
+    let with = |index: &Index, min: Option<f64>| {
+        let q = Query {
+            min_success: min,
+            ..text("word")
+        };
+        let with_text = ids(&index.search(&q, T0));
+        let browse = ids(&index.search(&Query { text: None, ..q }, T0));
+        assert_eq!(with_text, browse);
+        with_text
+    };
+    let all = [low.id(), high.id(), unknown.id()];
+    assert_eq!(with(&index, None), all);
+    assert_eq!(with(&index, Some(0.0)), all, "unknown counts as 0");
+    assert_eq!(with(&index, Some(-1.0)), all);
+    assert_eq!(with(&index, Some(f64::NAN)), all, "NaN is no filter");
+    assert_eq!(with(&index, Some(0.1)), [low.id(), high.id()]);
+    assert_eq!(with(&index, Some(0.2)), [low.id(), high.id()], "inclusive");
+    assert_eq!(with(&index, Some(0.5)), [high.id()]);
+    assert_eq!(with(&index, Some(0.7)), [high.id()]);
+    assert!(with(&index, Some(0.71)).is_empty());
+    assert!(with(&index, Some(1.0)).is_empty());
+    // The bound follows updates.
+    index.set_agent_reputation(provider(0), "low", rep(0.9, 0.95));
+    assert_eq!(with(&index, Some(0.9)), [low.id()]);
+    index.set_agent_reputation(provider(0), "low", None);
+    assert!(with(&index, Some(0.9)).is_empty());
     index.check_invariants();
 }
 
@@ -585,7 +828,9 @@ enum Op {
     /// Remove the n-th manifest inserted so far (modulo).
     Remove(usize),
     Expire(u64),
-    Reputation(usize, f64),
+    /// Set the reputation of agent `NAMES[.1]` of provider `.0`.
+    Reputation(usize, usize, Option<(f64, f64)>),
+    Flag(usize, bool),
 }
 
 fn op_strategy() -> impl Strategy<Value = Op> {
@@ -593,7 +838,13 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         6 => spec_strategy().prop_map(Op::Insert),
         1 => any::<usize>().prop_map(Op::Remove),
         1 => (0..4u64).prop_map(|t| Op::Expire(T0 + t * 1000)),
-        1 => (0..KEYS.len(), 0.0..=1.0f64).prop_map(|(k, s)| Op::Reputation(k, s)),
+        2 => (
+            0..KEYS.len(),
+            0..NAMES.len(),
+            proptest::option::of((0.0..=1.0f64, 0..=4u8))
+        )
+            .prop_map(|(k, n, r)| Op::Reputation(k, n, r.map(|(rank, b)| (rank, quarter(b))))),
+        1 => (0..KEYS.len(), any::<bool>()).prop_map(|(k, f)| Op::Flag(k, f)),
     ]
 }
 
@@ -614,30 +865,44 @@ fn query_strategy() -> impl Strategy<Value = (Query, u64)> {
         proptest::option::of(prop_oneof![Just("USD"), Just("EUR"), Just("GBP")]),
         proptest::option::of(0..KEYS.len()),
         proptest::option::of((0..KEYS.len(), 4..12usize)),
+        proptest::option::of(0..=4u8),
+        any::<bool>(),
         0..8usize,
         0..6u64,
     )
-        .prop_map(|(words, caps, price, currency, key, prefix, limit, now)| {
-            (
-                Query {
-                    text: words.map(|w| w.join(" ")),
-                    capabilities: caps.iter().map(|c| (*c).to_owned()).collect(),
-                    max_price: price.map(|p| p * 1000),
-                    currency: currency.map(str::to_owned),
-                    provider: key.map(provider),
-                    provider_prefix: prefix.map(|(k, n)| provider(k).to_string()[..n].to_owned()),
-                    limit,
-                },
-                T0 + now * 1000,
-            )
-        })
+        .prop_map(
+            |(words, caps, price, currency, key, prefix, min, flagged, limit, now)| {
+                (
+                    Query {
+                        text: words.map(|w| w.join(" ")),
+                        capabilities: caps.iter().map(|c| (*c).to_owned()).collect(),
+                        max_price: price.map(|p| p * 1000),
+                        currency: currency.map(str::to_owned),
+                        provider: key.map(provider),
+                        provider_prefix: prefix
+                            .map(|(k, n)| provider(k).to_string()[..n].to_owned()),
+                        min_success: min.map(quarter),
+                        include_flagged: flagged,
+                        limit,
+                    },
+                    T0 + now * 1000,
+                )
+            },
+        )
 }
 
-/// The brute-force model: one manifest per (provider, name) and reputations.
+/// `n / 4`: success bounds on a grid, so that filters meet bounds exactly.
+fn quarter(n: u8) -> f64 {
+    f64::from(n) / 4.0
+}
+
+/// The brute-force model: one manifest per (provider, name), agent reputations and flagged
+/// providers.
 #[derive(Default)]
 struct Model {
     entries: BTreeMap<(NodeId, String), Signed<Manifest>>,
-    reputation: HashMap<NodeId, f64>,
+    reputation: HashMap<(NodeId, String), AgentReputation>,
+    flagged: HashSet<NodeId>,
 }
 
 impl Model {
@@ -658,12 +923,15 @@ impl Model {
         }
     }
 
-    fn rep(&self, p: &NodeId) -> f64 {
-        self.reputation.get(p).copied().unwrap_or(0.5)
+    fn rep(&self, m: &Manifest) -> Option<AgentReputation> {
+        self.reputation.get(&(m.provider, m.name.clone())).copied()
     }
 
-    fn matches_filters(m: &Manifest, q: &Query, now: u64) -> bool {
+    fn matches_filters(&self, m: &Manifest, q: &Query, now: u64) -> bool {
         m.expires_at > now
+            && (q.include_flagged || !self.flagged.contains(&m.provider))
+            && q.min_success
+                .is_none_or(|s| self.rep(m).map_or(0.0, |r| r.success_lower_bound) >= s)
             && q.capabilities.iter().all(|c| m.capabilities.contains(c))
             && q.max_price.is_none_or(|p| m.pricing.per_hire <= p)
             && q.currency.as_ref().is_none_or(|c| *c == m.pricing.currency)
@@ -736,11 +1004,12 @@ impl Model {
         let mut out = Vec::new();
         for m in self.entries.values() {
             let body = m.body();
-            if !Self::matches_filters(body, q, now) {
+            if !self.matches_filters(body, q, now) {
                 continue;
             }
             let price = 1.0 / (1.0 + 0.1 * (body.pricing.per_hire as f64 / 1e6).ln_1p());
-            let rep = (0.5 + self.rep(&body.provider)) * price;
+            let rank = self.rep(body).map_or(0.5, |r| r.rank);
+            let rep = (0.5 + rank) * price;
             if terms.is_empty() {
                 out.push((m.id(), rep, body.pricing.per_hire));
                 continue;
@@ -845,9 +1114,25 @@ proptest! {
                     model.entries.retain(|_, m| m.body().expires_at > *now);
                     prop_assert_eq!(index.remove_expired(*now), want);
                 }
-                Op::Reputation(k, s) => {
-                    index.set_reputation(provider(*k), *s);
-                    model.reputation.insert(provider(*k), *s);
+                Op::Reputation(k, n, r) => {
+                    let r = r.map(|(rank, success_lower_bound)| AgentReputation {
+                        rank,
+                        success_lower_bound,
+                    });
+                    index.set_agent_reputation(provider(*k), NAMES[*n], r);
+                    let key = (provider(*k), NAMES[*n].to_owned());
+                    match r {
+                        Some(r) => model.reputation.insert(key, r),
+                        None => model.reputation.remove(&key),
+                    };
+                }
+                Op::Flag(k, f) => {
+                    index.set_flagged(provider(*k), *f);
+                    if *f {
+                        model.flagged.insert(provider(*k));
+                    } else {
+                        model.flagged.remove(&provider(*k));
+                    }
                 }
             }
         }
@@ -862,8 +1147,23 @@ proptest! {
         for m in model.entries.values().rev() {
             rebuilt.insert(m);
         }
-        for (p, s) in &model.reputation {
-            rebuilt.set_reputation(*p, *s);
+        // Reputations and flags set after the manifests, where the first index mostly had
+        // them set before or in between.
+        for ((p, name), r) in &model.reputation {
+            rebuilt.set_agent_reputation(*p, name, Some(*r));
+        }
+        for p in &model.flagged {
+            rebuilt.set_flagged(*p, true);
+        }
+        rebuilt.check_invariants();
+        for k in 0..KEYS.len() {
+            prop_assert_eq!(index.is_flagged(&provider(k)), model.flagged.contains(&provider(k)));
+            for name in NAMES {
+                prop_assert_eq!(
+                    index.agent_reputation(&provider(k), name),
+                    model.reputation.get(&(provider(k), (*name).to_owned())).copied()
+                );
+            }
         }
 
         for (q, now) in &queries {
@@ -874,7 +1174,9 @@ proptest! {
             for h in &hits {
                 let m = h.manifest.body();
                 prop_assert_eq!(h.id, h.manifest.id());
-                prop_assert!(Model::matches_filters(m, q, *now), "hit breaks a filter");
+                prop_assert!(model.matches_filters(m, q, *now), "hit breaks a filter");
+                prop_assert_eq!(h.flagged, model.flagged.contains(&m.provider));
+                prop_assert_eq!(h.reputation, model.rep(m));
                 prop_assert!(m.expires_at > *now);
                 let Some(r) = reference.iter().find(|r| r.0 == h.id) else {
                     return Err(TestCaseError::fail("hit not in the reference set"));
