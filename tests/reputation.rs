@@ -10,7 +10,6 @@
 #[path = "support/mod.rs"]
 mod support;
 
-
 use serde_json::json;
 use souk_node::service::NodeHandle;
 use souk_protocol::NodeId;
@@ -95,8 +94,20 @@ async fn every_full_node_shows_the_same_verified_figures() {
         let boot = vec![provider.addr.clone()];
         full.push(start_node(&root.join(format!("full{i}")), seed(10 + i), false, boot).await);
     }
-    let light_a = start_node(&root.join("light-a"), seed(20), true, vec![full[0].addr.clone()]).await;
-    let light_b = start_node(&root.join("light-b"), seed(21), true, vec![full[1].addr.clone()]).await;
+    let light_a = start_node(
+        &root.join("light-a"),
+        seed(20),
+        true,
+        vec![full[0].addr.clone()],
+    )
+    .await;
+    let light_b = start_node(
+        &root.join("light-b"),
+        seed(21),
+        true,
+        vec![full[1].addr.clone()],
+    )
+    .await;
 
     let pkg = root.join("pkg");
     let quick = publish_and_find(
@@ -115,10 +126,38 @@ async fn every_full_node_shows_the_same_verified_figures() {
     .await;
     assert!(support::finds(&light_b.handle, "quick", &quick).await);
 
-    hire_and_settle(&light_a.handle, &quick, HireState::Completed, Verdict::Accepted, "").await;
-    hire_and_settle(&light_b.handle, &quick, HireState::Completed, Verdict::Disputed, "wrong numbers").await;
-    hire_and_settle(&light_a.handle, &quick, HireState::Completed, Verdict::Accepted, "").await;
-    hire_and_settle(&light_b.handle, &crash, HireState::Failed, Verdict::Accepted, "it crashed, fine").await;
+    hire_and_settle(
+        &light_a.handle,
+        &quick,
+        HireState::Completed,
+        Verdict::Accepted,
+        "",
+    )
+    .await;
+    hire_and_settle(
+        &light_b.handle,
+        &quick,
+        HireState::Completed,
+        Verdict::Disputed,
+        "wrong numbers",
+    )
+    .await;
+    hire_and_settle(
+        &light_a.handle,
+        &quick,
+        HireState::Completed,
+        Verdict::Accepted,
+        "",
+    )
+    .await;
+    hire_and_settle(
+        &light_b.handle,
+        &crash,
+        HireState::Failed,
+        Verdict::Accepted,
+        "it crashed, fine",
+    )
+    .await;
 
     let pid = provider.handle.node_id;
     // full[2] took part in none of the hires: it learned the records by gossip.
@@ -129,13 +168,21 @@ async fn every_full_node_shows_the_same_verified_figures() {
     assert_eq!(reference.completed, 3, "{reference:?}");
     // One vote per client and window: light-a's latest hire is a success, light-b's is a
     // dispute.
-    assert_eq!((reference.counted, reference.successes), (2, 1), "{reference:?}");
+    assert_eq!(
+        (reference.counted, reference.successes),
+        (2, 1),
+        "{reference:?}"
+    );
     assert!(
         reference.success_lower_bound > 0.0 && reference.success_lower_bound < 0.5,
         "{reference:?}"
     );
     let crasher = settled(&full[2].handle, pid, "crasher", 1).await;
-    assert_eq!((crasher.failed, crasher.accepted, crasher.successes), (1, 1, 0), "{crasher:?}");
+    assert_eq!(
+        (crasher.failed, crasher.accepted, crasher.successes),
+        (1, 1, 0),
+        "{crasher:?}"
+    );
     for node in full.iter().map(|n| &n.handle).chain([&provider.handle]) {
         let f = settled(node, pid, "quick", 3).await;
         assert_eq!(comparable(&f), comparable(&reference), "{f:?}");
@@ -150,7 +197,13 @@ async fn every_full_node_shows_the_same_verified_figures() {
     assert!(last.iter().any(|o| o.reason == "wrong numbers"), "{last:?}");
 
     // A late joiner gets them by sync.
-    let late = start_node(&root.join("late"), seed(30), false, vec![full[0].addr.clone()]).await;
+    let late = start_node(
+        &root.join("late"),
+        seed(30),
+        false,
+        vec![full[0].addr.clone()],
+    )
+    .await;
     let f = settled(&late.handle, pid, "quick", 3).await;
     assert_eq!(comparable(&f), comparable(&reference), "late joiner: {f:?}");
     let f = settled(&late.handle, pid, "crasher", 1).await;
@@ -164,7 +217,11 @@ async fn every_full_node_shows_the_same_verified_figures() {
     let _ = stopped.task.await;
     let again = start_node(&dir, seed2, false, vec![]).await;
     let f = figures(&again.handle, pid, "quick").await;
-    assert_eq!(comparable(&f), comparable(&reference), "after a restart: {f:?}");
+    assert_eq!(
+        comparable(&f),
+        comparable(&reference),
+        "after a restart: {f:?}"
+    );
 
     // A light client computes the figures from records it fetched and verified.
     let fetched = light_a
@@ -174,5 +231,9 @@ async fn every_full_node_shows_the_same_verified_figures() {
         .unwrap_or_else(|e| panic!("fetch: {e}"));
     assert_eq!(fetched.len(), 4, "{fetched:?}");
     let f = figures(&light_a.handle, pid, "quick").await;
-    assert_eq!(comparable(&f), comparable(&reference), "light client: {f:?}");
+    assert_eq!(
+        comparable(&f),
+        comparable(&reference),
+        "light client: {f:?}"
+    );
 }

@@ -9,13 +9,13 @@ use std::collections::BTreeSet;
 use std::ops::Bound;
 
 use souk_index::{Index, Inserted, Query};
-use souk_protocol::Hash;
 use souk_protocol::discovery::{
     MAX_ENVELOPE_LEN, MAX_RESPONSE_LEN, MAX_SEARCH_RESULTS, MAX_SYNC_PAGE, SearchRequest,
     SyncRequest, SyncResponse,
 };
 use souk_protocol::manifest::{Manifest, ManifestError};
 use souk_protocol::signed::{Signed, SignedError};
+use souk_protocol::{Hash, NodeId};
 
 /// Why a manifest was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,6 +219,22 @@ impl Catalog {
             .collect()
     }
 
+    /// Sets an agent's reputation, used in ranking (`None`: unknown).
+    pub fn set_agent_reputation(
+        &mut self,
+        provider: NodeId,
+        name: &str,
+        rep: Option<souk_index::AgentReputation>,
+    ) {
+        self.index.set_agent_reputation(provider, name, rep);
+    }
+
+    /// Flags a provider: its agents are hidden from searches that do not include flagged
+    /// providers.
+    pub fn set_flagged(&mut self, provider: NodeId) {
+        self.index.set_flagged(provider, true);
+    }
+
     /// Runs a search request against the index.
     pub fn search(&self, req: &SearchRequest, now_ms: u64) -> Vec<Signed<Manifest>> {
         let query = Query {
@@ -229,6 +245,9 @@ impl Catalog {
             provider: None,
             provider_prefix: req.provider.clone(),
             limit: req.limit.clamp(1, MAX_SEARCH_RESULTS) as usize,
+            // Filtered on verified figures by the caller (`search_ranked`), on every node.
+            min_success: None,
+            include_flagged: req.include_flagged,
         };
         self.index
             .search(&query, now_ms)

@@ -189,6 +189,9 @@ impl Node {
             provider: None,
             provider_prefix: p.req.provider.clone(),
             limit: p.req.limit as usize,
+            min_success: None,
+            // The full nodes applied the flag filter the request asked for.
+            include_flagged: true,
         };
         let hits = index
             .search(&query, now_ms())
