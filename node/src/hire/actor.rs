@@ -233,6 +233,8 @@ fn on_msg(hires: &mut Hires, msg: Msg) {
             if let Some(mine) = hires.get(&record.hire_id) {
                 record.verdict = mine.verdict;
                 record.settle_pending = mine.settle_pending;
+                // A hire ended here stays ended whatever a follower reports.
+                record.closed = record.closed.take().or_else(|| mine.closed.clone());
             }
             hires.update(record);
         }

@@ -13,9 +13,9 @@ use souk_protocol::receipt::{Canceler, MAX_DISCLOSURE_LEN};
 use super::ctx::{Ctx, blocking, peer_of};
 use super::error::HireError;
 use super::export;
-use super::msg::{ApiOp, Done, JobControl, Msg, Reply};
+use super::msg::{ApiOp, Done, FollowUpdate, JobControl, Msg, Reply};
 use super::negotiate::negotiate;
-use super::record::{HireRecord, Role};
+use super::record::{BLOB_EQUIVOCATION, Closed, ClosedReason, HireRecord, Role};
 use super::state::{Hires, Waiter};
 use super::transport::TransportError;
 
@@ -106,6 +106,23 @@ pub(super) fn on_api(hires: &mut Hires, op: ApiOp) {
             let store = hires.ctx.store.clone();
             hires.spawn(async move {
                 let _ = reply.send(blocking(move || export::bundle(&store, &id, disclose)).await);
+            });
+        }
+        ApiOp::Equivocated {
+            hire_id,
+            proof,
+            reply,
+        } => {
+            let open = hires.get(&hire_id).filter(|r| {
+                r.role == Role::Client && r.closed.is_none() && !r.state.is_terminal()
+            });
+            let Some(record) = open.cloned() else {
+                let _ = reply.send(Ok(false));
+                return;
+            };
+            let ctx = hires.ctx.clone();
+            hires.spawn(async move {
+                let _ = reply.send(close_equivocated(ctx, record, proof).await.map(|()| true));
             });
         }
         ApiOp::Workdir(id, reply) => {
@@ -272,4 +289,41 @@ fn settle(
             .send(Msg::Done(Done::Settled { id, result, reply }))
             .await;
     });
+}
+
+/// Ends a client hire whose provider equivocated (learned from the network): keeps the proof
+/// with the hire (unless it caught one itself), records why, then tells the actor.
+async fn close_equivocated(
+    ctx: Ctx,
+    mut record: HireRecord,
+    proof: Vec<u8>,
+) -> Result<(), HireError> {
+    let id = record.hire_id;
+    let now = crate::now_ms();
+    record.closed = Some(Closed {
+        reason: ClosedReason::ProviderEquivocated,
+        at: now,
+    });
+    record.error = Some(
+        "the provider equivocated: a verified proof that it signed two different entries \
+         reached this node; nothing it signs for this hire can be trusted"
+            .into(),
+    );
+    record.updated_at = now;
+    let store = ctx.store.clone();
+    let saved = record.clone();
+    blocking(move || {
+        if store.get_hire_blob(&id, BLOB_EQUIVOCATION)?.is_none() {
+            store.put_hire_blob(&id, BLOB_EQUIVOCATION, &proof)?;
+        }
+        store.put_hire(&id, &saved.to_bytes())?;
+        Ok(())
+    })
+    .await?;
+    tracing::warn!(hire = %id.short(), "hire ended: its provider equivocated");
+    let _ = ctx
+        .inbox
+        .send(Msg::Follow(FollowUpdate::Progress(Box::new(record))))
+        .await;
+    Ok(())
 }

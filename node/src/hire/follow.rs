@@ -156,7 +156,8 @@ impl Follower {
             r.entries = mine.entries;
             r.question = mine.question;
             r.error = mine.error;
-            r.closed = mine.closed;
+            // Closed here (equivocation learned from the network) stays closed.
+            r.closed = mine.closed.or(r.closed);
             r.updated_at = mine.updated_at;
             store.put_hire(&id, &r.to_bytes())?;
             Ok(r)
@@ -192,6 +193,10 @@ impl Follower {
         // not reset by a successful reply, unlike `backoff` for an unreachable provider.
         let mut slow = FIRST_BACKOFF;
         loop {
+            if self.record.closed.is_some() {
+                // Ended while following (the provider's equivocation reached this node).
+                return Ok(());
+            }
             let finished = verifier.state().is_terminal();
             if finished && fetched_without_output > 0 && !self.pause(&mut slow).await {
                 // A completed chain whose output has not come: do not hammer the provider.

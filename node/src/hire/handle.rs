@@ -84,6 +84,22 @@ impl HireOps {
         self.ask(|r| ApiOp::Output(id, r)).await?
     }
 
+    /// Ends client hire `hire_id` because the node admitted an equivocation proof against
+    /// its provider (the proof, canonical bytes, is kept with the hire). Returns whether a
+    /// hire was ended (not: no such client hire, or it had ended already).
+    pub async fn provider_equivocated(
+        &self,
+        hire_id: Hash,
+        proof: Vec<u8>,
+    ) -> Result<bool, HireError> {
+        self.ask(|reply| ApiOp::Equivocated {
+            hire_id,
+            proof,
+            reply,
+        })
+        .await?
+    }
+
     /// Where a provider hire's working directory is, and whether it still exists.
     pub async fn workdir(&self, id: Hash) -> Result<WorkdirView, HireError> {
         self.ask(|r| ApiOp::Workdir(id, r)).await?

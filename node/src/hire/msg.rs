@@ -67,6 +67,13 @@ pub(crate) enum ApiOp {
     Bundle(Hash, bool, Reply<Result<Vec<u8>, HireError>>),
     Output(Hash, Reply<Result<Option<Value>, HireError>>),
     Workdir(Hash, Reply<Result<WorkdirView, HireError>>),
+    /// The node admitted an equivocation proof (canonical bytes) against the provider of
+    /// client hire `hire_id`: end it. Answers whether a hire was ended.
+    Equivocated {
+        hire_id: Hash,
+        proof: Vec<u8>,
+        reply: Reply<Result<bool, HireError>>,
+    },
 }
 
 /// What a running job is told.
