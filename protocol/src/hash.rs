@@ -111,11 +111,19 @@ pub enum Domain {
     CredentialSeal,
     /// A client's signed record of one relayed call.
     RelayRecord,
+    /// A manifest's terms: its body without `seq`, `issued-at` and `expires-at` (hashed,
+    /// never signed).
+    ManifestTerms,
+    /// A manifest's stable id, from its reference `[provider, name, terms-digest]` (hashed,
+    /// never signed).
+    ManifestId,
+    /// An outcome record (hashed, never signed: its parts carry the signatures).
+    Outcome,
 }
 
 impl Domain {
     /// All domains, for tests and documentation.
-    pub const ALL: [Domain; 14] = [
+    pub const ALL: [Domain; 17] = [
         Domain::Manifest,
         Domain::HireRequest,
         Domain::Offer,
@@ -130,6 +138,9 @@ impl Domain {
         Domain::CredentialGrant,
         Domain::CredentialSeal,
         Domain::RelayRecord,
+        Domain::ManifestTerms,
+        Domain::ManifestId,
+        Domain::Outcome,
     ];
 
     /// The ASCII tag. Tags never contain NUL, so `tag || 0x00 || body` is unambiguous.
@@ -149,6 +160,9 @@ impl Domain {
             Domain::CredentialGrant => "souk/v1/credential-grant",
             Domain::CredentialSeal => "souk/v1/credential-seal",
             Domain::RelayRecord => "souk/v1/relay-record",
+            Domain::ManifestTerms => "souk/v1/manifest-terms",
+            Domain::ManifestId => "souk/v1/manifest-id",
+            Domain::Outcome => "souk/v1/outcome",
         }
     }
 

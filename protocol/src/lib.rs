@@ -22,7 +22,8 @@
 //! [`manifest`], [`negotiation`], [`hire`] (lifecycle state machine), [`receipt`] (entries,
 //! commitments, attestations), [`verify`] (chain and bundle verification), [`equivocation`],
 //! [`bundle`] (the `.souk` file), [`rules`] (the numbered rules), [`credential`] (credential
-//! policies, sealed grants, the relay protocol, denials).
+//! policies, sealed grants, the relay protocol, denials), [`outcome`] (outcome records: the
+//! compact proof of how a settled hire ended).
 
 pub mod bundle;
 pub mod credential;
@@ -35,6 +36,7 @@ pub mod hiring;
 pub mod identity;
 pub mod manifest;
 pub mod negotiation;
+pub mod outcome;
 pub mod receipt;
 pub mod rules;
 #[cfg(feature = "serde")]

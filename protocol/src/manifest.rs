@@ -487,6 +487,11 @@ impl SignedBody for Manifest {
     fn named_signer(&self) -> Option<NodeId> {
         Some(self.provider)
     }
+    /// The stable id (`spec/manifest.md`, "Manifest id"): it depends on the provider, the
+    /// name and the terms, never on `seq`, `issued-at` or `expires-at`.
+    fn object_id(&self, _body_bytes: &[u8]) -> Hash {
+        self.reference().id()
+    }
 }
 
 impl Canonical for NodeId {
@@ -646,13 +651,9 @@ impl Canonical for Limits {
     }
 }
 
-impl Canonical for Manifest {
-    fn encode(&self, enc: &mut Encoder) {
-        enc.array(17);
-        enc.u64(MANIFEST_VERSION);
-        self.provider.encode(enc);
-        enc.text(&self.name);
-        enc.u64(self.seq);
+impl Manifest {
+    /// Writes the body's fields after `seq` and before `issued-at`.
+    fn encode_terms_tail(&self, enc: &mut Encoder) {
         enc.text_list(&self.capabilities);
         enc.text(&self.description);
         enc.text(&self.input_schema);
@@ -664,10 +665,99 @@ impl Canonical for Manifest {
         self.limits.encode(enc);
         self.runtime_digest.encode(enc);
         enc.bytes(&self.sealing_key);
+    }
+
+    /// The canonical CBOR of the manifest's terms: the 14-element array of the body without
+    /// `seq`, `issued-at` and `expires-at` (`spec/manifest.md`, "Manifest id").
+    pub fn terms_bytes(&self) -> Vec<u8> {
+        let mut enc = Encoder::new();
+        enc.array(14);
+        enc.u64(MANIFEST_VERSION);
+        self.provider.encode(&mut enc);
+        enc.text(&self.name);
+        self.encode_terms_tail(&mut enc);
+        enc.into_bytes()
+    }
+
+    /// `BLAKE3("souk/v1/manifest-terms" || 0x00 || terms)`: what the agent offers, whatever
+    /// the announcement that carries it.
+    pub fn terms_digest(&self) -> Hash {
+        Domain::ManifestTerms.hash(&self.terms_bytes())
+    }
+
+    /// The manifest's reference `[provider, name, terms-digest]`, from which anyone recomputes
+    /// its id.
+    pub fn reference(&self) -> ManifestRef {
+        ManifestRef::new(self.provider, self.name.clone(), self.terms_digest())
+    }
+}
+
+/// A manifest reference: `[provider, name, terms-digest]`. It names one version of one agent
+/// without carrying the manifest: its [`ManifestRef::id`] is the manifest id, and its
+/// [`ManifestRef::handle_string`] the agent's handle `<provider node id>/<name>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ManifestRef {
+    /// The provider node.
+    pub provider: NodeId,
+    /// The agent name.
+    pub name: String,
+    /// [`Manifest::terms_digest`] of the manifest referred to.
+    pub terms_digest: Hash,
+}
+
+impl ManifestRef {
+    /// A reference from its parts.
+    pub fn new(provider: NodeId, name: String, terms_digest: Hash) -> Self {
+        Self {
+            provider,
+            name,
+            terms_digest,
+        }
+    }
+
+    /// The manifest id: `BLAKE3("souk/v1/manifest-id" || 0x00 || canonical reference)`.
+    pub fn id(&self) -> Hash {
+        Domain::ManifestId.hash(&crate::encoding::encode(self))
+    }
+
+    /// The agent's handle, `<provider node id>/<name>`: stable for as long as the provider
+    /// keeps its key and the agent its name.
+    pub fn handle_string(&self) -> String {
+        format!("{}/{}", self.provider, self.name)
+    }
+}
+
+impl Canonical for ManifestRef {
+    fn encode(&self, enc: &mut Encoder) {
+        enc.array(3);
+        self.provider.encode(enc);
+        enc.text(&self.name);
+        self.terms_digest.encode(enc);
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        r.array_of(3)?;
+        let v = ManifestRef {
+            provider: NodeId::decode(r)?,
+            name: r.text_max(MAX_NAME, "agent name")?,
+            terms_digest: Hash::decode(r)?,
+        };
+        r.leave();
+        Ok(v)
+    }
+}
+
+impl Canonical for Manifest {
+    fn encode(&self, enc: &mut Encoder) {
+        enc.array(17);
+        enc.u64(MANIFEST_VERSION);
+        self.provider.encode(enc);
+        enc.text(&self.name);
+        enc.u64(self.seq);
+        self.encode_terms_tail(enc);
         enc.u64(self.issued_at);
         enc.u64(self.expires_at);
     }
-
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         r.array_of(17)?;
         r.version(MANIFEST_VERSION)?;

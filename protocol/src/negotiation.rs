@@ -12,7 +12,7 @@ use crate::Timestamp;
 use crate::encoding::{self, Canonical, DecodeError, Encoder, Reader};
 use crate::hash::{Domain, Hash};
 use crate::identity::NodeId;
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, ManifestRef};
 use crate::rules::{Rule, Violation};
 use crate::signature::VerifyingKey;
 use crate::signed::{Signed, SignedBody};
@@ -31,6 +31,7 @@ pub type HireId = Hash;
 
 /// An amount of money in micro-units of a currency.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Price {
     /// Currency code (as in [`crate::manifest::Pricing`]).
     pub currency: String,
@@ -116,6 +117,9 @@ pub enum DeclineReason {
     InputTooLarge,
     /// The provider's policy refuses this client or job.
     Policy,
+    /// The request names an agent this provider still offers, but in a version that is no
+    /// longer current; the decline carries the current manifest id ([`Decline::current`]).
+    Superseded,
 }
 
 impl std::fmt::Display for DeclineReason {
@@ -126,13 +130,14 @@ impl std::fmt::Display for DeclineReason {
 
 impl DeclineReason {
     /// Every reason with its wire code.
-    pub const ALL: [(DeclineReason, u64, &'static str); 6] = [
+    pub const ALL: [(DeclineReason, u64, &'static str); 7] = [
         (DeclineReason::Price, 0, "price"),
         (DeclineReason::Capacity, 1, "capacity"),
         (DeclineReason::Deadline, 2, "deadline"),
         (DeclineReason::UnknownManifest, 3, "unknown-manifest"),
         (DeclineReason::InputTooLarge, 4, "input-too-large"),
         (DeclineReason::Policy, 5, "policy"),
+        (DeclineReason::Superseded, 6, "superseded"),
     ];
 
     /// The wire code.
@@ -172,6 +177,50 @@ pub struct Decline {
     pub message: String,
     /// When.
     pub created_at: Timestamp,
+    /// The manifest id of the agent's current manifest: present if and only if `reason` is
+    /// [`DeclineReason::Superseded`] (the encoding enforces it both ways).
+    pub current: Option<Hash>,
+}
+
+impl Decline {
+    /// A decline for any reason but [`DeclineReason::Superseded`] (use
+    /// [`Decline::superseded`] for that one; given it here, `current` stays absent and the
+    /// body would not encode as a valid decline).
+    pub fn new(
+        request_id: Hash,
+        provider: NodeId,
+        reason: DeclineReason,
+        message: String,
+        created_at: Timestamp,
+    ) -> Self {
+        Self {
+            request_id,
+            provider,
+            reason,
+            message,
+            created_at,
+            current: None,
+        }
+    }
+
+    /// A `superseded` decline: the request named an older version of an agent this provider
+    /// still offers, whose current manifest id is `current`.
+    pub fn superseded(
+        request_id: Hash,
+        provider: NodeId,
+        current: Hash,
+        message: String,
+        created_at: Timestamp,
+    ) -> Self {
+        Self {
+            request_id,
+            provider,
+            reason: DeclineReason::Superseded,
+            message,
+            created_at,
+            current: Some(current),
+        }
+    }
 }
 
 /// A client's acceptance of an offer or counter.
@@ -282,9 +331,63 @@ impl Contract {
 
     /// Checks rules C1-C7 against the manifest the request names.
     pub fn verify(&self, manifest: &Signed<Manifest>) -> Result<(), Violation> {
-        let req = self.request.body();
-        let client = req.client;
         let provider = manifest.body().provider;
+        let req = self.request.body();
+        self.verify_signers(&provider)?;
+        if req.manifest_id != manifest.id() {
+            return Err(Violation::new(
+                Rule::C2,
+                format!(
+                    "the request names manifest {}, the bundle holds {}",
+                    req.manifest_id.short(),
+                    manifest.id().short()
+                ),
+            ));
+        }
+        self.verify_links()?;
+        let currency = &manifest.body().pricing.currency;
+        if &self.proposal.terms().price.currency != currency {
+            return Err(Violation::new(
+                Rule::C7,
+                "the proposal's currency differs from the manifest's",
+            ));
+        }
+        self.verify_offer_within_request()
+    }
+
+    /// The rules of [`Contract::verify`] that need no manifest, in the same order, with C2
+    /// replaced by a check against a manifest reference (`spec/outcomes.md`, rule O2): the
+    /// request names `agent.id()` and the proposal's provider is `agent.provider`. C7 loses
+    /// its manifest-currency half; an offer must still stay within the request.
+    ///
+    /// Each failure is reported under the contract rule it breaks (C1, C3-C7), or under
+    /// `reference_rule` when the request names another agent.
+    pub fn verify_against_reference(
+        &self,
+        agent: &ManifestRef,
+        reference_rule: Rule,
+    ) -> Result<(), Violation> {
+        self.verify_signers(&agent.provider)?;
+        let named = self.request.body().manifest_id;
+        let id = agent.id();
+        if named != id {
+            return Err(Violation::new(
+                reference_rule,
+                format!(
+                    "the request names manifest {}, the reference gives {}",
+                    named.short(),
+                    id.short()
+                ),
+            ));
+        }
+        self.verify_links()?;
+        self.verify_offer_within_request()
+    }
+
+    /// C3, C4, C1: every part is signed by the party that must sign it, and every signature
+    /// is valid; the proposal must come from `provider`.
+    fn verify_signers(&self, provider: &NodeId) -> Result<(), Violation> {
+        let client = self.request.body().client;
         // C3 before C1: a wrong signer is a more precise diagnosis than a bad signature.
         if self.request.signer_bytes() != client.as_bytes() {
             return Err(Violation::new(
@@ -299,10 +402,10 @@ impl Contract {
             ));
         }
         let (proposal_signer, proposal_ok) = match &self.proposal {
-            Proposal::Offer(s) => (s.signer_bytes(), s.verify(&provider).is_ok()),
-            Proposal::Counter(s) => (s.signer_bytes(), s.verify(&provider).is_ok()),
+            Proposal::Offer(s) => (s.signer_bytes(), s.verify(provider).is_ok()),
+            Proposal::Counter(s) => (s.signer_bytes(), s.verify(provider).is_ok()),
         };
-        if proposal_signer != provider.as_bytes() || self.proposal.provider() != provider {
+        if proposal_signer != provider.as_bytes() || self.proposal.provider() != *provider {
             return Err(Violation::new(
                 Rule::C4,
                 "the proposal is not signed by the manifest's provider",
@@ -327,16 +430,11 @@ impl Contract {
                 "the acceptance's signature does not verify",
             ));
         }
-        if req.manifest_id != manifest.id() {
-            return Err(Violation::new(
-                Rule::C2,
-                format!(
-                    "the request names manifest {}, the bundle holds {}",
-                    req.manifest_id.short(),
-                    manifest.id().short()
-                ),
-            ));
-        }
+        Ok(())
+    }
+
+    /// C5 and C6: the proposal answers the request, the acceptance names both, in time.
+    fn verify_links(&self) -> Result<(), Violation> {
         let request_id = self.request.id();
         if self.proposal.request_id() != request_id {
             return Err(Violation::new(
@@ -361,13 +459,13 @@ impl Contract {
                 ),
             ));
         }
-        let currency = &manifest.body().pricing.currency;
-        if &self.proposal.terms().price.currency != currency {
-            return Err(Violation::new(
-                Rule::C7,
-                "the proposal's currency differs from the manifest's",
-            ));
-        }
+        Ok(())
+    }
+
+    /// The half of C7 that needs no manifest: an offer (not a counter) stays within the
+    /// request's budget (same currency) and deadline.
+    fn verify_offer_within_request(&self) -> Result<(), Violation> {
+        let req = self.request.body();
         if let Proposal::Offer(offer) = &self.proposal {
             let terms = &offer.body().terms;
             if terms.price.currency != req.budget.currency {
@@ -540,17 +638,35 @@ impl SignedBody for Counter {
 }
 
 impl Canonical for Decline {
+    /// Six items, or seven (with `current`) when the reason is `superseded`. The reason
+    /// decides the shape: a body whose `current` disagrees with its reason (build declines
+    /// with [`Decline::new`] or [`Decline::superseded`]) encodes a missing `current` as
+    /// [`Hash::ZERO`] and drops an extra one.
     fn encode(&self, enc: &mut Encoder) {
-        enc.array(6);
+        let superseded = self.reason == DeclineReason::Superseded;
+        enc.array(if superseded { 7 } else { 6 });
         enc.u64(NEGOTIATION_VERSION);
         self.request_id.encode(enc);
         self.provider.encode(enc);
         enc.u64(self.reason.code());
         enc.text(&self.message);
         enc.u64(self.created_at);
+        if superseded {
+            self.current.unwrap_or(Hash::ZERO).encode(enc);
+        }
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        r.array_of(6)?;
+        let start = r.offset();
+        let len = r.array()?;
+        if !(6..=7).contains(&len) {
+            return Err(DecodeError {
+                offset: start,
+                kind: crate::encoding::DecodeErrorKind::WrongArity {
+                    expected: 6,
+                    found: len as u64,
+                },
+            });
+        }
         r.version(NEGOTIATION_VERSION)?;
         let request_id = Hash::decode(r)?;
         let provider = NodeId::decode(r)?;
@@ -558,15 +674,36 @@ impl Canonical for Decline {
         let code = r.u64()?;
         let reason = DeclineReason::from_code(code)
             .ok_or_else(|| Reader::unknown_code(at, "decline reason", code))?;
-        let v = Decline {
+        let want = if reason == DeclineReason::Superseded {
+            7
+        } else {
+            6
+        };
+        if len != want {
+            return Err(DecodeError {
+                offset: start,
+                kind: crate::encoding::DecodeErrorKind::WrongArity {
+                    expected: want as u64,
+                    found: len as u64,
+                },
+            });
+        }
+        let message = r.text_max(MAX_REASON_LEN, "decline message")?;
+        let created_at = r.u64()?;
+        let current = if want == 7 {
+            Some(Hash::decode(r)?)
+        } else {
+            None
+        };
+        r.leave();
+        Ok(Decline {
             request_id,
             provider,
             reason,
-            message: r.text_max(MAX_REASON_LEN, "decline message")?,
-            created_at: r.u64()?,
-        };
-        r.leave();
-        Ok(v)
+            message,
+            created_at,
+            current,
+        })
     }
 }
 

@@ -37,6 +37,11 @@ pub type SignedEntry = Signed<ReceiptEntry>;
 
 /// Why a hire failed (receipt `failed`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "kebab-case")
+)]
 pub enum FailureCode {
     /// The agent process exited or crashed before a result.
     AgentCrashed,
@@ -79,11 +84,26 @@ impl FailureCode {
 
 /// Who canceled a hire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "kebab-case")
+)]
 pub enum Canceler {
     /// The client asked for it.
     Client,
     /// The provider stopped it.
     Provider,
+}
+
+impl Canceler {
+    /// `client` or `provider`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Canceler::Client => "client",
+            Canceler::Provider => "provider",
+        }
+    }
 }
 
 /// How a credential was involved in an observed call.

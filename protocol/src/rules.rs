@@ -1,9 +1,10 @@
-//! The numbered verification rules of `spec/receipts.md` and `spec/bundle.md`, and the
-//! [`Violation`] error that names the rule an input breaks.
+//! The numbered verification rules of `spec/receipts.md`, `spec/bundle.md` and
+//! `spec/outcomes.md`, and the [`Violation`] error that names the rule an input breaks.
 //!
-//! Every rejection in [`crate::verify`] and [`crate::negotiation::Contract::verify`] carries
-//! exactly one [`Rule`], so `souk verify`, the test vectors and an independent implementation
-//! can agree on *why* an input is invalid, not only *that* it is.
+//! Every rejection in [`crate::verify`], [`crate::negotiation::Contract::verify`] and
+//! [`crate::outcome::OutcomeRecord::verify`] carries exactly one [`Rule`], so `souk verify`,
+//! the test vectors and an independent implementation can agree on *why* an input is
+//! invalid, not only *that* it is.
 
 use std::fmt;
 
@@ -79,6 +80,30 @@ pub enum Rule {
     E2,
     /// E3: the two entries differ, and are ordered by id.
     E3,
+    /// O1: the record decodes canonically within its limits (version 1, at most
+    /// `MAX_OUTCOME_LEN` bytes), each part decodes as its type within its own limit, and
+    /// the reference's name is a valid agent name.
+    O1,
+    /// O2: the contract's request names the reference's manifest id (`agent.id()`);
+    /// replaces C2, and C4 checks the proposal against `agent.provider`.
+    O2,
+    /// O3: the client is not the provider (a self-hire record is refused).
+    O3,
+    /// O4: the head is signed by the contract's provider with a valid signature.
+    O4,
+    /// O5: the head names the contract's hire id.
+    O5,
+    /// O6: the head is a terminal entry (`completed`, `failed`, `canceled`, `expired`).
+    O6,
+    /// O7: the head's usage names the agreed price, and an `expired` head names the
+    /// contract's deadline.
+    O7,
+    /// O8: the attestation is signed by the contract's client with a valid signature.
+    O8,
+    /// O9: the attestation names the contract's hire id.
+    O9,
+    /// O10: the attestation countersigns the head (its seq and id).
+    O10,
 }
 
 impl Rule {
@@ -114,6 +139,16 @@ impl Rule {
             Rule::E1 => "E1",
             Rule::E2 => "E2",
             Rule::E3 => "E3",
+            Rule::O1 => "O1",
+            Rule::O2 => "O2",
+            Rule::O3 => "O3",
+            Rule::O4 => "O4",
+            Rule::O5 => "O5",
+            Rule::O6 => "O6",
+            Rule::O7 => "O7",
+            Rule::O8 => "O8",
+            Rule::O9 => "O9",
+            Rule::O10 => "O10",
         }
     }
 
@@ -123,7 +158,7 @@ impl Rule {
     }
 
     /// Every rule, in spec order.
-    pub const ALL: [Rule; 29] = [
+    pub const ALL: [Rule; 39] = [
         Rule::B1,
         Rule::M1,
         Rule::M2,
@@ -153,6 +188,16 @@ impl Rule {
         Rule::E1,
         Rule::E2,
         Rule::E3,
+        Rule::O1,
+        Rule::O2,
+        Rule::O3,
+        Rule::O4,
+        Rule::O5,
+        Rule::O6,
+        Rule::O7,
+        Rule::O8,
+        Rule::O9,
+        Rule::O10,
     ];
 }
 

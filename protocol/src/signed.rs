@@ -25,6 +25,13 @@ pub trait SignedBody: Canonical {
     const MAX_BODY_LEN: usize;
     /// The key that must have signed this body, when the body names it.
     fn named_signer(&self) -> Option<NodeId>;
+
+    /// The object's id, from the decoded body and its exact signed bytes. The default is
+    /// the envelope id `BLAKE3(tag || 0x00 || body)`; a manifest overrides it with its stable
+    /// id (`spec/manifest.md`, "Manifest id"), which survives re-announcements.
+    fn object_id(&self, body_bytes: &[u8]) -> Hash {
+        Self::DOMAIN.hash(body_bytes)
+    }
 }
 
 /// Why a signed object was rejected.
@@ -79,7 +86,7 @@ impl<T: SignedBody> Signed<T> {
         let body_bytes = encoding::encode(&body);
         let input = T::DOMAIN.input(&body_bytes);
         let signature = key.sign_raw(&input);
-        let id = Hash::digest(&input);
+        let id = body.object_id(&body_bytes);
         Self {
             body,
             body_bytes,
@@ -94,7 +101,7 @@ impl<T: SignedBody> Signed<T> {
     #[cfg(feature = "vectors")]
     pub(crate) fn from_signature(body: T, signer: NodeId, signature: [u8; SIGNATURE_LEN]) -> Self {
         let body_bytes = encoding::encode(&body);
-        let id = T::DOMAIN.hash(&body_bytes);
+        let id = body.object_id(&body_bytes);
         Self {
             body,
             body_bytes,
@@ -134,9 +141,16 @@ impl<T: SignedBody> Signed<T> {
         &self.body_bytes
     }
 
-    /// `BLAKE3(tag || 0x00 || body)`.
+    /// The object's id ([`SignedBody::object_id`]): `BLAKE3(tag || 0x00 || body)` for every
+    /// type except a manifest, whose id is its stable id (`spec/manifest.md`).
     pub fn id(&self) -> Hash {
         self.id
+    }
+
+    /// `BLAKE3(tag || 0x00 || body)`: the id of these exact signed bytes. Equal to
+    /// [`Signed::id`] for every type except a manifest, where it names one announcement.
+    pub fn envelope_id(&self) -> Hash {
+        T::DOMAIN.hash(&self.body_bytes)
     }
 
     /// The signer's public key bytes as carried in the envelope (not yet validated).
@@ -230,7 +244,7 @@ impl<T: SignedBody> Canonical for Signed<T> {
         let signer = r.array_bytes::<PUBLIC_KEY_LEN>()?;
         let signature = r.array_bytes::<SIGNATURE_LEN>()?;
         r.leave();
-        let id = T::DOMAIN.hash(body_bytes);
+        let id = body.object_id(body_bytes);
         Ok(Self {
             body,
             body_bytes: body_bytes.to_vec(),

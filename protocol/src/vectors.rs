@@ -28,6 +28,7 @@ use crate::signed::{Signed, SignedBody};
 use crate::verify::{SignatureCheck, verify_bundle};
 
 pub mod credentials;
+pub mod outcomes;
 
 /// 2026-11-01T00:00:00Z in ms: the fixed "now" of every fixture.
 pub const T0: u64 = 1_793_491_200_000;
@@ -482,7 +483,10 @@ pub(crate) struct SignatureVector {
     signer_seed: String,
     body: String,
     signing_input: String,
+    /// The object id (for a manifest, its stable id: `spec/manifest.md`).
     id: String,
+    /// BLAKE3 of the signing input.
+    envelope_id: String,
     signature: String,
     envelope: String,
 }
@@ -558,6 +562,7 @@ fn signature_vector<T: SignedBody>(
         body: hx(s.body_bytes()),
         signing_input: hx(&s.signing_input()),
         id: s.id().to_hex(),
+        envelope_id: s.envelope_id().to_hex(),
         signature: hx(s.signature()),
         envelope: hx(&s.to_bytes()),
     }
@@ -645,10 +650,11 @@ fn invalid_bundle_cases() -> Vec<Case> {
     );
     case(
         "invalid-c2-other-manifest.souk",
-        "the bundle's manifest is not the one the request names",
+        "the bundle's manifest is not the one the request names (same agent, new price)",
         &|b| {
             let mut m = fx.manifest.body().clone();
             m.seq += 1;
+            m.pricing.per_hire += 1;
             b.manifest = Signed::sign(m, &provider).to_bytes();
         },
     );
@@ -1470,13 +1476,13 @@ pub fn generate() -> Vec<VectorFile> {
     let fx = HireFixture::build(4, Ending::CompletedAccepted);
     let counter_contract = contract(&fx.manifest, &provider, &client, true);
     let decline = Signed::sign(
-        Decline {
-            request_id: fx.contract.request.id(),
-            provider: provider.id(),
-            reason: DeclineReason::Capacity,
-            message: "all 4 slots busy; retry after 10 minutes".into(),
-            created_at: T0 + 1100,
-        },
+        Decline::new(
+            fx.contract.request.id(),
+            provider.id(),
+            DeclineReason::Capacity,
+            "all 4 slots busy; retry after 10 minutes".into(),
+            T0 + 1100,
+        ),
         &provider,
     );
     let mut sigs = vec![
@@ -1490,6 +1496,17 @@ pub fn generate() -> Vec<VectorFile> {
         sigs.push(signature_vector("counter", 0x11, c));
     }
     sigs.push(signature_vector("decline", 0x11, &decline));
+    let superseded = Signed::sign(
+        Decline::superseded(
+            fx.contract.request.id(),
+            provider.id(),
+            Domain::ManifestId.hash(b"fixture: the agent's current manifest"),
+            "csv-analyst changed since this id: hire the current version".into(),
+            T0 + 1100,
+        ),
+        &provider,
+    );
+    sigs.push(signature_vector("decline", 0x11, &superseded));
     sigs.push(signature_vector("accept", 0x22, &fx.contract.accept));
     for e in &fx.entries {
         sigs.push(signature_vector("receipt", 0x11, e));
@@ -1547,6 +1564,30 @@ pub fn generate() -> Vec<VectorFile> {
             v[pos] = 0x09;
         }
         m.push(("unknown reason code", v));
+        m
+    };
+    enc_vectors.push(EncodingVector {
+        name: "canonical superseded decline envelope (7 items)".into(),
+        object: "decline",
+        bytes: hx(&superseded.to_bytes()),
+        valid: true,
+        error: None,
+    });
+    let mutations: Vec<(&str, Vec<u8>)> = {
+        let mut m = mutations;
+        let sup = superseded.body_bytes().to_vec();
+        // Superseded without `current`: 6 items.
+        let mut v = sup.clone();
+        v[0] = 0x86;
+        v.truncate(v.len() - 34);
+        m.push(("superseded without current", v));
+        // Another reason with a 7th item.
+        let mut v = body.clone();
+        v[0] = 0x87;
+        v.push(0x58);
+        v.push(0x20);
+        v.extend_from_slice(&[0xab; 32]);
+        m.push(("current with another reason", v));
         m
     };
     for (name, bad_body) in mutations {
@@ -1725,6 +1766,37 @@ pub fn generate() -> Vec<VectorFile> {
             contents: bundle.to_bytes(),
         });
     }
+    {
+        // The request names a manifest id; a later announcement of the same terms (new seq,
+        // new validity window) has the same id, so it verifies the hire as well.
+        let fx = HireFixture::build(2, Ending::CompletedAccepted);
+        let mut m = fx.manifest.body().clone();
+        m.seq += 1;
+        m.issued_at += 6 * 3600 * 1000;
+        m.expires_at += 6 * 3600 * 1000;
+        let mut bundle = fx.bundle(&[]);
+        bundle.manifest = Signed::sign(m, &provider).to_bytes();
+        let file = "valid-reannounced-manifest.souk";
+        let report = verify_bundle(&bundle, SignatureCheck::OneByOne).ok();
+        index.push(BundleVector {
+            file: file.into(),
+            description: "the bundle carries a later announcement (seq 4) of the manifest the \
+                          request names: same terms, same manifest id"
+                .into(),
+            valid: report.is_some(),
+            rule: None,
+            entry: None,
+            state: report.as_ref().map(|r| r.state.as_str().into()),
+            verdict: report
+                .as_ref()
+                .and_then(|r| r.verdict.map(|v| v.as_str().into())),
+            entries: report.as_ref().map(|r| r.entries),
+        });
+        files.push(VectorFile {
+            path: format!("bundles/{file}"),
+            contents: bundle.to_bytes(),
+        });
+    }
     for case in edge_bundles() {
         files.push(VectorFile {
             path: format!("bundles/{}", case.vector.file),
@@ -1772,5 +1844,6 @@ pub fn generate() -> Vec<VectorFile> {
     }
     credentials::generate(&mut files, &mut index);
     files.push(json_file("bundles/index.json", &index));
+    outcomes::generate(&mut files);
     files
 }

@@ -322,12 +322,15 @@ proptest! {
     #[test]
     fn negotiation_round_trips(
         client in node(), provider in node(), ids in (hash(), hash(), hash()), budget in price(), t in terms(),
-        times in (any::<u64>(), any::<u64>(), any::<u64>()), nonce in any::<[u8; 16]>(), reason in text(100), code in 0usize..6,
+        times in (any::<u64>(), any::<u64>(), any::<u64>()), nonce in any::<[u8; 16]>(), reason in text(100), code in 0usize..7,
     ) {
         let req = HireRequest { manifest_id: ids.0, client, input_commitment: ids.1, input_size: times.2, budget, deadline: times.0, nonce, created_at: times.1 };
         let offer = Offer { request_id: ids.0, provider, terms: t.clone(), valid_until: times.0, created_at: times.1 };
         let counter = Counter { request_id: ids.1, provider, terms: t, valid_until: times.0, reason: reason.clone(), created_at: times.2 };
-        let decline = Decline { request_id: ids.2, provider, reason: DeclineReason::ALL[code].0, message: reason, created_at: times.0 };
+        let decline = match DeclineReason::ALL[code].0 {
+            DeclineReason::Superseded => Decline::superseded(ids.2, provider, ids.0, reason, times.0),
+            r => Decline::new(ids.2, provider, r, reason, times.0),
+        };
         let accept = Accept { request_id: ids.0, proposal_id: ids.1, client, created_at: times.2 };
         round_trip(&req)?;
         round_trip(&offer)?;

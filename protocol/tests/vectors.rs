@@ -136,8 +136,18 @@ fn signature_vectors_verify_and_tampered_copies_do_not() {
         assert_eq!(input, expected_input, "{tag}");
         assert_eq!(
             blake3::hash(&input).to_hex().as_str(),
-            v["id"].as_str().unwrap_or_default()
+            v["envelope_id"].as_str().unwrap_or_default()
         );
+        // The object id is the envelope id, except a manifest's (its stable id).
+        let want_id = if v["object"] == "manifest" {
+            let m: souk_protocol::manifest::Manifest =
+                souk_protocol::encoding::decode(&unhex(&v["body"]), 64 * 1024)
+                    .unwrap_or_else(|e| panic!("{e}"));
+            m.reference().id().to_hex()
+        } else {
+            blake3::hash(&input).to_hex().to_string()
+        };
+        assert_eq!(want_id, v["id"].as_str().unwrap_or_default(), "{tag}");
         let sig: [u8; 64] = unhex(&v["signature"])
             .try_into()
             .unwrap_or_else(|_| panic!("sig"));
@@ -250,13 +260,22 @@ fn encoding_vectors() {
     use souk_protocol::negotiation::Decline;
     use souk_protocol::signed::Signed;
     for v in json("encoding.json").as_array().into_iter().flatten() {
-        let got = Signed::<Decline>::decode_bytes(&unhex(&v["bytes"]));
+        let bytes = unhex(&v["bytes"]);
+        let got = Signed::<Decline>::decode_bytes(&bytes);
         assert_eq!(
             got.is_ok(),
             v["valid"].as_bool() == Some(true),
             "{}",
             v["name"]
         );
+        if let Ok(d) = got {
+            // A valid decline re-encodes to its bytes, `current` present iff superseded.
+            assert_eq!(d.to_bytes(), bytes, "{}", v["name"]);
+            assert_eq!(
+                d.body().current.is_some(),
+                d.body().reason == souk_protocol::negotiation::DeclineReason::Superseded
+            );
+        }
     }
 }
 
@@ -525,5 +544,105 @@ fn credential_vectors() {
         };
         assert_eq!(call.mode.as_str(), text(&e["mode"]));
         assert_eq!(call.denial.map(|d| d.as_str()), e["denial"].as_str());
+    }
+}
+
+#[test]
+fn manifest_id_vectors() {
+    use souk_protocol::hash::Domain;
+    use souk_protocol::manifest::{Manifest, ManifestRef};
+    let items = json("manifest-id.json");
+    let items = items.as_array().map(Vec::as_slice).unwrap_or_default();
+    assert!(items.len() >= 4);
+    for v in items {
+        let name = text(&v["name"]);
+        let m: Manifest = souk_protocol::encoding::decode(&unhex(&v["body"]), 64 * 1024)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        // The terms are the body without seq, issued-at and expires-at, and 14 items long.
+        let terms = unhex(&v["terms"]);
+        assert_eq!(m.terms_bytes(), terms, "{name}");
+        assert_eq!(terms[0], 0x8e, "{name}");
+        let digest = blake3::Hasher::new()
+            .update(b"souk/v1/manifest-terms\0")
+            .update(&terms)
+            .finalize();
+        assert_eq!(digest.to_hex().as_str(), text(&v["terms_digest"]), "{name}");
+        let reference: ManifestRef = souk_protocol::encoding::decode(&unhex(&v["reference"]), 256)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(reference, m.reference(), "{name}");
+        let id = blake3::Hasher::new()
+            .update(b"souk/v1/manifest-id\0")
+            .update(&unhex(&v["reference"]))
+            .finalize();
+        assert_eq!(id.to_hex().as_str(), text(&v["id"]), "{name}");
+        assert_eq!(reference.id().to_hex(), text(&v["id"]), "{name}");
+        assert_eq!(reference.handle_string(), text(&v["handle"]), "{name}");
+        assert_eq!(
+            Domain::Manifest.hash(&unhex(&v["body"])).to_hex(),
+            text(&v["envelope_id"]),
+            "{name}"
+        );
+    }
+    // A re-announcement keeps the id and changes the envelope id; a change of terms or name
+    // changes the id.
+    assert_eq!(items[0]["id"], items[1]["id"]);
+    assert_ne!(items[0]["envelope_id"], items[1]["envelope_id"]);
+    assert_ne!(items[1]["id"], items[2]["id"]);
+    assert_ne!(items[0]["id"], items[3]["id"]);
+}
+
+#[test]
+fn outcome_vectors_have_their_stated_outcome() {
+    use souk_protocol::outcome::OutcomeRecord;
+    let items = json("outcomes.json");
+    let items = items.as_array().map(Vec::as_slice).unwrap_or_default();
+    let mut rules = BTreeSet::new();
+    let mut valid = 0;
+    for v in items {
+        let name = text(&v["name"]);
+        let bytes = unhex(&v["record"]);
+        assert_eq!(Some(bytes.len() as u64), v["size"].as_u64(), "{name}");
+        match OutcomeRecord::verify_bytes(&bytes) {
+            Ok(o) => {
+                assert_eq!(
+                    v["valid"].as_bool(),
+                    Some(true),
+                    "{name} verified but is invalid"
+                );
+                valid += 1;
+                let w = &v["outcome"];
+                let record_id = blake3::Hasher::new()
+                    .update(b"souk/v1/outcome\0")
+                    .update(&bytes)
+                    .finalize();
+                assert_eq!(record_id.to_hex().as_str(), text(&w["record_id"]), "{name}");
+                assert_eq!(o.record_id.to_hex(), text(&w["record_id"]), "{name}");
+                assert_eq!(o.hire_id.to_hex(), text(&w["hire_id"]), "{name}");
+                assert_eq!(o.manifest_id.to_hex(), text(&w["manifest_id"]), "{name}");
+                assert_eq!(o.agent.handle_string(), text(&w["handle"]), "{name}");
+                assert_eq!(o.provider.to_string(), text(&w["provider"]), "{name}");
+                assert_eq!(o.client.to_string(), text(&w["client"]), "{name}");
+                assert_eq!(o.end.to_string(), text(&w["end"]), "{name}");
+                assert_eq!(o.verdict.as_str(), text(&w["verdict"]), "{name}");
+                assert_eq!(o.reason, text(&w["reason"]), "{name}");
+                assert_eq!(Some(o.entries), w["entries"].as_u64(), "{name}");
+                assert_eq!(o.head.to_hex(), text(&w["head"]), "{name}");
+                assert_eq!(Some(o.settled_at), w["settled_at"].as_u64(), "{name}");
+                assert_eq!(
+                    format!("{} {}", o.price.amount, o.price.currency),
+                    text(&w["price"]),
+                    "{name}"
+                );
+                assert_eq!(Some(o.deadline), w["deadline"].as_u64(), "{name}");
+            }
+            Err(e) => {
+                assert_eq!(Some(e.rule.code()), v["rule"].as_str(), "{name}: {e}");
+                rules.insert(e.rule.code());
+            }
+        }
+    }
+    assert!(valid >= 3, "{valid} valid outcome vectors");
+    for code in ["O1", "O2", "O3", "O4", "O5", "O6", "O7", "O8", "O9", "O10"] {
+        assert!(rules.contains(code), "no outcome vector for rule {code}");
     }
 }
