@@ -237,8 +237,7 @@ mod tests {
             next: None,
         };
         assert!(
-            encoding::decode::<OutcomeSyncResponse>(&to_bytes(&too_big), MAX_RESPONSE_LEN)
-                .is_err()
+            encoding::decode::<OutcomeSyncResponse>(&to_bytes(&too_big), MAX_RESPONSE_LEN).is_err()
         );
     }
 }
