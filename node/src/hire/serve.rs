@@ -185,6 +185,7 @@ fn answer_request(
                     reason,
                     message,
                     created_at: now,
+                    current: None,
                 },
                 key,
             )
