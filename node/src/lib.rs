@@ -7,7 +7,8 @@
 //!
 //! Map: [`config`] (config.toml), [`data_dir`] (on-disk layout, keys, token), [`agent_file`]
 //! (agent.toml -> manifest fields), [`swarm`] (libp2p behaviours and codecs), [`discovery`]
-//! (where inbound manifests are admitted or rejected), [`peer_score`] (penalties and bans),
+//! (where inbound manifests are admitted or rejected), [`outcomes`] (where outcome records and
+//! equivocation proofs are admitted, and the reputation ledger), [`peer_score`] (penalties and bans),
 //! [`connections`] (how many peers to keep, which surplus ones to drop),
 //! [`publisher`] (signing and re-announcing local agents), [`storage`] (the store worker
 //! thread), [`store_file`] (opening a data directory's store, refusing a lost one), [`service`] (the event loop and its handle), [`hire`] (the hire actor: both sides
@@ -26,6 +27,7 @@ pub mod discovery;
 pub mod fd_limit;
 pub mod hire;
 pub mod metrics;
+pub mod outcomes;
 pub mod peer_score;
 pub mod publisher;
 pub mod schema;

@@ -51,6 +51,14 @@ pub struct Metrics {
     pub store_dropped: Counter,
     /// Store operations that failed.
     pub store_errors: Counter,
+    /// Outcome records admitted (gossip, sync, fetch or published here).
+    pub outcomes_admitted: Counter,
+    /// Outcome records and equivocation proofs refused as invalid (gossip, sync or fetch).
+    pub outcomes_rejected: Counter,
+    /// Equivocation proofs admitted.
+    pub proofs_admitted: Counter,
+    /// Providers newly flagged by an admitted proof.
+    pub providers_flagged: Counter,
     /// Provider: offers and counters made (each holds a slot until accepted or lapsed).
     pub hires_offered: Counter,
     /// Provider: requests declined because every slot of the agent was taken.
@@ -91,6 +99,18 @@ pub struct MetricsSnapshot {
     pub store_dropped: u64,
     /// See [`Metrics::store_errors`].
     pub store_errors: u64,
+    /// See [`Metrics::outcomes_admitted`].
+    #[serde(default)]
+    pub outcomes_admitted: u64,
+    /// See [`Metrics::outcomes_rejected`].
+    #[serde(default)]
+    pub outcomes_rejected: u64,
+    /// See [`Metrics::proofs_admitted`].
+    #[serde(default)]
+    pub proofs_admitted: u64,
+    /// See [`Metrics::providers_flagged`].
+    #[serde(default)]
+    pub providers_flagged: u64,
     /// See [`Metrics::hires_offered`].
     #[serde(default)]
     pub hires_offered: u64,
@@ -120,6 +140,10 @@ impl Metrics {
             peers_pruned: self.peers_pruned.get(),
             store_dropped: self.store_dropped.get(),
             store_errors: self.store_errors.get(),
+            outcomes_admitted: self.outcomes_admitted.get(),
+            outcomes_rejected: self.outcomes_rejected.get(),
+            proofs_admitted: self.proofs_admitted.get(),
+            providers_flagged: self.providers_flagged.get(),
             hires_offered: self.hires_offered.get(),
             hires_declined_capacity: self.hires_declined_capacity.get(),
             hire_calls_busy: self.hire_calls_busy.get(),

@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use souk_store::{ManifestWrite, Store, StoreError};
+use souk_store::{ManifestWrite, OutboxKind, ReputationWrite, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Metrics;
@@ -22,7 +22,10 @@ use crate::metrics::Metrics;
 pub fn droppable(op: &StoreOp) -> bool {
     matches!(
         op,
-        StoreOp::WriteManifests(_) | StoreOp::RemoveExpired(_) | StoreOp::Checkpoint
+        StoreOp::WriteManifests(_)
+            | StoreOp::WriteReputation(_)
+            | StoreOp::RemoveExpired(_)
+            | StoreOp::Checkpoint
     )
 }
 
@@ -35,6 +38,21 @@ pub enum StoreOp {
     /// Persist a batch of manifest changes (verified manifests to keep, ids to forget), in
     /// order, in one transaction without a disk sync.
     WriteManifests(Vec<ManifestWrite>),
+    /// Persist a batch of outcome-record and proof changes learned from the network (and
+    /// outbox marks to clear), in one transaction without a disk sync.
+    WriteReputation(Vec<ReputationWrite>),
+    /// Persist a record or proof this node publishes, marked for (re)publication; replies
+    /// once durable.
+    PutOutgoing {
+        /// Record or proof.
+        kind: OutboxKind,
+        /// Hire id or provider key.
+        key: [u8; 32],
+        /// Its bytes.
+        bytes: Vec<u8>,
+        /// Durable-or-error reply.
+        done: oneshot::Sender<Result<(), StoreError>>,
+    },
     /// Drop manifests expired at this time.
     RemoveExpired(u64),
     /// Persist a local agent record; replies once durable.
@@ -125,6 +143,28 @@ fn apply(store: &Store, metrics: &Metrics, op: StoreOp) -> Effect {
                 Effect::Clean
             }
         },
+        StoreOp::WriteReputation(writes) => match store.write_reputation_deferred(&writes) {
+            Ok(0) => Effect::Clean,
+            Ok(_) => Effect::Deferred,
+            Err(e) => {
+                fail("write outcome records", &e);
+                Effect::Clean
+            }
+        },
+        StoreOp::PutOutgoing {
+            kind,
+            key,
+            bytes,
+            done,
+        } => {
+            let r = store.put_outgoing(kind, &key, &bytes);
+            if let Err(e) = &r {
+                fail("put outgoing record", e);
+            }
+            let ok = r.is_ok();
+            let _ = done.send(r);
+            if ok { Effect::Synced } else { Effect::Clean }
+        }
         StoreOp::RemoveExpired(now) => {
             if let Err(e) = store.remove_expired(now) {
                 fail("sweep", &e);

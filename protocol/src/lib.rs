@@ -23,7 +23,8 @@
 //! commitments, attestations), [`verify`] (chain and bundle verification), [`equivocation`],
 //! [`bundle`] (the `.souk` file), [`rules`] (the numbered rules), [`credential`] (credential
 //! policies, sealed grants, the relay protocol, denials), [`outcome`] (outcome records: the
-//! compact proof of how a settled hire ended).
+//! compact proof of how a settled hire ended), [`outcome_sync`] (the gossip topics and sync
+//! protocol that carry records and proofs).
 
 pub mod bundle;
 pub mod credential;
@@ -37,6 +38,7 @@ pub mod identity;
 pub mod manifest;
 pub mod negotiation;
 pub mod outcome;
+pub mod outcome_sync;
 pub mod receipt;
 pub mod rules;
 #[cfg(feature = "serde")]

@@ -26,7 +26,8 @@
 //! Module map: [`config`] (tunables), [`error`] (the error type), `tables` (table definitions
 //! and key layouts), `migrations` (schema version and upgrades), `manifests` (network
 //! manifests and their indexes), `agents` (local agents and node state), `hires` (hire records,
-//! receipt chains and their payloads, per-hire blobs). The on-disk layout is specified in
+//! receipt chains and their payloads, per-hire blobs), `outcomes` (outcome records, equivocation
+//! proofs and the outbox of this node's own publications). The on-disk layout is specified in
 //! `spec/store.md`.
 
 mod agents;
@@ -35,6 +36,7 @@ pub mod error;
 mod hires;
 mod manifests;
 mod migrations;
+mod outcomes;
 mod tables;
 
 use std::fmt;
@@ -49,6 +51,7 @@ pub use error::StoreError;
 pub use hires::{Appended, ReceiptItem};
 pub use manifests::{ManifestWrite, PutOutcome};
 pub use migrations::SCHEMA_VERSION;
+pub use outcomes::{OutboxKind, ReputationWrite};
 
 /// The node's durable state: an open redb database at the current schema version.
 ///

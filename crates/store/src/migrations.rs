@@ -41,6 +41,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         description: "create the hire tables (hires, receipts, receipt_payloads, hire_blobs)",
         apply: v2_create_hire_tables,
     },
+    Migration {
+        to: 3,
+        description: "create the reputation tables (outcomes, equivocations, outbox)",
+        apply: v3_create_reputation_tables,
+    },
 ];
 
 /// The schema version this code reads and writes.
@@ -74,6 +79,16 @@ fn v2_create_hire_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     ] {
         txn.open_table(def)
             .with_ctx(|| format!("migration to v2: creating table {}", def.name()))?;
+    }
+    Ok(())
+}
+
+/// v2 -> v3: creates the outcomes, equivocations and outbox tables (empty). Earlier tables
+/// and their rows are untouched.
+fn v3_create_reputation_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    for def in [tables::OUTCOMES, tables::EQUIVOCATIONS, tables::OUTBOX] {
+        txn.open_table(def)
+            .with_ctx(|| format!("migration to v3: creating table {}", def.name()))?;
     }
     Ok(())
 }
@@ -280,7 +295,7 @@ mod tests {
         for (i, m) in MIGRATIONS.iter().enumerate() {
             assert_eq!(m.to as usize, i + 1, "{}", m.description);
         }
-        assert_eq!(SCHEMA_VERSION, 2);
+        assert_eq!(SCHEMA_VERSION, 3);
     }
 
     #[test]
@@ -300,7 +315,7 @@ mod tests {
             names
         };
         assert!(!names(&db).contains(&"receipts".to_owned()));
-        assert_eq!(run(&db).unwrap(), 2);
+        assert_eq!(run(&db).unwrap(), SCHEMA_VERSION);
         let mut expected: Vec<String> = tables::ALL.iter().map(|t| t.name().to_owned()).collect();
         expected.sort();
         assert_eq!(names(&db), expected);
@@ -308,7 +323,7 @@ mod tests {
         assert!(matches!(
             run_with(&db, &MIGRATIONS[..1], nothing),
             Err(StoreError::SchemaTooNew {
-                found: 2,
+                found: SCHEMA_VERSION,
                 supported: 1
             })
         ));

@@ -46,8 +46,18 @@ pub(crate) const RECEIPT_PAYLOADS: Bytes = TableDefinition::new("receipt_payload
 /// `hire_blobs` (v2): hire id (32 bytes) ++ name (UTF-8) -> opaque bytes.
 pub(crate) const HIRE_BLOBS: Bytes = TableDefinition::new("hire_blobs");
 
+/// `outcomes` (v3): hire id (32 bytes) -> a verified outcome record's canonical bytes.
+pub(crate) const OUTCOMES: Bytes = TableDefinition::new("outcomes");
+
+/// `equivocations` (v3): provider (32 bytes) -> a verified equivocation proof's canonical bytes.
+pub(crate) const EQUIVOCATIONS: Bytes = TableDefinition::new("equivocations");
+
+/// `outbox` (v3): kind (1 byte: 0 outcome, 1 proof) ++ key (32 bytes) -> empty: rows of
+/// `outcomes` / `equivocations` this node published and has not yet handed to gossip.
+pub(crate) const OUTBOX: Bytes = TableDefinition::new("outbox");
+
 /// Every table of the current schema, created at open if missing.
-pub(crate) const ALL: [Bytes; 10] = [
+pub(crate) const ALL: [Bytes; 13] = [
     META,
     MANIFESTS,
     MANIFEST_LATEST,
@@ -58,6 +68,9 @@ pub(crate) const ALL: [Bytes; 10] = [
     RECEIPTS,
     RECEIPT_PAYLOADS,
     HIRE_BLOBS,
+    OUTCOMES,
+    EQUIVOCATIONS,
+    OUTBOX,
 ];
 
 /// The `meta` key holding the schema version, a u32 BE.

@@ -546,7 +546,7 @@ fn write_v1_file(path: &Path, manifest: &Signed<Manifest>) {
 }
 
 #[test]
-fn v1_file_migrates_to_v2_keeping_its_data() {
+fn v1_file_migrates_to_the_current_version_keeping_its_data() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v1.redb");
     let key = provider_key();
@@ -558,8 +558,8 @@ fn v1_file_migrates_to_v2_keeping_its_data() {
     write_v1_file(&path, &m);
 
     let store = Store::open(&path, &small()).unwrap();
-    assert_eq!(SCHEMA_VERSION, 2);
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(SCHEMA_VERSION, 3);
+    assert_eq!(store.schema_version().unwrap(), 3);
     // The v1 data is kept.
     assert_eq!(store.get_manifest(&m.id()).unwrap(), Some(m.to_bytes()));
     assert_eq!(
@@ -588,12 +588,12 @@ fn v1_file_migrates_to_v2_keeping_its_data() {
     drop(store);
     assert_eq!(
         raw_rows(&path, "meta"),
-        vec![(b"schema_version".to_vec(), 2u32.to_be_bytes().to_vec())]
+        vec![(b"schema_version".to_vec(), 3u32.to_be_bytes().to_vec())]
     );
     assert_eq!(raw_rows(&path, "receipts").len(), 1);
     // Opening again runs no migration and keeps everything.
     let store = Store::open(&path, &small()).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.schema_version().unwrap(), 3);
     assert_eq!(store.get_hire(&h).unwrap(), Some(b"r".to_vec()));
 }
 

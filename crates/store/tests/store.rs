@@ -466,7 +466,7 @@ fn state_crud() {
 #[test]
 fn new_store_has_current_schema() {
     let (_dir, path, store) = temp_store();
-    assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(SCHEMA_VERSION, 3);
     assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
     drop(store);
     let meta = raw_rows(&path, "meta");
@@ -487,6 +487,7 @@ fn new_store_has_current_schema() {
         .collect();
     let expected: BTreeSet<String> = [
         "agents",
+        "equivocations",
         "hire_blobs",
         "hires",
         "manifest_expiry",
@@ -494,6 +495,8 @@ fn new_store_has_current_schema() {
         "manifests",
         "meta",
         "node_state",
+        "outbox",
+        "outcomes",
         "receipt_payloads",
         "receipts",
     ]
@@ -514,13 +517,13 @@ fn schema_too_new_is_refused_untouched() {
             err,
             StoreError::SchemaTooNew {
                 found: 99,
-                supported: 2
+                supported: 3
             }
         ),
         "{err:?}"
     );
     let msg = err.to_string();
-    assert!(msg.contains("99") && msg.contains('2'), "{msg}");
+    assert!(msg.contains("99") && msg.contains('3'), "{msg}");
     // The version row is unchanged.
     assert_eq!(
         raw_rows(&path, "meta"),

@@ -109,6 +109,9 @@ pub(crate) fn node_error(e: NodeError) -> Response {
         NodeError::NoFullPeer => (StatusCode::SERVICE_UNAVAILABLE, "no-full-peer"),
         NodeError::Dial { .. } => (StatusCode::BAD_REQUEST, "bad-request"),
         NodeError::Gossip(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        NodeError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+        NodeError::Superseded => (StatusCode::CONFLICT, "superseded"),
+        NodeError::Fetch(_) => (StatusCode::BAD_GATEWAY, "unreachable"),
     };
     respond(
         status,

@@ -7,11 +7,14 @@ use libp2p::{Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
 use souk_protocol::credential::{RelayReply, RelayRequest};
 use souk_protocol::discovery::SearchRequest;
+use souk_protocol::equivocation::Equivocation;
 use souk_protocol::hiring::{HireCall, HireReply};
 use souk_protocol::manifest::Manifest;
+use souk_protocol::outcome::Outcome;
 use souk_protocol::signed::Signed;
 use souk_protocol::{Hash, NodeId};
-use souk_store::{Store, StoreError};
+use souk_reputation::{Figures, Policy};
+use souk_store::{OutboxKind, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -49,6 +52,18 @@ pub enum NodeError {
         /// Why.
         reason: String,
     },
+    /// A record or proof given to publish is invalid.
+    #[error("invalid record or proof: {0}")]
+    Invalid(String),
+    /// A valid record (or proof) given to publish lost to the one held for its hire (or
+    /// provider): a dispute beats an acceptance; between equals the lower id is kept.
+    #[error(
+        "another valid record is held for this hire (or a proof with a lower id for this provider)"
+    )]
+    Superseded,
+    /// Fetching records from a full peer failed.
+    #[error("cannot fetch outcome records: {0}")]
+    Fetch(String),
     /// Gossip publication failed (fault injection only).
     #[error("cannot publish on the manifest topic: {0}")]
     Gossip(String),
@@ -119,6 +134,16 @@ pub(super) enum Command {
         request: Box<RelayRequest>,
         reply: Reply<Result<RelayReply, TransportError>>,
     },
+    PublishItem(OutboxKind, Vec<u8>, Reply<Result<(), NodeError>>),
+    Reputation {
+        provider: NodeId,
+        name: Option<String>,
+        policy: Policy,
+        reply: Reply<(Figures, Vec<Outcome>)>,
+    },
+    IsFlagged(NodeId, Reply<bool>),
+    Flagged(Reply<Vec<(NodeId, Equivocation)>>),
+    FetchOutcomes(NodeId, Reply<Result<Vec<Outcome>, NodeError>>),
     Shutdown(Reply<()>),
 }
 
@@ -219,6 +244,58 @@ impl NodeHandle {
     /// as a buggy or malicious peer would. Used by tests and testnet scenarios.
     pub async fn gossip_raw(&self, bytes: Vec<u8>) -> Result<(), NodeError> {
         self.ask(|r| Command::GossipRaw(bytes, r)).await?
+    }
+
+    /// Publishes an outcome record (canonical bytes): verified and admitted here first, made
+    /// durable, then gossiped on `souk/outcomes/1`. When no peer takes it yet it stays in the
+    /// outbox (persisted) and is retried on the next connection or housekeeping tick, also
+    /// after a restart. Returns once it is durable.
+    pub async fn publish_outcome(&self, bytes: Vec<u8>) -> Result<(), NodeError> {
+        self.ask(|r| Command::PublishItem(OutboxKind::Outcome, bytes, r))
+            .await?
+    }
+
+    /// Publishes an equivocation proof (canonical bytes) on `souk/equivocations/1`, like
+    /// [`NodeHandle::publish_outcome`]; admitting it flags the provider here first.
+    pub async fn publish_equivocation(&self, bytes: Vec<u8>) -> Result<(), NodeError> {
+        self.ask(|r| Command::PublishItem(OutboxKind::Proof, bytes, r))
+            .await?
+    }
+
+    /// Reputation figures of a provider (all agents) or of one agent (`name`), computed from
+    /// the verified records this node holds under `policy`, with the latest records (at
+    /// most 10, latest first).
+    pub async fn reputation(
+        &self,
+        provider: NodeId,
+        name: Option<String>,
+        policy: Policy,
+    ) -> Result<(Figures, Vec<Outcome>), NodeError> {
+        self.ask(|reply| Command::Reputation {
+            provider,
+            name,
+            policy,
+            reply,
+        })
+        .await
+    }
+
+    /// Whether this node holds a verified equivocation proof against `provider`.
+    pub async fn is_flagged(&self, provider: NodeId) -> Result<bool, NodeError> {
+        self.ask(|r| Command::IsFlagged(provider, r)).await
+    }
+
+    /// Every flagged provider, with what its proof shows.
+    pub async fn flagged(&self) -> Result<Vec<(NodeId, Equivocation)>, NodeError> {
+        self.ask(Command::Flagged).await
+    }
+
+    /// A provider's outcome records. A light node asks one connected full peer
+    /// (`/souk/outcome-sync/1`, kind 2), verifies every record itself, keeps the valid ones
+    /// (store and ledger) and returns every record it holds for the provider; a full node
+    /// answers from what it holds.
+    pub async fn fetch_outcomes(&self, provider: NodeId) -> Result<Vec<Outcome>, NodeError> {
+        self.ask(|r| Command::FetchOutcomes(provider, r)).await?
     }
 
     /// Events from now on (a lagging receiver loses the oldest ones).

@@ -10,12 +10,14 @@
 //!
 //! Files: [`handle`] ([`NodeHandle`], the typed front door used by the API and tests),
 //! [`events`], `publish` (own agents, gossip, store queue), `sync` (gossip and sync intake),
+//! `outcomes` (outcome records and equivocation proofs: gossip, sync, fetch, publication),
 //! [`search`], `peers` (penalties, pruning, dialing), [`calls`] (hire calls in and out),
 //! `start` ([`start`], [`NodeOptions`]: building the node).
 
 pub mod calls;
 pub mod events;
 pub mod handle;
+mod outcomes;
 mod peers;
 mod publish;
 mod ranked;
@@ -39,7 +41,7 @@ use souk_protocol::hiring::HireReply;
 use souk_protocol::identity::Keypair;
 use souk_protocol::manifest::Manifest;
 use souk_protocol::signed::Signed;
-use souk_store::ManifestWrite;
+use souk_store::{ManifestWrite, OutboxKind, ReputationWrite};
 use tokio::sync::{mpsc, oneshot};
 
 pub use calls::Caller;
@@ -89,6 +91,12 @@ enum Pending {
         channel: ResponseChannel<RelayReply>,
         reply: Option<RelayReply>,
     },
+    /// A record or proof this node publishes reached the store (or not): gossip it now.
+    Outgoing {
+        item: outcomes::Outgoing,
+        reply: Reply<Result<(), NodeError>>,
+        durable: Result<(), NodeError>,
+    },
     /// An agent record reached the store (or not): announce it now.
     Committed {
         manifest: Box<Signed<Manifest>>,
@@ -110,6 +118,15 @@ struct Node {
     pending: FuturesUnordered<BoxFuture<Pending>>,
     metrics: Arc<Metrics>,
     catalog: Catalog,
+    /// Outcome records, equivocation proofs and the reputation ledger.
+    outcomes: crate::outcomes::Outcomes,
+    outcome_topic: gossipsub::IdentTopic,
+    proof_topic: gossipsub::IdentTopic,
+    /// Own records and proofs not yet handed to a peer.
+    outbox: Vec<outcomes::Outgoing>,
+    /// Record and proof writes queued for the next store batch.
+    rep_batch: Vec<ReputationWrite>,
+    outcome_requests: HashMap<OutboundRequestId, outcomes::OutcomeRequest>,
     publisher: Publisher,
     offers: Offers,
     seen: HashMap<Hash, Signed<Manifest>>,
@@ -176,6 +193,7 @@ impl Node {
                 _ = peer_timer.tick() => {
                     self.maintain_peers();
                     self.write_store_batch();
+                    self.write_rep_batch();
                     self.store_op(StoreOp::Checkpoint);
                 }
                 _ = search_timer.tick(), if !self.searches.is_empty() => self.expire_searches(),
@@ -193,9 +211,13 @@ impl Node {
     /// closed (and can be reopened) when shutdown returns.
     async fn stop(&mut self) {
         let batch = std::mem::take(&mut self.store_batch);
+        let rep = std::mem::take(&mut self.rep_batch);
         let mut ops: Vec<StoreOp> = self.store_backlog.drain(..).collect();
         if !batch.is_empty() {
             ops.push(StoreOp::WriteManifests(batch));
+        }
+        if !rep.is_empty() {
+            ops.push(StoreOp::WriteReputation(rep));
         }
         for op in ops {
             let _ = self.store_tx.send(op).await;
@@ -231,6 +253,7 @@ impl Node {
             self.reannounce(&name);
         }
         self.flush_pending_publish();
+        self.flush_outbox();
     }
 
     fn on_command(&mut self, cmd: Command) {
@@ -308,6 +331,25 @@ impl Node {
                     .send_request(&peer, *request);
                 self.relay_calls.insert(id, reply);
             }
+            Command::PublishItem(kind, bytes, reply) => self.publish_item(kind, bytes, reply),
+            Command::Reputation {
+                provider,
+                name,
+                policy,
+                reply,
+            } => {
+                let r = self
+                    .outcomes
+                    .reputation(&provider, name.as_deref(), now_ms(), &policy);
+                let _ = reply.send(r);
+            }
+            Command::IsFlagged(provider, reply) => {
+                let _ = reply.send(self.outcomes.is_flagged(&provider));
+            }
+            Command::Flagged(reply) => {
+                let _ = reply.send(self.outcomes.flagged());
+            }
+            Command::FetchOutcomes(provider, reply) => self.fetch_outcomes(provider, reply),
             Command::Shutdown(reply) => {
                 let _ = reply.send(());
             }
@@ -324,6 +366,11 @@ impl Node {
                 reply,
                 durable,
             } => self.on_committed(*manifest, *record, reply, durable),
+            Pending::Outgoing {
+                item,
+                reply,
+                durable,
+            } => self.on_outgoing_stored(item, reply, durable),
         }
     }
 
@@ -364,6 +411,7 @@ impl Node {
             } => {
                 tracing::debug!(%peer_id, "connected ({})", endpoint.get_remote_address());
                 self.peers.connected(peer_id, Instant::now());
+                self.flush_outbox();
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
@@ -386,9 +434,28 @@ impl Node {
                 propagation_source,
                 message_id,
                 message,
-            }) => self.on_gossip(propagation_source, message_id, &message.data),
+            }) => {
+                if message.topic == self.outcome_topic.hash() {
+                    self.on_item_gossip(
+                        OutboxKind::Outcome,
+                        propagation_source,
+                        message_id,
+                        &message.data,
+                    )
+                } else if message.topic == self.proof_topic.hash() {
+                    self.on_item_gossip(
+                        OutboxKind::Proof,
+                        propagation_source,
+                        message_id,
+                        &message.data,
+                    )
+                } else {
+                    self.on_gossip(propagation_source, message_id, &message.data)
+                }
+            }
             BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { .. }) => {
-                self.flush_pending_publish()
+                self.flush_pending_publish();
+                self.flush_outbox();
             }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 self.on_identify(peer_id, info)
@@ -396,6 +463,10 @@ impl Node {
             BehaviourEvent::Sync(ev) => {
                 self.touch(&ev);
                 self.on_sync(ev)
+            }
+            BehaviourEvent::OutcomeSync(ev) => {
+                self.touch(&ev);
+                self.on_outcome_sync(ev)
             }
             BehaviourEvent::Search(ev) => {
                 self.touch(&ev);

@@ -10,7 +10,8 @@ use futures::stream::FuturesUnordered;
 use libp2p::{Multiaddr, PeerId, gossipsub};
 use souk_protocol::discovery::MANIFEST_TOPIC;
 use souk_protocol::identity::Keypair;
-use souk_store::Store;
+use souk_protocol::outcome_sync::{EQUIVOCATION_TOPIC, OUTCOME_TOPIC};
+use souk_store::{OutboxKind, Store};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -143,6 +144,62 @@ fn ensure_port_free(addr: &Multiaddr) -> Result<(), StartError> {
 /// What a node reads from its store at start: manifest envelopes and agent records.
 type Loaded = (Vec<Vec<u8>>, Vec<(String, Vec<u8>)>);
 
+/// Every row of the outcome or proof table, in key order.
+fn load_all(
+    store: &Store,
+    kind: OutboxKind,
+) -> Result<Vec<(souk_protocol::Hash, Vec<u8>)>, souk_store::StoreError> {
+    let mut all = Vec::new();
+    loop {
+        let after = all
+            .last()
+            .map(|(k, _): &(souk_protocol::Hash, Vec<u8>)| k.0);
+        let page = store.reputation_page(kind, after.as_ref(), 1024)?;
+        if page.is_empty() {
+            return Ok(all);
+        }
+        all.extend(page);
+    }
+}
+
+/// The records and proofs in the store, re-verified (those that fail are not loaded), and
+/// the items of the outbox (published here, not yet gossiped).
+fn load_outcomes(
+    store: &Store,
+    now: u64,
+) -> Result<(crate::outcomes::Outcomes, Vec<super::outcomes::Outgoing>), souk_store::StoreError> {
+    use crate::outcomes::{Outcomes, verify_proof, verify_record};
+    let mut held = Outcomes::new();
+    let mut outbox = Vec::new();
+    let marked = store.outbox()?;
+    for kind in [OutboxKind::Outcome, OutboxKind::Proof] {
+        for (key, bytes) in load_all(store, kind)? {
+            let ok = match kind {
+                OutboxKind::Outcome => verify_record(&bytes, now)
+                    .map(|o| {
+                        held.insert_verified(bytes.clone(), o);
+                    })
+                    .map_err(|e| e.to_string()),
+                OutboxKind::Proof => verify_proof(&bytes)
+                    .map(|e| {
+                        held.insert_verified_proof(bytes.clone(), e);
+                    })
+                    .map_err(|e| e.to_string()),
+            };
+            match ok {
+                Ok(()) if marked.contains(&(kind, key)) => outbox.push(super::outcomes::Outgoing {
+                    kind,
+                    key: key.0,
+                    bytes,
+                }),
+                Ok(()) => {}
+                Err(e) => tracing::warn!("dropping stored {kind:?} {}: {e}", key.short()),
+            }
+        }
+    }
+    Ok((held, outbox))
+}
+
 /// Starts a node on the current tokio runtime. `store` is opened by the caller.
 pub async fn start(
     key: Keypair,
@@ -209,6 +266,12 @@ pub async fn start(
             }
         }
     }
+    let (outcomes, outbox) = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || load_outcomes(&store, now))
+            .await
+            .map_err(|e| StartError::Runtime(e.to_string()))??
+    };
     let key = Arc::new(key);
     let node_id = key.id();
     let (events, _) = tokio::sync::broadcast::channel(1024);
@@ -246,6 +309,12 @@ pub async fn start(
         store_backlog: VecDeque::new(),
         metrics: metrics.clone(),
         catalog,
+        outcomes,
+        outcome_topic: gossipsub::IdentTopic::new(OUTCOME_TOPIC),
+        proof_topic: gossipsub::IdentTopic::new(EQUIVOCATION_TOPIC),
+        outbox,
+        rep_batch: Vec::new(),
+        outcome_requests: HashMap::new(),
         publisher,
         offers,
         seen: HashMap::new(),

@@ -82,6 +82,7 @@ impl Node {
             self.full_peers.insert(peer, info.listen_addrs.clone());
             if !self.light && !self.synced.contains_key(&peer) && self.may_start_sync() {
                 self.synced.insert(peer, 1);
+                self.start_outcome_sync(peer);
                 self.swarm.behaviour_mut().sync.send_request(
                     &peer,
                     SyncRequest {

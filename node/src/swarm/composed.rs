@@ -7,7 +7,7 @@ use libp2p::{
     swarm::NetworkBehaviour,
 };
 
-use super::{HireCodec, RelayCodec, SearchCodec, SyncCodec};
+use super::{HireCodec, OutcomeSyncCodec, RelayCodec, SearchCodec, SyncCodec};
 
 /// Everything a Souk node speaks.
 #[derive(NetworkBehaviour)]
@@ -28,6 +28,8 @@ pub struct Behaviour {
     pub sync: request_response::Behaviour<SyncCodec>,
     /// Search (light nodes ask full nodes).
     pub search: request_response::Behaviour<SearchCodec>,
+    /// Outcome-record and equivocation-proof sync (late joiners, light nodes' lookups).
+    pub outcome_sync: request_response::Behaviour<OutcomeSyncCodec>,
     /// Hiring: negotiation, receipts, answers, cancellation, settlement.
     pub hire: request_response::Behaviour<HireCodec>,
     /// Relayed credentials: a provider's egress proxy asks the client to make a call.

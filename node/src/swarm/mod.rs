@@ -3,7 +3,8 @@
 //! TCP + noise + yamux (and QUIC with the `quic` feature); identify and ping; Kademlia (server mode on full nodes even on
 //! loopback, client mode on light nodes); gossipsub in anonymous mode with content-addressed
 //! message ids and application-level validation (each manifest is verified once per message,
-//! not once per copy); request-response for manifest sync and search; connection limits and
+//! not once per copy); request-response for manifest sync, outcome sync and search; the outcome and
+//! equivocation topics beside the manifest topic; connection limits and
 //! a block list for banned peers. No Souk logic lives here: [`crate::service`] drives it.
 
 pub mod codec;
@@ -24,6 +25,10 @@ use souk_protocol::discovery::{
     SYNC_PROTOCOL, SearchRequest, SearchResponse, SyncRequest, SyncResponse,
 };
 use souk_protocol::hiring::{HIRE_PROTOCOL, HireCall, HireReply, MAX_CALL_LEN, MAX_REPLY_LEN};
+use souk_protocol::outcome_sync::{
+    EQUIVOCATION_TOPIC, OUTCOME_SYNC_PROTOCOL, OUTCOME_TOPIC, OutcomeSyncRequest,
+    OutcomeSyncResponse,
+};
 
 use self::codec::CborCodec;
 
@@ -36,6 +41,8 @@ pub const IDENTIFY_VERSION: &str = "/souk/1.0.0";
 pub type SyncCodec = CborCodec<SyncRequest, SyncResponse>;
 /// Search codec.
 pub type SearchCodec = CborCodec<SearchRequest, SearchResponse>;
+/// Outcome-sync codec (`/souk/outcome-sync/1`).
+pub type OutcomeSyncCodec = CborCodec<OutcomeSyncRequest, OutcomeSyncResponse>;
 /// Hire codec.
 pub type HireCodec = CborCodec<HireCall, HireReply>;
 /// Relay codec (`/souk/relay/1`, spec/credentials.md).
@@ -143,9 +150,11 @@ pub fn behaviour(
         gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config)
             .map_err(|e| SwarmError::Gossipsub(e.to_string()))?;
     if !s.light {
-        gossipsub
-            .subscribe(&gossipsub::IdentTopic::new(MANIFEST_TOPIC))
-            .map_err(|e| SwarmError::Gossipsub(format!("subscribe: {e}")))?;
+        for topic in [MANIFEST_TOPIC, OUTCOME_TOPIC, EQUIVOCATION_TOPIC] {
+            gossipsub
+                .subscribe(&gossipsub::IdentTopic::new(topic))
+                .map_err(|e| SwarmError::Gossipsub(format!("subscribe: {e}")))?;
+        }
     }
 
     let mut kad_config = kad::Config::new(KAD_PROTOCOL);
@@ -173,7 +182,12 @@ pub fn behaviour(
     );
     let search = request_response::Behaviour::with_codec(
         SearchCodec::new(MAX_REQUEST_LEN, MAX_RESPONSE_LEN),
-        [(StreamProtocol::new(SEARCH_PROTOCOL), support)],
+        [(StreamProtocol::new(SEARCH_PROTOCOL), support.clone())],
+        rr_config.clone(),
+    );
+    let outcome_sync = request_response::Behaviour::with_codec(
+        OutcomeSyncCodec::new(MAX_REQUEST_LEN, MAX_RESPONSE_LEN),
+        [(StreamProtocol::new(OUTCOME_SYNC_PROTOCOL), support)],
         rr_config.clone(),
     );
     // Every node can hire; every node can also be hired (light nodes simply publish nothing).
@@ -219,6 +233,7 @@ pub fn behaviour(
         gossipsub,
         sync,
         search,
+        outcome_sync,
         hire,
         relay,
     })

@@ -8,6 +8,7 @@ mod agents;
 mod hires;
 mod http;
 mod node;
+mod outcomes;
 mod sandbox;
 
 pub use agents::{AGENT_PRELUDE, agent, python_agent, script_agent, steps_agent};
@@ -20,4 +21,5 @@ pub use node::{
     TIMEOUT, TestNode, provider_and_client, provider_and_client_with, seed, start_node,
     start_node_with, test_options, wait_for, wait_for_some,
 };
+pub use outcomes::{SettledHire, attest, equivocation_proof, outcome_record, settled_hire};
 pub use sandbox::{sandbox_helper, sandboxed_settings};
