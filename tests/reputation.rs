@@ -1,6 +1,6 @@
 //! Verified reputation across a network, on real libp2p swarms on loopback: five full nodes
-//! (one of them the provider) and two light clients. Hires settle accepted, disputed and
-//! failed; the outcome records reach every full node by gossip, and a full node that took
+//! (one of them the provider) and two light clients. Hires settle accepted, disputed, and
+//! failed (then disputed); the outcome records reach every full node by gossip, and a full node that took
 //! part in none of the hires shows the same figures for the agent's handle as the others,
 //! also after a restart and when it joins late (through sync). A light client's agent card
 //! carries figures it computed from records it fetched and verified itself.
@@ -154,8 +154,8 @@ async fn every_full_node_shows_the_same_verified_figures() {
         &light_b.handle,
         &crash,
         HireState::Failed,
-        Verdict::Accepted,
-        "it crashed, fine",
+        Verdict::Disputed,
+        "it crashed",
     )
     .await;
 
@@ -179,7 +179,7 @@ async fn every_full_node_shows_the_same_verified_figures() {
     );
     let crasher = settled(&full[2].handle, pid, "crasher", 1).await;
     assert_eq!(
-        (crasher.failed, crasher.accepted, crasher.successes),
+        (crasher.failed, crasher.rejected, crasher.successes),
         (1, 1, 0),
         "{crasher:?}"
     );

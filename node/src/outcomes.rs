@@ -215,6 +215,21 @@ impl Outcomes {
         self.proofs.get(provider).map(|h| h.bytes.as_slice())
     }
 
+    /// The proof held against a provider, with what it shows.
+    pub fn proof(&self, provider: &[u8; 32]) -> Option<(&[u8], &Equivocation)> {
+        self.proofs
+            .get(provider)
+            .map(|h| (h.bytes.as_slice(), &h.equivocation))
+    }
+
+    /// Every agent handle (provider, agent name) with at least one held record.
+    pub fn handles(&self) -> BTreeSet<(NodeId, String)> {
+        self.records
+            .values()
+            .map(|h| (h.outcome.provider, h.outcome.agent.name.clone()))
+            .collect()
+    }
+
     /// Verifies and admits an outcome record.
     pub fn admit_record(&mut self, bytes: &[u8], now_ms: u64) -> RecordAdmission {
         // Gossip and sync repeat themselves: an exact copy of a held record needs no check.

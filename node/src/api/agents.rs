@@ -1,7 +1,7 @@
 //! `GET /v1/agents/{handle|id}` and `GET /v1/manifests/{id}`: the agent card of an agent
 //! named by any reference the CLI prints (handle, manifest id, or a unique prefix of one;
-//! [`crate::agent_ref`]), as decoded JSON, or the signed envelope's bytes with
-//! `?format=cbor`.
+//! [`crate::agent_ref`]), as decoded JSON with its verified reputation and flag, or the
+//! signed envelope's bytes with `?format=cbor`.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -12,7 +12,6 @@ use serde::Deserialize;
 use super::ApiState;
 use super::error::{error, resolve_error};
 use crate::agent_ref::{self, AgentRef};
-use crate::card::AgentCard;
 
 /// Query parameters of the card endpoints.
 #[derive(Debug, Default, Deserialize)]
@@ -66,5 +65,5 @@ async fn card(s: &ApiState, reference: &str, params: Params) -> Response {
         )
             .into_response();
     }
-    Json(AgentCard::from_manifest(&manifest)).into_response()
+    Json(s.node.agent_card(&manifest).await).into_response()
 }

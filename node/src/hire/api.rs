@@ -113,9 +113,9 @@ pub(super) fn on_api(hires: &mut Hires, op: ApiOp) {
             proof,
             reply,
         } => {
-            let open = hires.get(&hire_id).filter(|r| {
-                r.role == Role::Client && r.closed.is_none() && !r.state.is_terminal()
-            });
+            let open = hires
+                .get(&hire_id)
+                .filter(|r| r.role == Role::Client && r.closed.is_none() && !r.state.is_terminal());
             let Some(record) = open.cloned() else {
                 let _ = reply.send(Ok(false));
                 return;

@@ -105,9 +105,12 @@ impl HireNetwork for Caller {
                 .map_err(|_| TransportError::Stopped)?;
             rx.await
                 .map_err(|_| TransportError::Stopped)?
-                .map_err(|e| match e {
-                    NodeError::Stopped => TransportError::Stopped,
-                    other => TransportError::NoReply(other.to_string()),
+                .or_else(|e| match e {
+                    // The network keeps a record it prefers for this hire (or provider):
+                    // nothing more to publish.
+                    NodeError::Superseded => Ok(()),
+                    NodeError::Stopped => Err(TransportError::Stopped),
+                    other => Err(TransportError::NoReply(other.to_string())),
                 })
         })
     }

@@ -161,6 +161,8 @@ pub struct NodeHandle {
     pub metrics: Arc<Metrics>,
     /// The node id.
     pub node_id: NodeId,
+    /// Whether this is a light node (no catalog, no outcome records of its own).
+    pub light: bool,
     /// The libp2p peer id.
     pub peer_id: PeerId,
     /// Hires: create, follow, answer, cancel, settle, export.

@@ -21,7 +21,7 @@ mod outcomes;
 mod peers;
 mod publish;
 mod ranked;
-mod records;
+mod ranking;
 pub mod search;
 mod start;
 mod sync;
@@ -115,6 +115,8 @@ struct Node {
     store_backlog: VecDeque<StoreOp>,
     store_thread: Option<std::thread::JoinHandle<()>>,
     hire_inbound: InboundSender,
+    /// The hire actor's API handle (to end hires whose provider is flagged).
+    hire_ops: crate::hire::HireOps,
     pending: FuturesUnordered<BoxFuture<Pending>>,
     metrics: Arc<Metrics>,
     catalog: Catalog,
@@ -286,7 +288,13 @@ impl Node {
                 let _ = reply.send(envelopes);
             }
             Command::PublishRecord(record, reply) => {
-                let _ = reply.send(self.publish_record(record));
+                let (kind, bytes) = match record {
+                    crate::hire::PublicRecord::Outcome(b) => (souk_store::OutboxKind::Outcome, b),
+                    crate::hire::PublicRecord::Equivocation(b) => {
+                        (souk_store::OutboxKind::Proof, b)
+                    }
+                };
+                self.publish_item(kind, bytes, reply);
             }
             Command::LookupManifest(id, reply) => {
                 let m = self

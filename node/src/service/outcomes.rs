@@ -87,6 +87,7 @@ impl Node {
     /// Takes an admitted record: counted, announced to observers, queued for the store.
     fn kept_record(&mut self, outcome: &Outcome, via: Via) {
         self.metrics.outcomes_admitted.inc();
+        self.rerank(outcome.provider, &outcome.agent.name);
         let _ = self.events.send(NodeEvent::OutcomeAdmitted {
             hire_id: outcome.hire_id,
             record_id: outcome.record_id,
@@ -107,6 +108,7 @@ impl Node {
     fn kept_proof(&mut self, signer: NodeId, newly_flagged: bool, via: Via) {
         self.metrics.proofs_admitted.inc();
         if newly_flagged {
+            self.on_provider_flagged(signer);
             self.metrics.providers_flagged.inc();
             tracing::warn!(provider = %signer, "provider flagged: verified equivocation proof");
             let _ = self.events.send(NodeEvent::ProviderFlagged {

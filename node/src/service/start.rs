@@ -298,7 +298,8 @@ pub async fn start(
         },
     };
     let publisher = Publisher::new(records, opts.manifest_ttl_ms, sealing_public, confinement);
-    let node = Node {
+    let mut node = Node {
+        hire_ops: hires.clone(),
         key,
         light: opts.light,
         swarm,
@@ -353,12 +354,15 @@ pub async fn start(
             .as_ref()
             .map_or_else(|| "none".to_owned(), |s| s.summary()),
     };
+    // Ranking uses the figures of the records just loaded; flagged providers are hidden.
+    node.rank_all();
     let task = tokio::spawn(node.run(rx, opts.tick));
     Ok((
         NodeHandle {
             tx,
             metrics,
             node_id,
+            light: opts.light,
             peer_id,
             hires,
             events,
