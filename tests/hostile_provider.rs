@@ -747,6 +747,129 @@ async fn equivocation_is_caught_and_the_proof_kept() {
     assert_eq!(eq.ids, ids, "the proof holds X and X'");
 }
 
+/// (b') The same fork seen by a network: the client's proof reaches a full node by gossip
+/// and a late joiner by sync; every node flags the provider (its agent leaves default search,
+/// its card says why, a new hire is refused) and the client's hire ends, closed as
+/// `provider-equivocated`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_equivocation_proof_flags_the_provider_on_every_node_and_ends_the_hire() {
+    let tmp = tmpdir();
+    let script: Script = Box::new(|h: &Hire, from| match from {
+        0 => {
+            let e0 = h.started();
+            let (e1, d1) = h.decision(1, e0.id(), "plan X");
+            Some(receipts(vec![e0.to_bytes(), e1.to_bytes()], vec![d1], None))
+        }
+        2 => {
+            let e0 = h.started();
+            let (e1b, d1b) = h.decision(1, e0.id(), "plan Y, rewritten history");
+            let (e2, d2) = h.decision(2, e1b.id(), "carry on");
+            Some(receipts(
+                vec![e1b.to_bytes(), e2.to_bytes()],
+                vec![d1b, d2],
+                None,
+            ))
+        }
+        _ => None,
+    });
+    let dir = tmp.path().join("client");
+    let (client, fake) = meet_the_liar(&dir, 80, OnAccept::Honest, script).await;
+    // A witness that takes no part in the hire, meshed with the client before the fork.
+    let witness = start_node(
+        &tmp.path().join("witness"),
+        seed(90),
+        false,
+        vec![client.addr.clone()],
+    )
+    .await;
+    let manifest_id = fake.manifest.id();
+    wait_for("the witness to catalog the fake's manifest", || async {
+        matches!(witness.handle.manifest(manifest_id).await, Ok(Some(_)))
+    })
+    .await;
+    let record = hire(&client, &fake)
+        .await
+        .unwrap_or_else(|e| panic!("hiring the fake provider: {e}"));
+    let id = record.id();
+    let r = wait_record(&client, id, "the client to end the hire", |r| {
+        r.closed.is_some()
+    })
+    .await;
+    assert_eq!(
+        r.closed.as_ref().map(|c| c.reason),
+        Some(souk_node::hire::record::ClosedReason::ProviderEquivocated),
+        "{r:?}"
+    );
+    assert!(
+        r.error
+            .as_deref()
+            .is_some_and(|e| e.contains("equivocated")),
+        "{r:?}"
+    );
+
+    for (name, node) in [("client", &client), ("witness", &witness)] {
+        wait_for(&format!("the {name} to flag the provider"), || async {
+            node.handle.is_flagged(fake.id).await.unwrap_or(false)
+        })
+        .await;
+    }
+    // A late joiner learns it by sync.
+    let late = start_node(
+        &tmp.path().join("late"),
+        seed(91),
+        false,
+        vec![witness.addr.clone()],
+    )
+    .await;
+    wait_for("the late joiner to flag the provider", || async {
+        late.handle.is_flagged(fake.id).await.unwrap_or(false)
+    })
+    .await;
+
+    // Hidden from default search, shown when asked, and the card says why.
+    let search = |include_flagged| souk_protocol::discovery::SearchRequest {
+        text: String::new(),
+        capabilities: Vec::new(),
+        max_price: None,
+        currency: None,
+        limit: 20,
+        provider: Some(fake.id.to_string()),
+        include_flagged,
+    };
+    wait_for("the late joiner to catalog the fake's manifest", || async {
+        matches!(late.handle.manifest(manifest_id).await, Ok(Some(_)))
+    })
+    .await;
+    for node in [&witness, &late] {
+        let hidden = node
+            .handle
+            .search(search(false))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(hidden.is_empty(), "{hidden:?}");
+        let shown = node
+            .handle
+            .search_ranked(search(true), None)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(shown.len(), 1, "{shown:?}");
+        assert!(shown[0].flagged, "{shown:?}");
+        let card = node.handle.agent_card(&fake.manifest).await;
+        let flag = card
+            .flagged
+            .unwrap_or_else(|| panic!("the card of a flagged provider"));
+        assert_eq!(flag.hire_id, id.to_hex());
+        assert_eq!(flag.seq, 1);
+    }
+    // The client refuses a new hire of the flagged provider, before asking it anything.
+    let fetches = fake.fetches();
+    match hire(&client, &fake).await {
+        Err(HireError::Flagged(p)) => assert_eq!(p, fake.id),
+        other => panic!("a hire of a flagged provider: {other:?}"),
+    }
+    assert_eq!(fake.fetches(), fetches);
+}
+
 /// (c) A valid chain ending in `completed { H(x) }`, delivered with an output y != x.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_output_that_does_not_match_its_hash_is_refused() {

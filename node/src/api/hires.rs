@@ -14,7 +14,7 @@ use souk_protocol::manifest::Manifest;
 use souk_protocol::signed::Signed;
 
 use super::ApiState;
-use super::error::{error, error_with_code, hire_error, resolve_error};
+use super::error::{error, hire_error, resolve_error};
 use crate::agent_ref::{self, AgentRef};
 use crate::hire::NewHire;
 
@@ -34,35 +34,13 @@ pub(super) async fn create(
     // Any reference the CLI prints names the agent: a whole id goes to the hire as given (an
     // id this node does not know is the hire's `unknown-manifest`); a handle or a prefix is
     // resolved here to the manifest it names now.
-    let provider = match new.manifest_id.parse::<AgentRef>() {
-        Ok(AgentRef::Id(id)) => match s.node.manifest(id).await {
-            Ok(Some(bytes)) => Signed::<Manifest>::decode_bytes(&bytes)
-                .ok()
-                .map(|m| m.body().provider),
-            _ => None,
-        },
+    match new.manifest_id.parse::<AgentRef>() {
+        Ok(AgentRef::Id(_)) => {}
         Ok(r) => match agent_ref::resolve(&s.node, &r).await {
-            Ok(m) => {
-                new.manifest_id = m.id().to_hex();
-                Some(m.body().provider)
-            }
+            Ok(m) => new.manifest_id = m.id().to_hex(),
             Err(e) => return resolve_error(e),
         },
         Err(e) => return resolve_error(e),
-    };
-    // A provider with a verified equivocation proof against it signs nothing anyone can
-    // trust: no new hire with it.
-    if let Some(p) = provider
-        && s.node.is_flagged(p).await.unwrap_or(false)
-    {
-        return error_with_code(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "flagged",
-            format!(
-                "provider {p} is flagged: a verified proof shows it signed two different receipt \
-                 entries for one hire (see `souk agent show`); hire another agent"
-            ),
-        );
     }
     if let Some(refused) = deadline_beyond_limit(&s, &new).await {
         return refused;

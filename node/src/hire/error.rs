@@ -75,6 +75,12 @@ pub enum HireError {
         /// For a `superseded` decline: the agent's current manifest id.
         current: Option<Hash>,
     },
+    /// The provider is flagged: a verified equivocation proof against it is held.
+    #[error(
+        "provider {0} is flagged: a verified proof shows it signed two different receipt entries \
+         for one hire (see `souk agent show`); hire another agent"
+    )]
+    Flagged(NodeId),
     /// The provider's proposal is outside what the client accepts.
     #[error("not accepted by your policy: {0}")]
     Unacceptable(#[from] super::policy::Unacceptable),
@@ -147,6 +153,7 @@ impl HireError {
             HireError::Schema(_) => "schema-mismatch",
             HireError::UnknownManifest(_) => "unknown-manifest",
             HireError::Declined { .. } => "declined",
+            HireError::Flagged(_) => "flagged",
             HireError::Unacceptable(_) => "unacceptable",
             HireError::Refused { .. } => "refused",
             HireError::Unreachable { .. } => "unreachable",
@@ -165,7 +172,7 @@ impl HireError {
             | HireError::WrongRole { .. }
             | HireError::InProgress { .. } => 409,
             HireError::Invalid(_) | HireError::Schema(_) => 400,
-            HireError::Declined { .. } | HireError::Unacceptable(_) => 422,
+            HireError::Declined { .. } | HireError::Unacceptable(_) | HireError::Flagged(_) => 422,
             // The provider's answer, not ours: a gateway error, whatever its code.
             HireError::Refused { .. } | HireError::Misbehaved(_) => 502,
             HireError::Unreachable { .. } => 504,

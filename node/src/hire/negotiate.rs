@@ -49,6 +49,16 @@ pub(crate) async fn negotiate(ctx: Ctx, new: NewHire) -> Result<HireRecord, Hire
         .await
         .map_err(|_| HireError::Stopped)?
         .ok_or(HireError::UnknownManifest(manifest_id))?;
+    // Nothing a provider with a verified equivocation proof against it signs can be trusted.
+    let provider = manifest.body().provider;
+    if ctx
+        .net
+        .is_flagged(provider)
+        .await
+        .map_err(|_| HireError::Stopped)?
+    {
+        return Err(HireError::Flagged(provider));
+    }
     // The input must match the agent's input schema before anything is asked of the provider.
     let schema = manifest.body().input_schema.clone();
     let input = new.input.clone();

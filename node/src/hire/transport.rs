@@ -10,11 +10,11 @@ use std::future::Future;
 use std::pin::Pin;
 
 use libp2p::PeerId;
-use souk_protocol::Hash;
 use souk_protocol::credential::{RelayReply, RelayRequest};
 use souk_protocol::hiring::{HireCall, HireReply};
 use souk_protocol::manifest::Manifest;
 use souk_protocol::signed::Signed;
+use souk_protocol::{Hash, NodeId};
 use tokio::sync::oneshot;
 
 /// A boxed future, as trait methods return them.
@@ -68,4 +68,7 @@ pub trait HireNetwork: Send + Sync + 'static {
     /// it, and gossips it until a peer has it (also after a restart). Publishing the same
     /// record again is harmless. An error means the node refused it or is stopping.
     fn publish(&self, record: PublicRecord) -> BoxFuture<Result<(), TransportError>>;
+
+    /// Whether the node holds a verified equivocation proof against `provider`.
+    fn is_flagged(&self, provider: NodeId) -> BoxFuture<Result<bool, TransportError>>;
 }

@@ -11,11 +11,11 @@ use std::sync::{Arc, Mutex};
 
 use libp2p::PeerId;
 use libp2p::request_response::{self, ResponseChannel};
-use souk_protocol::Hash;
 use souk_protocol::credential::{DenialCode, RelayReply, RelayRequest};
 use souk_protocol::hiring::{CallError, HireCall, HireReply};
 use souk_protocol::manifest::Manifest;
 use souk_protocol::signed::Signed;
+use souk_protocol::{Hash, NodeId};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::handle::{Command, NodeError};
@@ -112,6 +112,17 @@ impl HireNetwork for Caller {
                     NodeError::Stopped => Err(TransportError::Stopped),
                     other => Err(TransportError::NoReply(other.to_string())),
                 })
+        })
+    }
+
+    fn is_flagged(&self, provider: NodeId) -> BoxFuture<Result<bool, TransportError>> {
+        let tx = self.tx.clone();
+        Box::pin(async move {
+            let (reply, rx) = oneshot::channel();
+            tx.send(Command::IsFlagged(provider, reply))
+                .await
+                .map_err(|_| TransportError::Stopped)?;
+            rx.await.map_err(|_| TransportError::Stopped)
         })
     }
 
