@@ -353,7 +353,7 @@ impl Outcomes {
                     .filter_map(|hire| self.records.get(&hire))
                     .map(|h| &h.outcome)
                     .collect();
-                all.sort_by(|a, b| (b.settled_at, b.hire_id).cmp(&(a.settled_at, a.hire_id)));
+                all.sort_by_key(|o| std::cmp::Reverse((o.settled_at, o.hire_id)));
                 let last = all.into_iter().take(LAST_OUTCOMES).cloned().collect();
                 (figures, last)
             }
