@@ -368,7 +368,7 @@ impl Outcomes {
                     .filter_map(|hire| self.records.get(&hire))
                     .map(|h| &h.outcome)
                     .collect();
-                all.sort_by(|a, b| (b.settled_at, b.hire_id).cmp(&(a.settled_at, a.hire_id)));
+                all.sort_by_key(|o| std::cmp::Reverse((o.settled_at, o.hire_id)));
                 let last = all.into_iter().take(LAST_OUTCOMES).cloned().collect();
                 (figures, last)
             }
@@ -433,5 +433,225 @@ impl Outcomes {
             last = Some(key);
         }
         page
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{equivocation_proof, outcome_record, settled_hire};
+    use souk_protocol::Keypair;
+    use souk_protocol::outcome::OutcomeRecord;
+    use souk_protocol::vectors::T0;
+
+    const NOW: u64 = T0 + 3_600_000;
+
+    fn key(n: u8) -> Keypair {
+        Keypair::from_seed(&[n; 32])
+    }
+
+    fn accepted(r: &RecordAdmission) -> bool {
+        matches!(r, RecordAdmission::Accepted { .. })
+    }
+
+    #[test]
+    fn records_are_verified_deduplicated_and_counted() {
+        let mut o = Outcomes::new();
+        let (p, c) = (key(1), key(2));
+        let rec = outcome_record(&p, &c, "csv", Verdict::Accepted);
+        assert!(accepted(&o.admit_record(&rec, NOW)));
+        assert!(matches!(
+            o.admit_record(&rec, NOW),
+            RecordAdmission::Duplicate
+        ));
+        let (figures, last) = o.reputation(&p.id(), Some("csv"), NOW, &Policy::default());
+        assert_eq!(figures.settled, 1);
+        assert_eq!(figures.accepted, 1);
+        assert_eq!(last.len(), 1);
+        assert_eq!(
+            o.reputation(&p.id(), None, NOW, &Policy::default())
+                .0
+                .settled,
+            1
+        );
+        // Settled far in the future (the node's clock far behind): refused.
+        assert!(matches!(
+            o.admit_record(
+                &outcome_record(&p, &key(3), "csv", Verdict::Accepted),
+                T0 - 600_000
+            ),
+            RecordAdmission::Rejected(ItemRejection::NotYetValid)
+        ));
+        assert!(matches!(
+            o.admit_record(&vec![0; MAX_OUTCOME_LEN + 1], NOW),
+            RecordAdmission::Rejected(ItemRejection::Oversized(_))
+        ));
+        let mut flipped = rec.clone();
+        let n = flipped.len();
+        flipped[n - 1] ^= 1;
+        assert!(matches!(
+            o.admit_record(&flipped, NOW),
+            RecordAdmission::Rejected(ItemRejection::Invalid(_))
+        ));
+        assert_eq!(o.records(), 1);
+    }
+
+    #[test]
+    fn forged_records_are_rejected() {
+        let mut o = Outcomes::new();
+        let (p, c, mallory) = (key(1), key(2), key(9));
+        let h = settled_hire(&p, &c, "csv");
+        let att = crate::testkit::attest(&c, h.hire_id, &h.head, Verdict::Accepted);
+        // The head signed by someone other than the provider.
+        let bad_head = settled_hire(&mallory, &c, "csv");
+        let forged_head = OutcomeRecord {
+            head: bad_head.head.to_bytes(),
+            ..OutcomeRecord::build(h.manifest.body().reference(), &h.contract, &h.head, &att)
+        };
+        // A verdict over another head (the started entry).
+        let other = crate::testkit::attest(&c, h.hire_id, &h.started, Verdict::Accepted);
+        let wrong_head =
+            OutcomeRecord::build(h.manifest.body().reference(), &h.contract, &h.head, &other);
+        // The same hire under another agent name.
+        let mut renamed = h.manifest.body().reference();
+        renamed.name = "csv-pro".into();
+        let replayed = OutcomeRecord::build(renamed, &h.contract, &h.head, &att);
+        for forged in [forged_head, wrong_head, replayed] {
+            assert!(
+                matches!(
+                    o.admit_record(&forged.to_bytes(), NOW),
+                    RecordAdmission::Rejected(ItemRejection::Invalid(_))
+                ),
+                "{forged:?}"
+            );
+        }
+        assert_eq!(o.records(), 0);
+    }
+
+    #[test]
+    fn two_records_of_one_hire_converge_whatever_the_order() {
+        let (p, c) = (key(1), key(2));
+        let h = settled_hire(&p, &c, "csv");
+        let ok = h.record(&c, Verdict::Accepted);
+        let disputed = h.record(&c, Verdict::Disputed);
+        for order in [[&ok, &disputed], [&disputed, &ok]] {
+            let mut o = Outcomes::new();
+            for r in order {
+                o.admit_record(r, NOW);
+            }
+            assert_eq!(o.record_bytes(&h.hire_id), Some(disputed.as_slice()));
+            let f = o
+                .reputation(&p.id(), Some("csv"), NOW, &Policy::default())
+                .0;
+            assert_eq!((f.settled, f.rejected), (1, 1));
+        }
+        let mut o = Outcomes::new();
+        o.admit_record(&disputed, NOW);
+        assert!(matches!(
+            o.admit_record(&ok, NOW),
+            RecordAdmission::Superseded
+        ));
+        let mut o = Outcomes::new();
+        o.admit_record(&ok, NOW);
+        assert!(matches!(
+            o.admit_record(&disputed, NOW),
+            RecordAdmission::Accepted {
+                replaced: Some(_),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn proofs_flag_once_and_keep_the_lowest_id() {
+        let mut o = Outcomes::new();
+        let p = key(1);
+        let a = equivocation_proof(&p, 1);
+        let b = equivocation_proof(&p, 2);
+        let (low, high) = if proof_id(&a) < proof_id(&b) {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        assert!(matches!(
+            o.admit_proof(&high),
+            ProofAdmission::Accepted {
+                newly_flagged: true,
+                ..
+            }
+        ));
+        assert!(o.is_flagged(&p.id()));
+        assert!(matches!(o.admit_proof(&high), ProofAdmission::Duplicate));
+        assert!(matches!(
+            o.admit_proof(&low),
+            ProofAdmission::Accepted {
+                newly_flagged: false,
+                ..
+            }
+        ));
+        assert!(matches!(o.admit_proof(&high), ProofAdmission::Superseded));
+        assert_eq!(o.proof_bytes(p.id().as_bytes()), Some(low.as_slice()));
+        assert_eq!(o.flagged().len(), 1);
+        let mut bad = low.clone();
+        let n = bad.len();
+        bad[n - 1] ^= 1;
+        assert!(matches!(o.admit_proof(&bad), ProofAdmission::Rejected(_)));
+        assert!(!o.is_flagged(&key(2).id()));
+    }
+
+    #[test]
+    fn sync_pages_cover_everything_once_and_filter_by_provider() {
+        let mut o = Outcomes::new();
+        let (p, q) = (key(1), key(2));
+        for i in 0..20u8 {
+            let provider = if i % 2 == 0 { &p } else { &q };
+            let rec = outcome_record(provider, &key(100 + i), "csv", Verdict::Accepted);
+            assert!(accepted(&o.admit_record(&rec, NOW)));
+        }
+        let pages = |kind: SyncKind, limit: u32, budget: usize| {
+            let mut seen = Vec::new();
+            let mut after = None;
+            let mut n = 0;
+            loop {
+                let page = o.sync_page(&OutcomeSyncRequest { kind, after, limit }, budget);
+                n += 1;
+                seen.extend(page.items);
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => return (seen, n),
+                }
+            }
+        };
+        let (all, n) = pages(SyncKind::Outcomes, 7, usize::MAX);
+        assert_eq!((all.len(), n), (20, 3));
+        let ids: BTreeSet<Hash> = all
+            .iter()
+            .filter_map(|b| OutcomeRecord::decode_bytes(b).ok().map(|r| r.hire_id()))
+            .collect();
+        assert_eq!(ids.len(), 20);
+        // A byte budget smaller than two records: one record per page, nothing lost.
+        let one = all[0].len();
+        let (small, n) = pages(SyncKind::Outcomes, 256, one + 10);
+        assert_eq!((small.len(), n), (20, 20));
+        let (mine, _) = pages(SyncKind::Provider(p.id()), 3, usize::MAX);
+        assert_eq!(mine.len(), 10);
+        assert!(
+            mine.iter().all(|b| {
+                OutcomeRecord::decode_bytes(b).is_ok_and(|r| r.agent.provider == p.id())
+            })
+        );
+        assert_eq!(o.provider_outcomes(&q.id()).len(), 10);
+        assert!(
+            o.sync_page(
+                &OutcomeSyncRequest {
+                    kind: SyncKind::Proofs,
+                    after: None,
+                    limit: 0
+                },
+                1
+            )
+            .items
+            .is_empty()
+        );
     }
 }
