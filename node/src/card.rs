@@ -132,7 +132,7 @@ impl From<&Equivocation> for CardFlag {
     fn from(e: &Equivocation) -> Self {
         CardFlag {
             reason: format!(
-                "the provider signed two different receipt entries at seq {} of hire {}                  (a verified equivocation proof): nothing it signs can be trusted",
+                "the provider signed two different receipt entries at seq {} of hire {} (a verified equivocation proof): nothing it signs can be trusted",
                 e.seq,
                 e.hire_id.short()
             ),

@@ -102,7 +102,7 @@ fn a_light_client_finds_shows_and_checks_input_before_hiring() {
         "\"maxLength\": 1,",
         "output schema:",
         "offered until",
-        "reputation    not available yet",
+        "reputation    no settled hires yet",
     ] {
         assert!(card.contains(want), "agent show lacks {want:?}:\n{card}");
     }
@@ -113,7 +113,16 @@ fn a_light_client_finds_shows_and_checks_input_before_hiring() {
     assert_eq!(card["id"], published.as_str());
     assert_eq!(card["input_schema"]["properties"]["csv"]["type"], "string");
     assert_eq!(card["pricing"]["per_hire"], 500_000);
-    assert_eq!(card["reputation"], Value::Null);
+    // Figures the light client computed from records it fetched and verified: none yet.
+    assert_eq!(card["reputation"]["settled"], 0, "{card}");
+    assert_eq!(card["reputation"]["success_lower_bound"], 0.0, "{card}");
+    assert_eq!(card["flagged"], Value::Null, "{card}");
+    assert!(
+        card["handle"]
+            .as_str()
+            .is_some_and(|h| h.ends_with("/csv-analyst") && h.starts_with(provider.trim())),
+        "{card}"
+    );
     assert!(card["envelope"].as_str().is_some_and(|e| e.len() > 100));
     assert_failure(
         &souk(&light_dir, &["agent", "show", "abc"]),
@@ -123,7 +132,7 @@ fn a_light_client_finds_shows_and_checks_input_before_hiring() {
     assert_failure(
         &souk(&light_dir, &["agent", "show", "0000000000000000"]),
         1,
-        &["no manifest"],
+        &["no agent"],
     );
 
     // A hire whose input breaks the input schema is refused before the provider is asked.

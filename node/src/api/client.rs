@@ -44,8 +44,9 @@ pub enum ClientError {
     Api {
         /// The HTTP status.
         status: u16,
-        /// The error body (message and machine code).
-        body: super::ApiError,
+        /// The error body (message and machine code); boxed, so every `Result` carrying a
+        /// `ClientError` stays small.
+        body: Box<super::ApiError>,
     },
 }
 
@@ -79,7 +80,7 @@ fn api_error(status: ureq::http::StatusCode, body: &[u8]) -> ClientError {
         });
     ClientError::Api {
         status: status.as_u16(),
-        body,
+        body: Box::new(body),
     }
 }
 

@@ -150,13 +150,13 @@ mod tests {
         assert_eq!(exit_code(&down), EXIT_UNREACHABLE);
         let api = ClientError::Api {
             status: 422,
-            body: souk_node::api::ApiError {
+            body: Box::new(souk_node::api::ApiError {
                 error: "declined (price): too cheap".into(),
                 code: "declined".into(),
                 provider_code: None,
                 decline_reason: Some("price".into()),
                 current_manifest: None,
-            },
+            }),
         };
         assert_eq!(exit_code(&anyhow::Error::new(api)), EXIT_FAILED);
         assert_eq!(exit_code(&anyhow::anyhow!("disk full")), EXIT_USAGE);

@@ -180,6 +180,22 @@ impl Node {
         for m in &p.results {
             index.insert(m);
             self.remember(m);
+            // Ranked by the figures of the records this light node verified (fetched for
+            // earlier searches and cards); an agent it has none for ranks as unknown.
+            let b = m.body();
+            let (figures, _) = self.outcomes.reputation(
+                &b.provider,
+                Some(&b.name),
+                now_ms(),
+                &souk_reputation::Policy::default(),
+            );
+            if figures.settled > 0 {
+                index.set_agent_reputation(
+                    b.provider,
+                    &b.name,
+                    Some(super::ranking::agent_reputation(&figures)),
+                );
+            }
         }
         let query = Query {
             text: (!p.req.text.trim().is_empty()).then(|| p.req.text.clone()),
