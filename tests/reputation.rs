@@ -166,7 +166,7 @@ async fn every_full_node_shows_the_same_verified_figures() {
     assert_eq!(reference.rejected, 1, "{reference:?}");
     assert_eq!(reference.distinct_clients, 2, "{reference:?}");
     assert_eq!(reference.completed, 3, "{reference:?}");
-    // One vote per client and window: light-a's latest hire is a success, light-b's is a
+    // One vote per client: light-a's latest hire is a success, light-b's is a
     // dispute.
     assert_eq!(
         (reference.counted, reference.successes),

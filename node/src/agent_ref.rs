@@ -156,7 +156,9 @@ pub async fn resolve(node: &NodeHandle, r: &AgentRef) -> Result<Signed<Manifest>
         AgentRef::Handle { provider, name } => {
             let hits = node
                 .search(SearchRequest {
-                    text: String::new(),
+                    // The name's words narrow the provider's agents to those it names (the
+                    // exact name is checked below), so a provider with many agents is served.
+                    text: name.replace('-', " "),
                     capabilities: Vec::new(),
                     max_price: None,
                     currency: None,

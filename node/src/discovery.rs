@@ -87,7 +87,13 @@ pub fn verify_envelope(bytes: &[u8], now_ms: u64) -> Result<Signed<Manifest>, Re
 pub struct Catalog {
     index: Index,
     ids: BTreeSet<Hash>,
+    /// Ids replaced by a changed version of their agent -> the id that replaced them (a
+    /// client's saved id of a changed agent is answered with the current one).
+    former: std::collections::HashMap<Hash, Hash>,
 }
+
+/// Most former ids a catalog remembers.
+const MAX_FORMER_IDS: usize = 65_536;
 
 impl Catalog {
     /// An empty catalog.
@@ -142,6 +148,10 @@ impl Catalog {
             Inserted::Replaced(old) => {
                 self.ids.remove(&old);
                 self.ids.insert(m.id());
+                if old != m.id() && self.former.len() < MAX_FORMER_IDS {
+                    self.former.insert(old, m.id());
+                }
+                self.former.remove(&m.id());
                 Admission::Accepted {
                     manifest: Box::new(m),
                     replaced: Some(old),
@@ -150,6 +160,19 @@ impl Catalog {
             Inserted::Duplicate => Admission::Duplicate,
             Inserted::Stale => Admission::Rejected(Rejection::StaleSeq),
         }
+    }
+
+    /// The id held now for the agent whose manifest `id` was replaced by a changed version
+    /// (following later changes too), if the catalog remembers it.
+    pub fn successor(&self, id: &Hash) -> Option<Hash> {
+        let mut at = *self.former.get(id)?;
+        for _ in 0..16 {
+            if self.ids.contains(&at) {
+                return Some(at);
+            }
+            at = *self.former.get(&at)?;
+        }
+        None
     }
 
     /// Removes one manifest.

@@ -106,6 +106,21 @@ pub fn proof_id(bytes: &[u8]) -> Hash {
     Hash::digest(bytes)
 }
 
+/// The `after` cursor of a kind-1 request whose first item is the proof held against
+/// `provider`, if any: the provider key minus one, as a 256-bit big-endian number (`None`,
+/// from the start, for the all-zero key).
+pub fn proof_cursor(provider: &[u8; 32]) -> Option<Hash> {
+    let mut key = *provider;
+    for b in key.iter_mut().rev() {
+        if *b > 0 {
+            *b -= 1;
+            return Some(Hash(key));
+        }
+        *b = 0xff;
+    }
+    None
+}
+
 /// The reputation crate's facts of a verified outcome.
 pub fn facts(o: &Outcome) -> OutcomeFacts {
     OutcomeFacts {
@@ -186,6 +201,8 @@ pub struct Outcomes {
     records: BTreeMap<Hash, HeldRecord>,
     by_provider: BTreeSet<([u8; 32], Hash)>,
     proofs: BTreeMap<[u8; 32], HeldProof>,
+    /// The ids of the held proofs, for the duplicate check before verification.
+    proof_ids: BTreeSet<Hash>,
     ledger: Ledger,
 }
 
@@ -288,8 +305,7 @@ impl Outcomes {
 
     /// Verifies and admits an equivocation proof; an admitted proof flags its signer.
     pub fn admit_proof(&mut self, bytes: &[u8]) -> ProofAdmission {
-        let id = proof_id(bytes);
-        if self.proofs.values().any(|p| p.id == id) {
+        if self.proof_ids.contains(&proof_id(bytes)) {
             return ProofAdmission::Duplicate;
         }
         match verify_proof(bytes) {
@@ -312,7 +328,8 @@ impl Outcomes {
             _ => {}
         }
         let newly_flagged = self.ledger.flag(signer);
-        self.proofs.insert(
+        self.proof_ids.insert(id);
+        let replaced = self.proofs.insert(
             signer,
             HeldProof {
                 bytes,
@@ -320,6 +337,9 @@ impl Outcomes {
                 equivocation: equivocation.clone(),
             },
         );
+        if let Some(old) = replaced {
+            self.proof_ids.remove(&old.id);
+        }
         ProofAdmission::Accepted {
             equivocation: Box::new(equivocation),
             newly_flagged,
@@ -384,8 +404,22 @@ impl Outcomes {
     }
 
     fn of_provider(&self, key: &[u8; 32]) -> impl Iterator<Item = Hash> + '_ {
+        self.of_provider_after(key, None)
+    }
+
+    /// The hire ids of a provider's held records strictly after `after`, in order: a range
+    /// of the index, not a scan of the provider's records.
+    fn of_provider_after(
+        &self,
+        key: &[u8; 32],
+        after: Option<Hash>,
+    ) -> impl Iterator<Item = Hash> + '_ {
+        let lower = match after {
+            Some(a) => Bound::Excluded((*key, a)),
+            None => Bound::Included((*key, Hash([0; 32]))),
+        };
         self.by_provider
-            .range((*key, Hash([0; 32]))..=(*key, Hash([0xff; 32])))
+            .range((lower, Bound::Included((*key, Hash([0xff; 32])))))
             .map(|(_, hire)| *hire)
     }
 
@@ -394,7 +428,6 @@ impl Outcomes {
     /// one item per non-empty page); `next` is the last key when more follow.
     pub fn sync_page(&self, req: &OutcomeSyncRequest, budget: usize) -> OutcomeSyncResponse {
         let limit = req.limit.clamp(1, MAX_OUTCOME_PAGE) as usize;
-        let after = |h: &Hash| req.after.is_none_or(|a| *h > a);
         let items: Box<dyn Iterator<Item = (Hash, &[u8])>> = match &req.kind {
             SyncKind::Outcomes => {
                 let lower = req.after.map_or(Bound::Unbounded, Bound::Excluded);
@@ -413,8 +446,7 @@ impl Outcomes {
                 )
             }
             SyncKind::Provider(p) => Box::new(
-                self.of_provider(p.as_bytes())
-                    .filter(after)
+                self.of_provider_after(p.as_bytes(), req.after)
                     .filter_map(|hire| self.records.get(&hire).map(|h| (hire, h.bytes.as_slice()))),
             ),
         };
@@ -597,6 +629,54 @@ mod tests {
         bad[n - 1] ^= 1;
         assert!(matches!(o.admit_proof(&bad), ProofAdmission::Rejected(_)));
         assert!(!o.is_flagged(&key(2).id()));
+    }
+
+    #[test]
+    fn the_proof_cursor_is_the_key_just_below() {
+        assert_eq!(proof_cursor(&[0; 32]), None);
+        let mut one = [0; 32];
+        one[31] = 1;
+        assert_eq!(proof_cursor(&one), Some(Hash([0; 32])));
+        let mut carry = [0; 32];
+        carry[30] = 1;
+        let mut below = [0; 32];
+        below[31] = 0xff;
+        assert_eq!(proof_cursor(&carry), Some(Hash(below)));
+        let mut top_below = [0xff; 32];
+        top_below[31] = 0xfe;
+        assert_eq!(proof_cursor(&[0xff; 32]), Some(Hash(top_below)));
+    }
+
+    #[test]
+    fn a_proof_probe_returns_the_provider_proof_first() {
+        let mut o = Outcomes::new();
+        let mut keys: Vec<Keypair> = (1..=3).map(key).collect();
+        keys.sort_by_key(|k| *k.id().as_bytes());
+        // Proofs against the lowest and the highest key, none against the middle one.
+        for k in [&keys[0], &keys[2]] {
+            assert!(matches!(
+                o.admit_proof(&equivocation_proof(k, 1)),
+                ProofAdmission::Accepted { .. }
+            ));
+        }
+        let probe = |k: &Keypair| {
+            let page = o.sync_page(
+                &OutcomeSyncRequest {
+                    kind: SyncKind::Proofs,
+                    after: proof_cursor(k.id().as_bytes()),
+                    limit: 1,
+                },
+                usize::MAX,
+            );
+            assert!(page.items.len() <= 1);
+            page.items
+                .first()
+                .and_then(|b| verify_proof(b).ok())
+                .map(|e| e.signer)
+        };
+        assert_eq!(probe(&keys[0]), Some(keys[0].id()));
+        assert_eq!(probe(&keys[1]), Some(keys[2].id()));
+        assert_eq!(probe(&keys[2]), Some(keys[2].id()));
     }
 
     #[test]

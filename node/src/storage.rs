@@ -17,16 +17,29 @@ use tokio::sync::{mpsc, oneshot};
 use crate::metrics::Metrics;
 
 /// Whether an operation may be dropped when the worker's queue is full: network manifests
-/// (peers serve them again through sync) and periodic sweeps. Everything else is kept, in
-/// order, until the queue has room.
+/// and outcome records (peers serve them again through sync, and a dropped outbox-clearing
+/// mark only repeats a publication after a restart), periodic sweeps and checkpoints.
+/// Everything else is kept, in order, until the queue has room; so is a reputation batch
+/// with any proof write in it: a proof is the only evidence that flags a provider, a full
+/// node that lost one would stop serving it, and a light node never syncs proofs.
 pub fn droppable(op: &StoreOp) -> bool {
-    matches!(
-        op,
-        StoreOp::WriteManifests(_)
-            | StoreOp::WriteReputation(_)
-            | StoreOp::RemoveExpired(_)
-            | StoreOp::Checkpoint
-    )
+    match op {
+        StoreOp::WriteReputation(writes) => !carries_proof(writes),
+        StoreOp::WriteManifests(_) | StoreOp::RemoveExpired(_) | StoreOp::Checkpoint => true,
+        _ => false,
+    }
+}
+
+/// Whether any write of a reputation batch touches an equivocation proof.
+pub fn carries_proof(writes: &[ReputationWrite]) -> bool {
+    writes.iter().any(|w| {
+        let kind = match w {
+            ReputationWrite::Put { kind, .. }
+            | ReputationWrite::Remove { kind, .. }
+            | ReputationWrite::Published { kind, .. } => kind,
+        };
+        *kind == OutboxKind::Proof
+    })
 }
 
 /// Queue depth of the storage worker.
@@ -39,7 +52,8 @@ pub enum StoreOp {
     /// order, in one transaction without a disk sync.
     WriteManifests(Vec<ManifestWrite>),
     /// Persist a batch of outcome-record and proof changes learned from the network (and
-    /// outbox marks to clear), in one transaction without a disk sync.
+    /// outbox marks to clear), in one transaction without a disk sync. Droppable under
+    /// backpressure only when it carries no proof write (see [`droppable`]).
     WriteReputation(Vec<ReputationWrite>),
     /// Persist a record or proof this node publishes, marked for (re)publication; replies
     /// once durable.
@@ -203,5 +217,39 @@ fn apply(store: &Store, metrics: &Metrics, op: StoreOp) -> Effect {
             let _ = done.send(r);
             if ok { Effect::Synced } else { Effect::Clean }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(kind: OutboxKind) -> ReputationWrite {
+        ReputationWrite::Put {
+            kind,
+            key: [1; 32],
+            bytes: vec![1],
+        }
+    }
+
+    #[test]
+    fn proof_writes_are_never_dropped() {
+        let records = vec![put(OutboxKind::Outcome); 3];
+        assert!(droppable(&StoreOp::WriteReputation(records.clone())));
+        let mut mixed = records;
+        mixed.push(put(OutboxKind::Proof));
+        assert!(!droppable(&StoreOp::WriteReputation(mixed)));
+        assert!(!droppable(&StoreOp::WriteReputation(vec![
+            ReputationWrite::Remove {
+                kind: OutboxKind::Proof,
+                key: [2; 32],
+            }
+        ])));
+        assert!(droppable(&StoreOp::WriteManifests(Vec::new())));
+        assert!(droppable(&StoreOp::Checkpoint));
+        assert!(!droppable(&StoreOp::PutState {
+            key: "k".into(),
+            value: Vec::new(),
+        }));
     }
 }

@@ -6,10 +6,6 @@
 
 use std::cmp::Ordering;
 
-/// Length of a window in milliseconds: 30 days. Each client casts at most one vote per window
-/// (spec/reputation.md, "The computation").
-pub const WINDOW_MS: u64 = 30 * 24 * 60 * 60 * 1000;
-
 /// How a hire ended, as the provider's terminal receipt entry says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum End {
@@ -95,11 +91,6 @@ impl OutcomeFacts {
         self.end == End::Completed && self.verdict == Verdict::Accepted
     }
 
-    /// The window index `settled_at_ms / WINDOW_MS`.
-    pub fn window(&self) -> u64 {
-        self.settled_at_ms / WINDOW_MS
-    }
-
     /// Whether `other` can describe the same hire: same hire id, provider, agent and client
     /// (all fixed by the contract the hire id commits to).
     pub(crate) fn same_contract(&self, other: &OutcomeFacts) -> bool {
@@ -143,7 +134,7 @@ mod tests {
             client: [3; 32],
             end: End::Completed,
             verdict: Verdict::Accepted,
-            settled_at_ms: WINDOW_MS * 3 + 5,
+            settled_at_ms: 1_700_000_000_005,
             entries: 4,
             price_amount: 10,
             currency: "USD".into(),
@@ -169,11 +160,8 @@ mod tests {
     }
 
     #[test]
-    fn window_index_and_self_hire() {
+    fn self_hire_is_client_equal_to_provider() {
         let mut f = fact();
-        assert_eq!(f.window(), 3);
-        f.settled_at_ms = WINDOW_MS - 1;
-        assert_eq!(f.window(), 0);
         assert!(!f.is_self_hire());
         f.client = f.provider;
         assert!(f.is_self_hire());

@@ -6,21 +6,24 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::facts::{End, OutcomeFacts, Verdict, WINDOW_MS};
+use crate::facts::{End, OutcomeFacts, Verdict};
 use crate::policy::{Policy, PolicySummary};
 use crate::wilson::wilson_lower_bound;
 
 /// `recent_settled` counts records settled at or after `now_ms - RECENT_MS`: 30 days.
 pub const RECENT_MS: u64 = 30 * 24 * 60 * 60 * 1000;
 
-/// [`WINDOW_MS`] in days, as reported in `window_days`.
-pub const WINDOW_DAYS: u32 = (WINDOW_MS / (24 * 60 * 60 * 1000)) as u32;
-
 /// Reputation figures of a handle (`<provider>/<agent>`) or of a provider (all its agents).
 ///
 /// Serialized with these snake_case field names; the node nests the object under
 /// `reputation`. The raw counts cover every non-self-hire record held; `counted`, `successes`,
 /// `success_lower_bound` and `success_rate_raw` cover the votes the [`Policy`] admits.
+///
+/// Each client casts **one vote, all time**, for a handle (or, in provider figures, for the
+/// provider): its latest record decides it. So `counted <= distinct_clients` always, and no
+/// choice of timestamps buys a client a second vote. A vote costs whoever fakes it one client
+/// key, nothing more; read the bound beside `distinct_clients` and under a trust list
+/// (spec/reputation.md, "Sybil analysis").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Figures {
     /// Records (settled hires), self-hires excluded.
@@ -43,10 +46,11 @@ pub struct Figures {
     pub self_hires: u64,
     /// Distinct clients among the `settled` records (self-hires excluded; any policy).
     pub distinct_clients: u64,
-    /// Number of votes: distinct (client, window) pairs among the records the policy admits.
+    /// Number of votes: distinct clients among the records the policy admits (one vote per
+    /// client, all time).
     pub counted: u64,
-    /// Votes that are successes (the client's latest record in the window completed and was
-    /// accepted).
+    /// Votes that are successes (the client's latest record, by `(settled_at_ms, hire_id)`,
+    /// completed and was accepted).
     pub successes: u64,
     /// Wilson score lower bound (z = 1.96) of `successes` out of `counted`, in `[0, 1]`; `0`
     /// with no votes. The headline figure.
@@ -56,10 +60,9 @@ pub struct Figures {
     pub success_rate_raw: Option<f64>,
     /// The latest `settled_at_ms` among the records, if any.
     pub last_settled_at_ms: Option<u64>,
-    /// Records settled in the last 30 days (`settled_at_ms >= now_ms - RECENT_MS`).
+    /// Records settled in the last 30 days (`settled_at_ms >= now_ms - RECENT_MS`). A plain
+    /// count of records: it takes no part in the votes.
     pub recent_settled: u64,
-    /// The vote window in days (30).
-    pub window_days: u32,
     /// Whether the provider is flagged (a verified equivocation proof is held).
     pub flagged: bool,
     /// The policy that produced the vote figures.
@@ -95,7 +98,6 @@ pub(crate) fn compute<'a>(
         success_rate_raw: None,
         last_settled_at_ms: None,
         recent_settled: 0,
-        window_days: WINDOW_DAYS,
         flagged,
         policy: policy.summary(),
     };
@@ -129,25 +131,18 @@ pub(crate) fn compute<'a>(
         counted.push(r);
     }
 
-    // Runs of one client, inside them runs of one window, each in settled order: the last
-    // record of a (client, window) run is its latest, and decides the vote.
+    // Runs of one client, each in settled order: the last record of a client's run is its
+    // latest, and decides its one vote.
     counted.sort_unstable_by(|a, b| {
-        (a.client, a.window(), a.settled_at_ms, a.hire_id).cmp(&(
-            b.client,
-            b.window(),
-            b.settled_at_ms,
-            b.hire_id,
-        ))
+        (a.client, a.settled_at_ms, a.hire_id).cmp(&(b.client, b.settled_at_ms, b.hire_id))
     });
-    let mut admitted = false;
     for (i, r) in counted.iter().enumerate() {
-        let next = counted.get(i + 1);
-        if i == 0 || counted[i - 1].client != r.client {
-            f.distinct_clients += 1;
-            admitted = policy.trusts(&r.client) && other_providers_ok(&r.client);
+        let last_of_client = counted.get(i + 1).is_none_or(|n| n.client != r.client);
+        if !last_of_client {
+            continue;
         }
-        let last_of_group = next.is_none_or(|n| n.client != r.client || n.window() != r.window());
-        if admitted && last_of_group {
+        f.distinct_clients += 1;
+        if policy.trusts(&r.client) && other_providers_ok(&r.client) {
             f.counted += 1;
             if r.is_success() {
                 f.successes += 1;

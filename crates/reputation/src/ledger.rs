@@ -154,7 +154,8 @@ impl Ledger {
     }
 
     /// Figures of a provider over all its agents at `now_ms` under `policy`: one vote per
-    /// client and window across all its agents. Reads only that provider's records.
+    /// client across all its agents (the client's latest record with any of them decides it).
+    /// Reads only that provider's records.
     pub fn provider(&self, provider: &[u8; 32], now_ms: u64, policy: &Policy) -> Figures {
         let timeline = self.providers.get(provider).map(|p| &p.all);
         self.figures(provider, timeline, now_ms, policy)

@@ -7,11 +7,16 @@
 //! (one agent, `<provider>/<agent name>`) and [`Ledger::provider`] (all its agents) with
 //! [`Figures`]. The exact computation is normative: spec/reputation.md.
 //!
-//! In short: self-hires (client = provider) are ignored; each client casts at most one vote per
-//! 30-day window ([`WINDOW_MS`]), a success iff its latest record in that window completed and
-//! was accepted; the headline is the Wilson score lower bound of the votes
+//! In short: self-hires (client = provider) are ignored; each client casts at most **one vote**
+//! per handle (per provider, for provider figures), all time: a success iff its latest record
+//! completed and was accepted; the headline is the Wilson score lower bound of the votes
 //! ([`wilson_lower_bound`]), never the raw ratio. A [`Policy`] lets the reader count only
-//! clients that have hired other providers, or only clients on its trust list.
+//! clients on its trust list, or only clients that have hired other providers.
+//!
+//! A record costs its makers two signatures and no run: anyone can make a client key and a
+//! record with it. One key, one vote, so a fake vote costs one fresh key; without a trust list
+//! the figures can be inflated by whoever makes many keys. Read them under a trust list, with
+//! `distinct_clients` and the raw counts beside them (spec/reputation.md, "Sybil analysis").
 //!
 //! This crate is pure: no I/O, no clock (the caller passes `now_ms`), no verification. **No
 //! figure is better than its inputs: insert only facts of records that verified.**
@@ -50,8 +55,8 @@ mod wilson;
 mod tests;
 
 pub use error::InsertError;
-pub use facts::{End, OutcomeFacts, Verdict, WINDOW_MS};
-pub use figures::{Figures, RECENT_MS, WINDOW_DAYS};
+pub use facts::{End, OutcomeFacts, Verdict};
+pub use figures::{Figures, RECENT_MS};
 pub use ledger::{Inserted, Ledger};
 pub use policy::{Policy, PolicySummary};
 pub use wilson::{Z, wilson_lower_bound};

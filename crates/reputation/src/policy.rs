@@ -11,13 +11,18 @@ use serde::{Deserialize, Serialize};
 ///
 /// The default counts every client (no filter). The raw counts (`settled`, `accepted`, ...)
 /// never depend on the policy.
+///
+/// Only the trust list resists fake clients: client keys and records cost nothing to make, and
+/// so do the fake providers that satisfy `min_other_providers`, which only raises the price
+/// of a fake vote from one key to a few more keys and records.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Policy {
-    /// Count a client's votes only if it has settled, verified, non-self hires with at least
+    /// Count a client's vote only if it has settled, verified, non-self hires with at least
     /// this many distinct providers other than the one being rated (and other than itself),
-    /// not counting flagged providers. `0` = no filter.
+    /// not counting flagged providers. `0` = no filter. Gameable: fake providers are free.
     pub min_other_providers: u32,
-    /// If set, count only these clients' votes (a trust list; a node seeds it with itself).
+    /// If set, count only these clients' votes (a trust list; a node seeds it with itself and
+    /// the clients it knows). The one filter a key-making attacker cannot pass.
     pub trusted_clients: Option<BTreeSet<[u8; 32]>>,
 }
 

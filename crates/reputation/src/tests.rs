@@ -9,8 +9,9 @@ use crate::*;
 
 const P: [u8; 32] = [0xa0; 32];
 const DAY: u64 = 24 * 60 * 60 * 1000;
-/// Some time well inside window 600.
-const T: u64 = 600 * WINDOW_MS + DAY;
+const MONTH: u64 = 30 * DAY;
+/// Some time 600 months after the epoch (mid-2019).
+const T: u64 = 600 * MONTH + DAY;
 
 fn key(n: u32) -> [u8; 32] {
     let mut k = [0u8; 32];
@@ -61,12 +62,11 @@ fn empty_handle_has_zero_figures() {
     assert_eq!(f.success_lower_bound.to_bits(), 0.0f64.to_bits());
     assert_eq!(f.success_rate_raw, None);
     assert_eq!(f.last_settled_at_ms, None);
-    assert_eq!(f.window_days, 30);
     assert!(!f.flagged);
 }
 
 #[test]
-fn one_client_hiring_a_thousand_times_is_one_vote_per_window() {
+fn one_client_hiring_a_thousand_times_is_one_vote() {
     let mut ledger = Ledger::new();
     for i in 0..1000 {
         add(&mut ledger, success(i, client(1), T - DAY + u64::from(i)));
@@ -75,16 +75,48 @@ fn one_client_hiring_a_thousand_times_is_one_vote_per_window() {
     assert_eq!((f.settled, f.accepted, f.completed), (1000, 1000, 1000));
     assert_eq!((f.distinct_clients, f.counted, f.successes), (1, 1, 1));
     assert_eq!(f.success_lower_bound, wilson_lower_bound(1, 1));
+}
 
-    // The same client in two more windows: three votes.
-    add(&mut ledger, success(2000, client(1), T - WINDOW_MS));
-    add(&mut ledger, success(2001, client(1), T - 2 * WINDOW_MS));
-    let f = handle(&ledger, &Policy::default());
-    assert_eq!((f.counted, f.successes, f.distinct_clients), (3, 3, 1));
+/// Settled times are signed by the parties to a record, so they are free: a client key whose
+/// records are back-dated into 1000 different 30-day periods still casts one vote.
+#[test]
+fn a_clients_records_in_a_thousand_months_are_one_vote() {
+    let mut ledger = Ledger::new();
+    for i in 0..1000u32 {
+        add(&mut ledger, success(i, client(1), u64::from(i) * MONTH + 7));
+    }
+    add(&mut ledger, success(5000, client(2), T));
+    let f = ledger.handle(&P, "csv-analyst", 1000 * MONTH, &Policy::default());
+    assert_eq!(f.settled, 1001);
+    assert_eq!((f.distinct_clients, f.counted, f.successes), (2, 2, 2));
+    assert_eq!(f.success_lower_bound, wilson_lower_bound(2, 2));
+    assert_eq!(
+        f.recent_settled, 1,
+        "only the record of the last 30 days is recent"
+    );
+    assert_eq!(f.last_settled_at_ms, Some(999 * MONTH + 7));
+
+    // The client's latest record decides its one vote, however old the others are.
+    add(
+        &mut ledger,
+        fact(
+            9000,
+            client(1),
+            2000 * MONTH,
+            End::Failed,
+            Verdict::Disputed,
+        ),
+    );
+    let f = ledger.handle(&P, "csv-analyst", 1000 * MONTH, &Policy::default());
+    assert_eq!((f.counted, f.successes), (2, 1));
+    assert_eq!(
+        f.recent_settled, 2,
+        "a record settled after `now` (clock skew) counts as recent"
+    );
 }
 
 #[test]
-fn the_latest_record_in_a_window_decides_the_vote() {
+fn the_latest_record_decides_the_vote() {
     let mut ledger = Ledger::new();
     add(&mut ledger, success(1, client(1), T - 10));
     add(
@@ -97,9 +129,21 @@ fn the_latest_record_in_a_window_decides_the_vote() {
         (1, 0, 1, 1)
     );
 
-    // A later success in the same window turns the vote back.
+    // A later success turns the vote back.
     add(&mut ledger, success(3, client(1), T - 1));
     assert_eq!(handle(&ledger, &Policy::default()).successes, 1);
+    // An old failure does not change it; a failure months later does.
+    add(
+        &mut ledger,
+        fact(4, client(1), T - 40 * MONTH, End::Failed, Verdict::Accepted),
+    );
+    assert_eq!(handle(&ledger, &Policy::default()).successes, 1);
+    add(
+        &mut ledger,
+        fact(5, client(1), T + 7 * MONTH, End::Expired, Verdict::Accepted),
+    );
+    let f = handle(&ledger, &Policy::default());
+    assert_eq!((f.counted, f.successes, f.settled), (1, 0, 5));
 
     // Same settled time: the greater hire id is the latest.
     let mut ledger = Ledger::new();
@@ -294,7 +338,7 @@ fn trust_list_counts_only_trusted_clients() {
 }
 
 #[test]
-fn provider_figures_span_agents_with_one_vote_per_client_and_window() {
+fn provider_figures_span_agents_with_one_vote_per_client() {
     let mut ledger = Ledger::new();
     add(&mut ledger, success(1, client(1), T));
     let mut b = fact(2, client(1), T + 1, End::Failed, Verdict::Disputed);
@@ -369,7 +413,6 @@ fn json_field_names() {
         "success_rate_raw",
         "last_settled_at_ms",
         "recent_settled",
-        "window_days",
         "flagged",
         "policy",
     ]
@@ -419,8 +462,8 @@ fn naive(
             .collect();
         trusted && others.len() as u64 >= u64::from(policy.min_other_providers)
     };
-    // (client, window) -> (settled_at_ms, hire_id, success) of its latest record.
-    type Groups = BTreeMap<([u8; 32], u64), (u64, [u8; 32], bool)>;
+    // client -> (settled_at_ms, hire_id, success) of its latest record.
+    type Groups = BTreeMap<[u8; 32], (u64, [u8; 32], bool)>;
     let mut groups = Groups::new();
     for r in counted.iter().filter(|r| admitted(&r.client)) {
         let cand = (
@@ -428,9 +471,7 @@ fn naive(
             r.hire_id,
             r.end == End::Completed && r.verdict == Verdict::Accepted,
         );
-        let g = groups
-            .entry((r.client, r.settled_at_ms / WINDOW_MS))
-            .or_insert(cand);
+        let g = groups.entry(r.client).or_insert(cand);
         if (cand.0, cand.1) > (g.0, g.1) {
             *g = cand;
         }
@@ -459,7 +500,6 @@ fn naive(
         success_rate_raw: (n > 0).then(|| s as f64 / n as f64),
         last_settled_at_ms: counted.iter().map(|r| r.settled_at_ms).max(),
         recent_settled: count(&|r| r.settled_at_ms >= now.saturating_sub(RECENT_MS)),
-        window_days: 30,
         flagged: flagged.contains(&provider),
         policy: policy.summary(),
     }
@@ -474,14 +514,14 @@ const ENDS: [End; 5] = [
 ];
 
 /// Facts over a small world (3 providers, 2 agent names, 6 clients, some of them providers,
-/// 4 windows) so that groups, self-hires and duplicate hire ids happen often. The contract
+/// 4 months) so that a client's several records, self-hires and duplicate hire ids happen often. The contract
 /// fields (provider, agent, client) are a function of the hire id, as with real records.
 fn arb_fact() -> impl Strategy<Value = OutcomeFacts> {
     (
         0u32..60,
         0usize..5,
         any::<bool>(),
-        0u64..4 * WINDOW_MS,
+        0u64..4 * MONTH,
         0u64..3,
         0u64..3,
     )
@@ -505,7 +545,7 @@ fn arb_fact() -> impl Strategy<Value = OutcomeFacts> {
                 } else {
                     Verdict::Accepted
                 },
-                settled_at_ms: WINDOW_MS + at,
+                settled_at_ms: MONTH + at,
                 entries,
                 price_amount: price,
                 currency: "USD".into(),
@@ -575,7 +615,7 @@ proptest! {
         facts in proptest::collection::vec(arb_fact(), 0..80),
         policy in arb_policy(),
         flag in proptest::option::of(1u32..=3),
-        now in 0u64..6 * WINDOW_MS,
+        now in 0u64..6 * MONTH,
     ) {
         let mut ledger = Ledger::new();
         for f in &facts {
@@ -625,7 +665,7 @@ proptest! {
         for f in shuffled {
             b.insert(f).unwrap_or_else(|e| panic!("{e}"));
         }
-        prop_assert_eq!(all_figures(&a, &policy, 3 * WINDOW_MS), all_figures(&b, &policy, 3 * WINDOW_MS));
+        prop_assert_eq!(all_figures(&a, &policy, 3 * MONTH), all_figures(&b, &policy, 3 * MONTH));
         for p in 1..=3 {
             for name in ["a", "b"] {
                 prop_assert_eq!(a.last(&key(p), name, 5), b.last(&key(p), name, 5));
@@ -654,7 +694,38 @@ proptest! {
         for f in &rest {
             fresh.insert(f.clone()).unwrap_or_else(|e| panic!("{e}"));
         }
-        prop_assert_eq!(all_figures(&ledger, &policy, 2 * WINDOW_MS), all_figures(&fresh, &policy, 2 * WINDOW_MS));
+        prop_assert_eq!(all_figures(&ledger, &policy, 2 * MONTH), all_figures(&fresh, &policy, 2 * MONTH));
+    }
+
+    /// Timestamps are chosen by the record's signers, so they must not buy votes: re-dating
+    /// every record (anywhere in 0..2^50 ms) leaves `counted` and `distinct_clients` alone, and
+    /// `counted` is the number of admitted distinct clients, never more than
+    /// `distinct_clients`.
+    #[test]
+    fn timestamps_cannot_buy_votes(
+        facts in proptest::collection::vec(arb_fact(), 0..80),
+        times in proptest::collection::vec(0u64..1 << 50, 80),
+        policy in arb_policy(),
+    ) {
+        let mut a = Ledger::new();
+        let mut b = Ledger::new();
+        for (f, t) in facts.iter().zip(&times) {
+            a.insert(f.clone()).unwrap_or_else(|e| panic!("{e}"));
+            let mut redated = f.clone();
+            redated.settled_at_ms = *t;
+            b.insert(redated).unwrap_or_else(|e| panic!("{e}"));
+        }
+        for (fa, fb) in all_figures(&a, &policy, 3 * MONTH)
+            .iter()
+            .zip(&all_figures(&b, &policy, 3 * MONTH))
+        {
+            prop_assert_eq!(fa.counted, fb.counted);
+            prop_assert_eq!(fa.distinct_clients, fb.distinct_clients);
+            prop_assert!(fa.counted <= fa.distinct_clients);
+            if policy == Policy::default() {
+                prop_assert_eq!(fa.counted, fa.distinct_clients);
+            }
+        }
     }
 
     #[test]
@@ -670,7 +741,7 @@ proptest! {
         let mut extra = fact(
             1000,
             client(99),
-            WINDOW_MS,
+            MONTH,
             if success { End::Completed } else { End::Failed },
             Verdict::Accepted,
         );

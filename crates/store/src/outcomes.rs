@@ -3,8 +3,9 @@
 //!
 //! One record per hire (`outcomes`: hire id -> record bytes) and one proof per provider
 //! (`equivocations`: provider key -> proof bytes). A put replaces what the key held: which
-//! record or proof wins is the node's decision (the lower id, `spec/discovery.md`), taken
-//! before it writes. `outbox` marks the rows this node published itself and has not yet
+//! record or proof wins is the node's decision, taken before it writes (`spec/discovery.md`:
+//! between two records of one hire the one of higher precedence under `spec/reputation.md`,
+//! then the lower record id; between two proofs against one provider the lower proof id). `outbox` marks the rows this node published itself and has not yet
 //! handed to gossip, so a restart retries them. The store verifies nothing: callers store
 //! only records and proofs they have verified.
 

@@ -13,7 +13,7 @@ use souk_protocol::receipt::{Canceler, MAX_DISCLOSURE_LEN};
 use super::ctx::{Ctx, blocking, peer_of};
 use super::error::HireError;
 use super::export;
-use super::msg::{ApiOp, Done, FollowUpdate, JobControl, Msg, Reply};
+use super::msg::{ApiOp, Done, JobControl, Msg, Reply};
 use super::negotiate::negotiate;
 use super::record::{BLOB_EQUIVOCATION, Closed, ClosedReason, HireRecord, Role};
 use super::state::{Hires, Waiter};
@@ -109,20 +109,47 @@ pub(super) fn on_api(hires: &mut Hires, op: ApiOp) {
             });
         }
         ApiOp::Equivocated {
-            hire_id,
+            provider,
             proof,
             reply,
         } => {
-            let open = hires
-                .get(&hire_id)
-                .filter(|r| r.role == Role::Client && r.closed.is_none() && !r.state.is_terminal());
-            let Some(record) = open.cloned() else {
-                let _ = reply.send(Ok(false));
-                return;
-            };
+            // Every unfinished client hire with this provider ends: nothing it signs can be
+            // trusted, whichever hire the proof came from.
+            let open: Vec<HireRecord> = hires
+                .all()
+                .filter(|r| {
+                    r.role == Role::Client
+                        && r.provider == provider
+                        && r.closed.is_none()
+                        && !r.state.is_terminal()
+                })
+                .cloned()
+                .collect();
+            let now = crate::now_ms();
+            let ids: Vec<Hash> = open.iter().map(|r| r.hire_id).collect();
+            for mut record in open {
+                // Closed in memory at once (no later operation sees it open), then on disk.
+                record.closed = Some(Closed {
+                    reason: ClosedReason::ProviderEquivocated,
+                    at: now,
+                });
+                record.error = Some(EQUIVOCATED.into());
+                record.updated_at = now;
+                hires.update(record);
+            }
             let ctx = hires.ctx.clone();
             hires.spawn(async move {
-                let _ = reply.send(close_equivocated(ctx, record, proof).await.map(|()| true));
+                let mut ended = 0;
+                for id in ids {
+                    match close_equivocated(ctx.clone(), id, proof.clone(), now).await {
+                        Ok(()) => ended += 1,
+                        Err(e) => {
+                            let _ = reply.send(Err(e));
+                            return;
+                        }
+                    }
+                }
+                let _ = reply.send(Ok(ended));
             });
         }
         ApiOp::Workdir(id, reply) => {
@@ -291,39 +318,35 @@ fn settle(
     });
 }
 
-/// Ends a client hire whose provider equivocated (learned from the network): keeps the proof
-/// with the hire (unless it caught one itself), records why, then tells the actor.
-async fn close_equivocated(
-    ctx: Ctx,
-    mut record: HireRecord,
-    proof: Vec<u8>,
-) -> Result<(), HireError> {
-    let id = record.hire_id;
-    let now = crate::now_ms();
-    record.closed = Some(Closed {
-        reason: ClosedReason::ProviderEquivocated,
-        at: now,
-    });
-    record.error = Some(
-        "the provider equivocated: a verified proof that it signed two different entries \
-         reached this node; nothing it signs for this hire can be trusted"
-            .into(),
-    );
-    record.updated_at = now;
+/// Why a hire whose provider equivocated ended.
+const EQUIVOCATED: &str = "the provider equivocated: a verified proof that it signed two \
+                           different entries reached this node; nothing it signs for this \
+                           hire can be trusted";
+
+/// Records on disk that a client hire ended because its provider equivocated (learned from
+/// the network): keeps the proof with the hire (unless it caught one itself) and changes only
+/// `closed`, `error` and `updated_at` of the stored record, so a follower's or a settlement's
+/// concurrent write is not rolled back.
+async fn close_equivocated(ctx: Ctx, id: Hash, proof: Vec<u8>, now: u64) -> Result<(), HireError> {
     let store = ctx.store.clone();
-    let saved = record.clone();
     blocking(move || {
         if store.get_hire_blob(&id, BLOB_EQUIVOCATION)?.is_none() {
             store.put_hire_blob(&id, BLOB_EQUIVOCATION, &proof)?;
         }
-        store.put_hire(&id, &saved.to_bytes())?;
+        let Some(bytes) = store.get_hire(&id)? else {
+            return Err(HireError::NotFound(id));
+        };
+        let mut r = HireRecord::from_bytes(&bytes)?;
+        r.closed = Some(Closed {
+            reason: ClosedReason::ProviderEquivocated,
+            at: now,
+        });
+        r.error = Some(EQUIVOCATED.into());
+        r.updated_at = now;
+        store.put_hire(&id, &r.to_bytes())?;
         Ok(())
     })
     .await?;
     tracing::warn!(hire = %id.short(), "hire ended: its provider equivocated");
-    let _ = ctx
-        .inbox
-        .send(Msg::Follow(FollowUpdate::Progress(Box::new(record))))
-        .await;
     Ok(())
 }

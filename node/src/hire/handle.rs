@@ -84,16 +84,16 @@ impl HireOps {
         self.ask(|r| ApiOp::Output(id, r)).await?
     }
 
-    /// Ends client hire `hire_id` because the node admitted an equivocation proof against
-    /// its provider (the proof, canonical bytes, is kept with the hire). Returns whether a
-    /// hire was ended (not: no such client hire, or it had ended already).
+    /// Ends every unfinished client hire with `provider`, because the node admitted an
+    /// equivocation proof (canonical bytes) against it; the proof is kept with each hire.
+    /// Returns how many hires were ended.
     pub async fn provider_equivocated(
         &self,
-        hire_id: Hash,
+        provider: souk_protocol::NodeId,
         proof: Vec<u8>,
-    ) -> Result<bool, HireError> {
+    ) -> Result<usize, HireError> {
         self.ask(|reply| ApiOp::Equivocated {
-            hire_id,
+            provider,
             proof,
             reply,
         })

@@ -67,12 +67,12 @@ pub(crate) enum ApiOp {
     Bundle(Hash, bool, Reply<Result<Vec<u8>, HireError>>),
     Output(Hash, Reply<Result<Option<Value>, HireError>>),
     Workdir(Hash, Reply<Result<WorkdirView, HireError>>),
-    /// The node admitted an equivocation proof (canonical bytes) against the provider of
-    /// client hire `hire_id`: end it. Answers whether a hire was ended.
+    /// The node admitted an equivocation proof (canonical bytes) against `provider`: end
+    /// every unfinished client hire with it. Answers how many were ended.
     Equivocated {
-        hire_id: Hash,
+        provider: souk_protocol::NodeId,
         proof: Vec<u8>,
-        reply: Reply<Result<bool, HireError>>,
+        reply: Reply<Result<usize, HireError>>,
     },
 }
 

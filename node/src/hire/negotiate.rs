@@ -43,12 +43,36 @@ const BUSY_BACKOFF_MAX: Duration = Duration::from_secs(10);
 pub(crate) async fn negotiate(ctx: Ctx, new: NewHire) -> Result<HireRecord, HireError> {
     let manifest_id = Hash::from_hex(&new.manifest_id)
         .ok_or_else(|| HireError::Invalid("a manifest id is 64 hex digits".into()))?;
-    let manifest = ctx
+    let Some(manifest) = ctx
         .net
         .lookup_manifest(manifest_id)
         .await
         .map_err(|_| HireError::Stopped)?
-        .ok_or(HireError::UnknownManifest(manifest_id))?;
+    else {
+        // A saved id of an agent that has changed since: the client's catalog already holds
+        // the new version, so say so with its id rather than "unknown" (the provider would
+        // decline `superseded` the same way).
+        return Err(
+            match ctx
+                .net
+                .successor(manifest_id)
+                .await
+                .map_err(|_| HireError::Stopped)?
+            {
+                Some(current) => HireError::Declined {
+                    reason: souk_protocol::negotiation::DeclineReason::Superseded,
+                    message: format!(
+                        "the agent of manifest {} has changed since (known to this node); hire \
+                         its current manifest {}",
+                        manifest_id.short(),
+                        current.short()
+                    ),
+                    current: Some(current),
+                },
+                None => HireError::UnknownManifest(manifest_id),
+            },
+        );
+    };
     // Nothing a provider with a verified equivocation proof against it signs can be trusted.
     let provider = manifest.body().provider;
     if ctx

@@ -82,6 +82,14 @@ impl OfferBook {
         self.by_id.insert(id, offer);
     }
 
+    /// Stops offering agent `name`: its current manifest and its former ids no longer name
+    /// anything here (a request for them is `unknown-manifest`).
+    pub fn retire(&mut self, name: &str) {
+        self.by_id.retain(|_, o| o.manifest.body().name != name);
+        self.current.remove(name);
+        self.former.retain(|_, n| n != name);
+    }
+
     /// The offer of manifest `id`, if current.
     pub fn get(&self, id: &Hash) -> Option<&Offerable> {
         self.by_id.get(id)
@@ -173,6 +181,13 @@ mod tests {
         }
         assert!(matches!(book.lookup(&v2_id), OfferLookup::Current(_)));
         assert!(matches!(book.lookup(&Hash([9; 32])), OfferLookup::Unknown));
+
+        // Retiring ends the offer and its former ids.
+        let mut retired = OfferBook::new();
+        retired.insert(offer(3, "third"), &[v1_id]);
+        retired.retire("csv-analyst");
+        assert!(retired.is_empty());
+        assert!(matches!(retired.lookup(&v1_id), OfferLookup::Unknown));
 
         book.retain_live(u64::MAX);
         assert!(book.is_empty());

@@ -45,6 +45,9 @@ impl HireNetwork for Offline {
     fn publish(&self, _: super::PublicRecord) -> BoxFuture<Result<(), TransportError>> {
         Box::pin(async { Ok(()) })
     }
+    fn successor(&self, _: Hash) -> BoxFuture<Result<Option<Hash>, TransportError>> {
+        Box::pin(async { Ok(None) })
+    }
     fn is_flagged(&self, _: souk_protocol::NodeId) -> BoxFuture<Result<bool, TransportError>> {
         Box::pin(async { Ok(false) })
     }

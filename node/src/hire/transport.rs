@@ -69,6 +69,10 @@ pub trait HireNetwork: Send + Sync + 'static {
     /// record again is harmless. An error means the node refused it or is stopping.
     fn publish(&self, record: PublicRecord) -> BoxFuture<Result<(), TransportError>>;
 
+    /// The current manifest id of the agent whose manifest `id` was replaced by a changed
+    /// version, if the node knows it.
+    fn successor(&self, id: Hash) -> BoxFuture<Result<Option<Hash>, TransportError>>;
+
     /// Whether the node holds a verified equivocation proof against `provider`.
     fn is_flagged(&self, provider: NodeId) -> BoxFuture<Result<bool, TransportError>>;
 }

@@ -115,6 +115,17 @@ impl HireNetwork for Caller {
         })
     }
 
+    fn successor(&self, id: Hash) -> BoxFuture<Result<Option<Hash>, TransportError>> {
+        let tx = self.tx.clone();
+        Box::pin(async move {
+            let (reply, rx) = oneshot::channel();
+            tx.send(Command::Successor(id, reply))
+                .await
+                .map_err(|_| TransportError::Stopped)?;
+            rx.await.map_err(|_| TransportError::Stopped)
+        })
+    }
+
     fn is_flagged(&self, provider: NodeId) -> BoxFuture<Result<bool, TransportError>> {
         let tx = self.tx.clone();
         Box::pin(async move {

@@ -113,6 +113,8 @@ pub struct Published {
 /// Requests to the node's loop.
 pub(super) enum Command {
     Info(Reply<NodeInfo>),
+    /// The current id of a changed agent's former manifest id.
+    Successor(Hash, Reply<Option<Hash>>),
     /// A record a hire hands over: admit, keep and gossip it.
     PublishRecord(crate::hire::PublicRecord, Reply<Result<(), NodeError>>),
     Publish(Box<AgentSpec>, u64, Reply<Result<Published, NodeError>>),

@@ -122,6 +122,8 @@ struct Node {
     catalog: Catalog,
     /// Outcome records, equivocation proofs and the reputation ledger.
     outcomes: crate::outcomes::Outcomes,
+    /// Agents (provider, name) with new records since they were last ranked.
+    unranked: std::collections::BTreeSet<(souk_protocol::NodeId, String)>,
     outcome_topic: gossipsub::IdentTopic,
     proof_topic: gossipsub::IdentTopic,
     /// Own records and proofs not yet handed to a peer.
@@ -173,6 +175,9 @@ impl Node {
         let mut ticker = tokio::time::interval_at(start + tick.mul_f64(phase), tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut search_timer = tokio::time::interval(Duration::from_millis(250));
+        // Agents whose records changed are re-ranked together, a few times a second: a sync
+        // page of many records for one agent costs one recomputation, not one per record.
+        let mut rank_timer = tokio::time::interval(Duration::from_millis(200));
         let mut peer_timer =
             tokio::time::interval_at(start + PEER_CHECK.mul_f64(phase), PEER_CHECK);
         peer_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -199,6 +204,7 @@ impl Node {
                     self.store_op(StoreOp::Checkpoint);
                 }
                 _ = search_timer.tick(), if !self.searches.is_empty() => self.expire_searches(),
+                _ = rank_timer.tick(), if !self.unranked.is_empty() => self.rerank_changed(),
                 Some(done) = self.pending.next(), if !self.pending.is_empty() => self.on_pending(done),
                 permit = self.store_tx.clone().reserve_owned(), if !self.store_backlog.is_empty() => {
                     if let (Ok(permit), Some(op)) = (permit, self.store_backlog.pop_front()) {
@@ -295,6 +301,9 @@ impl Node {
                     }
                 };
                 self.publish_item(kind, bytes, reply);
+            }
+            Command::Successor(id, reply) => {
+                let _ = reply.send(self.catalog.successor(&id));
             }
             Command::LookupManifest(id, reply) => {
                 let m = self

@@ -1,9 +1,10 @@
 //! Outcome records and equivocation proofs in the node's loop: gossip intake on
 //! `souk/outcomes/1` and `souk/equivocations/1` (admitted by [`crate::outcomes::Outcomes`]
 //! before gossipsub may forward them), `/souk/outcome-sync/1` (serving, a joining full node's
-//! catch-up, a light node's fetch of one provider's records), this node's own publications
-//! (durable first, then gossiped, kept in the outbox until a peer took them), and the
-//! reputation queries of [`super::NodeHandle`].
+//! catch-up, a light node's fetch of one provider's records and of the proof against it),
+//! this node's own publications (durable first, then gossiped, kept in the outbox until a
+//! peer took them), the reputation queries of [`super::NodeHandle`] and
+//! [`NodeHandle::check_provider`].
 //!
 //! Nothing here blocks: writes go to the storage worker, durable acknowledgements come back as
 //! pending futures.
@@ -11,6 +12,7 @@
 use libp2p::request_response;
 use libp2p::{PeerId, gossipsub};
 use souk_protocol::discovery::MAX_RESPONSE_LEN;
+use souk_protocol::equivocation::{EquivocationProof, MAX_PROOF_LEN};
 use souk_protocol::outcome::Outcome;
 use souk_protocol::outcome_sync::{
     MAX_OUTCOME_PAGE, OutcomeSyncRequest, OutcomeSyncResponse, SyncKind,
@@ -20,10 +22,10 @@ use souk_store::{OutboxKind, ReputationWrite};
 use tokio::sync::oneshot;
 
 use super::events::{NodeEvent, Via};
-use super::handle::{NodeError, Reply};
+use super::handle::{NodeError, NodeHandle, Reply};
 use super::{MAX_SYNC_PAGES, Node, Pending, STORE_BATCH};
 use crate::now_ms;
-use crate::outcomes::{ItemRejection, ProofAdmission, RecordAdmission};
+use crate::outcomes::{ItemRejection, ProofAdmission, RecordAdmission, proof_cursor};
 
 /// Bytes of items a served page may carry: well under the response limit.
 const PAGE_BUDGET: usize = MAX_RESPONSE_LEN - 64 * 1024;
@@ -50,6 +52,30 @@ pub(super) enum OutcomeRequest {
         /// Who asked.
         reply: Reply<Result<Vec<Outcome>, NodeError>>,
     },
+    /// The end of a light node's lookup, once the provider's records are in: one proof
+    /// (kind 1) from just below the provider's key, which is the proof against the provider
+    /// when the peer holds one.
+    FetchProof {
+        /// The provider.
+        provider: NodeId,
+        /// Who asked.
+        reply: Reply<Result<Vec<Outcome>, NodeError>>,
+    },
+}
+
+impl OutcomeRequest {
+    /// What is asked on the wire: kind, cursor and page size.
+    fn wire(&self) -> (SyncKind, Option<Hash>, u32) {
+        match self {
+            OutcomeRequest::Sync { kind, after, .. } => (*kind, *after, MAX_OUTCOME_PAGE),
+            OutcomeRequest::Fetch {
+                provider, after, ..
+            } => (SyncKind::Provider(*provider), *after, MAX_OUTCOME_PAGE),
+            OutcomeRequest::FetchProof { provider, .. } => {
+                (SyncKind::Proofs, proof_cursor(provider.as_bytes()), 1)
+            }
+        }
+    }
 }
 
 /// An item this node publishes, kept until gossipsub has handed it to a peer.
@@ -87,7 +113,8 @@ impl Node {
     /// Takes an admitted record: counted, announced to observers, queued for the store.
     fn kept_record(&mut self, outcome: &Outcome, via: Via) {
         self.metrics.outcomes_admitted.inc();
-        self.rerank(outcome.provider, &outcome.agent.name);
+        self.unranked
+            .insert((outcome.provider, outcome.agent.name.clone()));
         let _ = self.events.send(NodeEvent::OutcomeAdmitted {
             hire_id: outcome.hire_id,
             record_id: outcome.record_id,
@@ -202,20 +229,12 @@ impl Node {
     }
 
     fn send_outcome_request(&mut self, peer: PeerId, req: OutcomeRequest) {
-        let (kind, after) = match &req {
-            OutcomeRequest::Sync { kind, after, .. } => (*kind, *after),
-            OutcomeRequest::Fetch {
-                provider, after, ..
-            } => (SyncKind::Provider(*provider), *after),
-        };
-        let id = self.swarm.behaviour_mut().outcome_sync.send_request(
-            &peer,
-            OutcomeSyncRequest {
-                kind,
-                after,
-                limit: MAX_OUTCOME_PAGE,
-            },
-        );
+        let (kind, after, limit) = req.wire();
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .outcome_sync
+            .send_request(&peer, OutcomeSyncRequest { kind, after, limit });
         self.outcome_requests.insert(id, req);
     }
 
@@ -252,8 +271,9 @@ impl Node {
                 ..
             } => {
                 tracing::debug!(%peer, "outcome sync request failed: {error}");
-                if let Some(OutcomeRequest::Fetch { reply, .. }) =
-                    self.outcome_requests.remove(&request_id)
+                if let Some(
+                    OutcomeRequest::Fetch { reply, .. } | OutcomeRequest::FetchProof { reply, .. },
+                ) = self.outcome_requests.remove(&request_id)
                 {
                     let _ = reply.send(Err(NodeError::Fetch(error.to_string())));
                 }
@@ -265,17 +285,22 @@ impl Node {
     /// One page of records or proofs from `peer`: every item goes through admission (not
     /// re-gossiped); an invalid item costs the responder one penalty per page.
     fn on_outcome_page(&mut self, peer: PeerId, req: OutcomeRequest, page: OutcomeSyncResponse) {
-        let (kind, after) = match &req {
-            OutcomeRequest::Sync { kind, after, .. } => (*kind, *after),
-            OutcomeRequest::Fetch {
-                provider, after, ..
-            } => (SyncKind::Provider(*provider), *after),
+        let (kind, after, _) = req.wire();
+        // A proof probe asked for one item: only the first counts.
+        let (items, probe) = match &req {
+            OutcomeRequest::FetchProof { provider, .. } => {
+                (&page.items[..page.items.len().min(1)], Some(*provider))
+            }
+            _ => (&page.items[..], None),
         };
         let mut bad: Option<String> = None;
-        for item in &page.items {
+        for item in items {
             self.metrics.sync_received.inc();
             let r = match kind {
-                SyncKind::Proofs => self.take_proof(item, Via::Sync).map(|_| ()),
+                SyncKind::Proofs => match probe {
+                    Some(provider) => self.take_probed_proof(provider, item),
+                    None => self.take_proof(item, Via::Sync).map(|_| ()),
+                },
                 SyncKind::Outcomes => self.take_record(item, Via::Sync).map(|_| ()),
                 SyncKind::Provider(p) => {
                     // Only that provider's records were asked for: anything else is a lie.
@@ -342,15 +367,43 @@ impl Node {
                         },
                     );
                 }
+                // The records are in: ask for the proof against the provider.
                 _ => {
-                    let _ = reply.send(Ok(self.outcomes.provider_outcomes(&provider)));
+                    self.send_outcome_request(peer, OutcomeRequest::FetchProof { provider, reply })
                 }
             },
+            OutcomeRequest::FetchProof { provider, reply } => {
+                let _ = reply.send(Ok(self.outcomes.provider_outcomes(&provider)));
+            }
         }
     }
 
-    /// A light node's lookup of one provider's records through a full peer; a full node
-    /// answers from what it holds.
+    /// The item of a proof probe for `provider`: admitted when it is a proof against the
+    /// provider; the proof of the next provider in key order (none is held against this one)
+    /// is ignored unverified; bytes that are not a proof at all are the responder's fault.
+    fn take_probed_proof(&mut self, provider: NodeId, item: &[u8]) -> Result<(), ItemRejection> {
+        if item.len() > MAX_PROOF_LEN {
+            self.metrics.outcomes_rejected.inc();
+            return Err(ItemRejection::Oversized(item.len()));
+        }
+        let proof: EquivocationProof = match souk_protocol::encoding::decode(item, MAX_PROOF_LEN) {
+            Ok(p) => p,
+            Err(e) => {
+                self.metrics.outcomes_rejected.inc();
+                return Err(ItemRejection::Invalid(souk_protocol::Violation::new(
+                    souk_protocol::Rule::E1,
+                    e.to_string(),
+                )));
+            }
+        };
+        if proof.entries().0.signer_bytes() != provider.as_bytes() {
+            return Ok(());
+        }
+        self.take_proof(item, Via::Sync).map(|_| ())
+    }
+
+    /// A light node's lookup of one provider's records, then of the proof against it,
+    /// through a full peer; a full node answers from what it holds.
     pub(super) fn fetch_outcomes(
         &mut self,
         provider: NodeId,
@@ -510,5 +563,25 @@ impl Node {
         for item in std::mem::take(&mut self.outbox) {
             self.gossip_item(item);
         }
+    }
+}
+
+impl NodeHandle {
+    /// Whether `provider` is flagged, as far as this node can tell now. A light node first
+    /// looks the provider up through a connected full peer, as
+    /// [`NodeHandle::fetch_outcomes`] does: its records and the equivocation proof held
+    /// against it (verified here; an admitted proof flags the provider, with its
+    /// [`NodeEvent::ProviderFlagged`]). A full node answers from what it holds, like
+    /// [`NodeHandle::is_flagged`].
+    ///
+    /// # Errors
+    ///
+    /// On a light node, [`NodeError::NoFullPeer`] or [`NodeError::Fetch`] when the lookup
+    /// cannot be made; [`NodeError::Stopped`] when the node is shutting down.
+    pub async fn check_provider(&self, provider: NodeId) -> Result<bool, NodeError> {
+        if self.light {
+            self.fetch_outcomes(provider).await?;
+        }
+        self.is_flagged(provider).await
     }
 }

@@ -106,6 +106,9 @@ impl Node {
             Ok(manifest) => {
                 let id = manifest.id().to_hex();
                 self.persist_seq(&name);
+                // No longer offered: its current and former ids stop naming an offer at once
+                // (the retiring manifest keeps the id, so the book must not keep serving it).
+                crate::hire::offers::with_book(&self.offers, |book| book.retire(&name));
                 let (done, _) = oneshot::channel();
                 self.store_op(StoreOp::RemoveAgent { name, done });
                 self.announce(manifest, None);

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use souk_protocol::NodeId;
-use souk_protocol::discovery::SearchRequest;
+use souk_protocol::discovery::{MAX_SEARCH_RESULTS, SearchRequest};
 use souk_protocol::manifest::Manifest;
 use souk_protocol::signed::Signed;
 use souk_reputation::Policy;
@@ -23,9 +23,16 @@ impl NodeHandle {
         req: SearchRequest,
         min_success: Option<f64>,
     ) -> Result<Vec<SearchHit>, NodeError> {
+        // The minimum filters on verified figures, after ranking: ask for the most results a
+        // search serves, so agents that meet it but rank below `limit` are not cut first.
+        let limit = req.limit.clamp(1, MAX_SEARCH_RESULTS) as usize;
+        let mut req = req;
+        if min_success.is_some() {
+            req.limit = MAX_SEARCH_RESULTS;
+        }
         let mut hits = self.search(req).await?;
         self.attach_reputation(&mut hits).await;
-        Ok(hits
+        let hits: Vec<SearchHit> = hits
             .into_iter()
             .filter(|h| {
                 min_success.is_none_or(|min| {
@@ -34,7 +41,9 @@ impl NodeHandle {
                         .is_some_and(|r| r.settled > 0 && r.success_lower_bound >= min)
                 })
             })
-            .collect())
+            .take(limit)
+            .collect();
+        Ok(hits)
     }
 
     /// Fills each hit's reputation and flag from verified records. A light node first

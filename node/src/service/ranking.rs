@@ -30,34 +30,40 @@ impl Node {
             .set_agent_reputation(provider, name, Some(agent_reputation(&figures)));
     }
 
-    /// Ranks every agent with records and hides every flagged provider (at start).
+    /// Re-ranks the agents whose records changed since the last call.
+    pub(super) fn rerank_changed(&mut self) {
+        for (provider, name) in std::mem::take(&mut self.unranked) {
+            self.rerank(provider, &name);
+        }
+    }
+
+    /// Ranks every agent with records, hides every flagged provider and ends this node's
+    /// unfinished hires with them (at start).
     pub(super) fn rank_all(&mut self) {
         for (provider, name) in self.outcomes.handles() {
             self.rerank(provider, &name);
         }
         for (provider, _) in self.outcomes.flagged() {
-            self.catalog.set_flagged(provider);
+            self.on_provider_flagged(provider);
         }
     }
 
-    /// A provider was just flagged: hide its agents, and end this node's client hire named
-    /// by the proof (the hire actor ignores it when the hire is not ours or has ended).
+    /// A provider was just flagged: hide its agents, and end every unfinished client hire
+    /// this node has with it (the proof is kept with each).
     pub(super) fn on_provider_flagged(&mut self, provider: NodeId) {
         self.catalog.set_flagged(provider);
-        let Some((bytes, e)) = self.outcomes.proof(provider.as_bytes()) else {
+        let Some((bytes, _)) = self.outcomes.proof(provider.as_bytes()) else {
             return;
         };
-        let (hire_id, proof) = (e.hire_id, bytes.to_vec());
+        let proof = bytes.to_vec();
         let ops = self.hire_ops.clone();
-        // The actor answers after a store write: never wait for it in the loop.
+        // The actor answers after store writes: never wait for it in the loop.
         tokio::spawn(async move {
-            match ops.provider_equivocated(hire_id, proof).await {
-                Ok(true) => {
-                    tracing::warn!(hire = %hire_id.short(), "hire ended: its provider is flagged")
-                }
-                Ok(false) => {}
+            match ops.provider_equivocated(provider, proof).await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(%provider, "{n} hire(s) ended: their provider is flagged"),
                 Err(e) => {
-                    tracing::warn!(hire = %hire_id.short(), "cannot end the hire of a flagged provider: {e}")
+                    tracing::warn!(%provider, "cannot end the hires of a flagged provider: {e}")
                 }
             }
         });

@@ -311,6 +311,7 @@ pub async fn start(
         metrics: metrics.clone(),
         catalog,
         outcomes,
+        unranked: std::collections::BTreeSet::new(),
         outcome_topic: gossipsub::IdentTopic::new(OUTCOME_TOPIC),
         proof_topic: gossipsub::IdentTopic::new(EQUIVOCATION_TOPIC),
         outbox,
