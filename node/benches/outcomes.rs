@@ -15,8 +15,9 @@
 
 mod common;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
@@ -102,36 +103,83 @@ async fn run() {
     let idle = idle_start.zip(loopback_bytes()).map(|(a, b)| b - a);
 
     let stores_before = store_bytes(dir.path(), n);
-    let mut events: Vec<_> = nodes.iter().map(|b| b.handle.subscribe()).collect();
+    // Each node's admissions, timed as they happen (drained while records are published, so
+    // a time is the admission's, not the end of the run's).
+    let wanted: HashSet<Hash> = records.iter().map(|(h, _)| *h).collect();
+    let seen: Arc<Mutex<Vec<HashMap<Hash, Instant>>>> =
+        Arc::new(Mutex::new(vec![HashMap::new(); n]));
+    let lagged = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let watchers: Vec<_> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let mut rx = b.handle.subscribe();
+            let seen = seen.clone();
+            let lagged = lagged.clone();
+            tokio::spawn(async move {
+                loop {
+                    match rx.recv().await {
+                        Ok(NodeEvent::OutcomeAdmitted { hire_id, .. }) => {
+                            let now = Instant::now();
+                            if let Ok(mut s) = seen.lock() {
+                                s[i].entry(hire_id).or_insert(now);
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(k)) => {
+                            lagged.fetch_add(k, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    }
+                }
+            })
+        })
+        .collect();
     let lo_start = loopback_bytes();
     let cpu_start = cpu_time(None);
     let start = Instant::now();
     let mut published = Vec::with_capacity(m);
     for (hire, bytes) in &records {
         let origin = rng.below(n);
+        let at = Instant::now();
         nodes[origin]
             .handle
             .publish_outcome(bytes.clone())
             .await
             .unwrap_or_else(|e| panic!("publish: {e}"));
-        published.push((*hire, Instant::now()));
+        published.push((*hire, at));
         tokio::time::sleep(interval).await;
     }
     // Wait until every node has every record (or a deadline).
-    let wanted: HashSet<Hash> = records.iter().map(|(h, _)| *h).collect();
-    let mut last_seen: std::collections::HashMap<Hash, Instant> = Default::default();
-    let mut held = vec![HashSet::new(); n];
     let deadline = Instant::now() + Duration::from_secs(120);
-    while held.iter().any(|h| h.len() < wanted.len()) && Instant::now() < deadline {
-        for (i, rx) in events.iter_mut().enumerate() {
-            while let Ok(ev) = rx.try_recv() {
-                if let NodeEvent::OutcomeAdmitted { hire_id, .. } = ev {
-                    held[i].insert(hire_id);
-                    last_seen.insert(hire_id, Instant::now());
-                }
+    let complete = || {
+        seen.lock()
+            .map(|s| s.iter().all(|h| wanted.iter().all(|w| h.contains_key(w))))
+            .unwrap_or(false)
+    };
+    while !complete() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for w in watchers {
+        w.abort();
+    }
+    let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
+    let lagged = lagged.load(std::sync::atomic::Ordering::Relaxed);
+    if lagged > 0 {
+        println!("  warning: {lagged} node events were missed by the bench (lagged receivers)");
+    }
+    let held: Vec<HashSet<Hash>> = seen
+        .iter()
+        .map(|h| h.keys().filter(|k| wanted.contains(k)).copied().collect())
+        .collect();
+    let mut last_seen: HashMap<Hash, Instant> = HashMap::new();
+    for node in &seen {
+        for (h, t) in node {
+            let e = last_seen.entry(*h).or_insert(*t);
+            if *t > *e {
+                *e = *t;
             }
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = start.elapsed();
     let cpu = cpu_start.zip(cpu_time(None)).map(|(a, b)| b - a);
