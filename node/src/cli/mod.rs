@@ -18,6 +18,7 @@ macro_rules! out {
 }
 
 mod agent;
+mod agent_run;
 mod completions;
 mod config;
 mod ctx;
@@ -29,6 +30,7 @@ mod interrupt;
 mod mcp;
 mod node;
 mod receipts;
+mod scaffold;
 mod search;
 mod trace;
 mod units;
