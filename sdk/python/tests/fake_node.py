@@ -54,13 +54,22 @@ def check_message(line: bytes) -> Dict[str, Any]:
 
 
 class FakeNode:
-    def __init__(self, argv: List[str], *, workdir: Path, pythonpath: str) -> None:
+    def __init__(
+        self,
+        argv: List[str],
+        *,
+        workdir: Path,
+        pythonpath: str,
+        env: Optional[Dict[str, str]] = None,
+    ) -> None:
+        """`env`: variables the node adds for the hire (e.g. `HTTP_PROXY`, `SOUK_INCLUDE`)."""
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "HOME": str(workdir),
             "LANG": "C.UTF-8",
             "SOUK_HIRE_ID": HIRE_ID,
             "PYTHONPATH": pythonpath,
+            **(env or {}),
         }
         self.proc = subprocess.Popen(
             argv,
