@@ -215,14 +215,17 @@ fn run_node(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
 
 /// Where hires' working directories go: `work_dir` from the config, else `<data dir>-work`
 /// (beside the data directory, never inside it: agents must not reach its keys).
+/// Absolute: the sandbox binds hires' directories and proxy sockets by path, so a relative
+/// `--data-dir` must not make them relative.
 pub(crate) fn work_dir(dir: &DataDir, config: &Config) -> std::path::PathBuf {
-    if config.work_dir.is_empty() {
+    let path = if config.work_dir.is_empty() {
         let mut name = dir.root().as_os_str().to_owned();
         name.push("-work");
         std::path::PathBuf::from(name)
     } else {
         std::path::PathBuf::from(&config.work_dir)
-    }
+    };
+    std::path::absolute(&path).unwrap_or(path)
 }
 
 /// How hires run on this node: the sandbox (probed now, so a node that cannot confine its
