@@ -1,56 +1,32 @@
 #!/usr/bin/env python3
-"""csv-analyst: a Souk example agent (Python 3, standard library only).
+"""csv-analyst: a Souk example agent, written on the Python SDK (sdk/python, `souk-agent`).
 
-Speaks the agent protocol (spec/agent-protocol.md): one JSON object per line on stdin and
-stdout. Input {"csv": text, "delimiter"?: one character}. For every column it reports a
+Input {"csv": text, "delimiter"?: one character}. For every column it records a
 "column-stats" tool call with {count, numeric, mean, min, max, distinct} and saves a
 checkpoint, so a resumed run skips the columns already done. With no CSV (or one without a
 header row) it asks the client for one. Output {rows, columns, summary}.
+
+The SDK is not copied here: agent.toml lists it in `run.include`, so the node hashes it into
+the manifest's runtime digest, binds it read-only into the sandbox and names it in
+SOUK_INCLUDE. Run by hand, the agent finds it next to this repository's examples.
 """
 import csv
 import io
-import json
 import math
 import os
-import queue
 import sys
-import threading
+
+sys.path[:0] = [d for d in os.environ.get("SOUK_INCLUDE", "").split(os.pathsep) if d] or [
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "sdk", "python", "src")
+]
+
+from souk_agent import AgentError, Context, agent  # noqa: E402
 
 MAX_QUESTIONS = 3
-inbox = queue.Queue()
+ANSWER_SCHEMA = {"type": "object", "required": ["csv"], "properties": {"csv": {"type": "string"}}}
 
 
-def send(msg_type, **fields):
-    """Write one protocol message (a single line) and flush it."""
-    fields["type"] = msg_type
-    sys.stdout.write(json.dumps(fields, allow_nan=False, separators=(",", ":")) + "\n")
-    sys.stdout.flush()
-
-
-def read_stdin():
-    """Background reader: queue node messages; on "cancel", stop at once."""
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        try:
-            msg = json.loads(line)
-        except ValueError:
-            break  # the node never sends bad JSON; give up on input
-        if msg.get("type") == "cancel":
-            sys.stderr.write("canceled: %s\n" % msg.get("reason", ""))
-            os._exit(0)
-        inbox.put(msg)
-    inbox.put(None)  # end of input
-
-
-def receive(expected):
-    msg = inbox.get()
-    if msg is None or msg.get("type") != expected:
-        raise SystemExit("expected a %r message from the node, got %r" % (expected, msg))
-    return msg
-
-
-class BadInput(Exception):
+class BadInput(AgentError):
     """The input cannot be analysed; reported with an "error" message."""
 
 
@@ -115,9 +91,11 @@ def summarize(rows, columns):
     return "%d rows x %d columns. %s." % (rows, len(columns), "; ".join(parts))
 
 
-def analyse(job, checkpoint):
+@agent
+def run(ctx: Context, job: object) -> dict:
     if not isinstance(job, dict):
         raise BadInput("the input must be a JSON object")
+    checkpoint = ctx.resumed_state or {}
     delimiter = job.get("delimiter", ",")
     if not isinstance(delimiter, str) or len(delimiter) != 1:
         raise BadInput("delimiter must be a single character")
@@ -129,11 +107,7 @@ def analyse(job, checkpoint):
     for _ in range(MAX_QUESTIONS):
         if table is not None:
             break
-        send("question", question={
-            "text": "Please send the CSV to analyse, with a header row first.",
-            "answer_schema": {"type": "object", "required": ["csv"], "properties": {"csv": {"type": "string"}}},
-        })
-        answer = receive("answer")["answer"]
+        answer = ctx.ask("Please send the CSV to analyse, with a header row first.", ANSWER_SCHEMA)
         text = answer.get("csv") if isinstance(answer, dict) else None
         if not isinstance(text, str):
             raise BadInput("the answer must be {\"csv\": text}")
@@ -146,32 +120,21 @@ def analyse(job, checkpoint):
     stats = checkpoint.get("stats", {})
     done = [name for name in checkpoint.get("done", []) if name in stats]
     note = "; resuming with %d already done" % len(done) if done else ""
-    send("decision", text="%d rows, %d columns; computing stats%s" % (len(rows), len(header), note))
+    ctx.decision("%d rows, %d columns; computing stats%s" % (len(rows), len(header), note))
     for i, name in enumerate(header):
         if name in done:
             continue
         result = column_stats([row[i] for row in rows])
-        send("tool_call", tool="column-stats", args={"column": name}, result=result)
+        ctx.record_tool_call("column-stats", {"column": name}, result)
         done.append(name)
         stats[name] = result
         state = {"done": done, "stats": stats}
         if asked:
             state["csv"] = text  # the CSV came in an answer: a resumed run needs it too
-        send("checkpoint", state=state)
+        ctx.checkpoint(state)
     columns = [dict(name=name, **stats[name]) for name in header]
     return {"rows": len(rows), "columns": columns, "summary": summarize(len(rows), columns)}
 
 
-def main():
-    threading.Thread(target=read_stdin, daemon=True).start()
-    start = receive("start")
-    try:
-        output = analyse(start.get("input"), start.get("checkpoint") or {})
-    except BadInput as e:
-        send("error", message=str(e))
-        return
-    send("result", output=output)
-
-
 if __name__ == "__main__":
-    main()
+    run.main()

@@ -158,6 +158,8 @@ struct RunEntry {
     #[serde(default = "dot")]
     workdir: String,
     package: Option<String>,
+    #[serde(default)]
+    include: Vec<String>,
 }
 
 fn dot() -> String {
@@ -181,12 +183,37 @@ pub enum SpecError {
 }
 
 /// How the node starts the agent for a hire.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunSpec {
     /// Program and arguments.
     pub command: Vec<String>,
     /// Absolute working directory.
     pub workdir: PathBuf,
+    /// Absolute package directory, hashed into the runtime digest and bound read-only into
+    /// the sandbox (`None`: the working directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<PathBuf>,
+    /// Absolute, canonical directories outside the package that the agent also needs (a
+    /// library such as the Python SDK): hashed into the runtime digest after the package and
+    /// bound read-only into the sandbox at the same path.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<PathBuf>,
+}
+
+impl RunSpec {
+    /// The package directory: `package`, else the working directory.
+    pub fn package_dir(&self) -> &Path {
+        self.package.as_deref().unwrap_or(&self.workdir)
+    }
+
+    /// The runtime digest of this agent's code as it is on disk now ([`runtime_digest`]).
+    ///
+    /// # Errors
+    ///
+    /// When a directory cannot be read or breaks the package limits.
+    pub fn digest(&self) -> Result<Hash, AgentFileError> {
+        runtime_digest(self.package_dir(), &self.include)
+    }
 }
 
 /// Everything the node needs to sign a manifest and run the agent; sent by the CLI as JSON.
@@ -282,8 +309,31 @@ pub fn format_amount(micros: u64) -> String {
 /// '/'-separated relative path, `u64le(len(path)) || path || u64le(len(data)) || data`.
 /// Hidden entries (names starting with '.') and `__pycache__` are skipped.
 pub fn package_digest(root: &Path) -> Result<Hash, AgentFileError> {
-    let mut files = Vec::new();
-    collect(root, root, &mut files)?;
+    runtime_digest(root, &[])
+}
+
+/// The runtime digest of a package and its `run.include` directories (docs/agent-file.md,
+/// "Runtime digest"): the package's files under their relative paths, then the files of
+/// include `k` (0-based, in the order given) under `/include/k/` followed by their path
+/// relative to that directory. Package paths never start with `/`, so no include file can
+/// pose as a package file; without includes this is [`package_digest`]. The file and size
+/// limits apply to the whole.
+pub fn runtime_digest(root: &Path, include: &[PathBuf]) -> Result<Hash, AgentFileError> {
+    // (name hashed, path on disk)
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
+    let mut rels = Vec::new();
+    collect(root, root, &mut rels)?;
+    files.extend(rels.drain(..).map(|rel| (rel.clone(), root.join(rel))));
+    for (k, dir) in include.iter().enumerate() {
+        collect(dir, dir, &mut rels)?;
+        files.extend(
+            rels.drain(..)
+                .map(|rel| (format!("/include/{k}/{rel}"), dir.join(rel))),
+        );
+        if files.len() > MAX_PACKAGE_FILES {
+            break;
+        }
+    }
     files.sort();
     if files.len() > MAX_PACKAGE_FILES {
         return Err(AgentFileError::Invalid {
@@ -293,8 +343,7 @@ pub fn package_digest(root: &Path) -> Result<Hash, AgentFileError> {
     }
     let mut h = blake3::Hasher::new();
     let mut total = 0u64;
-    for rel in files {
-        let path = root.join(&rel);
+    for (rel, path) in files {
         let data = std::fs::read(&path).map_err(|cause| AgentFileError::Read {
             path: path.display().to_string(),
             cause,
@@ -581,8 +630,21 @@ impl AgentSpec {
             return Err(bad("run.command must name a program".into()));
         }
         let workdir = base.join(&f.run.workdir);
-        let package = base.join(f.run.package.as_deref().unwrap_or(&f.run.workdir));
-        let digest = package_digest(&package)?;
+        let package = f.run.package.as_deref().map(|p| base.join(p));
+        let mut include = Vec::with_capacity(f.run.include.len());
+        for dir in &f.run.include {
+            // Canonical: the sandbox binds it at this very path, where `..` and symlinks
+            // would not lead.
+            let abs = base.join(dir).canonicalize().map_err(|cause| AgentFileError::Read {
+                path: base.join(dir).display().to_string(),
+                cause,
+            })?;
+            if !abs.is_dir() {
+                return Err(bad(format!("run.include {dir:?} is not a directory")));
+            }
+            include.push(abs);
+        }
+        let digest = runtime_digest(package.as_deref().unwrap_or(&workdir), &include)?;
         let spec = AgentSpec {
             name: f.name,
             description: f.description,
@@ -604,11 +666,13 @@ impl AgentSpec {
             run: RunSpec {
                 command: f.run.command,
                 workdir,
+                package,
+                include,
             },
         };
         // Check every manifest rule now, so a bad file fails here, not at the node.
         spec.check_sizes().map_err(bad)?;
-        check_program(&spec.run.command[0], &spec.run.workdir).map_err(|message| {
+        check_program(&spec.run.command[0], spec.run.package_dir()).map_err(|message| {
             AgentFileError::Program {
                 path: path.into(),
                 message,
@@ -870,5 +934,35 @@ command = [{command}]
                 .join("agent.toml"),
         )
         .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn includes_are_part_of_the_runtime_digest() {
+        let w = |dir: &Path, rel: &str, text: &str| {
+            let path = dir.join(rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("{e}"));
+            }
+            std::fs::write(path, text).unwrap_or_else(|e| panic!("{e}"));
+        };
+        let pkg = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let lib = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        w(pkg.path(), "agent.py", "import lib");
+        w(lib.path(), "lib/__init__.py", "x = 1");
+        let d = |inc: &[PathBuf]| runtime_digest(pkg.path(), inc).unwrap_or_else(|e| panic!("{e}"));
+        let plain = package_digest(pkg.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(d(&[]), plain, "no include: the package digest");
+        let with = d(&[lib.path().to_path_buf()]);
+        assert_ne!(with, plain);
+        // A change in the included code changes the digest.
+        w(lib.path(), "lib/__init__.py", "x = 2");
+        assert_ne!(d(&[lib.path().to_path_buf()]), with);
+        // An included file cannot pose as a package file: a package holding the same bytes
+        // under `include/0/...` hashes differently from the package plus the include.
+        let posing = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        w(posing.path(), "agent.py", "import lib");
+        w(posing.path(), "include/0/lib/__init__.py", "x = 2");
+        let posed = runtime_digest(posing.path(), &[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(posed, d(&[lib.path().to_path_buf()]));
     }
 }

@@ -26,6 +26,8 @@ pub mod data_dir;
 pub mod discovery;
 pub mod fd_limit;
 pub mod hire;
+pub mod local_run;
+pub mod mcp;
 pub mod metrics;
 pub mod outcomes;
 pub mod peer_score;

@@ -327,6 +327,7 @@ mod tests {
             run: crate::agent_file::RunSpec {
                 command: vec!["true".into()],
                 workdir: "/".into(),
+                ..Default::default()
             },
         }
     }

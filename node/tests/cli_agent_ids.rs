@@ -29,6 +29,14 @@ fn copy_agent(to: &Path) {
         std::fs::copy(from.join(file), to.join(file))
             .unwrap_or_else(|e| panic!("copy {file}: {e}"));
     }
+    // The SDK stays where it is: name it by its absolute path.
+    let toml = to.join("agent.toml");
+    let sdk = from.join("../../sdk/python/src");
+    let text = std::fs::read_to_string(&toml)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .replace("\"../../sdk/python/src\"", &format!("{:?}", sdk.display().to_string()));
+    assert!(text.contains(&sdk.display().to_string()), "{text}");
+    std::fs::write(&toml, text).unwrap_or_else(|e| panic!("{e}"));
 }
 
 fn hire_output(client: &Path, agent: &str, input: &str) -> Value {

@@ -155,6 +155,23 @@ pub fn decode<T: Canonical>(bytes: &[u8], max_len: usize) -> Result<T, DecodeErr
     Ok(value)
 }
 
+/// Checks that `bytes` is exactly one item of the canonical subset, of any shape, at most
+/// `max_len` long: the decoding rules of `spec/encoding.md` that do not depend on a type
+/// (size, allowed items, shortest heads, lengths, UTF-8, nesting depth, no trailing bytes).
+/// Every canonical Souk object passes; what its type adds (shape, field limits, versions,
+/// codes, keys) is checked by [`decode`].
+pub fn check_item(bytes: &[u8], max_len: usize) -> Result<(), DecodeError> {
+    if bytes.len() > max_len {
+        return Err(DecodeError::at(
+            max_len,
+            DecodeErrorKind::TooLarge("exceeds the size limit for this object"),
+        ));
+    }
+    let mut r = Reader::new(bytes);
+    r.any_item()?;
+    r.finish()
+}
+
 /// Writes canonical CBOR items into a growing buffer.
 #[derive(Debug, Default)]
 pub struct Encoder {
@@ -553,6 +570,35 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
+    /// Reads one item of any allowed type, arrays with all their elements.
+    fn any_item(&mut self) -> Result<(), DecodeError> {
+        let initial = self.peek()?;
+        match initial >> 5 {
+            MAJOR_UINT => {
+                self.u64()?;
+            }
+            MAJOR_BYTES => {
+                self.bytes()?;
+            }
+            MAJOR_TEXT => {
+                self.text()?;
+            }
+            MAJOR_ARRAY => {
+                let len = self.array()?;
+                for _ in 0..len {
+                    self.any_item()?;
+                }
+                self.leave();
+            }
+            MAJOR_SIMPLE if matches!(initial & 0x1f, SIMPLE_FALSE | SIMPLE_TRUE | SIMPLE_NULL) => {
+                self.pos += 1;
+            }
+            _ if initial & 0x1f == 31 => return Err(self.err(DecodeErrorKind::Indefinite)),
+            _ => return Err(self.err(DecodeErrorKind::Unsupported(initial))),
+        }
+        Ok(())
+    }
+
     /// An error for an unknown discriminant, pointing at `offset`.
     pub fn unknown_code(offset: usize, what: &'static str, code: u64) -> DecodeError {
         DecodeError::at(offset, DecodeErrorKind::UnknownCode { what, code })
@@ -665,6 +711,13 @@ mod tests {
             }
         }
 
+        /// The generic check accepts exactly what decodes as a value of the subset.
+        #[test]
+        fn check_item_agrees_with_decoding(bytes in proptest::collection::vec(any::<u8>(), 0..64), v in value()) {
+            prop_assert_eq!(check_item(&bytes, usize::MAX).is_ok(), decode::<V>(&bytes, usize::MAX).is_ok());
+            prop_assert_eq!(check_item(&encode(&v), usize::MAX), Ok(()));
+        }
+
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             if let Ok(v) = decode::<V>(&bytes, usize::MAX) {
@@ -737,6 +790,31 @@ mod tests {
         );
         // A top-level item that is not an array is at level 0: an unsigned integer decodes.
         assert_eq!(decode::<V>(&[0x00], usize::MAX), Ok(V::U(0)));
+    }
+
+    #[test]
+    fn check_item_counts_depth_like_typed_decoding() {
+        let nest = |levels: usize| {
+            let mut bytes = vec![0x81; levels];
+            bytes.push(0x00);
+            bytes
+        };
+        assert_eq!(check_item(&nest(MAX_DEPTH), usize::MAX), Ok(()));
+        assert_eq!(
+            check_item(&nest(MAX_DEPTH + 1), usize::MAX).map_err(|e| (e.kind, e.offset)),
+            Err((DecodeErrorKind::TooDeep, MAX_DEPTH + 1))
+        );
+        assert_eq!(check_item(&[0x00], usize::MAX), Ok(()));
+        for bad in [
+            &[0xa0][..],
+            &[0x20],
+            &[0xc2, 0x40],
+            &[0xf9, 0x3c, 0x00],
+            &[0xff],
+            &[0x9f, 0xff],
+        ] {
+            assert!(check_item(bad, usize::MAX).is_err(), "{bad:02x?}");
+        }
     }
 
     #[test]

@@ -18,13 +18,13 @@
 //!
 //! Module map: [`encoding`] (canonical CBOR), [`hash`] (ids and domain tags), [`identity`]
 //! (keys and node ids), [`signature`] (the one definition of a valid signature, single and
-//! batched), [`signed`] (the signed envelope),
-//! [`manifest`], [`negotiation`], [`hire`] (lifecycle state machine), [`receipt`] (entries,
-//! commitments, attestations), [`verify`] (chain and bundle verification), [`equivocation`],
-//! [`bundle`] (the `.souk` file), [`rules`] (the numbered rules), [`credential`] (credential
-//! policies, sealed grants, the relay protocol, denials), [`outcome`] (outcome records: the
-//! compact proof of how a settled hire ended), [`outcome_sync`] (the gossip topics and sync
-//! protocol that carry records and proofs).
+//! batched), [`signed`] (the signed envelope), [`manifest`] (with [`json`], the JSON profile
+//! of its schema fields), [`negotiation`], [`hire`] (lifecycle state machine), [`receipt`]
+//! (entries, commitments, attestations), [`verify`] (chain and bundle verification),
+//! [`equivocation`], [`bundle`] (the `.souk` file), [`rules`] (the numbered rules),
+//! [`credential`] (credential policies, sealed grants, the relay protocol, denials),
+//! [`outcome`] (outcome records: the compact proof of how a settled hire ended),
+//! [`outcome_sync`] (the gossip topics and sync protocol that carry records and proofs).
 
 pub mod bundle;
 pub mod credential;
@@ -35,6 +35,7 @@ pub mod hash;
 pub mod hire;
 pub mod hiring;
 pub mod identity;
+pub mod json;
 pub mod manifest;
 pub mod negotiation;
 pub mod outcome;

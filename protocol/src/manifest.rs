@@ -12,6 +12,7 @@ use crate::Timestamp;
 use crate::encoding::{Canonical, DecodeError, Encoder, Reader};
 use crate::hash::{Domain, Hash};
 use crate::identity::NodeId;
+use crate::json;
 use crate::signed::{Signed, SignedBody, SignedError};
 
 /// Format version of the manifest body.
@@ -146,9 +147,9 @@ pub struct Manifest {
     pub capabilities: Vec<String>,
     /// Free-text description.
     pub description: String,
-    /// JSON Schema of the job input (JSON text, an object).
+    /// JSON Schema of the job input: a JSON text of the profile of [`crate::json`], an object.
     pub input_schema: String,
-    /// JSON Schema of the result (JSON text, an object).
+    /// JSON Schema of the result: a JSON text of the profile of [`crate::json`], an object.
     pub output_schema: String,
     /// Tools the agent may call, sorted by name, unique.
     pub tools: Vec<Tool>,
@@ -263,18 +264,6 @@ fn strictly_sorted<T: AsRef<str>>(items: &[T]) -> bool {
     items.windows(2).all(|w| w[0].as_ref() < w[1].as_ref())
 }
 
-/// The JSON-text rule of `spec/manifest.md` ("JSON texts"): one RFC 8259 value, an object,
-/// nested at most 127 levels (the top-level object is level 1; serde_json's recursion limit of
-/// 128 counts one more), every number finite after correct rounding (serde_json's
-/// `float_roundtrip` feature, enabled in this crate's manifest, makes the parse correctly
-/// rounded; without it the boundary moves by an ulp).
-fn is_json_object(s: &str) -> bool {
-    matches!(
-        serde_json::from_str::<serde_json::Value>(s),
-        Ok(serde_json::Value::Object(_))
-    )
-}
-
 impl Manifest {
     /// Checks every content rule (M2 in `spec/manifest.md`) with a precise error.
     pub fn validate(&self, id: &Hash) -> Result<(), ManifestError> {
@@ -310,11 +299,16 @@ impl Manifest {
         if self.description.trim().is_empty() {
             return Err(bad("description", "must not be empty".into()));
         }
-        if !is_json_object(&self.input_schema) {
-            return Err(bad("input_schema", "must be a JSON object".into()));
-        }
-        if !is_json_object(&self.output_schema) {
-            return Err(bad("output_schema", "must be a JSON object".into()));
+        for (field, text) in [
+            ("input_schema", &self.input_schema),
+            ("output_schema", &self.output_schema),
+        ] {
+            json::check_object(text.as_bytes()).map_err(|e| {
+                bad(
+                    field,
+                    format!("not a JSON object of the manifest profile: {e}"),
+                )
+            })?;
         }
         let tool_names: Vec<&str> = self.tools.iter().map(|t| t.name.as_str()).collect();
         if let Some(t) = self
@@ -781,67 +775,5 @@ impl Canonical for Manifest {
         };
         r.leave();
         Ok(m)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_json_object;
-    use proptest::prelude::*;
-
-    fn number(text: &str) -> bool {
-        is_json_object(&format!("{{\"n\":{text}}}"))
-    }
-
-    proptest! {
-        /// Near the overflow boundary, a number is accepted exactly when its correctly
-        /// rounded double is finite (Rust's `f64` parser rounds correctly).
-        #[test]
-        fn numbers_overflow_exactly_when_they_round_to_infinity(
-            negative in any::<bool>(),
-            digits in "1797693134862315[6-9][0-9]{0,25}",
-            exp in 307i32..=309,
-        ) {
-            let text = format!("{}{}.{}e{exp}", if negative { "-" } else { "" }, &digits[..1], &digits[1..]);
-            let rounded: f64 = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
-            prop_assert_eq!(number(&text), rounded.is_finite(), "{}", text);
-        }
-
-        /// Any well-formed number: accepted exactly when its rounded value is finite.
-        #[test]
-        fn any_number_follows_correct_rounding(
-            int in "-?(0|[1-9][0-9]{0,40})",
-            frac in proptest::option::of("[0-9]{1,30}"),
-            exp in proptest::option::of(-400i32..400),
-        ) {
-            let mut text = int;
-            if let Some(f) = frac { text = format!("{text}.{f}"); }
-            if let Some(e) = exp { text = format!("{text}e{e}"); }
-            let rounded: f64 = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
-            prop_assert_eq!(number(&text), rounded.is_finite(), "{}", text);
-        }
-    }
-
-    #[test]
-    fn nesting_counts_the_top_level_object_as_level_one() {
-        let nested = |levels: usize| {
-            format!(
-                "{{\"x\":{}0{}}}",
-                "[".repeat(levels - 1),
-                "]".repeat(levels - 1)
-            )
-        };
-        assert!(is_json_object(&nested(1)));
-        assert!(is_json_object(&nested(127)));
-        assert!(!is_json_object(&nested(128)));
-        let objects = |levels: usize| {
-            format!(
-                "{}{}",
-                "{\"a\":".repeat(levels - 1) + "{",
-                "}".repeat(levels)
-            )
-        };
-        assert!(is_json_object(&objects(127)));
-        assert!(!is_json_object(&objects(128)));
     }
 }

@@ -7,6 +7,7 @@
 use serde::Serialize;
 
 mod edge;
+mod json;
 pub use edge::{Edge, NON_CANONICAL_SMALL_ORDER, mixed_order_key, sign_with_mixed_order_key};
 
 use crate::bundle::Bundle;
@@ -1313,134 +1314,6 @@ fn edge_bundles() -> Vec<EdgeBundle> {
     out
 }
 
-#[derive(Serialize)]
-struct JsonNumberVector {
-    name: &'static str,
-    /// The `input-schema` text.
-    text: String,
-    /// Whether rule M2 accepts it.
-    valid: bool,
-    /// The fixture manifest with that `input-schema`, signed by the provider.
-    manifest: String,
-}
-
-/// `2^1024 − 2^970`: the midpoint between the largest finite double and `2^1024`, the
-/// smallest magnitude that rounds to infinity (ties go to even, here infinity).
-const OVERFLOW_THRESHOLD: &str = concat!(
-    "1797693134862315807937289714053034150799341327100378269361737789804449682927647509466490",
-    "1797758720709633028641669288791094655554785194040263065748867150582068190890200070838367",
-    "6273854845817711531764475730270069855571366959622842914819860834936475292719074168444365",
-    "510704342711559699508093042880177904174497792"
-);
-
-/// Numbers on both sides of rule M2's boundary and the nesting limit (`spec/manifest.md`,
-/// "JSON texts"), each stated valid or not from the rule, in signed manifests.
-fn json_number_vectors() -> Vec<JsonNumberVector> {
-    let provider = provider_key();
-    // threshold − 1 (the threshold ends in ...792).
-    let below = format!("{}1", &OVERFLOW_THRESHOLD[..OVERFLOW_THRESHOLD.len() - 1]);
-    let nested = |levels: usize| {
-        // The top-level object is level 1; `levels − 1` arrays inside it.
-        format!(
-            "{{\"x\":{}0{}}}",
-            "[".repeat(levels - 1),
-            "]".repeat(levels - 1)
-        )
-    };
-    let cases: Vec<(&'static str, String, bool)> = vec![
-        (
-            "largest finite double",
-            "1.7976931348623157e308".into(),
-            true,
-        ),
-        (
-            "rounds down to the largest finite double (the issue's example)",
-            "1.7976931348623158e308".into(),
-            true,
-        ),
-        (
-            "threshold − 1 as a 309-digit integer: rounds down",
-            below.clone(),
-            true,
-        ),
-        (
-            "negative, threshold − 1: rounds down",
-            format!("-{below}"),
-            true,
-        ),
-        (
-            "the threshold 2^1024 − 2^970 exactly: a tie, rounds to even = infinity",
-            OVERFLOW_THRESHOLD.into(),
-            false,
-        ),
-        (
-            "negative threshold: rounds to −infinity",
-            format!("-{OVERFLOW_THRESHOLD}"),
-            false,
-        ),
-        (
-            "1.7976931348623159e308: above the threshold",
-            "1.7976931348623159e308".into(),
-            false,
-        ),
-        (
-            "1.79769313486231581e308: just above the threshold (the issue's example)",
-            "1.79769313486231581e308".into(),
-            false,
-        ),
-        ("1e309", "1e309".into(), false),
-        ("-1e309", "-1e309".into(), false),
-        ("1e400", "1e400".into(), false),
-        (
-            "exponent beyond 64 bits",
-            "1e99999999999999999999".into(),
-            false,
-        ),
-        (
-            "zero with an exponent beyond 64 bits is zero",
-            "0e99999999999999999999".into(),
-            true,
-        ),
-        ("1e-400 underflows to zero: accepted", "1e-400".into(), true),
-        ("smallest subnormal", "5e-324".into(), true),
-        ("u64 maximum", "18446744073709551615".into(), true),
-        (
-            "u64 maximum + 1 (parsed as a double)",
-            "18446744073709551616".into(),
-            true,
-        ),
-    ];
-    let mut texts: Vec<(&'static str, String, bool)> = cases
-        .into_iter()
-        .map(|(name, num, valid)| {
-            (
-                name,
-                format!("{{\"type\":\"number\",\"maximum\":{num}}}"),
-                valid,
-            )
-        })
-        .collect();
-    texts.push((
-        "127 levels of nesting (the top-level object is level 1)",
-        nested(127),
-        true,
-    ));
-    texts.push(("128 levels of nesting", nested(128), false));
-    texts
-        .into_iter()
-        .map(|(name, text, valid)| {
-            let mut m = manifest_body(&provider);
-            m.input_schema = text.clone();
-            JsonNumberVector {
-                name,
-                text,
-                valid,
-                manifest: hx(&Signed::sign(m, &provider).to_bytes()),
-            }
-        })
-        .collect()
-}
-
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
@@ -1467,10 +1340,7 @@ pub fn generate() -> Vec<VectorFile> {
     files.push(json_file("identity.json", &ids));
     files.push(json_file("identity-invalid.json", &invalid_identities()));
     files.push(json_file("signatures-edge.json", &edge_signatures()));
-    files.push(json_file(
-        "manifest-json-numbers.json",
-        &json_number_vectors(),
-    ));
+    files.push(json_file("manifest-json.json", &json::vectors()));
 
     // signatures.json: one signed object of every type.
     let fx = HireFixture::build(4, Ending::CompletedAccepted);
@@ -1603,6 +1473,38 @@ pub fn generate() -> Vec<VectorFile> {
             object: "decline",
             bytes: hx(&env),
             valid: error.is_none(),
+            error,
+        });
+    }
+    // Nesting depth (`spec/encoding.md`, decoding rule 6), checked on a generic item: no
+    // version-1 object nests deep enough to reach the limit.
+    let nest = |levels: usize| {
+        let mut bytes = vec![0x81; levels];
+        bytes.push(0x00);
+        bytes
+    };
+    // The verdicts are stated from the rule; the error is the reference's (informative).
+    for (name, bytes, valid) in [
+        (
+            "16 nested arrays: the top-level array is level 1",
+            nest(encoding::MAX_DEPTH),
+            true,
+        ),
+        (
+            "17 nested arrays: level 17 is rejected at its head",
+            nest(encoding::MAX_DEPTH + 1),
+            false,
+        ),
+        ("a top-level integer is at level 0", vec![0x00], true),
+    ] {
+        let error = encoding::check_item(&bytes, usize::MAX)
+            .err()
+            .map(|e| e.kind.to_string());
+        enc_vectors.push(EncodingVector {
+            name: name.into(),
+            object: "item",
+            bytes: hx(&bytes),
+            valid,
             error,
         });
     }

@@ -68,6 +68,18 @@ impl ClientError {
     }
 }
 
+/// Percent-encodes `s` for a query string (RFC 3986 unreserved characters stay as they are).
+pub fn query_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// The error of a failed response: its JSON body, or the bare status.
 fn api_error(status: ureq::http::StatusCode, body: &[u8]) -> ClientError {
     let body =

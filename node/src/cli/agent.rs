@@ -1,5 +1,6 @@
 //! `souk agent publish|list|retire`: the agents this node offers; `souk agent show`: the card
-//! of any agent this node knows (its own catalog, or what a light node's searches returned).
+//! of any agent this node knows (its own catalog, or what a light node's searches returned);
+//! `souk agent new|check`: write an agent skeleton, validate an agent file without a node.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,7 +13,7 @@ use souk_node::api::AgentSummary;
 use souk_node::service::Published;
 
 use super::Ctx;
-use super::error::usage;
+use super::error::{failed, usage};
 use super::units::{format_duration_ms, money};
 use souk_node::card::AgentCard;
 
@@ -29,6 +30,28 @@ pub(crate) enum AgentCommand {
     Retire {
         /// Agent name.
         name: String,
+    },
+    /// Write a working agent skeleton: agent.toml, schemas, an example input and the program
+    /// (Python on the souk-agent SDK, or Rust).
+    New {
+        /// The agent's name (lowercase letters, digits and '-').
+        name: String,
+        /// The language of the program.
+        #[arg(long, value_enum, default_value_t = super::scaffold::Lang::Python)]
+        lang: super::scaffold::Lang,
+        /// Where to write it [default: ./NAME].
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Run an agent exactly as a hire would (this node's key, sandbox, proxy and limits) with
+    /// no network and no client: prints its steps live and its output; `-o FILE` writes the
+    /// run's receipt bundle, which `souk verify` accepts.
+    Run(super::agent_run::RunArgs),
+    /// Validate an agent file without a node: the TOML, the schemas, the manifest rules, the
+    /// command, and the runtime digest of the package it would publish.
+    Check {
+        /// The agent file.
+        file: PathBuf,
     },
     /// Show an agent's card: description, capabilities, schemas, pricing, limits, hosts,
     /// credential slots, provider and liveness (`--json`: the API's card).
@@ -84,6 +107,74 @@ pub(crate) fn run(ctx: &Ctx, cmd: AgentCommand) -> anyhow::Result<ExitCode> {
                 super::print_json(&card)?;
             } else {
                 print_card(&card, souk_node::now_ms());
+            }
+        }
+        AgentCommand::New { name, lang, dir } => {
+            souk_node::agent_file::check_agent_name(&name).map_err(|e| usage!("{e}"))?;
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            let w = super::scaffold::write(&dir, &name, lang)?;
+            let toml = w.dir.join("agent.toml");
+            let build = match lang {
+                super::scaffold::Lang::Python => None,
+                super::scaffold::Lang::Rust => {
+                    Some(format!("cargo build --release --manifest-path {}", w.dir.join("Cargo.toml").display()))
+                }
+            };
+            let try_it = ctx.cmd(&format!(
+                "agent run {} --input {}",
+                toml.display(),
+                w.dir.join("example.json").display()
+            ));
+            if ctx.json {
+                super::print_json(&serde_json::json!({
+                    "name": name,
+                    "dir": w.dir.display().to_string(),
+                    "files": w.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+                    "build": build,
+                    "run": try_it,
+                }))?;
+            } else {
+                out!("{}", w.dir.display());
+                eprintln!("wrote {} ({} files)", name, w.files.len());
+                if let Some(b) = &build {
+                    eprintln!("  build it:   {b}");
+                }
+                eprintln!("  check it:   {}", ctx.cmd(&format!("agent check {}", toml.display())));
+                eprintln!("  try it:     {try_it}");
+                eprintln!("  publish it: {}", ctx.cmd(&format!("agent publish {}", toml.display())));
+            }
+        }
+        AgentCommand::Run(args) => return super::agent_run::run(ctx, args),
+        AgentCommand::Check { file } => {
+            let spec = AgentSpec::load(&file)
+                .map_err(|e| failed!("{} is not a valid agent file: {e}", file.display()))?;
+            if ctx.json {
+                super::print_json(&serde_json::json!({
+                    "valid": true,
+                    "name": spec.name,
+                    "runtime_digest": spec.runtime_digest,
+                    "package": spec.run.package_dir().display().to_string(),
+                    "include": spec.run.include.iter().map(|d| d.display().to_string()).collect::<Vec<_>>(),
+                    "command": spec.run.command,
+                    "capabilities": spec.capabilities,
+                    "hosts": spec.hosts,
+                    "credentials": spec.credentials.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
+                    "price_per_hire": souk_node::agent_file::format_amount(spec.per_hire),
+                    "currency": spec.currency,
+                }))?;
+            } else {
+                out!("{} is a valid agent file", file.display());
+                out!("  agent           {}", spec.name);
+                out!("  runtime digest  {}", spec.runtime_digest);
+                out!("  package         {}", spec.run.package_dir().display());
+                for d in &spec.run.include {
+                    out!("  include         {}", d.display());
+                }
+                out!("  command         {}", spec.run.command.join(" "));
+                out!("  price           {} per hire", money(spec.per_hire, &spec.currency));
+                if !spec.hosts.is_empty() {
+                    out!("  hosts           {}", spec.hosts.join(", "));
+                }
             }
         }
         AgentCommand::Retire { name } => {

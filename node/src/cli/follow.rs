@@ -38,7 +38,8 @@ pub(crate) fn interrupt_guard(ctx: &Ctx, id: &Hash) -> anyhow::Result<OnInterrup
     Ok(OnInterrupt::install(message, details, ctx.json)?)
 }
 
-fn step_line(s: &StepView) -> String {
+/// One line for a receipt step, as `hire watch` prints it.
+pub(crate) fn step_line(s: &StepView) -> String {
     let mut summary = s.summary.replace('\n', " ");
     if summary.chars().count() > 110 {
         summary = summary.chars().take(107).collect::<String>() + "...";

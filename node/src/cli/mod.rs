@@ -18,6 +18,7 @@ macro_rules! out {
 }
 
 mod agent;
+mod agent_run;
 mod completions;
 mod config;
 mod ctx;
@@ -26,8 +27,10 @@ mod follow;
 mod hire;
 mod init;
 mod interrupt;
+mod mcp;
 mod node;
 mod receipts;
+mod scaffold;
 mod search;
 mod trace;
 mod units;
@@ -100,6 +103,10 @@ pub(crate) enum Command {
     /// Show or check the node's configuration (config.toml).
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Serve the Model Context Protocol on stdin/stdout for an LLM host (Claude Desktop, any
+    /// MCP client): tools to search, hire, follow, settle and verify Souk agents through this
+    /// node, which must be running.
+    Mcp(mcp::McpArgs),
     /// Print a shell completion script: `souk completions bash > /etc/bash_completion.d/souk`.
     Completions(completions::CompletionsArgs),
 }
@@ -151,6 +158,7 @@ pub(crate) fn run(cli: Cli, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Command::Receipts(cmd) => receipts::run(ctx, cmd),
         Command::Verify(args) => verify::run(ctx, &args),
         Command::Config(cmd) => config::run(ctx, cmd),
+        Command::Mcp(args) => mcp::run(ctx, &args),
         Command::Completions(args) => completions::run(&args),
     }
 }

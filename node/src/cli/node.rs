@@ -120,13 +120,7 @@ fn run_node(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
         .validate("command line")
         .map_err(anyhow::Error::new)?;
     let hires = hire_settings(dir, &config)?;
-    let work_dir = if config.work_dir.is_empty() {
-        let mut name = dir.root().as_os_str().to_owned();
-        name.push("-work");
-        std::path::PathBuf::from(name)
-    } else {
-        std::path::PathBuf::from(&config.work_dir)
-    };
+    let work_dir = work_dir(dir, &config);
     let key = dir.identity()?;
     let sealing_secret = std::sync::Arc::new(dir.sealing_secret()?);
     let token = dir.api_token()?;
@@ -219,9 +213,24 @@ fn run_node(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Where hires' working directories go: `work_dir` from the config, else `<data dir>-work`
+/// (beside the data directory, never inside it: agents must not reach its keys).
+/// Absolute: the sandbox binds hires' directories and proxy sockets by path, so a relative
+/// `--data-dir` must not make them relative.
+pub(crate) fn work_dir(dir: &DataDir, config: &Config) -> std::path::PathBuf {
+    let path = if config.work_dir.is_empty() {
+        let mut name = dir.root().as_os_str().to_owned();
+        name.push("-work");
+        std::path::PathBuf::from(name)
+    } else {
+        std::path::PathBuf::from(&config.work_dir)
+    };
+    std::path::absolute(&path).unwrap_or(path)
+}
+
 /// How hires run on this node: the sandbox (probed now, so a node that cannot confine its
 /// agents says exactly what is missing before it starts), ceilings, egress.
-fn hire_settings(dir: &DataDir, config: &Config) -> anyhow::Result<HireSettings> {
+pub(crate) fn hire_settings(dir: &DataDir, config: &Config) -> anyhow::Result<HireSettings> {
     let mode = config
         .sandbox_mode()
         .map_err(|m| anyhow::anyhow!("sandbox: {m}"))?;

@@ -56,31 +56,20 @@ fn provider_prefix(arg: &str) -> anyhow::Result<String> {
     Ok(format!("souk{body}"))
 }
 
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 pub(crate) fn run(ctx: &Ctx, args: &SearchArgs) -> anyhow::Result<ExitCode> {
     let mut query = format!("/v1/search?limit={}", args.limit);
     let text = args.query.join(" ");
     if !text.is_empty() {
-        query.push_str(&format!("&q={}", encode(&text)));
+        query.push_str(&format!("&q={}", query_encode(&text)));
     }
     if !args.capability.is_empty() {
         query.push_str(&format!(
             "&capabilities={}",
-            encode(&args.capability.join(","))
+            query_encode(&args.capability.join(","))
         ));
     }
     if let Some(p) = &args.provider {
-        query.push_str(&format!("&provider={}", encode(&provider_prefix(p)?)));
+        query.push_str(&format!("&provider={}", query_encode(&provider_prefix(p)?)));
     }
     if let Some(m) = args.min_success {
         if !(0.0..=1.0).contains(&m) {
@@ -99,7 +88,7 @@ pub(crate) fn run(ctx: &Ctx, args: &SearchArgs) -> anyhow::Result<ExitCode> {
                 "--max-price {p:?} is not a decimal amount (e.g. 2.50)"
             ));
         }
-        query.push_str(&format!("&max_price={}", encode(p)));
+        query.push_str(&format!("&max_price={}", query_encode(p)));
     }
     let hits: Vec<SearchHit> = ctx.connect()?.get(&query)?;
     if ctx.json {

@@ -192,10 +192,10 @@ impl Job {
                 )
                 .await;
         };
-        let package = run.workdir.clone();
+        let package = run.package_dir().to_path_buf();
         let digest = {
-            let package = package.clone();
-            tokio::task::spawn_blocking(move || crate::agent_file::package_digest(&package)).await?
+            let run = run.clone();
+            tokio::task::spawn_blocking(move || run.digest()).await?
         };
         match digest {
             Err(e) => {
@@ -290,6 +290,16 @@ impl Job {
                 package.to_string_lossy().into_owned(),
             ),
         ];
+        if !run.include.is_empty() {
+            // Where the `run.include` directories are (e.g. for Python's `sys.path`).
+            let dirs: Vec<_> = run.include.iter().map(|d| d.as_os_str()).collect();
+            env.push((
+                "SOUK_INCLUDE".to_owned(),
+                std::env::join_paths(dirs)
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            ));
+        }
         if let Some(p) = &self.proxy {
             env.extend(p.env.iter().cloned());
         }
@@ -309,6 +319,8 @@ impl Job {
             sandbox: sandbox.map(|s| {
                 let mut spec = s.spec;
                 spec.proxy = forward;
+                // `run.include`: hashed into the digest checked above, read-only inside.
+                spec.extra_ro_paths.extend(run.include.iter().cloned());
                 spec
             }),
             ..RunConfig::default()

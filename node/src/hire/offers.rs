@@ -159,6 +159,7 @@ mod tests {
             run: RunSpec {
                 command: vec!["true".into()],
                 workdir: "/".into(),
+                ..Default::default()
             },
         }
     }

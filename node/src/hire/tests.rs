@@ -94,6 +94,7 @@ async fn provider(max_concurrency: u32) -> Provider {
             run: RunSpec {
                 command: vec!["sh".into(), "-c".into(), "read start; sleep 120".into()],
                 workdir: package,
+                ..Default::default()
             },
         },
         &[],

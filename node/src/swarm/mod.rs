@@ -82,8 +82,8 @@ pub struct SwarmSettings {
     pub mesh_n: usize,
     /// Gossipsub heartbeat.
     pub heartbeat: Duration,
-    /// Interval of libp2p pings on each connection (liveness; a dead peer is dropped after a
-    /// failed ping).
+    /// Interval of libp2p pings on each connection (round-trip measurement only: a failed
+    /// ping is not acted on; dead connections end by the idle timeout and yamux).
     pub ping_interval: Duration,
     /// Request-response timeout.
     pub request_timeout: Duration,
@@ -133,7 +133,12 @@ pub fn behaviour(
         .validation_mode(gossipsub::ValidationMode::Anonymous)
         .validate_messages()
         .message_id_fn(message_id)
-        .max_transmit_size(MAX_ENVELOPE_LEN + 1024)
+        // spec/discovery.md "RPC limits": every frame up to MAX_ENVELOPE_LEN + 1 KiB must be
+        // accepted. gossipsub 0.50 compares this limit with all it has buffered from the
+        // stream, which can include up to 8 KiB of the next RPC (its codec's read chunk), so
+        // the setting is 8 KiB larger. What this node sends stays under the spec's limit:
+        // admission caps every item it publishes or forwards far below.
+        .max_transmit_size(MAX_ENVELOPE_LEN + 1024 + 8 * 1024)
         .mesh_n(mesh_n)
         .mesh_n_low((mesh_n * 2 / 3).max(1))
         .mesh_n_high(mesh_n * 2)

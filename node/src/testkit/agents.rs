@@ -29,6 +29,7 @@ pub fn agent(name: &str, capabilities: &[&str], description: &str, per_hire: u64
         run: RunSpec {
             command: vec!["true".into()],
             workdir: "/".into(),
+            ..Default::default()
         },
     }
 }
@@ -100,6 +101,7 @@ pub fn python_agent(package: &Path, name: &str, script: &str, per_hire: u64) -> 
     spec.run = RunSpec {
         command: vec!["python3".into(), "agent.py".into()],
         workdir: package.to_path_buf(),
+        ..Default::default()
     };
     spec
 }
@@ -134,6 +136,7 @@ pub fn steps_agent(dir: &Path, name: &str, steps: usize) -> AgentSpec {
             vec!["python3".into(), "agent.py".into()]
         },
         workdir: dir.to_path_buf(),
+        ..Default::default()
     };
     spec
 }
