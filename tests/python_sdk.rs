@@ -41,6 +41,9 @@ fn pytest(dir: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "the pytest suite of {dir} failed:\n{report}");
+    assert!(
+        out.status.success(),
+        "the pytest suite of {dir} failed:\n{report}"
+    );
     assert!(report.contains(" passed"), "pytest ran no test:\n{report}");
 }

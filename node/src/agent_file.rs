@@ -635,10 +635,13 @@ impl AgentSpec {
         for dir in &f.run.include {
             // Canonical: the sandbox binds it at this very path, where `..` and symlinks
             // would not lead.
-            let abs = base.join(dir).canonicalize().map_err(|cause| AgentFileError::Read {
-                path: base.join(dir).display().to_string(),
-                cause,
-            })?;
+            let abs = base
+                .join(dir)
+                .canonicalize()
+                .map_err(|cause| AgentFileError::Read {
+                    path: base.join(dir).display().to_string(),
+                    cause,
+                })?;
             if !abs.is_dir() {
                 return Err(bad(format!("run.include {dir:?} is not a directory")));
             }

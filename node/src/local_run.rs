@@ -80,8 +80,8 @@ impl LocalRun {
         let dir = tempfile::Builder::new()
             .prefix("souk-agent-run-")
             .tempdir_in(&opts.temp_root)?;
-        let (provider, ptask) = node(dir.path(), "provider", opts.key, false, vec![], opts.hires)
-            .await?;
+        let (provider, ptask) =
+            node(dir.path(), "provider", opts.key, false, vec![], opts.hires).await?;
         let info = provider.info().await?;
         let bootstrap = info
             .listen_addrs

@@ -34,7 +34,10 @@ fn copy_agent(to: &Path) {
     let sdk = from.join("../../sdk/python/src");
     let text = std::fs::read_to_string(&toml)
         .unwrap_or_else(|e| panic!("{e}"))
-        .replace("\"../../sdk/python/src\"", &format!("{:?}", sdk.display().to_string()));
+        .replace(
+            "\"../../sdk/python/src\"",
+            &format!("{:?}", sdk.display().to_string()),
+        );
     assert!(text.contains(&sdk.display().to_string()), "{text}");
     std::fs::write(&toml, text).unwrap_or_else(|e| panic!("{e}"));
 }

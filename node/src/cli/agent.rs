@@ -116,9 +116,10 @@ pub(crate) fn run(ctx: &Ctx, cmd: AgentCommand) -> anyhow::Result<ExitCode> {
             let toml = w.dir.join("agent.toml");
             let build = match lang {
                 super::scaffold::Lang::Python => None,
-                super::scaffold::Lang::Rust => {
-                    Some(format!("cargo build --release --manifest-path {}", w.dir.join("Cargo.toml").display()))
-                }
+                super::scaffold::Lang::Rust => Some(format!(
+                    "cargo build --release --manifest-path {}",
+                    w.dir.join("Cargo.toml").display()
+                )),
             };
             let try_it = ctx.cmd(&format!(
                 "agent run {} --input {}",
@@ -139,9 +140,15 @@ pub(crate) fn run(ctx: &Ctx, cmd: AgentCommand) -> anyhow::Result<ExitCode> {
                 if let Some(b) = &build {
                     eprintln!("  build it:   {b}");
                 }
-                eprintln!("  check it:   {}", ctx.cmd(&format!("agent check {}", toml.display())));
+                eprintln!(
+                    "  check it:   {}",
+                    ctx.cmd(&format!("agent check {}", toml.display()))
+                );
                 eprintln!("  try it:     {try_it}");
-                eprintln!("  publish it: {}", ctx.cmd(&format!("agent publish {}", toml.display())));
+                eprintln!(
+                    "  publish it: {}",
+                    ctx.cmd(&format!("agent publish {}", toml.display()))
+                );
             }
         }
         AgentCommand::Run(args) => return super::agent_run::run(ctx, args),
@@ -171,7 +178,10 @@ pub(crate) fn run(ctx: &Ctx, cmd: AgentCommand) -> anyhow::Result<ExitCode> {
                     out!("  include         {}", d.display());
                 }
                 out!("  command         {}", spec.run.command.join(" "));
-                out!("  price           {} per hire", money(spec.per_hire, &spec.currency));
+                out!(
+                    "  price           {} per hire",
+                    money(spec.per_hire, &spec.currency)
+                );
                 if !spec.hosts.is_empty() {
                     out!("  hosts           {}", spec.hosts.join(", "));
                 }

@@ -70,7 +70,7 @@ pub(crate) fn run(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
                 .map_err(|e| usage!("--deadline {d:?} is not a duration (e.g. 90s, 10m): {e}"))
         })
         .transpose()?;
-    let dir = ctx.dir();
+    let dir = &ctx.dir;
     if !dir.is_initialized() {
         return Err(usage!(
             "{} is not initialized: run `{}` first (the run's receipts are signed with this node's key)",
@@ -111,7 +111,10 @@ async fn drive(
     let record = run.hire(spec, input, deadline_ms).await?;
     let id = record.hire_id;
     if !ctx.json {
-        eprintln!("running {name} as hire {} (local: no network, no client)", short(&id));
+        eprintln!(
+            "running {name} as hire {} (local: no network, no client)",
+            short(&id)
+        );
     }
     let client = run.client();
     let mut answers = answers.into_iter();

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use souk_node::agent_file::parse_amount;
+use souk_node::api::client::query_encode;
 use souk_node::service::SearchHit;
 
 use super::Ctx;

@@ -55,7 +55,9 @@ pub(super) async fn follow(
         let left = until.saturating_duration_since(Instant::now());
         let poll = left.min(POLL).as_millis();
         let view: ReceiptsView = node
-            .get(format!("/v1/hires/{id}/receipts?from={from}&wait_ms={poll}"))
+            .get(format!(
+                "/v1/hires/{id}/receipts?from={from}&wait_ms={poll}"
+            ))
             .await?;
         for s in &view.steps {
             from = s.seq + 1;

@@ -44,7 +44,7 @@ fn node_error(e: CallError) -> ErrorData {
     }
 }
 
-#[tool_handler]
+#[tool_handler(router = self.tool_router)]
 impl ServerHandler for SoukMcp {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(

@@ -296,9 +296,7 @@ impl SoukMcp {
     )]
     async fn reject_hire(&self, Parameters(p): Parameters<ReasonParams>) -> CallToolResult {
         if p.reason.trim().is_empty() {
-            return answer(Err(CallError::Invalid(
-                "a dispute needs a reason".into(),
-            )));
+            return answer(Err(CallError::Invalid("a dispute needs a reason".into())));
         }
         answer(self.settle(p, "reject").await)
     }
@@ -312,7 +310,10 @@ impl SoukMcp {
         answer(
             async {
                 let id = self.node.hire_id(&p.hire).await?;
-                let bytes = self.node.get_bytes(format!("/v1/hires/{id}/bundle")).await?;
+                let bytes = self
+                    .node
+                    .get_bytes(format!("/v1/hires/{id}/bundle"))
+                    .await?;
                 let verdict = tokio::task::spawn_blocking(move || {
                     verify_bundle_bytes(&bytes, SignatureCheck::Batch)
                 })
