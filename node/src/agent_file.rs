@@ -555,6 +555,8 @@ impl AgentSpec {
         };
         let f: AgentFile =
             toml::from_str(text).map_err(|e| bad(e.to_string().trim().replace('\n', " ")))?;
+        // The name first: a file that cannot name an agent says so before anything is read.
+        check_agent_name(&f.name).map_err(&bad)?;
         let schema = |s: &SchemaSource, which: &'static str| -> Result<String, AgentFileError> {
             let json = match s {
                 SchemaSource::File(rel) => {
@@ -635,13 +637,12 @@ impl AgentSpec {
         for dir in &f.run.include {
             // Canonical: the sandbox binds it at this very path, where `..` and symlinks
             // would not lead.
-            let abs = base
-                .join(dir)
-                .canonicalize()
-                .map_err(|cause| AgentFileError::Read {
-                    path: base.join(dir).display().to_string(),
-                    cause,
-                })?;
+            let abs = base.join(dir).canonicalize().map_err(|e| {
+                bad(format!(
+                    "run.include {dir:?}: cannot read {}: {e}",
+                    base.join(dir).display()
+                ))
+            })?;
             if !abs.is_dir() {
                 return Err(bad(format!("run.include {dir:?} is not a directory")));
             }

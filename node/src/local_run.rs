@@ -40,14 +40,17 @@ pub enum LocalRunError {
     #[error("cannot start the run's nodes: {0}")]
     Start(#[from] StartError),
     /// A node refused an operation.
-    #[error("{0}")]
+    #[error(transparent)]
     Node(#[from] NodeError),
     /// The hire was refused (input schema, limits, ...).
-    #[error("{0}")]
+    #[error(transparent)]
     Hire(#[from] HireError),
+    /// The provider reported no listening address.
+    #[error("the run's provider is not listening on loopback")]
+    NotListening,
     /// The client did not find the agent on the provider in time.
-    #[error("the run's client did not find the agent on the provider within {0:?}")]
-    NotFound(Duration),
+    #[error("the run's client did not find the agent on the provider within {0:?} ({1})")]
+    NotFound(Duration, String),
 }
 
 /// What a local run needs from the node it stands for.
@@ -82,9 +85,21 @@ impl LocalRun {
             .tempdir_in(&opts.temp_root)?;
         let (provider, ptask) =
             node(dir.path(), "provider", opts.key, false, vec![], opts.hires).await?;
-        let info = provider.info().await?;
-        let bootstrap = info
-            .listen_addrs
+        // The listener is reported a moment after start: the client dials what it reports.
+        let listening = tokio::time::timeout(FIND_TIMEOUT, async {
+            let mut pause = Duration::from_millis(1);
+            loop {
+                let info = provider.info().await?;
+                if !info.listen_addrs.is_empty() {
+                    return Ok::<_, NodeError>(info.listen_addrs);
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+        })
+        .await
+        .map_err(|_| LocalRunError::NotListening)??;
+        let bootstrap = listening
             .iter()
             .filter_map(|a| format!("{a}/p2p/{}", provider.peer_id).parse().ok())
             .collect();
@@ -132,13 +147,14 @@ impl LocalRun {
             limit: 50,
             ..Default::default()
         };
+        let mut last = String::from("no search answered yet");
         let found = tokio::time::timeout(FIND_TIMEOUT, async {
             let mut pause = Duration::from_millis(10);
             loop {
-                if let Ok(hits) = self.client.search(search.clone()).await
-                    && hits.iter().any(|h| h.id == id)
-                {
-                    return;
+                match self.client.search(search.clone()).await {
+                    Ok(hits) if hits.iter().any(|h| h.id == id) => return,
+                    Ok(hits) => last = format!("the search returned {} other agents", hits.len()),
+                    Err(e) => last = e.to_string(),
                 }
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_millis(250));
@@ -146,7 +162,7 @@ impl LocalRun {
         })
         .await;
         if found.is_err() {
-            return Err(LocalRunError::NotFound(FIND_TIMEOUT));
+            return Err(LocalRunError::NotFound(FIND_TIMEOUT, last));
         }
         let record = self
             .client

@@ -22,7 +22,8 @@ fn an_mcp_host_finds_hires_settles_and_verifies_an_agent() {
          this itself"
     );
     let tmp = tempdir();
-    let (_provider, _info, _client) = provider_and_light_client(tmp.path(), LISTEN);
+    let listen = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+    let (_provider, _info, _client) = provider_and_light_client(tmp.path(), &listen);
     let pdir = tmp.path().join("provider");
     let cdir = tmp.path().join("client");
     ok(

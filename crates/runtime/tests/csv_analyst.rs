@@ -1,7 +1,8 @@
 //! Runs the example agent `examples/csv-analyst/agent.py` end to end through the runtime,
 //! with the command of its `agent.toml` (`python3 agent.py`) resolved against its directory,
 //! in the sandbox as a node runs it: `python3` found on the node's `PATH` (a pyenv shim on
-//! the development machines, resolved to the real interpreter), the package read-only.
+//! the development machines, resolved to the real interpreter), the package and its
+//! `run.include` (the Python SDK) read-only.
 //! Needs bubblewrap (`apt-get install -y bubblewrap`).
 
 mod common;
@@ -22,19 +23,31 @@ fn package_dir() -> PathBuf {
     std::fs::canonicalize(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
 }
 
+/// The agent's `run.include`: the Python SDK it is written on.
+fn sdk_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sdk/python/src");
+    std::fs::canonicalize(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+}
+
 async fn start(input: Value, checkpoint: Option<&Value>) -> (tempfile::TempDir, AgentProcess) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let command = vec!["python3".to_owned(), "agent.py".to_owned()];
     let package = package_dir();
+    let sdk = sdk_dir();
+    let mut sandbox = common::sandboxed();
+    sandbox.extra_ro_paths.push(sdk.clone());
     let cfg = RunConfig {
         command: resolve_command(&command, &package),
         workdir: dir.path().join("hire"),
         package_dir: Some(package.clone()),
-        env: vec![(
-            "SOUK_PACKAGE_DIR".into(),
-            package.to_string_lossy().into_owned(),
-        )],
-        sandbox: Some(common::sandboxed()),
+        env: vec![
+            (
+                "SOUK_PACKAGE_DIR".into(),
+                package.to_string_lossy().into_owned(),
+            ),
+            ("SOUK_INCLUDE".into(), sdk.to_string_lossy().into_owned()),
+        ],
+        sandbox: Some(sandbox),
         limits: ResourceLimits {
             memory_bytes: Some(256 << 20),
             max_processes: Some(32),

@@ -12,7 +12,7 @@ use anyhow::Context;
 use clap::Args;
 use serde_json::{Value, json};
 use souk_node::agent_file::AgentSpec;
-use souk_node::local_run::{LocalRun, RunOptions};
+use souk_node::local_run::{LocalRun, LocalRunError, RunOptions};
 use souk_protocol::Hash;
 use souk_protocol::hire::HireState;
 
@@ -108,7 +108,15 @@ async fn drive(
     bundle: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
     let name = spec.name.clone();
-    let record = run.hire(spec, input, deadline_ms).await?;
+    // A refused hire (the input breaks the schema, a deadline over the limit) is the run
+    // failing, not a local error.
+    let record = run
+        .hire(spec, input, deadline_ms)
+        .await
+        .map_err(|e| match e {
+            LocalRunError::Hire(h) => failed!("{h}"),
+            e => anyhow::Error::new(e),
+        })?;
     let id = record.hire_id;
     if !ctx.json {
         eprintln!(
@@ -126,7 +134,7 @@ async fn drive(
             if !ctx.json {
                 eprintln!("{}", step_line(&s));
             }
-            if s.kind == "question" {
+            if s.kind == "input-requested" {
                 open_question = Some(s.seq);
             }
             from = s.seq + 1;
@@ -140,7 +148,7 @@ async fn drive(
                     .cancel(id, "no answer given to the agent's question".into())
                     .await?;
                 return Err(failed!(
-                    "the agent asks: {question}\ngive the answer with --answer JSON (one per question, in order)"
+                    "the agent asks: {question}; give the answer with --answer JSON (one per question, in order)"
                 ));
             };
             if !ctx.json {

@@ -41,16 +41,20 @@ impl Progress {
     }
 }
 
-/// Follows hire `id` for at most `wait`; returns its record when it ended, asked a
-/// question, or the time was up.
+/// Follows hire `id` from receipt `from` for at most `wait`; returns its record when it
+/// ended, asked a question (an `input-requested` step at or after `from`), or the time was
+/// up. From 0, a question still open counts; after an answer, pass the chain's length then,
+/// so the answered question does not.
 pub(super) async fn follow(
     node: &Node,
     id: Hash,
+    from: u64,
     wait: Duration,
     progress: &Progress,
 ) -> Result<HireRecord, CallError> {
     let until = Instant::now() + wait;
-    let mut from = 0u64;
+    let mut from = from;
+    let mut asked = false;
     loop {
         let left = until.saturating_duration_since(Instant::now());
         let poll = left.min(POLL).as_millis();
@@ -61,6 +65,7 @@ pub(super) async fn follow(
             .await?;
         for s in &view.steps {
             from = s.seq + 1;
+            asked |= s.kind == "input-requested";
             let summary: String = s.summary.chars().take(200).collect();
             progress
                 .step(from, format!("#{} {}: {summary}", s.seq, s.kind))
@@ -68,7 +73,7 @@ pub(super) async fn follow(
         }
         let r = view.hire;
         let ended = r.state.is_terminal() && from >= r.entries;
-        if ended || r.state == HireState::InputRequired || left.is_zero() {
+        if ended || (asked && r.state == HireState::InputRequired) || left.is_zero() {
             return Ok(r);
         }
     }

@@ -208,7 +208,7 @@ impl SoukMcp {
                 let id = self.node.hire_id(&p.hire).await?;
                 let r: HireRecord = match wait(p.wait_seconds, 0) {
                     d if d.is_zero() => self.node.get(format!("/v1/hires/{id}")).await?,
-                    d => follow::follow(&self.node, id, d, &progress).await?,
+                    d => follow::follow(&self.node, id, 0, d, &progress).await?,
                 };
                 follow::summary(&self.node, &r).await
             }
@@ -234,6 +234,7 @@ impl SoukMcp {
         answer(
             async {
                 let id = self.node.hire_id(&p.hire).await?;
+                let before: HireRecord = self.node.get(format!("/v1/hires/{id}")).await?;
                 let _: Value = self
                     .node
                     .post(
@@ -241,9 +242,11 @@ impl SoukMcp {
                         json!({ "answer": p.answer }),
                     )
                     .await?;
+                // Only a question asked after this answer ends the wait.
                 let r = follow::follow(
                     &self.node,
                     id,
+                    before.entries,
                     wait(p.wait_seconds, DEFAULT_WAIT_SECS),
                     &progress,
                 )
@@ -403,7 +406,7 @@ impl SoukMcp {
         let r = if wait.is_zero() || r.state.is_terminal() {
             r
         } else {
-            follow::follow(&self.node, r.hire_id, wait, progress).await?
+            follow::follow(&self.node, r.hire_id, 0, wait, progress).await?
         };
         follow::summary(&self.node, &r).await
     }
