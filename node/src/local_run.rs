@@ -85,42 +85,20 @@ impl LocalRun {
             .tempdir_in(&opts.temp_root)?;
         let (provider, ptask) =
             node(dir.path(), "provider", opts.key, false, vec![], opts.hires).await?;
-        // The listener is reported a moment after start: the client dials what it reports.
-        let listening = tokio::time::timeout(FIND_TIMEOUT, async {
-            let mut pause = Duration::from_millis(1);
-            loop {
-                let info = provider.info().await?;
-                if !info.listen_addrs.is_empty() {
-                    return Ok::<_, NodeError>(info.listen_addrs);
-                }
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_millis(100));
+        match client_for(&provider, dir.path()).await {
+            Ok((client, ctask)) => Ok(Self {
+                provider,
+                client,
+                tasks: vec![ptask, ctask],
+                _dir: dir,
+            }),
+            Err(e) => {
+                // Nothing may outlive a failed start.
+                provider.shutdown().await;
+                let _ = ptask.await;
+                Err(e)
             }
-        })
-        .await
-        .map_err(|_| LocalRunError::NotListening)??;
-        let bootstrap = listening
-            .iter()
-            .filter_map(|a| format!("{a}/p2p/{}", provider.peer_id).parse().ok())
-            .collect();
-        let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed).map_err(|e| std::io::Error::other(e.to_string()))?;
-        let client_key = Keypair::from_seed(&seed);
-        let (client, ctask) = node(
-            dir.path(),
-            "client",
-            client_key,
-            true,
-            bootstrap,
-            HireSettings::default(),
-        )
-        .await?;
-        Ok(Self {
-            provider,
-            client,
-            tasks: vec![ptask, ctask],
-            _dir: dir,
-        })
+        }
     }
 
     /// The client node (follow, answer, settle and export the hire through it).
@@ -190,6 +168,44 @@ impl LocalRun {
     }
 }
 
+/// Starts the run's client once the provider listens, bootstrapped to it.
+async fn client_for(
+    provider: &NodeHandle,
+    root: &Path,
+) -> Result<(NodeHandle, JoinHandle<()>), LocalRunError> {
+    // The listener is reported a moment after start: the client dials what it reports.
+    let listening = tokio::time::timeout(FIND_TIMEOUT, async {
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let info = provider.info().await?;
+            if !info.listen_addrs.is_empty() {
+                return Ok::<_, NodeError>(info.listen_addrs);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(100));
+        }
+    })
+    .await
+    .map_err(|_| LocalRunError::NotListening)??;
+    let bootstrap = listening
+        .iter()
+        .filter_map(|a| format!("{a}/p2p/{}", provider.peer_id).parse().ok())
+        .collect();
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let client_key = Keypair::from_seed(&seed);
+    let (client, ctask) = node(
+        root,
+        "client",
+        client_key,
+        true,
+        bootstrap,
+        HireSettings::default(),
+    )
+    .await?;
+    Ok((client, ctask))
+}
+
 /// Starts one node of the run in `root/name`, listening on a loopback port.
 async fn node(
     root: &Path,
@@ -222,7 +238,9 @@ async fn node(
             heartbeat: Duration::from_millis(200),
             ..SwarmSettings::default()
         },
-        manifest_ttl_ms: 3_600_000,
+        // Short-lived: the run's manifest is signed with this node's key but never announced
+        // beyond the run; a copy taken from a bundle expires soon.
+        manifest_ttl_ms: 600_000,
         tick: Duration::from_secs(30),
         sealing_secret: Arc::new(sealing),
         work_dir: dir.join("hires"),

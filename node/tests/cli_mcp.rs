@@ -60,6 +60,7 @@ fn an_mcp_host_finds_hires_settles_and_verifies_an_agent() {
         "answer_question",
         "reject_hire",
         "read_resource",
+        "list_hires",
         "unknown_hire",
     ] {
         assert!(

@@ -68,6 +68,7 @@ pub(crate) fn run(ctx: &Ctx, cmd: AgentCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         AgentCommand::Publish { file } => {
             let spec = AgentSpec::load(&file).context("cannot publish the agent")?;
+            check_paths(ctx, &spec).map_err(|e| failed!("cannot publish the agent: {e}"))?;
             let client = ctx.connect()?;
             let p: Published = client.post("/v1/agents", &spec)?;
             if ctx.json {
@@ -116,9 +117,12 @@ pub(crate) fn run(ctx: &Ctx, cmd: AgentCommand) -> anyhow::Result<ExitCode> {
             let toml = w.dir.join("agent.toml");
             let build = match lang {
                 super::scaffold::Lang::Python => None,
+                // Cargo reads `.cargo/config.toml` from the current directory, not the
+                // manifest's: name the target directory explicitly.
                 super::scaffold::Lang::Rust => Some(format!(
-                    "cargo build --release --manifest-path {}",
-                    w.dir.join("Cargo.toml").display()
+                    "cargo build --release --manifest-path {} --target-dir {}",
+                    w.dir.join("Cargo.toml").display(),
+                    w.dir.join(".target").display()
                 )),
             };
             let try_it = ctx.cmd(&format!(
@@ -154,6 +158,8 @@ pub(crate) fn run(ctx: &Ctx, cmd: AgentCommand) -> anyhow::Result<ExitCode> {
         AgentCommand::Run(args) => return super::agent_run::run(ctx, args),
         AgentCommand::Check { file } => {
             let spec = AgentSpec::load(&file)
+                .map_err(|e| failed!("{} is not a valid agent file: {e}", file.display()))?;
+            check_paths(ctx, &spec)
                 .map_err(|e| failed!("{} is not a valid agent file: {e}", file.display()))?;
             if ctx.json {
                 super::print_json(&serde_json::json!({
@@ -199,6 +205,17 @@ pub(crate) fn run(ctx: &Ctx, cmd: AgentCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The directories the agent's sandbox would show it must keep clear of this node's data
+/// and work directories (the node checks again before every run).
+fn check_paths(ctx: &Ctx, spec: &AgentSpec) -> Result<(), String> {
+    let mut protected =
+        vec![std::path::absolute(ctx.dir.root()).unwrap_or_else(|_| ctx.dir.root().to_owned())];
+    if let Ok(config) = ctx.dir.config() {
+        protected.push(super::node::work_dir(&ctx.dir, &config));
+    }
+    souk_node::agent_file::check_run_paths(&spec.run, &protected)
 }
 
 /// Bytes for people: `512 MiB`, `1 KiB`, `300 B`.

@@ -70,6 +70,15 @@ pub(crate) fn run(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
                 .map_err(|e| usage!("--deadline {d:?} is not a duration (e.g. 90s, 10m): {e}"))
         })
         .transpose()?;
+    // The node's warnings (the agent's stderr when it crashes, a missing sandbox) are the
+    // developer's diagnostics here: show them (RUST_LOG overrides).
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
     let dir = &ctx.dir;
     if !dir.is_initialized() {
         return Err(usage!(
@@ -156,7 +165,11 @@ async fn drive(
             }
             client.hires.answer(id, answer).await?;
         }
-        if r.state.is_terminal() && from >= r.entries {
+        // Ended, or broken off with an error while not terminal.
+        if (r.state.is_terminal() && from >= r.entries)
+            || r.closed.is_some()
+            || (r.error.is_some() && !r.state.is_terminal())
+        {
             break r;
         }
     };

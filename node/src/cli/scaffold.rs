@@ -1,6 +1,7 @@
 //! `souk agent new NAME --lang python|rust`: writes a working agent skeleton (agent.toml,
 //! schemas, an example input, the program) that `souk agent check`, `souk agent run` and
-//! `souk agent publish` accept as it is. A Python skeleton carries its own copy of the
+//! `souk agent publish` accept as it is (a Rust one once built: `cargo build --release
+//! --target-dir .target`, the hidden directory the runtime digest skips). A Python skeleton carries its own copy of the
 //! souk-agent SDK (`souk_agent/`, embedded in this binary from `sdk/python`), so the
 //! package is self-contained wherever it is created, and the SDK is hashed with it.
 
@@ -82,7 +83,7 @@ pub(crate) fn write(dir: &Path, name: &str, lang: Lang) -> anyhow::Result<Writte
     }
     let command = match lang {
         Lang::Python => r#"["python3", "agent.py"]"#.to_owned(),
-        Lang::Rust => format!(r#"["./.target/release/{name}"]"#),
+        Lang::Rust => r#"["./.target/release/agent"]"#.to_owned(),
     };
     let mut files: Vec<(PathBuf, String)> = vec![
         (
@@ -103,7 +104,7 @@ pub(crate) fn write(dir: &Path, name: &str, lang: Lang) -> anyhow::Result<Writte
             }
         }
         Lang::Rust => {
-            files.push(("Cargo.toml".into(), CARGO_TOML.replace("{name}", name)));
+            files.push(("Cargo.toml".into(), CARGO_TOML.to_owned()));
             files.push(("src/main.rs".into(), MAIN_RS.replace("{name}", name)));
             files.push((".cargo/config.toml".into(), CARGO_CONFIG.to_owned()));
         }

@@ -193,6 +193,18 @@ impl Job {
                 .await;
         };
         let package = run.package_dir().to_path_buf();
+        let mut protected = self.ctx.settings.protected.clone();
+        protected.push(self.ctx.workdir.clone());
+        if let Err(e) = crate::agent_file::check_run_paths(&run, &protected) {
+            tracing::error!(hire = %self.hire_id.short(), "refusing to run the agent: {e}");
+            return self
+                .fail(
+                    &mut chain,
+                    broken,
+                    "the agent's package is not runnable on this node".into(),
+                )
+                .await;
+        }
         let digest = {
             let run = run.clone();
             tokio::task::spawn_blocking(move || run.digest()).await?

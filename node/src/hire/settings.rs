@@ -24,6 +24,12 @@ pub struct HireSettings {
     /// How long the working directory of a hire that ended is kept (for debugging; `souk
     /// hire workdir ID`) before it is removed.
     pub workdir_retention: Duration,
+    /// Directories no agent may see: the node's data directory (keys, token, store) and its
+    /// work directory (other hires, their proxy sockets). An agent whose package or
+    /// `run.include` is, holds or lies in one of them does not start
+    /// ([`crate::agent_file::check_run_paths`]). The hires' work directory is added by the
+    /// node itself.
+    pub protected: Vec<std::path::PathBuf>,
 }
 
 impl Default for HireSettings {
@@ -33,6 +39,7 @@ impl Default for HireSettings {
             ceilings: default_ceilings(),
             egress: EgressSettings::default(),
             workdir_retention: Duration::from_secs(24 * 3600),
+            protected: Vec::new(),
         }
     }
 }

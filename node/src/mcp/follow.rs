@@ -10,6 +10,7 @@ use rmcp::{Peer, RoleServer};
 use serde_json::{Value, json};
 use souk_protocol::Hash;
 use souk_protocol::hire::HireState;
+use tokio_util::sync::CancellationToken;
 
 use super::node::{CallError, Node};
 use crate::api::client::ClientError;
@@ -18,16 +19,20 @@ use crate::hire::{HireRecord, ReceiptsView};
 /// Longest single long-poll of the receipts.
 const POLL: Duration = Duration::from_secs(20);
 /// How long a completed hire's output may trail its `completed` entry.
-const OUTPUT_GRACE: Duration = Duration::from_secs(30);
+const OUTPUT_GRACE: Duration = Duration::from_secs(10);
+/// Largest output put into a tool result (a model's context is not a file).
+const MAX_OUTPUT_IN_RESULT: usize = 256 * 1024;
 
-/// Where progress goes: the caller's progress token, if it sent one.
+/// Where progress goes (the caller's progress token, if it sent one), and the caller's
+/// cancellation: a canceled call stops waiting at once (the hire goes on).
 pub(super) struct Progress {
     pub(super) peer: Peer<RoleServer>,
     pub(super) token: Option<ProgressToken>,
+    pub(super) cancel: CancellationToken,
 }
 
 impl Progress {
-    async fn step(&self, done: u64, message: String) {
+    pub(super) async fn step(&self, done: u64, message: String) {
         if let Some(token) = &self.token {
             // A lost notification only loses progress, never the hire.
             let _ = self
@@ -58,11 +63,15 @@ pub(super) async fn follow(
     loop {
         let left = until.saturating_duration_since(Instant::now());
         let poll = left.min(POLL).as_millis();
-        let view: ReceiptsView = node
-            .get(format!(
-                "/v1/hires/{id}/receipts?from={from}&wait_ms={poll}"
-            ))
-            .await?;
+        let poll_receipts = node.get::<ReceiptsView>(format!(
+            "/v1/hires/{id}/receipts?from={from}&wait_ms={poll}"
+        ));
+        let view = tokio::select! {
+            v = poll_receipts => v?,
+            () = progress.cancel.cancelled() => {
+                return node.get(format!("/v1/hires/{id}")).await;
+            }
+        };
         for s in &view.steps {
             from = s.seq + 1;
             asked |= s.kind == "input-requested";
@@ -72,7 +81,11 @@ pub(super) async fn follow(
                 .await;
         }
         let r = view.hire;
-        let ended = r.state.is_terminal() && from >= r.entries;
+        // Ended: a terminal state with every receipt seen, or closed by this node (its
+        // provider equivocated) or broken off with an error while not terminal.
+        let ended = (r.state.is_terminal() && from >= r.entries)
+            || r.closed.is_some()
+            || (r.error.is_some() && !r.state.is_terminal());
         if ended || (asked && r.state == HireState::InputRequired) || left.is_zero() {
             return Ok(r);
         }
@@ -124,7 +137,24 @@ pub(super) async fn summary(node: &Node, r: &HireRecord) -> Result<Value, CallEr
     }
     let next = match r.state {
         HireState::Completed if r.error.is_none() => {
-            v["output"] = output(node, r.hire_id).await?;
+            match output(node, r.hire_id).await {
+                Ok(o) => {
+                    let text = o.to_string();
+                    if text.len() > MAX_OUTPUT_IN_RESULT {
+                        v["output_truncated"] = json!(format!(
+                            "the output is {} bytes: `souk --data-dir DIR hire output {}` prints it",
+                            text.len(),
+                            &id[..12]
+                        ));
+                    } else {
+                        v["output"] = o;
+                    }
+                }
+                Err(e) => {
+                    v["output"] = Value::Null;
+                    v["output_missing"] = json!(e.to_string());
+                }
+            }
             if r.verdict.is_none() {
                 "check the output, then accept_hire (or reject_hire with a reason); verify_receipts checks the signed chain"
             } else {
@@ -140,6 +170,9 @@ pub(super) async fn summary(node: &Node, r: &HireRecord) -> Result<Value, CallEr
             } else {
                 "settled; verify_receipts checks the signed chain"
             }
+        }
+        _ if r.closed.is_some() || r.error.is_some() => {
+            "the hire was broken off (see error); verify_receipts checks what was received"
         }
         _ => "still running: hire_status waits for it (wait_seconds), cancel_hire stops it",
     };

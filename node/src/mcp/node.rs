@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use souk_protocol::Hash;
 
 use crate::api::client::{ApiClient, ClientError};
-use crate::hire::HireRecord;
+use crate::hire::{HireRecord, Role};
 
 /// A failed call, worded for the model (and the person) reading the tool result.
 #[derive(Debug, thiserror::Error)]
@@ -71,31 +71,49 @@ impl Node {
         self.call(move |c| c.get_bytes(&path)).await
     }
 
-    /// A hire id in any form the CLI prints: 64 hex digits, or a unique prefix of at least 6
-    /// among this node's hires.
-    pub(super) async fn hire_id(&self, given: &str) -> Result<Hash, CallError> {
+    /// One of this node's client hires, named in any form the CLI prints: 64 hex digits, or
+    /// a unique prefix of at least 6. Hires this node runs as a provider (other clients'
+    /// inputs and outputs) are not reachable through MCP: a model reads provider-written
+    /// text and must not be steered into another client's work.
+    pub(super) async fn client_hire(&self, given: &str) -> Result<HireRecord, CallError> {
         let p = given.trim().to_ascii_lowercase();
         if let Some(id) = Hash::from_hex(&p) {
-            return Ok(id);
+            let r: HireRecord = self.get(format!("/v1/hires/{id}")).await?;
+            if r.role != Role::Client {
+                return Err(CallError::Invalid(format!(
+                    "hire {} is one this node runs as a provider; MCP reaches only the hires it made",
+                    id.short()
+                )));
+            }
+            return Ok(r);
         }
         if p.len() < 6 || p.len() > 64 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(CallError::Invalid(format!(
                 "{given:?} is not a hire id (64 hex digits, or a unique prefix of at least 6)"
             )));
         }
-        let all: Vec<HireRecord> = self.get("/v1/hires".into()).await?;
-        let found: Vec<Hash> = all
-            .iter()
-            .map(|h| h.hire_id)
-            .filter(|id| id.to_hex().starts_with(&p))
+        let mut found: Vec<HireRecord> = self
+            .client_hires()
+            .await?
+            .into_iter()
+            .filter(|h| h.hire_id.to_hex().starts_with(&p))
             .collect();
-        match found.as_slice() {
-            [one] => Ok(*one),
-            [] => Err(CallError::Invalid(format!("this node has no hire {p}"))),
-            _ => Err(CallError::Invalid(format!(
-                "{p} matches {} hires; give more digits",
-                found.len()
+        match found.len() {
+            1 => Ok(found.remove(0)),
+            0 => Err(CallError::Invalid(format!(
+                "this node made no hire {p}; list_hires shows them"
+            ))),
+            n => Err(CallError::Invalid(format!(
+                "{p} matches {n} hires; give more digits"
             ))),
         }
+    }
+
+    /// This node's client hires, newest first.
+    pub(super) async fn client_hires(&self) -> Result<Vec<HireRecord>, CallError> {
+        let mut all: Vec<HireRecord> = self.get("/v1/hires".into()).await?;
+        all.retain(|h| h.role == Role::Client);
+        all.sort_by_key(|h| std::cmp::Reverse(h.created_at));
+        Ok(all)
     }
 }

@@ -15,7 +15,6 @@ use serde_json::Value;
 
 use super::node::{CallError, Node};
 use crate::api::client::ApiClient;
-use crate::hire::HireRecord;
 
 const RECEIPTS_PREFIX: &str = "souk://hires/";
 const RECEIPTS_SUFFIX: &str = "/receipts";
@@ -69,13 +68,10 @@ impl ServerHandler for SoukMcp {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let hires: Vec<HireRecord> = self
-            .node
-            .get("/v1/hires".into())
-            .await
-            .map_err(node_error)?;
+        let hires = self.node.client_hires().await.map_err(node_error)?;
         let resources = hires
             .iter()
+            .take(100)
             .map(|h| {
                 Resource::new(
                     format!("{RECEIPTS_PREFIX}{}{RECEIPTS_SUFFIX}", h.hire_id),
@@ -127,7 +123,12 @@ impl ServerHandler for SoukMcp {
                 None,
             ));
         };
-        let id = self.node.hire_id(hire).await.map_err(node_error)?;
+        let id = self
+            .node
+            .client_hire(hire)
+            .await
+            .map_err(node_error)?
+            .hire_id;
         let trace: Value = self
             .node
             .get(format!("/v1/hires/{id}/receipts?from=0"))

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use souk_protocol::hire::HireState;
 use souk_protocol::verify::{SignatureCheck, verify_bundle_bytes};
+use tokio_util::sync::CancellationToken;
 
 use super::follow::{self, Progress};
 use super::node::CallError;
@@ -24,7 +25,7 @@ use crate::hire::{HireRecord, NewHire};
 
 /// How long `hire_agent` and `answer_question` wait by default before they return a hire
 /// that is still running.
-const DEFAULT_WAIT_SECS: u64 = 60;
+const DEFAULT_WAIT_SECS: u64 = 20;
 /// The longest wait a call may ask for.
 const MAX_WAIT_SECS: u64 = 600;
 
@@ -65,7 +66,8 @@ pub(super) struct HireParams {
     /// How long the work may take, e.g. "90s", "10m", "2h" (default: the agent's maximum).
     deadline: Option<String>,
     /// How long this call waits for the hire to end or ask a question before it returns
-    /// the hire still running (default 60, at most 600; 0 returns at once).
+    /// the hire still running (default 20, at most 600; 0 returns at once). Keep it under
+    /// your client's request timeout; hire_status waits again.
     wait_seconds: Option<u64>,
 }
 
@@ -84,7 +86,7 @@ pub(super) struct AnswerParams {
     hire: String,
     /// The answer: JSON matching the question's answer_schema.
     answer: Value,
-    /// How long to wait afterwards for the hire to end or ask again (default 60, at most
+    /// How long to wait afterwards for the hire to end or ask again (default 20, at most
     /// 600).
     wait_seconds: Option<u64>,
 }
@@ -180,12 +182,45 @@ impl SoukMcp {
         Parameters(p): Parameters<HireParams>,
         meta: RequestMetaObject,
         peer: Peer<RoleServer>,
+        cancel: CancellationToken,
     ) -> CallToolResult {
         let progress = Progress {
             peer,
             token: meta.get_progress_token(),
+            cancel,
         };
         answer(self.hire(p, &progress).await)
+    }
+
+    /// list_hires
+    #[tool(
+        description = "The hires this node made (newest first): hire id, agent, state, price, receipts, verdict.",
+        annotations(read_only_hint = true)
+    )]
+    async fn list_hires(&self) -> CallToolResult {
+        answer(
+            async {
+                let hires = self.node.client_hires().await?;
+                let list: Vec<Value> = hires
+                    .iter()
+                    .take(100)
+                    .map(|h| {
+                        json!({
+                            "hire_id": h.hire_id.to_hex(),
+                            "agent": h.agent,
+                            "state": h.state.as_str(),
+                            "price": crate::agent_file::format_amount(h.price),
+                            "currency": h.currency,
+                            "receipts": h.entries,
+                            "verdict": h.verdict.map(|v| v.as_str()),
+                            "created_at_ms": h.created_at,
+                        })
+                    })
+                    .collect();
+                Ok(json!({ "hires": list, "total": hires.len() }))
+            }
+            .await,
+        )
     }
 
     /// hire_status
@@ -198,17 +233,19 @@ impl SoukMcp {
         Parameters(p): Parameters<StatusParams>,
         meta: RequestMetaObject,
         peer: Peer<RoleServer>,
+        cancel: CancellationToken,
     ) -> CallToolResult {
         let progress = Progress {
             peer,
             token: meta.get_progress_token(),
+            cancel,
         };
         answer(
             async {
-                let id = self.node.hire_id(&p.hire).await?;
-                let r: HireRecord = match wait(p.wait_seconds, 0) {
-                    d if d.is_zero() => self.node.get(format!("/v1/hires/{id}")).await?,
-                    d => follow::follow(&self.node, id, 0, d, &progress).await?,
+                let r = self.node.client_hire(&p.hire).await?;
+                let r = match wait(p.wait_seconds, 0) {
+                    d if d.is_zero() => r,
+                    d => follow::follow(&self.node, r.hire_id, 0, d, &progress).await?,
                 };
                 follow::summary(&self.node, &r).await
             }
@@ -226,15 +263,17 @@ impl SoukMcp {
         Parameters(p): Parameters<AnswerParams>,
         meta: RequestMetaObject,
         peer: Peer<RoleServer>,
+        cancel: CancellationToken,
     ) -> CallToolResult {
         let progress = Progress {
             peer,
             token: meta.get_progress_token(),
+            cancel,
         };
         answer(
             async {
-                let id = self.node.hire_id(&p.hire).await?;
-                let before: HireRecord = self.node.get(format!("/v1/hires/{id}")).await?;
+                let before = self.node.client_hire(&p.hire).await?;
+                let id = before.hire_id;
                 let _: Value = self
                     .node
                     .post(
@@ -251,7 +290,16 @@ impl SoukMcp {
                     &progress,
                 )
                 .await?;
-                follow::summary(&self.node, &r).await
+                let mut v = follow::summary(&self.node, &r).await?;
+                if r.entries <= before.entries {
+                    // The answer is not in the receipts yet: the question shown is answered.
+                    if let Some(o) = v.as_object_mut() {
+                        o.remove("question");
+                    }
+                    v["next"] =
+                        json!("answer sent; hire_status with wait_seconds follows the hire");
+                }
+                Ok(v)
             }
             .await,
         )
@@ -265,7 +313,7 @@ impl SoukMcp {
     async fn cancel_hire(&self, Parameters(p): Parameters<ReasonParams>) -> CallToolResult {
         answer(
             async {
-                let id = self.node.hire_id(&p.hire).await?;
+                let id = self.node.client_hire(&p.hire).await?.hire_id;
                 let _: Value = self
                     .node
                     .post(
@@ -312,7 +360,7 @@ impl SoukMcp {
     async fn verify_receipts(&self, Parameters(p): Parameters<HireRefParams>) -> CallToolResult {
         answer(
             async {
-                let id = self.node.hire_id(&p.hire).await?;
+                let id = self.node.client_hire(&p.hire).await?.hire_id;
                 let bytes = self
                     .node
                     .get_bytes(format!("/v1/hires/{id}/bundle"))
@@ -402,17 +450,29 @@ impl SoukMcp {
             retry_busy_ms: None,
         };
         let r: HireRecord = self.node.post("/v1/hires".into(), new).await?;
+        progress
+            .step(0, format!("hired: hire_id {}", r.hire_id))
+            .await;
         let wait = wait(p.wait_seconds, DEFAULT_WAIT_SECS);
-        let r = if wait.is_zero() || r.state.is_terminal() {
-            r
+        // From here on the hire exists: nothing may lose its id.
+        let (r, follow_error) = if wait.is_zero() || r.state.is_terminal() {
+            (r, None)
         } else {
-            follow::follow(&self.node, r.hire_id, 0, wait, progress).await?
+            match follow::follow(&self.node, r.hire_id, 0, wait, progress).await {
+                Ok(r) => (r, None),
+                Err(e) => (r, Some(e.to_string())),
+            }
         };
-        follow::summary(&self.node, &r).await
+        let mut v = follow::summary(&self.node, &r).await?;
+        if let Some(e) = follow_error {
+            v["follow_error"] = json!(e);
+            v["next"] = json!("the hire was made; hire_status follows it");
+        }
+        Ok(v)
     }
 
     async fn settle(&self, p: ReasonParams, how: &str) -> Result<Value, CallError> {
-        let id = self.node.hire_id(&p.hire).await?;
+        let id = self.node.client_hire(&p.hire).await?.hire_id;
         let r: HireRecord = self
             .node
             .post(

@@ -24,6 +24,7 @@ EXPECTED_TOOLS = {
     "accept_hire",
     "reject_hire",
     "verify_receipts",
+    "list_hires",
 }
 
 
@@ -138,6 +139,11 @@ async def main(souk, data_dir):
             trace = json.loads(read.contents[0].text)
             assert trace["hire"]["hire_id"] == hire_id and len(trace["steps"]) == verified["entries"], trace
             report("read_resource", steps=len(trace["steps"]))
+
+            listed = ok(await session.call_tool("list_hires", {}), "list_hires")
+            ids = [h["hire_id"] for h in listed["hires"]]
+            assert hire_id in ids and asked["hire_id"] in ids, listed
+            report("list_hires", hires=len(ids))
 
             unknown = await session.call_tool("hire_status", {"hire": "ffffffffffff"})
             assert unknown.is_error, data(unknown)
