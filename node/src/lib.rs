@@ -6,7 +6,8 @@
 //! layer over this library; tests start nodes in-process through [`service::start`].
 //!
 //! Map: [`config`] (config.toml), [`data_dir`] (on-disk layout, keys, token), [`agent_file`]
-//! (agent.toml -> manifest fields), [`swarm`] (libp2p behaviours and codecs), [`discovery`]
+//! (agent.toml -> manifest fields), [`agent_package`] (what the runtime digest covers, what a
+//! sandbox may show), [`swarm`] (libp2p behaviours and codecs), [`discovery`]
 //! (where inbound manifests are admitted or rejected), [`outcomes`] (where outcome records and
 //! equivocation proofs are admitted, and the reputation ledger), [`peer_score`] (penalties and bans),
 //! [`connections`] (how many peers to keep, which surplus ones to drop),
@@ -17,6 +18,7 @@
 //! `test-utils`) is the harness shared by tests and benches.
 
 pub mod agent_file;
+pub mod agent_package;
 pub mod agent_ref;
 pub mod api;
 pub mod card;

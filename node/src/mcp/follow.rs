@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use rmcp::model::{ProgressNotificationParam, ProgressToken};
+use rmcp::model::{ProgressNotificationParam, ProgressToken, RequestMetaObject};
 use rmcp::{Peer, RoleServer};
 use serde_json::{Value, json};
 use souk_protocol::Hash;
@@ -32,6 +32,20 @@ pub(super) struct Progress {
 }
 
 impl Progress {
+    /// The progress of a tool call: its `_meta` (progress token), its peer and its
+    /// cancellation.
+    pub(super) fn new(
+        meta: &RequestMetaObject,
+        peer: Peer<RoleServer>,
+        cancel: CancellationToken,
+    ) -> Self {
+        Self {
+            peer,
+            token: meta.get_progress_token(),
+            cancel,
+        }
+    }
+
     pub(super) async fn step(&self, done: u64, message: String) {
         if let Some(token) = &self.token {
             // A lost notification only loses progress, never the hire.

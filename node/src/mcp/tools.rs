@@ -184,11 +184,7 @@ impl SoukMcp {
         peer: Peer<RoleServer>,
         cancel: CancellationToken,
     ) -> CallToolResult {
-        let progress = Progress {
-            peer,
-            token: meta.get_progress_token(),
-            cancel,
-        };
+        let progress = Progress::new(&meta, peer, cancel);
         answer(self.hire(p, &progress).await)
     }
 
@@ -235,11 +231,7 @@ impl SoukMcp {
         peer: Peer<RoleServer>,
         cancel: CancellationToken,
     ) -> CallToolResult {
-        let progress = Progress {
-            peer,
-            token: meta.get_progress_token(),
-            cancel,
-        };
+        let progress = Progress::new(&meta, peer, cancel);
         answer(
             async {
                 let r = self.node.client_hire(&p.hire).await?;
@@ -265,11 +257,7 @@ impl SoukMcp {
         peer: Peer<RoleServer>,
         cancel: CancellationToken,
     ) -> CallToolResult {
-        let progress = Progress {
-            peer,
-            token: meta.get_progress_token(),
-            cancel,
-        };
+        let progress = Progress::new(&meta, peer, cancel);
         answer(
             async {
                 let before = self.node.client_hire(&p.hire).await?;
