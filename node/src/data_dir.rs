@@ -5,6 +5,7 @@
 //!   identity.key       0600  32-byte ed25519 seed (the node id and libp2p key)
 //!   sealing.key        0600  32-byte X25519 secret (credentials are sealed to its public key)
 //!   api.token          0600  bearer token of the local API (64 hex digits)
+//!   a2a-token          0600  bearer token of `souk a2a serve` (made on its first start)
 //!   config.toml        0644  settings, see `config.rs`
 //!   souk.redb                the store (`crates/store`, `spec/store.md`)
 //!   api.addr                 ip:port of the running node's API (removed at clean shutdown)
@@ -25,6 +26,9 @@ pub const IDENTITY_FILE: &str = "identity.key";
 pub const SEALING_FILE: &str = "sealing.key";
 /// API bearer token.
 pub const TOKEN_FILE: &str = "api.token";
+/// Bearer token of the A2A gateway (`souk a2a serve`); not the API token, which it never
+/// hands to A2A clients.
+pub const A2A_TOKEN_FILE: &str = "a2a-token";
 /// Config.
 pub const CONFIG_FILE: &str = "config.toml";
 /// Database.
@@ -198,7 +202,26 @@ impl DataDir {
 
     /// The API token.
     pub fn api_token(&self) -> Result<Zeroizing<String>, DataDirError> {
-        let path = self.path(TOKEN_FILE);
+        self.read_token(TOKEN_FILE)
+    }
+
+    /// The A2A gateway's bearer token, made (0600) the first time.
+    pub fn a2a_token(&self) -> Result<Zeroizing<String>, DataDirError> {
+        let path = self.path(A2A_TOKEN_FILE);
+        if !path.exists() {
+            if !self.is_initialized() {
+                return Err(DataDirError::NotInitialized(
+                    self.root.display().to_string(),
+                ));
+            }
+            let token = random_32()?;
+            write_secret(&path, hex::encode(token.as_ref()).as_bytes())?;
+        }
+        self.read_token(A2A_TOKEN_FILE)
+    }
+
+    fn read_token(&self, name: &str) -> Result<Zeroizing<String>, DataDirError> {
+        let path = self.path(name);
         if !path.exists() {
             return Err(DataDirError::NotInitialized(
                 self.root.display().to_string(),

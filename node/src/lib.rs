@@ -17,6 +17,7 @@
 //! [`metrics`]; `testkit` (feature
 //! `test-utils`) is the harness shared by tests and benches.
 
+pub mod a2a;
 pub mod agent_file;
 pub mod agent_package;
 pub mod agent_ref;

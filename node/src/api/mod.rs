@@ -9,6 +9,7 @@
 //! uses.
 
 mod agents;
+pub mod async_client;
 pub mod auth;
 mod body;
 pub mod client;

@@ -22,7 +22,25 @@ pub(crate) enum AgentCommand {
     /// Sign an agent's manifest from its agent.toml and announce it. Republishing bumps seq.
     Publish {
         /// The agent file (see examples/csv-analyst/agent.toml).
-        file: PathBuf,
+        #[arg(required_unless_present = "a2a")]
+        file: Option<PathBuf>,
+        /// Offer an existing A2A agent instead: its agent card (an http:// URL or a file). The
+        /// package (agent.toml and the SDK's A2A bridge) is written to --dir.
+        #[arg(long, value_name = "CARD", conflicts_with = "file")]
+        a2a: Option<String>,
+        /// With --a2a: the agent's name [default: made from the card's name].
+        #[arg(long, requires = "a2a")]
+        name: Option<String>,
+        /// With --a2a: the price per hire (decimal).
+        #[arg(long, requires = "a2a", default_value = "0")]
+        price: String,
+        /// With --a2a: the currency of the price.
+        #[arg(long, requires = "a2a", default_value = "USD")]
+        currency: String,
+        /// With --a2a: where to write the package [default: ./NAME]. Outside the data dir:
+        /// the agent's sandbox sees its package.
+        #[arg(long, requires = "a2a", value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
     /// List the agents this node publishes.
     List,
@@ -66,7 +84,25 @@ pub(crate) enum AgentCommand {
 
 pub(crate) fn run(ctx: &Ctx, cmd: AgentCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        AgentCommand::Publish { file } => {
+        AgentCommand::Publish {
+            file,
+            a2a,
+            name,
+            price,
+            currency,
+            dir,
+        } => {
+            let file = match (file, a2a) {
+                (_, Some(card)) => super::a2a_offer::write_package(
+                    &card,
+                    name.as_deref(),
+                    &price,
+                    &currency,
+                    dir.as_deref(),
+                )?,
+                (Some(file), None) => file,
+                (None, None) => return Err(usage!("give an agent file, or --a2a CARD")),
+            };
             let spec = AgentSpec::load(&file).context("cannot publish the agent")?;
             check_paths(ctx, &spec).map_err(|e| failed!("cannot publish the agent: {e}"))?;
             let client = ctx.connect()?;

@@ -17,6 +17,8 @@ macro_rules! out {
     };
 }
 
+mod a2a;
+mod a2a_offer;
 mod agent;
 mod agent_run;
 mod completions;
@@ -107,6 +109,10 @@ pub(crate) enum Command {
     /// MCP client): tools to search, hire, follow, settle and verify Souk agents through this
     /// node, which must be running.
     Mcp(mcp::McpArgs),
+    /// Serve the agents this node can hire as A2A (Agent2Agent) agents: agent cards,
+    /// message/send, message/stream, tasks/get, tasks/cancel (docs/a2a.md).
+    #[command(subcommand)]
+    A2a(a2a::A2aCommand),
     /// Print a shell completion script: `souk completions bash > /etc/bash_completion.d/souk`.
     Completions(completions::CompletionsArgs),
 }
@@ -159,6 +165,7 @@ pub(crate) fn run(cli: Cli, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify::run(ctx, &args),
         Command::Config(cmd) => config::run(ctx, cmd),
         Command::Mcp(args) => mcp::run(ctx, &args),
+        Command::A2a(cmd) => a2a::run(ctx, cmd),
         Command::Completions(args) => completions::run(&args),
     }
 }

@@ -30,10 +30,14 @@ const MAIN_RS: &str = include_str!("scaffold/main.rs.tmpl");
 const CARGO_CONFIG: &str = "[build]\ntarget-dir = \".target\"\n";
 
 /// The souk-agent SDK, file by file (`sdk/python/src/souk_agent`).
-const SDK: &[(&str, &str)] = &[
+pub(super) const SDK: &[(&str, &str)] = &[
     (
         "__init__.py",
         include_str!("../../../sdk/python/src/souk_agent/__init__.py"),
+    ),
+    (
+        "a2a_bridge.py",
+        include_str!("../../../sdk/python/src/souk_agent/a2a_bridge.py"),
     ),
     (
         "channel.py",

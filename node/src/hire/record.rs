@@ -106,6 +106,17 @@ pub struct HireRecord {
     pub closed: Option<Closed>,
 }
 
+impl HireRecord {
+    /// Whether following this hire is over once its receipts up to `seen` were read: a
+    /// terminal state with every receipt seen, or ended by this node (`closed`), or broken
+    /// off with an error while not terminal.
+    pub fn follow_done(&self, seen: u64) -> bool {
+        (self.state.is_terminal() && seen >= self.entries)
+            || self.closed.is_some()
+            || (self.error.is_some() && !self.state.is_terminal())
+    }
+}
+
 /// Why a client ended a hire whose chain has no terminal entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -95,12 +95,7 @@ pub(super) async fn follow(
                 .await;
         }
         let r = view.hire;
-        // Ended: a terminal state with every receipt seen, or closed by this node (its
-        // provider equivocated) or broken off with an error while not terminal.
-        let ended = (r.state.is_terminal() && from >= r.entries)
-            || r.closed.is_some()
-            || (r.error.is_some() && !r.state.is_terminal());
-        if ended || (asked && r.state == HireState::InputRequired) || left.is_zero() {
+        if r.follow_done(from) || (asked && r.state == HireState::InputRequired) || left.is_zero() {
             return Ok(r);
         }
     }

@@ -1,12 +1,11 @@
 //! The MCP server's calls to the node: the blocking API client run off the async runtime,
 //! errors as the text a model reads, and hire ids in any form the CLI prints.
 
-use std::sync::Arc;
-
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use souk_protocol::Hash;
 
+use crate::api::async_client::{AsyncApi, AsyncCallError};
 use crate::api::client::{ApiClient, ClientError};
 use crate::hire::{HireRecord, Role};
 
@@ -24,29 +23,26 @@ pub(super) enum CallError {
     Interrupted,
 }
 
+impl From<AsyncCallError> for CallError {
+    fn from(e: AsyncCallError) -> Self {
+        match e {
+            AsyncCallError::Node(e) => CallError::Node(e),
+            AsyncCallError::Interrupted => CallError::Interrupted,
+        }
+    }
+}
+
 /// The node's local API, shared by the session's concurrent tool calls.
 #[derive(Clone)]
 pub(super) struct Node {
-    client: Arc<ApiClient>,
+    api: AsyncApi,
 }
 
 impl Node {
     pub(super) fn new(client: ApiClient) -> Self {
         Self {
-            client: Arc::new(client),
+            api: AsyncApi::new(client),
         }
-    }
-
-    async fn call<T, F>(&self, f: F) -> Result<T, CallError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&ApiClient) -> Result<T, ClientError> + Send + 'static,
-    {
-        let client = self.client.clone();
-        tokio::task::spawn_blocking(move || f(&client))
-            .await
-            .map_err(|_| CallError::Interrupted)?
-            .map_err(CallError::from)
     }
 
     /// GET a JSON resource.
@@ -54,7 +50,7 @@ impl Node {
         &self,
         path: String,
     ) -> Result<T, CallError> {
-        self.call(move |c| c.get(&path)).await
+        Ok(self.api.get(path).await?)
     }
 
     /// POST a JSON body.
@@ -63,12 +59,12 @@ impl Node {
         B: Serialize + Send + 'static,
         T: DeserializeOwned + Send + 'static,
     {
-        self.call(move |c| c.post(&path, &body)).await
+        Ok(self.api.post(path, body).await?)
     }
 
     /// GET raw bytes.
     pub(super) async fn get_bytes(&self, path: String) -> Result<Vec<u8>, CallError> {
-        self.call(move |c| c.get_bytes(&path)).await
+        Ok(self.api.get_bytes(path).await?)
     }
 
     /// One of this node's client hires, named in any form the CLI prints: 64 hex digits, or
