@@ -160,6 +160,8 @@ struct RunEntry {
     package: Option<String>,
     #[serde(default)]
     include: Vec<String>,
+    #[serde(default)]
+    warm: u32,
 }
 
 fn dot() -> String {
@@ -198,6 +200,14 @@ pub struct RunSpec {
     /// bound read-only into the sandbox at the same path.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub include: Vec<PathBuf>,
+    /// Warm starts: how many sandboxed processes of this agent the node keeps started and
+    /// waiting for a hire (0: none; at most 8). A provider's setting, not in the manifest.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub warm: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl RunSpec {
@@ -574,8 +584,16 @@ impl AgentSpec {
                 workdir,
                 package,
                 include,
+                warm: f.run.warm,
             },
         };
+        if spec.run.warm > crate::hire::MAX_WARM {
+            return Err(bad(format!(
+                "run.warm is {}: at most {} warm processes per agent",
+                spec.run.warm,
+                crate::hire::MAX_WARM
+            )));
+        }
         // Check every manifest rule now, so a bad file fails here, not at the node.
         spec.check_sizes().map_err(bad)?;
         check_program(&spec.run.command[0], spec.run.package_dir()).map_err(|message| {

@@ -6,6 +6,7 @@
 //!   sealing.key        0600  32-byte X25519 secret (credentials are sealed to its public key)
 //!   api.token          0600  bearer token of the local API (64 hex digits)
 //!   a2a-token          0600  bearer token of `souk a2a serve` (made on its first start)
+//!   mcp-token          0600  bearer token of `souk mcp --http` (made on its first start)
 //!   config.toml        0644  settings, see `config.rs`
 //!   souk.redb                the store (`crates/store`, `spec/store.md`)
 //!   api.addr                 ip:port of the running node's API (removed at clean shutdown)
@@ -29,6 +30,8 @@ pub const TOKEN_FILE: &str = "api.token";
 /// Bearer token of the A2A gateway (`souk a2a serve`); not the API token, which it never
 /// hands to A2A clients.
 pub const A2A_TOKEN_FILE: &str = "a2a-token";
+/// Bearer token of `souk mcp --http`.
+pub const MCP_TOKEN_FILE: &str = "mcp-token";
 /// Config.
 pub const CONFIG_FILE: &str = "config.toml";
 /// Database.
@@ -207,7 +210,17 @@ impl DataDir {
 
     /// The A2A gateway's bearer token, made (0600) the first time.
     pub fn a2a_token(&self) -> Result<Zeroizing<String>, DataDirError> {
-        let path = self.path(A2A_TOKEN_FILE);
+        self.made_token(A2A_TOKEN_FILE)
+    }
+
+    /// The bearer token of `souk mcp --http`, made (0600) the first time.
+    pub fn mcp_token(&self) -> Result<Zeroizing<String>, DataDirError> {
+        self.made_token(MCP_TOKEN_FILE)
+    }
+
+    /// The token in file `name`, made the first time.
+    fn made_token(&self, name: &str) -> Result<Zeroizing<String>, DataDirError> {
+        let path = self.path(name);
         if !path.exists() {
             if !self.is_initialized() {
                 return Err(DataDirError::NotInitialized(
@@ -217,7 +230,7 @@ impl DataDir {
             let token = random_32()?;
             write_secret(&path, hex::encode(token.as_ref()).as_bytes())?;
         }
-        self.read_token(A2A_TOKEN_FILE)
+        self.read_token(name)
     }
 
     fn read_token(&self, name: &str) -> Result<Zeroizing<String>, DataDirError> {

@@ -6,7 +6,8 @@
 
 mod common;
 
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 
 use common::*;
 
@@ -68,4 +69,37 @@ fn an_mcp_host_finds_hires_settles_and_verifies_an_agent() {
             "{check} missing:\n{report}"
         );
     }
+
+    // The same server over Streamable HTTP, with its bearer token.
+    let mut child = souk_cmd()
+        .arg("--data-dir")
+        .arg(&cdir)
+        .args(["mcp", "--http", "127.0.0.1:0", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start souk mcp --http: {e}"));
+    let first = child.stdout.take().map(|o| {
+        let mut line = String::new();
+        let _ = BufReader::new(o).read_line(&mut line);
+        line
+    });
+    let started: serde_json::Value = serde_json::from_str(first.as_deref().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("souk mcp --http printed {first:?}: {e}"));
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/http_client.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(started["url"].as_str().unwrap_or_default())
+        .arg(started["token_file"].as_str().unwrap_or_default())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    let _ = child.kill();
+    let _ = child.wait();
+    let report = stdout(&out);
+    assert!(
+        out.status.success() && report.contains(r#""check": "done""#),
+        "the MCP HTTP client failed:\n{report}\n{}",
+        stderr(&out)
+    );
 }

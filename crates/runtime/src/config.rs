@@ -42,6 +42,9 @@ pub struct RunConfig {
     /// How long the agent has to exit after `cancel` or after its final message before it
     /// is killed.
     pub kill_grace: Duration,
+    /// Started before its hire (a warm start, see [`crate::Launched::ignite`]): the process
+    /// gets no `SOUK_HIRE_ID` (its `start` message names the hire).
+    pub warm: bool,
 }
 
 /// 1 MiB: the protocol's line limit and the default output limit.
@@ -65,6 +68,7 @@ impl Default for RunConfig {
             max_output_bytes: MIB,
             max_events: 100_000,
             kill_grace: Duration::from_secs(2),
+            warm: false,
         }
     }
 }

@@ -71,6 +71,47 @@ impl Launched {
         self.child.id()
     }
 
+    /// A warm start: lets the agent's program start now, before it has a hire, so that it
+    /// boots (an interpreter, its imports) and waits for its `start` line. A warm process
+    /// serves one hire at most: [`Launched::start_for`] gives it one.
+    ///
+    /// # Errors
+    ///
+    /// When the sandbox's helper cannot be told (it exited).
+    pub async fn ignite(&mut self) -> Result<(), RuntimeError> {
+        use tokio::io::AsyncWriteExt;
+        if self.gated {
+            let go = async {
+                self.stdin.write_all(&[GO_BYTE]).await?;
+                self.stdin.flush().await
+            };
+            go.await.map_err(|e| SandboxError::Setup {
+                detail: format!("cannot start the agent: {e}"),
+            })?;
+            self.gated = false;
+        }
+        Ok(())
+    }
+
+    /// Whether the process still runs (a warm process may have died while it waited).
+    pub fn is_alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Starts a warm process ([`Launched::ignite`]) for hire `hire_id`, with that hire's
+    /// wall-time limit (counted from now), and sends it the `start` message.
+    pub fn start_for(
+        mut self,
+        hire_id: &str,
+        wall_time: Duration,
+        input: &Value,
+        checkpoint: Option<&Value>,
+    ) -> AgentProcess {
+        hire_id.clone_into(&mut self.hire_id);
+        self.limits.wall_time = wall_time;
+        self.start(input, checkpoint)
+    }
+
     /// Lets the agent run (the helper starts it) and sends it the `start` message.
     /// Must be called within a tokio runtime.
     ///
@@ -125,7 +166,7 @@ impl AgentProcess {
     /// The environment is cleared and set to `PATH` (inside a sandbox: the `bin` directories
     /// of bound interpreters, then [`crate::sandbox::SANDBOX_PATH`]; otherwise the node's,
     /// or [`DEFAULT_PATH`]), `HOME` = the absolute working directory, `LANG=C.UTF-8`,
-    /// `SOUK_HIRE_ID`, then `cfg.env` in order.
+    /// `SOUK_HIRE_ID` (not for a warm start, [`RunConfig::warm`]), then `cfg.env` in order.
     ///
     /// Call it from a task on a long-lived runtime thread, not from `spawn_blocking`: the
     /// sandbox dies with the thread that spawned it (`PR_SET_PDEATHSIG`).
@@ -169,9 +210,11 @@ impl AgentProcess {
                 .env_clear()
                 .env("PATH", &node_path)
                 .env("HOME", &workdir)
-                .env("LANG", "C.UTF-8")
-                .env("SOUK_HIRE_ID", hire_id)
-                .envs(cfg.env.iter().map(|(k, v)| (k, v)));
+                .env("LANG", "C.UTF-8");
+            if !cfg.warm {
+                cmd.env("SOUK_HIRE_ID", hire_id);
+            }
+            cmd.envs(cfg.env.iter().map(|(k, v)| (k, v)));
             let (child, stdin, stdout, stderr) =
                 spawn_piped(&mut cmd).map_err(|source| RuntimeError::Spawn {
                     program: program.clone(),
@@ -205,6 +248,7 @@ impl AgentProcess {
             let command = cfg.command.clone();
             let extra_env = cfg.env.clone();
             let res_limits = cfg.limits;
+            let warm = cfg.warm;
             let (workdir, package_dir, hire) =
                 (workdir.clone(), package_dir.clone(), hire_id.to_owned());
             tokio::task::spawn_blocking(move || {
@@ -215,6 +259,7 @@ impl AgentProcess {
                         workdir: &workdir,
                         package_dir: package_dir.as_deref(),
                         hire_id: &hire,
+                        warm,
                         extra_env: &extra_env,
                         limits: &res_limits,
                         node_path,

@@ -898,3 +898,54 @@ async fn probe_modes() {
         Err(SandboxUnavailable::Helper { .. })
     ));
 }
+
+/// A warm start: the sandbox and the agent's program start before there is a hire (the
+/// program boots and waits for its `start` line, without `SOUK_HIRE_ID`); the hire then
+/// arrives with its own id, input and wall time, and the process serves that hire only.
+#[tokio::test]
+async fn a_warm_process_boots_before_its_hire_and_serves_one_hire() {
+    let dir = tempdir();
+    let booted = dir.path().join("hire").join("booted");
+    let script = r#"
+send(type="result", output={
+    "hire": start["hire_id"],
+    "input": start["input"],
+    "env_hire": os.environ.get("SOUK_HIRE_ID"),
+    "booted_before_start": os.path.exists("booted"),
+})
+"#;
+    // The prelude reads the start line; the boot marker is written before it.
+    let mut cfg = py_cfg(dir.path(), script, sandboxed());
+    if let Some(c) = cfg.command.get_mut(2) {
+        *c = format!("open('booted', 'w').close()\n{c}");
+    }
+    cfg.warm = true;
+    let slot = "7e".repeat(32);
+    let mut launched = AgentProcess::launch(&cfg, &slot)
+        .await
+        .unwrap_or_else(|e| panic!("launch: {e}"));
+    launched
+        .ignite()
+        .await
+        .unwrap_or_else(|e| panic!("ignite: {e}"));
+    // The program runs before the hire: it writes its marker and waits.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !booted.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the warm agent did not boot"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(launched.is_alive());
+    let mut agent = launched.start_for(HIRE, Duration::from_secs(30), &json!({"n": 7}), None);
+    let out = output(run_to_end(&mut agent).await.1);
+    assert_eq!(out["hire"], HIRE);
+    assert_eq!(out["input"], json!({"n": 7}));
+    assert_eq!(
+        out["env_hire"],
+        Value::Null,
+        "a warm process has no SOUK_HIRE_ID"
+    );
+    assert_eq!(out["booted_before_start"], true);
+}

@@ -49,24 +49,7 @@ pub(crate) fn run(ctx: &Ctx, cmd: A2aCommand) -> anyhow::Result<ExitCode> {
     };
     let json = ctx.json;
     let served = runtime.block_on(async {
-        let on_signal = stop.clone();
-        tokio::spawn(async move {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            let terminated = async {
-                match term.as_mut() {
-                    Some(t) => {
-                        t.recv().await;
-                    }
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                () = terminated => {}
-            }
-            on_signal.cancel();
-        });
+        stop_on_signal(stop.clone());
         souk_node::a2a::serve(AsyncApi::new(client), settings, stop, |bound| {
             let url = format!("http://{bound}");
             if json {
@@ -91,4 +74,25 @@ pub(crate) fn run(ctx: &Ctx, cmd: A2aCommand) -> anyhow::Result<ExitCode> {
     runtime.shutdown_timeout(Duration::from_secs(1));
     served?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Cancels `stop` on Ctrl-C or SIGTERM (a served gateway's way out).
+pub(crate) fn stop_on_signal(stop: CancellationToken) {
+    tokio::spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let terminated = async {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = terminated => {}
+        }
+        stop.cancel();
+    });
 }

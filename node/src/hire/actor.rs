@@ -111,6 +111,7 @@ impl HireActor {
             settings: deps.settings,
             metrics: deps.metrics,
             inbox: tx.clone(),
+            warm: Arc::default(),
         };
         (
             HireActor { ctx, rx },
@@ -126,6 +127,10 @@ impl HireActor {
         for id in hires.ids() {
             resume(&mut hires, id);
         }
+        // Warm processes live while the actor does (dropped, they die).
+        let warm_stop = tokio_util::sync::CancellationToken::new();
+        let _warm_guard = warm_stop.clone().drop_guard();
+        tokio::spawn(super::warm::maintain(self.ctx.clone(), warm_stop));
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let every =

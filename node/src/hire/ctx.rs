@@ -37,6 +37,8 @@ pub(crate) struct Ctx {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The actor's inbox, for tasks reporting back.
     pub inbox: mpsc::Sender<Msg>,
+    /// Agent processes started before their hire (warm starts).
+    pub warm: Arc<super::warm::WarmPool>,
 }
 
 /// Runs `f` (store work) on the blocking pool.

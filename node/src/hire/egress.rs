@@ -59,6 +59,10 @@ impl HireProxy {
     /// no host and no credential slot, so the agent gets no network at all). In a sandbox
     /// the proxy listens on a unix socket in `sockets` (bound into the sandbox); without one,
     /// on a loopback TCP port. `used` restores each slot's request count from the chain.
+    ///
+    /// `reserved` is the address a warm-started agent was given before its hire (the agent's
+    /// environment already names it); otherwise one is reserved here.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn start(
         ctx: &Ctx,
         id: Hash,
@@ -67,6 +71,7 @@ impl HireProxy {
         used: &HashMap<String, u64>,
         sandboxed: bool,
         sockets: &Path,
+        reserved: Option<ProxyReservation>,
     ) -> Result<Option<HireProxy>, HireError> {
         let store = ctx.store.clone();
         let raw = blocking(move || stored_grants(&store, &id)).await?;
@@ -113,25 +118,16 @@ impl HireProxy {
                 source,
             });
         }
-        let token = ProxyToken::generate().map_err(|e| HireError::corrupt(id, "randomness", e))?;
-        let listener = if sandboxed {
-            let path = sockets.join(format!("{}.sock", id.to_hex()));
-            let unix = bind_unix(&path).map_err(|e| HireError::corrupt(id, "proxy socket", e))?;
-            Listener::Unix(unix, path)
-        } else {
-            let tcp = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        let reservation = match reserved {
+            Some(r) => r,
+            None => ProxyReservation::new(&id.to_hex(), sandboxed, sockets)
                 .await
-                .map_err(|e| HireError::corrupt(id, "proxy listener", e))?;
-            Listener::Tcp(tcp)
+                .map_err(|e| HireError::corrupt(id, "proxy listener", e))?,
         };
-        let address = match &listener {
-            Listener::Unix(..) => format!("127.0.0.1:{PROXY_PORT}"),
-            Listener::Tcp(tcp) => tcp
-                .local_addr()
-                .map_err(|e| HireError::corrupt(id, "proxy listener", e))?
-                .to_string(),
-        };
-        let url = token.proxy_url(&address);
+        env.extend(reservation.env());
+        let (token, listener) = reservation
+            .into_parts()
+            .ok_or_else(|| HireError::corrupt(id, "proxy listener", "reservation already used"))?;
         let egress = HireEgress::new(EgressConfig {
             hire: id.short(),
             proxy_token: token,
@@ -159,16 +155,6 @@ impl HireProxy {
                 (None, None)
             }
         };
-        for var in [
-            "HTTP_PROXY",
-            "HTTPS_PROXY",
-            "ALL_PROXY",
-            "http_proxy",
-            "https_proxy",
-            "all_proxy",
-        ] {
-            env.push((var.into(), url.to_string()));
-        }
         Ok(Some(HireProxy {
             observations,
             env,
@@ -204,6 +190,83 @@ impl Drop for HireProxy {
 
 /// Binds the proxy's unix socket at `path` (a stale one from a crash is replaced), private to
 /// this user.
+/// A proxy address made before the proxy runs: its password and listener, so that a
+/// warm-started agent's environment can name it before the agent has a hire. Dropped unused,
+/// it removes its socket.
+pub(crate) struct ProxyReservation {
+    token: Option<ProxyToken>,
+    listener: Option<Listener>,
+    /// The agent's view of the proxy: `http://souk:<token>@<address>`.
+    url: zeroize::Zeroizing<String>,
+    socket: Option<PathBuf>,
+}
+
+impl ProxyReservation {
+    /// Reserves a proxy address named `name` (the hire id, or a warm slot's): a unix socket in
+    /// `sockets` when `sandboxed` (bound into the sandbox), else a loopback TCP port.
+    pub(crate) async fn new(name: &str, sandboxed: bool, sockets: &Path) -> std::io::Result<Self> {
+        let token = ProxyToken::generate().map_err(std::io::Error::other)?;
+        let (listener, address, socket) = if sandboxed {
+            let path = sockets.join(format!("{name}.sock"));
+            let unix = bind_unix(&path)?;
+            (
+                Listener::Unix(unix, path.clone()),
+                format!("127.0.0.1:{PROXY_PORT}"),
+                Some(path),
+            )
+        } else {
+            let tcp = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+            let address = tcp.local_addr()?.to_string();
+            (Listener::Tcp(tcp), address, None)
+        };
+        let url = token.proxy_url(&address);
+        Ok(Self {
+            token: Some(token),
+            listener: Some(listener),
+            url,
+            socket,
+        })
+    }
+
+    /// `HTTP_PROXY` & co., as the agent gets them.
+    pub(crate) fn env(&self) -> Vec<(String, String)> {
+        [
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+        ]
+        .into_iter()
+        .map(|var| (var.to_owned(), self.url.to_string()))
+        .collect()
+    }
+
+    /// For the sandbox: the proxy's unix socket and the port inside.
+    pub(crate) fn forward(&self) -> Option<ProxyForward> {
+        self.socket.as_ref().map(|path| ProxyForward {
+            socket: path.clone(),
+            port: PROXY_PORT,
+        })
+    }
+
+    /// The password and the listener, for the proxy that serves them (the socket is the
+    /// proxy's to remove from then on).
+    fn into_parts(mut self) -> Option<(ProxyToken, Listener)> {
+        self.socket = None;
+        Some((self.token.take()?, self.listener.take()?))
+    }
+}
+
+impl Drop for ProxyReservation {
+    fn drop(&mut self) {
+        if let Some(path) = &self.socket {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 fn bind_unix(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
     use std::os::unix::fs::PermissionsExt;
     match std::fs::remove_file(path) {

@@ -14,9 +14,7 @@ use souk_protocol::hire::HireState;
 use souk_protocol::manifest::Manifest;
 use souk_protocol::receipt::{Canceler, EntryKind, FailureCode, Usage};
 use souk_protocol::signed::Signed;
-use souk_runtime::{
-    AgentEvent, AgentProcess, Outcome, ResourceLimits, RunConfig, RuntimeError, Step,
-};
+use souk_runtime::{AgentEvent, AgentProcess, Outcome, RuntimeError, Step};
 use tokio::sync::mpsc;
 
 use super::chain::Chain;
@@ -192,41 +190,14 @@ impl Job {
                 )
                 .await;
         };
-        let package = run.package_dir().to_path_buf();
-        let mut protected = self.ctx.settings.protected.clone();
-        protected.push(self.ctx.workdir.clone());
-        if let Err(e) = crate::agent_file::check_run_paths(&run, &protected) {
-            tracing::error!(hire = %self.hire_id.short(), "refusing to run the agent: {e}");
-            return self
-                .fail(
-                    &mut chain,
-                    broken,
-                    "the agent's package is not runnable on this node".into(),
-                )
-                .await;
-        }
-        let digest = {
-            let run = run.clone();
-            tokio::task::spawn_blocking(move || run.digest()).await?
-        };
-        match digest {
-            Err(e) => {
-                tracing::warn!(hire = %self.hire_id.short(), "cannot read the agent package {}: {e}", package.display());
-                return self
-                    .fail(&mut chain, broken, "cannot read the agent package".into())
-                    .await;
-            }
-            Ok(d) if d != self.manifest.body().runtime_digest => {
-                return self
-                    .fail(
-                        &mut chain,
-                        broken,
-                        "the agent package changed since its manifest was signed; republish it"
-                            .into(),
-                    )
-                    .await;
-            }
-            Ok(_) => {}
+        if let Err(e) = launch::check_runnable(&self.ctx, &run, self.manifest.body()).await {
+            tracing::warn!(hire = %self.hire_id.short(), "refusing to run the agent: {e}");
+            let public = if e.contains("republish") {
+                "the agent package changed since its manifest was signed; republish it"
+            } else {
+                "the agent's package is not runnable on this node"
+            };
+            return self.fail(&mut chain, broken, public.into()).await;
         }
         if !resumed {
             let started = EntryKind::Started {
@@ -253,6 +224,17 @@ impl Job {
                 )
                 .await;
         }
+        // A fresh hire may take a warm process (booted before the hire, never used before).
+        let mut warm = None;
+        if !resumed && let Some(w) = self.ctx.warm.take(&self.manifest.id()) {
+            match tokio::fs::rename(&w.workdir, &self.workdir).await {
+                Ok(()) => warm = Some(w),
+                Err(e) => {
+                    tracing::warn!(hire = %self.hire_id.short(), "cannot take a warm process ({e}); starting cold");
+                    super::warm::discard(w);
+                }
+            }
+        }
         if let Err(e) = launch::prepare_dirs(&self.ctx.workdir, &self.workdir).await {
             tracing::error!(hire = %self.hire_id.short(), "cannot create the working directory {}: {e}", self.workdir.display());
             return self
@@ -263,8 +245,12 @@ impl Job {
                 )
                 .await;
         }
-        let sandbox = self.ctx.settings.sandbox.clone();
-        let isolated = sandbox.as_ref().is_some_and(|s| s.is_isolated());
+        let isolated = self
+            .ctx
+            .settings
+            .sandbox
+            .as_ref()
+            .is_some_and(|s| s.is_isolated());
         let used = launch::budget_used(&self.ctx, self.hire_id).await?;
         let sockets = launch::sockets_dir(&self.ctx.workdir);
         self.proxy = match HireProxy::start(
@@ -275,6 +261,7 @@ impl Job {
             &used,
             isolated,
             &sockets,
+            warm.as_mut().and_then(|w| w.proxy.take()),
         )
         .await
         {
@@ -295,53 +282,37 @@ impl Job {
                 .saturating_sub(now_ms())
                 .min(self.manifest.body().limits.max_duration_ms),
         );
-        let mut env = vec![
-            ("SOUK_HIRE_ID".to_owned(), self.hire_id.to_hex()),
-            (
-                "SOUK_PACKAGE_DIR".to_owned(),
-                package.to_string_lossy().into_owned(),
-            ),
-        ];
-        if !run.include.is_empty() {
-            // Where the `run.include` directories are (e.g. for Python's `sys.path`).
-            let dirs: Vec<_> = run.include.iter().map(|d| d.as_os_str()).collect();
-            env.push((
-                "SOUK_INCLUDE".to_owned(),
-                std::env::join_paths(dirs)
-                    .map(|p| p.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-            ));
+        let hex = self.hire_id.to_hex();
+        if let Some(w) = warm {
+            tracing::debug!(hire = %self.hire_id.short(), "warm start");
+            // Recorded before the agent gets its hire: a restarted node finds and stops it.
+            launch::keep_sandbox_record(&self.ctx, self.hire_id, Some(w.launched.record())).await?;
+            let mut agent = w.launched.start_for(&hex, wall, &self.input, None);
+            let ended = self.supervise(&mut chain, &mut agent).await;
+            drop(agent);
+            launch::keep_sandbox_record(&self.ctx, self.hire_id, None).await?;
+            return ended;
         }
+        let mut env = vec![("SOUK_HIRE_ID".to_owned(), hex.clone())];
+        env.extend(launch::agent_env(&run));
         if let Some(p) = &self.proxy {
             env.extend(p.env.iter().cloned());
         }
         let forward = self.proxy.as_ref().and_then(|p| p.forward.clone());
-        let cfg = RunConfig {
-            command: souk_runtime::resolve_command(&run.command, &package),
-            workdir: self.workdir.clone(),
+        let cfg = launch::run_config(
+            &self.ctx,
+            self.manifest.body(),
+            &run,
+            self.workdir.clone(),
             env,
-            wall_time: wall,
-            // A committed payload must fit a disclosure (1 MiB) with room for its framing.
-            max_line_bytes: 512 * 1024,
-            package_dir: Some(package.clone()),
-            limits: match &sandbox {
-                Some(_) => launch::limits(self.manifest.body(), &self.ctx.settings.ceilings),
-                None => ResourceLimits::NONE,
-            },
-            sandbox: sandbox.map(|s| {
-                let mut spec = s.spec;
-                spec.proxy = forward;
-                // `run.include`: hashed into the digest checked above, read-only inside.
-                spec.extra_ro_paths.extend(run.include.iter().cloned());
-                spec
-            }),
-            ..RunConfig::default()
-        };
+            forward,
+            wall,
+        );
         let start_failed = |e: RuntimeError| {
             tracing::warn!(hire = %self.hire_id.short(), "the agent could not start: {e}");
             e.public_message()
         };
-        let launched = match AgentProcess::launch(&cfg, &self.hire_id.to_hex()).await {
+        let launched = match AgentProcess::launch(&cfg, &hex).await {
             Ok(l) => l,
             Err(e) => {
                 let code = if resumed {

@@ -1,15 +1,20 @@
 //! What a provider's job needs around its agent's process, as free functions over the store
-//! and the settings: the private working directories, the record of the running sandbox (so a
-//! restarted node stops what a crash left before resuming: a hire never runs twice at once),
-//! the hire's resource limits, and the credential budget already used.
+//! and the settings: whether the package may run, the agent's environment and run config, the
+//! private working directories, the record of the running sandbox (so a restarted node stops
+//! what a crash left before resuming: a hire never runs twice at once), the hire's resource
+//! limits, and the credential budget already used. Cold starts (`job.rs`) and warm ones
+//! (`warm.rs`) start agents the same way through these.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use souk_protocol::Hash;
 use souk_protocol::manifest::Manifest;
-use souk_runtime::sandbox::kill_leftover;
-use souk_runtime::{ResourceLimits, SandboxRecord};
+use souk_runtime::sandbox::{ProxyForward, kill_leftover};
+use souk_runtime::{ResourceLimits, RunConfig, SandboxRecord};
+
+use crate::agent_file::RunSpec;
 
 use super::ctx::{Ctx, blocking};
 use super::egress::requests_used;
@@ -106,4 +111,90 @@ pub(super) async fn keep_sandbox_record(
     };
     let store = ctx.store.clone();
     blocking(move || Ok(store.put_hire_blob(&id, BLOB_SANDBOX, &bytes)?)).await
+}
+
+/// Whether `run` may run here for `manifest`: its package and includes keep clear of the
+/// node's data and work directories, and the package on disk is the one the manifest signed.
+/// The error is for the provider's log.
+pub(super) async fn check_runnable(
+    ctx: &Ctx,
+    run: &RunSpec,
+    manifest: &Manifest,
+) -> Result<(), String> {
+    let mut protected = ctx.settings.protected.clone();
+    protected.push(ctx.workdir.clone());
+    crate::agent_file::check_run_paths(run, &protected)?;
+    let digest = {
+        let run = run.clone();
+        tokio::task::spawn_blocking(move || run.digest())
+            .await
+            .map_err(|e| e.to_string())?
+    };
+    match digest {
+        Err(e) => Err(format!(
+            "cannot read the agent package {}: {e}",
+            run.package_dir().display()
+        )),
+        Ok(d) if d != manifest.runtime_digest => {
+            Err("the agent package changed since its manifest was signed; republish it".into())
+        }
+        Ok(_) => Ok(()),
+    }
+}
+
+/// The variables every agent of `run` gets besides the runtime's own: `SOUK_PACKAGE_DIR`,
+/// and `SOUK_INCLUDE` with its `run.include` directories.
+pub(super) fn agent_env(run: &RunSpec) -> Vec<(String, String)> {
+    let mut env = vec![(
+        "SOUK_PACKAGE_DIR".to_owned(),
+        run.package_dir().to_string_lossy().into_owned(),
+    )];
+    if !run.include.is_empty() {
+        // Where the `run.include` directories are (e.g. for Python's `sys.path`).
+        let dirs: Vec<_> = run.include.iter().map(|d| d.as_os_str()).collect();
+        env.push((
+            "SOUK_INCLUDE".to_owned(),
+            std::env::join_paths(dirs)
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        ));
+    }
+    env
+}
+
+/// How the agent of `run` is started for a hire (or a warm slot): in `workdir`, with `env`,
+/// the node's sandbox with the proxy `forward` and `run.include` bound read-only, the
+/// manifest's limits within the node's ceilings, and `wall` as its wall time.
+pub(super) fn run_config(
+    ctx: &Ctx,
+    manifest: &Manifest,
+    run: &RunSpec,
+    workdir: PathBuf,
+    env: Vec<(String, String)>,
+    forward: Option<ProxyForward>,
+    wall: Duration,
+) -> RunConfig {
+    let package = run.package_dir().to_path_buf();
+    let sandbox = ctx.settings.sandbox.clone();
+    RunConfig {
+        command: souk_runtime::resolve_command(&run.command, &package),
+        workdir,
+        env,
+        wall_time: wall,
+        // A committed payload must fit a disclosure (1 MiB) with room for its framing.
+        max_line_bytes: 512 * 1024,
+        package_dir: Some(package),
+        limits: match &sandbox {
+            Some(_) => limits(manifest, &ctx.settings.ceilings),
+            None => ResourceLimits::NONE,
+        },
+        sandbox: sandbox.map(|s| {
+            let mut spec = s.spec;
+            spec.proxy = forward;
+            // `run.include`: hashed into the digest checked before, read-only inside.
+            spec.extra_ro_paths.extend(run.include.iter().cloned());
+            spec
+        }),
+        ..RunConfig::default()
+    }
 }

@@ -46,6 +46,7 @@ mod state;
 mod tests;
 pub mod transport;
 pub mod view;
+mod warm;
 
 pub use actor::{HireActor, HireDeps, InboundSender};
 pub use error::HireError;
@@ -56,3 +57,4 @@ pub use record::{HireRecord, Role};
 pub use settings::{EgressSettings, HireSettings};
 pub use transport::{HireNetwork, PublicRecord, Responder, TransportError};
 pub use view::{NewHire, ReceiptsView, StepView, WorkdirView, summarize};
+pub use warm::MAX_WARM;

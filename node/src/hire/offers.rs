@@ -60,6 +60,14 @@ impl OfferBook {
         Self::default()
     }
 
+    /// The current offer of every agent.
+    pub fn current(&self) -> Vec<Offerable> {
+        self.current
+            .values()
+            .filter_map(|id| self.by_id.get(id).cloned())
+            .collect()
+    }
+
     /// Offers `offer` as its agent's current manifest. Any other id of the same agent, and
     /// every id in `previous` (the agent's persisted history), becomes a former id.
     pub fn insert(&mut self, offer: Offerable, previous: &[Hash]) {

@@ -1,10 +1,12 @@
 //! `souk mcp`: this node as a Model Context Protocol server, so that an LLM host (Claude
 //! Desktop, any MCP client) can find, hire and audit Souk agents as tools.
 //!
-//! The server speaks MCP over stdio (the `rmcp` SDK) and drives the running node through its
+//! The server speaks MCP over stdio, or Streamable HTTP on loopback ([`http`]) (the `rmcp`
+//! SDK), and drives the running node through its
 //! local API, exactly as the CLI does: it holds no state of its own, so every hire it starts
 //! is an ordinary hire of the node (it survives the MCP session, `souk hire status` shows it).
 //!
+//! - [`http`]: the Streamable HTTP transport (bearer token, loopback only).
 //! - [`server`]: the handler: server info, the tool router, resources (a hire's receipts).
 //! - [`tools`]: the tools and their parameters.
 //! - [`follow`]: waiting for a hire while it runs, with progress notifications.
@@ -12,10 +14,12 @@
 //!   prefixes).
 
 mod follow;
+mod http;
 mod node;
 mod server;
 mod tools;
 
+pub use http::{PATH as HTTP_PATH, serve_http};
 pub use server::SoukMcp;
 
 use crate::api::client::ApiClient;

@@ -34,6 +34,8 @@ pub(crate) struct Agent<'a> {
     /// Absolute package directory, if any.
     pub(crate) package_dir: Option<&'a Path>,
     pub(crate) hire_id: &'a str,
+    /// Started before its hire (a warm start): no `SOUK_HIRE_ID`.
+    pub(crate) warm: bool,
     pub(crate) extra_env: &'a [(String, String)],
     pub(crate) limits: &'a ResourceLimits,
     /// The node's `PATH`.
@@ -214,8 +216,10 @@ pub(crate) fn prepare(spec: &SandboxSpec, agent: &Agent<'_>) -> Result<Prepared,
         ("PATH".into(), path_env),
         ("HOME".into(), agent.workdir.into()),
         ("LANG".into(), "C.UTF-8".into()),
-        ("SOUK_HIRE_ID".into(), agent.hire_id.into()),
     ];
+    if !agent.warm {
+        env.push(("SOUK_HIRE_ID".into(), agent.hire_id.into()));
+    }
     env.extend(
         agent
             .extra_env
