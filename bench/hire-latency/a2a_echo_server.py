@@ -145,6 +145,10 @@ def agent_card(url: str) -> AgentCard:
 async def serve(args) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # asyncio sets TCP_NODELAY only on sockets whose proto is IPPROTO_TCP, and this one (and
+    # what it accepts) has proto 0: without the option every response stalls about 40 ms
+    # (Nagle against delayed ACKs). Accepted sockets inherit it.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(("127.0.0.1", args.port))
     port = sock.getsockname()[1]
     url = "http://127.0.0.1:%d/" % port

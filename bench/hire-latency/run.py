@@ -460,8 +460,12 @@ def start_a2a_server(children: Children, root: Path, mode: str):
         if ready:
             chunk = os.read(p.stdout.fileno(), 256)
             if not chunk:
-                children.check_running(p)
-                p.wait(timeout=5)
+                try:
+                    p.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    raise BenchError(
+                        "the A2A %s server closed its stdout without saying where it listens" % mode
+                    ) from None
                 children.check_running(p)
             line += chunk
         else:

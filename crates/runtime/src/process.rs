@@ -496,6 +496,7 @@ impl AgentProcess {
 
     /// Records the final message; the agent now has `kill_grace` to close stdout and exit.
     fn finish(&mut self, outcome: Outcome) {
+        tracing::debug!(target: "souk_runtime::agent", hire = %self.hire_id, "final message");
         self.awaiting_answer = false;
         self.writer = None; // closes stdin once queued lines are written
         self.pending = Some((outcome, Instant::now() + self.kill_grace));

@@ -233,8 +233,14 @@ impl Follower {
                 }) => {
                     backoff = FIRST_BACKOFF;
                     let had_output = output.is_some();
-                    match self.absorb(&mut verifier, entries, disclosures).await {
-                        Ok(()) => gaps = 0,
+                    match self
+                        .absorb(&mut verifier, entries, disclosures, output)
+                        .await
+                    {
+                        Ok(stored) => {
+                            gaps = 0;
+                            have_output |= stored;
+                        }
                         // Entries that skip ahead: ask again from where we are, a few times.
                         Err(Absorb::Gap(why)) if gaps < 3 => {
                             gaps += 1;
@@ -249,23 +255,6 @@ impl Follower {
                     }
                     if verifier.state().is_terminal() && !had_output {
                         fetched_without_output += 1;
-                    }
-                    let output_hash = match verifier.head().map(|h| &h.body().kind) {
-                        Some(EntryKind::Completed { output_hash, .. }) => Some(*output_hash),
-                        _ => None,
-                    };
-                    if let (Some(out), Some(output_hash)) = (output, output_hash) {
-                        if Hash::digest(&out) != output_hash {
-                            return Err(Stop::Provider(
-                                "the provider sent an output that does not match the completed entry's hash".into(),
-                            ));
-                        }
-                        let store = self.ctx.store.clone();
-                        let id = self.hire_id;
-                        blocking(move || Ok(store.put_hire_blob(&id, BLOB_OUTPUT, &out)?)).await?;
-                        have_output = true;
-                        let r = self.record.clone();
-                        self.save(r).await?;
                     }
                 }
                 Ok(HireReply::Error { code, message }) => match code {
@@ -350,12 +339,17 @@ impl Follower {
     /// (one disk sync per page, not per entry). A broken entry ends the page: what came
     /// before it is still stored, then the error is reported. If storing fails, the verifier
     /// is rebuilt from the store (the entries were not kept) and the failure is local.
+    ///
+    /// `output`, when the page ends the chain `completed`, is checked against the entry's
+    /// output hash and stored **before** the page, so that whoever sees the hire completed can
+    /// read its output. Returns whether it was stored.
     async fn absorb(
         &mut self,
         verifier: &mut ChainVerifier,
         entries: Vec<Vec<u8>>,
         disclosures: Vec<Disclosure>,
-    ) -> Result<(), Absorb> {
+        output: Option<Vec<u8>>,
+    ) -> Result<bool, Absorb> {
         let before = verifier.next_seq();
         let mut record = self.record.clone();
         let mut batch: Vec<(u64, Vec<u8>, Option<Vec<u8>>)> = Vec::new();
@@ -435,11 +429,38 @@ impl Follower {
             });
             batch.push((seq, raw, stored));
         }
-        if !batch.is_empty() {
+        let output_hash = match verifier.head().map(|h| &h.body().kind) {
+            Some(EntryKind::Completed { output_hash, .. }) => Some(*output_hash),
+            _ => None,
+        };
+        let output = match (output, output_hash) {
+            (Some(out), Some(h)) if Hash::digest(&out) != h => {
+                return Err(Absorb::Stop(Stop::Provider(
+                    "the provider sent an output that does not match the completed entry's hash"
+                        .into(),
+                )));
+            }
+            (Some(out), Some(_)) => Some(out),
+            _ => None,
+        };
+        let has_output = output.is_some();
+        if batch.is_empty() {
+            if let Some(out) = output {
+                let store = self.ctx.store.clone();
+                let id = self.hire_id;
+                blocking(move || Ok(store.put_hire_blob(&id, BLOB_OUTPUT, &out)?)).await?;
+                let r = self.record.clone();
+                self.save(r).await?;
+            }
+        } else {
             let store = self.ctx.store.clone();
             let id = self.hire_id;
             let rec = record.to_bytes();
             let stored = blocking(move || {
+                // The output first: a hire shown completed has its output.
+                if let Some(out) = &output {
+                    store.put_hire_blob(&id, BLOB_OUTPUT, out)?;
+                }
                 let items: Vec<souk_store::ReceiptItem<'_>> = batch
                     .iter()
                     .map(|(seq, e, p)| (*seq, e.as_slice(), p.as_deref()))
@@ -461,7 +482,7 @@ impl Follower {
         }
         match failure {
             Some(f) => Err(f),
-            None => Ok(()),
+            None => Ok(has_output),
         }
     }
 }

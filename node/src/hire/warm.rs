@@ -11,7 +11,8 @@
 //! is the slot's path, and the placeholders of every credential slot of its manifest are set
 //! (the proxy refuses the slots the client did not grant, as always).
 //!
-//! [`maintain`] keeps the pools filled (one launch at a time, off the actor) and drops
+//! [`maintain`] keeps the pools filled (one launch at a time, off the actor, a successor as
+//! soon as a process is taken) and drops
 //! processes of manifests no longer offered; [`WarmPool::take`] hands one to a job.
 
 use std::collections::HashMap;
@@ -49,6 +50,8 @@ pub(crate) struct WarmSlot {
 #[derive(Default)]
 pub(crate) struct WarmPool {
     slots: Mutex<HashMap<Hash, Vec<WarmSlot>>>,
+    /// Wakes [`maintain`] when a process was taken, to boot its successor at once.
+    taken: tokio::sync::Notify,
 }
 
 impl WarmPool {
@@ -75,6 +78,7 @@ impl WarmPool {
         for slot in dead {
             discard(slot);
         }
+        self.taken.notify_one();
         found
     }
 
@@ -136,6 +140,7 @@ pub(crate) async fn maintain(ctx: Ctx, stop: CancellationToken) {
         tokio::select! {
             () = stop.cancelled() => break,
             _ = tick.tick() => {}
+            () = ctx.warm.taken.notified() => {}
         }
         let offers: Vec<Offerable> = with_book(&ctx.offers, |b| b.current());
         let now_ms = crate::now_ms();
@@ -151,21 +156,21 @@ pub(crate) async fn maintain(ctx: Ctx, stop: CancellationToken) {
                 continue;
             }
             let want = offer.run.warm.min(MAX_WARM) as usize;
-            if ctx.warm.ready(&id) >= want {
-                continue;
-            }
-            let made = tokio::select! {
-                () = stop.cancelled() => break,
-                made = launch_warm(&ctx, offer) => made,
-            };
-            match made {
-                Ok(slot) => {
-                    failed.remove(&id);
-                    ctx.warm.put(id, slot);
-                }
-                Err(e) => {
-                    tracing::warn!(agent = %offer.manifest.body().name, "cannot keep a warm process: {e}");
-                    failed.insert(id, tokio::time::Instant::now());
+            while ctx.warm.ready(&id) < want {
+                let made = tokio::select! {
+                    () = stop.cancelled() => break,
+                    made = launch_warm(&ctx, offer) => made,
+                };
+                match made {
+                    Ok(slot) => {
+                        failed.remove(&id);
+                        ctx.warm.put(id, slot);
+                    }
+                    Err(e) => {
+                        tracing::warn!(agent = %offer.manifest.body().name, "cannot keep a warm process: {e}");
+                        failed.insert(id, tokio::time::Instant::now());
+                        break;
+                    }
                 }
             }
         }
