@@ -8,6 +8,7 @@
 //! Every node is a `souk node run` process with its own data directory; every action is the
 //! `souk` command a person would type. See testnet/README.md.
 
+mod conformance;
 mod demo;
 mod locate;
 mod manage;
@@ -43,6 +44,10 @@ enum Command {
     Status(manage::StatusArgs),
     /// Stop a network started with `up`: SIGTERM, then SIGKILL after 5 s. Keeps the logs.
     Down(manage::DownArgs),
+    /// Check a node over the wire against spec/ (transport, gossip admission, sync, search,
+    /// and with --data-dir the hire protocol) and print a table naming each spec rule.
+    /// Exit status 0 only if no check failed.
+    Conformance(conformance::ConformanceArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +57,7 @@ fn main() -> ExitCode {
         Command::Up(args) => manage::up(cli.souk, &args),
         Command::Status(args) => manage::status(cli.souk, &args),
         Command::Down(args) => manage::down(&args),
+        Command::Conformance(args) => conformance::run(&args),
     };
     match result {
         Ok(code) => code,

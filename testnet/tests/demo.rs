@@ -343,3 +343,54 @@ fn up_status_down() {
     assert_eq!(stopped, 3, "{report}");
     wait_dead(&pids);
 }
+
+/// The conformance kit against our own nodes (`up` with a full and a light node): every
+/// check passes, on both roles, and each row names a spec rule.
+#[test]
+fn conformance_kit_passes_against_the_reference_node() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let dir = tmp.path().join("net");
+    let dir_arg = dir.display().to_string();
+    let up = testnet(&[
+        "up", "--nodes", "1", "--light", "1", "--dir", &dir_arg, "--json",
+    ]);
+    let state: serde_json::Value = serde_json::from_str(assert_ok("up", &up).trim())
+        .unwrap_or_else(|e| panic!("`up --json` printed no JSON: {e}"));
+    let mut results = Vec::new();
+    for node in state["nodes"].as_array().cloned().unwrap_or_default() {
+        let addr = node["addrs"][0].as_str().unwrap_or_default().to_owned();
+        let data = node["data_dir"].as_str().unwrap_or_default().to_owned();
+        let out = testnet(&[
+            "conformance",
+            "--node",
+            &addr,
+            "--data-dir",
+            &data,
+            "--json",
+        ]);
+        let said = assert_ok("conformance", &out);
+        let report: serde_json::Value = serde_json::from_str(&said)
+            .unwrap_or_else(|e| panic!("conformance printed no JSON ({e}): {said}"));
+        let rows = report["rows"].as_array().cloned().unwrap_or_default();
+        assert!(
+            rows.iter()
+                .all(|r| r["result"] != "fail"
+                    && r["rule"].as_str().is_some_and(|s| s.contains(".md"))),
+            "{report}"
+        );
+        results.push((node["mode"].as_str().unwrap_or_default().to_owned(), rows));
+    }
+    let down = testnet(&["down", "--dir", &dir_arg]);
+    assert_ok("down", &down);
+    let passed = |mode: &str| {
+        results
+            .iter()
+            .filter(|(m, _)| m == mode)
+            .flat_map(|(_, rows)| rows.iter())
+            .filter(|r| r["result"] == "pass")
+            .count()
+    };
+    // Full: transport 5, gossip 11, sync 4, search 2, hire 8; light: transport 6, hire 8.
+    assert!(passed("full") >= 30, "{results:?}");
+    assert!(passed("light") >= 14, "{results:?}");
+}
