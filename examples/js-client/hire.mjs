@@ -141,9 +141,9 @@ async function main() {
   const reason = args.reason ?? '';
   if (Buffer.byteLength(reason) > 512) usage('--reason: at most 512 bytes');
   const answers = (args.answer ?? []).map((a, i) => parseJsonBytes(new TextEncoder().encode(a), `--answer #${i + 1}`));
-  // The provider records {"answer":…,"type":"answer"} (26 bytes more) and refuses a payload
+  // The provider records {"answer":…,"type":"answer"} (27 bytes more) and refuses a payload
   // over 1 MiB. Its canonical JSON may differ in length from the text sent (hiring.md, Answer).
-  for (const a of answers) if (a.length + 26 > T.LIMITS.disclosure) usage('--answer: too large to be recorded (1 MiB)');
+  for (const a of answers) if (a.length + 27 > T.LIMITS.disclosure) usage('--answer: too large to be recorded (1 MiB)');
 
   let provider;
   try {

@@ -351,6 +351,16 @@ pub fn read_bounded(path: &Path, limit: u64, what: &'static str) -> Result<Strin
     })
 }
 
+/// A host as the egress proxy, grants and rule R10 compare it: lowercase, without `:443`
+/// (manifest.md "Port 443": `name:443` would never match a call).
+fn host_key(h: &str) -> String {
+    let h = h.to_ascii_lowercase();
+    match h.strip_suffix(":443") {
+        Some(name) => name.to_owned(),
+        None => h,
+    }
+}
+
 /// Checks an agent name (rule M2: 1-64 bytes of `a-z`, `0-9`, `-`, not starting or ending
 /// with `-`), with an error that quotes it and states the rule.
 pub fn check_agent_name(name: &str) -> Result<(), String> {
@@ -491,7 +501,7 @@ impl AgentSpec {
         let mut capabilities = f.capabilities.clone();
         capabilities.sort();
         capabilities.dedup();
-        let mut hosts = f.hosts.clone();
+        let mut hosts: Vec<String> = f.hosts.iter().map(|h| host_key(h)).collect();
         hosts.sort();
         hosts.dedup();
         let mut tools: Vec<(String, String)> = f
@@ -516,7 +526,7 @@ impl AgentSpec {
                     )));
                 }
             };
-            let mut hosts = c.hosts.clone();
+            let mut hosts: Vec<String> = c.hosts.iter().map(|h| host_key(h)).collect();
             hosts.sort();
             hosts.dedup();
             credentials.push(SlotSpec {
@@ -725,6 +735,13 @@ mod tests {
         assert_eq!(spec.name, "csv-analyst");
         assert!(spec.capabilities.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(spec.runtime_digest.len(), 64);
+    }
+
+    #[test]
+    fn hosts_are_written_in_the_spelling_calls_are_compared_in() {
+        assert_eq!(host_key("API.Example.com:443"), "api.example.com");
+        assert_eq!(host_key("b.test:8443"), "b.test:8443");
+        assert_eq!(host_key("c.test"), "c.test");
     }
 
     #[test]

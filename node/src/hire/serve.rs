@@ -347,7 +347,9 @@ async fn store_contract(
                 "the input does not match the request's commitment".into(),
             ));
         }
-        if serde_json::from_slice::<serde::de::IgnoredAny>(&input).is_err() {
+        // Read as the answer is (hiring.md accept check 8): UTF-8 checked inside strings, no
+        // lone surrogate, no number out of range, nesting of at most 127 levels.
+        if serde_json::from_slice::<serde_json::Value>(&input).is_err() {
             return Err((CallError::BadCall, "the job input must be JSON".into()));
         }
         crate::schema::check_input_bytes(&offer.manifest.body().input_schema, &input)

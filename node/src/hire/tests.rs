@@ -293,6 +293,46 @@ async fn an_input_that_does_not_match_its_commitment_is_refused_and_nothing_stor
     );
 }
 
+/// Accept check 8: inputs that only a lenient reader takes (invalid UTF-8 inside a string, an
+/// escaped lone surrogate, a number out of range, nesting beyond 127 levels) are refused, even
+/// when they match their commitment, and nothing is stored.
+#[tokio::test]
+async fn an_input_the_node_cannot_read_as_json_is_refused() {
+    let p = provider(4).await;
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    let inputs: Vec<Vec<u8>> = vec![
+        b"{\"csv\":\"\xff\xfe\"}".to_vec(),
+        br#"{"csv":"\ud800"}"#.to_vec(),
+        br#"{"n":1e400}"#.to_vec(),
+        deep.into_bytes(),
+    ];
+    for (i, input) in inputs.iter().enumerate() {
+        let client = Keypair::from_seed(&[40 + i as u8; 32]);
+        let salt = [9; 32];
+        let contract = p.contract(&client, input, &salt).await;
+        let reply = p
+            .call(
+                &client,
+                HireCall::Accept {
+                    contract: contract.to_bytes(),
+                    input: input.clone(),
+                    salt,
+                    credentials: Vec::new(),
+                },
+            )
+            .await;
+        assert_eq!(
+            error_code(&reply),
+            Some(CallError::BadCall),
+            "input {i}: {reply:?}"
+        );
+    }
+    assert_eq!(
+        p.store.list_hires().unwrap_or_else(|e| panic!("{e}")).len(),
+        0
+    );
+}
+
 /// The provider's signed decline reason, or `None` for any other reply.
 fn decline_reason(reply: &HireReply) -> Option<DeclineReason> {
     match reply {
