@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use common::{
     Rng, Tuning, cpu_time, env_or, ms, quantile, shutdown, start_network, wait_connected,
 };
-use souk_node::service::NodeEvent;
+use souk_node::service::{NodeEvent, Stamped};
 use souk_node::testkit::settled_hire;
 use souk_protocol::Hash;
 use souk_protocol::hire::Verdict;
@@ -119,7 +119,10 @@ async fn run() {
             tokio::spawn(async move {
                 loop {
                     match rx.recv().await {
-                        Ok(NodeEvent::OutcomeAdmitted { hire_id, .. }) => {
+                        Ok(Stamped {
+                            event: NodeEvent::OutcomeAdmitted { hire_id, .. },
+                            ..
+                        }) => {
                             let now = Instant::now();
                             if let Ok(mut s) = seen.lock() {
                                 s[i].entry(hire_id).or_insert(now);

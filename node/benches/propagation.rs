@@ -29,7 +29,7 @@ use common::{
     BenchNode, Rng, Tuning, agent, cpu_time, env_or, load_average, mib, ms, peer_counts, quantile,
     reset_peak_rss, runqueue_wait, shutdown, start_network, status_kib, wait_connected,
 };
-use souk_node::service::{NodeEvent, Via};
+use souk_node::service::{NodeEvent, Stamped, Via};
 use souk_protocol::Hash;
 use tokio::sync::{broadcast, mpsc};
 
@@ -179,7 +179,10 @@ async fn run(
         tokio::spawn(async move {
             loop {
                 match events.recv().await {
-                    Ok(NodeEvent::ManifestAdmitted { id, via }) => {
+                    Ok(Stamped {
+                        event: NodeEvent::ManifestAdmitted { id, via, .. },
+                        ..
+                    }) => {
                         let at = Instant::now();
                         if tx
                             .send(Seen {

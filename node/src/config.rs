@@ -29,6 +29,8 @@ pub struct Config {
     pub bootstrap: Vec<String>,
     /// Local API address; must be a loopback address (port 0 picks a free port).
     pub api: String,
+    /// Address of the Prometheus endpoint (`GET /metrics`, no authentication); empty: off.
+    pub metrics: String,
     /// redb cache size in MiB.
     pub cache_size_mib: u64,
     /// Most established libp2p connections.
@@ -166,6 +168,7 @@ impl Config {
             ],
             bootstrap: Vec::new(),
             api: "127.0.0.1:0".into(),
+            metrics: String::new(),
             cache_size_mib: if light { 4 } else { 64 },
             max_connections: if light { 32 } else { 128 },
             target_peers: if light { 16 } else { 32 },
@@ -236,6 +239,7 @@ impl Config {
                 ),
             ));
         }
+        self.check_metrics(api).map_err(|e| bad("metrics", e))?;
         for a in &self.listen {
             a.parse::<libp2p::Multiaddr>()
                 .map_err(|e| bad("listen", format!("{a:?} is not a multiaddr: {e}")))?;
@@ -330,6 +334,39 @@ impl Config {
         })
     }
 
+    /// The Prometheus endpoint's address, if it is on: `metrics` parsed and checked against
+    /// the API address.
+    fn check_metrics(&self, api: SocketAddr) -> Result<Option<SocketAddr>, String> {
+        let text = self.metrics.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        let addr: SocketAddr = text.parse().map_err(|_| {
+            format!(
+                "{text:?} is not an ip:port address (e.g. \"127.0.0.1:9464\"; empty turns the endpoint off)"
+            )
+        })?;
+        let ip = addr.ip();
+        let broadcast = matches!(ip, std::net::IpAddr::V4(v4) if v4.is_broadcast());
+        if ip.is_multicast() || broadcast {
+            return Err(format!(
+                "{addr} is a multicast or broadcast address: give an address of this machine (127.0.0.1 recommended)"
+            ));
+        }
+        if addr.port() != 0 && addr.port() == api.port() && (ip == api.ip() || ip.is_unspecified())
+        {
+            return Err(format!(
+                "{addr} is the address of the local API (api = {api}): give the endpoint its own port"
+            ));
+        }
+        Ok(Some(addr))
+    }
+
+    /// The Prometheus endpoint's address (validated), or `None` when it is off.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.check_metrics(self.api_addr()).ok().flatten()
+    }
+
     /// The API address (validated).
     pub fn api_addr(&self) -> SocketAddr {
         self.api
@@ -368,6 +405,11 @@ bootstrap = []
 # The local control API (HTTP + JSON, bearer token in api.token). Loopback only;
 # port 0 picks a free port, written to api.addr while the node runs.
 api = "{api}"
+
+# The Prometheus endpoint (GET /metrics, OpenMetrics text; docs/metrics.md), e.g.
+# "127.0.0.1:9464". Empty: off. It has NO authentication: anyone who can reach the address
+# reads the node's metrics, so keep it on loopback unless a firewall guards it.
+metrics = ""
 
 # redb page cache, MiB. Light nodes want little.
 cache_size_mib = {cache}
@@ -484,5 +526,36 @@ mod tests {
         assert!(public_api.is_some_and(|m| m.contains("loopback")));
         let bad_mode = Config::parse("mode = \"heavy\"\n", "c.toml");
         assert!(bad_mode.is_err());
+    }
+
+    #[test]
+    fn the_metrics_endpoint_is_off_by_default_and_checked() {
+        assert_eq!(Config::for_mode(Mode::Full).metrics_addr(), None);
+        let on = Config::parse("metrics = \"127.0.0.1:9464\"\n", "c.toml")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            on.metrics_addr(),
+            Some(SocketAddr::from(([127, 0, 0, 1], 9464)))
+        );
+        // Any address the operator gives, port 0 included.
+        for ok in ["0.0.0.0:9464", "[::1]:0", "127.0.0.1:0"] {
+            let c = Config::parse(&format!("metrics = {ok:?}\n"), "c.toml");
+            assert!(c.is_ok(), "{ok}: {:?}", c.err());
+        }
+        let refused = |text: &str, want: &str| {
+            let e = Config::parse(text, "c.toml")
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains("metrics") && e.contains(want), "{text}: {e:?}");
+        };
+        refused("metrics = \"localhost\"\n", "not an ip:port");
+        refused("metrics = \"9464\"\n", "not an ip:port");
+        refused("metrics = \"224.0.0.1:9464\"\n", "multicast");
+        refused("metrics = \"255.255.255.255:9464\"\n", "broadcast");
+        refused(
+            "api = \"127.0.0.1:4711\"\nmetrics = \"127.0.0.1:4711\"\n",
+            "local API",
+        );
     }
 }

@@ -10,6 +10,7 @@
 //!   config.toml        0644  settings, see `config.rs`
 //!   souk.redb                the store (`crates/store`, `spec/store.md`)
 //!   api.addr                 ip:port of the running node's API (removed at clean shutdown)
+//!   node.pid                 process id of the running node (removed at clean shutdown)
 //! ```
 //! Secrets are read into zeroizing buffers and never logged.
 
@@ -38,6 +39,8 @@ pub const CONFIG_FILE: &str = "config.toml";
 pub const DB_FILE: &str = "souk.redb";
 /// Address of the running API.
 pub const API_ADDR_FILE: &str = "api.addr";
+/// The running node's process id (removed at clean shutdown).
+pub const PID_FILE: &str = "node.pid";
 
 /// A problem with the data directory.
 #[derive(Debug, thiserror::Error)]
@@ -274,9 +277,24 @@ impl DataDir {
             .and_then(|s| s.trim().parse().ok())
     }
 
-    /// Removes `api.addr` (clean shutdown).
+    /// Removes `api.addr` and `node.pid` (clean shutdown).
     pub fn clear_api_addr(&self) {
         let _ = std::fs::remove_file(self.path(API_ADDR_FILE));
+        let _ = std::fs::remove_file(self.path(PID_FILE));
+    }
+
+    /// Records the running node's process id (for tools that stop or watch it).
+    pub fn write_pid(&self) -> Result<(), DataDirError> {
+        let path = self.path(PID_FILE);
+        std::fs::write(&path, format!("{}\n", std::process::id())).map_err(io_err(&path))
+    }
+
+    /// The process id the last node started here recorded (it may have died since: a node
+    /// killed without a clean shutdown leaves the file).
+    pub fn pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.path(PID_FILE))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
     }
 }
 

@@ -14,7 +14,7 @@
 //! [`publisher`] (signing and re-announcing local agents), [`storage`] (the store worker
 //! thread), [`store_file`] (opening a data directory's store, refusing a lost one), [`service`] (the event loop and its handle), [`hire`] (the hire actor: both sides
 //! of every hire), [`api`] (local HTTP API and client), [`fd_limit`] (the descriptor budget),
-//! [`metrics`]; `testkit` (feature
+//! [`metrics`] (counters, gauges, histograms, the Prometheus endpoint); `testkit` (feature
 //! `test-utils`) is the harness shared by tests and benches.
 
 pub mod a2a;

@@ -8,8 +8,10 @@
 //! which peers serve again through sync; a full queue drops them and counts it.
 //! Agent writes carry a reply channel and are acknowledged only once durable, so
 //! `souk agent publish` never reports a state that a crash could lose.
+//! Each operation's time is measured into `souk_store_op_seconds{op}` ([`StoreOp::name`]).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use souk_store::{ManifestWrite, OutboxKind, ReputationWrite, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
@@ -98,6 +100,24 @@ pub enum StoreOp {
     Flush(oneshot::Sender<Result<(), StoreError>>),
 }
 
+impl StoreOp {
+    /// The operation's `op` label in `souk_store_op_seconds` (`checkpoint` times the disk
+    /// sync a [`StoreOp::Checkpoint`] makes, when it makes one).
+    pub fn name(&self) -> &'static str {
+        match self {
+            StoreOp::WriteManifests(_) => "write_manifests",
+            StoreOp::WriteReputation(_) => "write_reputation",
+            StoreOp::PutOutgoing { .. } => "put_outgoing",
+            StoreOp::RemoveExpired(_) => "remove_expired",
+            StoreOp::PutAgent { .. } => "put_agent",
+            StoreOp::RemoveAgent { .. } => "remove_agent",
+            StoreOp::PutState { .. } => "put_state",
+            StoreOp::Checkpoint => "checkpoint",
+            StoreOp::Flush(_) => "flush",
+        }
+    }
+}
+
 /// What applying one operation did to durability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Effect {
@@ -121,13 +141,21 @@ pub fn spawn(store: Arc<Store>, metrics: Arc<Metrics>) -> std::io::Result<Worker
             let mut dirty = false;
             while let Some(op) = rx.blocking_recv() {
                 let checkpoint = matches!(op, StoreOp::Checkpoint);
-                match apply(&store, &metrics, op) {
+                let (name, started) = (op.name(), Instant::now());
+                let effect = apply(&store, &metrics, op);
+                if !checkpoint {
+                    metrics.store_op(name, started.elapsed());
+                }
+                match effect {
                     Effect::Clean => {}
                     Effect::Deferred => dirty = true,
                     Effect::Synced => dirty = false,
                 }
                 if dirty && checkpoint {
-                    match store.flush() {
+                    let started = Instant::now();
+                    let flushed = store.flush();
+                    metrics.store_op(name, started.elapsed());
+                    match flushed {
                         Ok(()) => dirty = false,
                         Err(e) => {
                             metrics.store_errors.inc();

@@ -4,6 +4,8 @@
 //!   accept it, export and verify its receipts, narrating every step; then stop everything.
 //! - `up`, `status`, `down`: a network left running in the background, described by
 //!   `DIR/testnet.json`, to use with the normal `souk` CLI.
+//! - `run SCENARIO.toml`: a scenario with a workload, faults on a timeline and assertions,
+//!   measured from the nodes' event streams; writes a report with plots.
 //!
 //! Every node is a `souk node run` process with its own data directory; every action is the
 //! `souk` command a person would type. See testnet/README.md.
@@ -13,7 +15,10 @@ mod demo;
 mod locate;
 mod manage;
 mod network;
+mod nodes;
 mod procs;
+mod report;
+mod scenario;
 mod souk;
 
 use std::path::PathBuf;
@@ -44,6 +49,19 @@ enum Command {
     Status(manage::StatusArgs),
     /// Stop a network started with `up`: SIGTERM, then SIGKILL after 5 s. Keeps the logs.
     Down(manage::DownArgs),
+    /// Stop one node of a network started with `up` (SIGTERM, then SIGKILL after 5 s).
+    Stop(nodes::NodeArgs),
+    /// Kill one node of a network started with `up` with SIGKILL (no clean shutdown).
+    Kill(nodes::NodeArgs),
+    /// Start a stopped or killed node of a network started with `up` again (same data,
+    /// port and bootstrap peers).
+    Start(nodes::NodeArgs),
+    /// Print a node's log; with -f keep printing what it writes.
+    Logs(nodes::LogsArgs),
+    /// Run a scenario (network, workload, faults on a timeline, assertions) on real
+    /// processes and write its report (report.json, plots, report.md). Exit status 0 only
+    /// if every assertion held. Scenarios: testnet/scenarios/.
+    Run(scenario::RunArgs),
     /// Check a node over the wire against spec/ (transport, gossip admission, sync, search,
     /// and with --data-dir the hire protocol) and print a table naming each spec rule.
     /// Exit status 0 only if no check failed.
@@ -58,6 +76,11 @@ fn main() -> ExitCode {
         Command::Status(args) => manage::status(cli.souk, &args),
         Command::Down(args) => manage::down(&args),
         Command::Conformance(args) => conformance::run(&args),
+        Command::Run(args) => scenario::run(cli.souk, &args),
+        Command::Stop(args) => nodes::stop(&args, false),
+        Command::Kill(args) => nodes::stop(&args, true),
+        Command::Start(args) => nodes::start(cli.souk, &args),
+        Command::Logs(args) => nodes::logs(&args),
     };
     match result {
         Ok(code) => code,

@@ -14,7 +14,7 @@ use crate::procs;
 use crate::souk::{SearchHit, Souk, short};
 
 /// The default network directory.
-const DEFAULT_DIR: &str = ".souk-testnet";
+pub(crate) const DEFAULT_DIR: &str = ".souk-testnet";
 
 /// Which agents `up` publishes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -86,7 +86,7 @@ pub(crate) fn up(souk: Option<PathBuf>, args: &UpArgs) -> anyhow::Result<ExitCod
         let alive = old
             .nodes
             .iter()
-            .filter(|n| procs::souk_alive(n.pid))
+            .filter(|n| crate::nodes::live_pid(n).is_some())
             .count();
         if alive > 0 {
             anyhow::bail!(
@@ -318,7 +318,8 @@ pub(crate) fn status(souk: Option<PathBuf>, args: &StatusArgs) -> anyhow::Result
     let souk = Souk { bin };
     let mut rows = Vec::new();
     for n in &state.nodes {
-        let alive = procs::souk_alive(n.pid);
+        let pid = crate::nodes::live_pid(n);
+        let alive = pid.is_some();
         let (info, error) = if alive {
             match souk.info(&n.data_dir) {
                 Ok(i) => (Some(i), None),
@@ -332,7 +333,7 @@ pub(crate) fn status(souk: Option<PathBuf>, args: &StatusArgs) -> anyhow::Result
             mode: info
                 .as_ref()
                 .map_or_else(|| n.mode.clone(), |i| i.mode.clone()),
-            pid: n.pid,
+            pid: pid.unwrap_or(n.pid),
             alive,
             peers: info.as_ref().map(|i| i.peers.len()),
             manifests: info.as_ref().map(|i| i.manifests),
@@ -397,7 +398,7 @@ pub(crate) fn down(args: &DownArgs) -> anyhow::Result<ExitCode> {
     let pids: Vec<(String, u32)> = state
         .nodes
         .iter()
-        .map(|n| (n.name.clone(), n.pid))
+        .map(|n| (n.name.clone(), crate::nodes::live_pid(n).unwrap_or(n.pid)))
         .collect();
     let report = procs::terminate_pids(&pids);
     let path = args.dir.join(STATE_FILE);

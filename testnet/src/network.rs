@@ -100,6 +100,17 @@ pub(crate) struct Network {
     pub(crate) nodes: Vec<NodeRecord>,
 }
 
+/// The TCP port of a multiaddr (`/ip4/…/tcp/PORT/…`).
+pub(crate) fn port_of(addr: &str) -> Option<u16> {
+    let mut parts = addr.split('/');
+    while let Some(p) = parts.next() {
+        if p == "tcp" {
+            return parts.next()?.parse().ok();
+        }
+    }
+    None
+}
+
 /// A free TCP port on 127.0.0.1 (free when asked; the node binds it right after).
 pub(crate) fn free_port() -> anyhow::Result<u16> {
     let l = TcpListener::bind("127.0.0.1:0").context("cannot find a free port on 127.0.0.1")?;
@@ -230,6 +241,46 @@ impl Network {
             bootstrap: bootstrap.to_vec(),
             agents: Vec::new(),
         });
+        Ok(())
+    }
+
+    /// Starts node `name` again (after a kill or stop): same data directory, same listen
+    /// port, same bootstrap peers; its log is appended to. Returns at once.
+    pub(crate) fn respawn(&mut self, name: &str) -> anyhow::Result<()> {
+        let n = self.node(name)?.clone();
+        let port = n.addrs.first().and_then(|a| port_of(a)).unwrap_or(0);
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&n.log)
+            .with_context(|| format!("cannot open {}", n.log.display()))?;
+        let err = log
+            .try_clone()
+            .with_context(|| format!("cannot open {}", n.log.display()))?;
+        let listen = format!("/ip4/127.0.0.1/tcp/{port}");
+        let mut args = vec![
+            "node",
+            "run",
+            "--listen",
+            listen.as_str(),
+            "--api",
+            "127.0.0.1:0",
+        ];
+        for b in &n.bootstrap {
+            args.push("--bootstrap");
+            args.push(b);
+        }
+        if !n.is_full() {
+            args.push("--light");
+        }
+        // The old api.addr and node.pid name the dead process: a wait must not read them.
+        let _ = std::fs::remove_file(n.data_dir.join("api.addr"));
+        let mut cmd = self.souk.command(Some(&n.data_dir), &args);
+        cmd.stdout(log).stderr(err);
+        let pid = procs::spawn(name, &mut cmd)?;
+        if let Some(rec) = self.nodes.iter_mut().find(|r| r.name == name) {
+            rec.pid = pid;
+        }
         Ok(())
     }
 

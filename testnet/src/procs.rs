@@ -117,6 +117,37 @@ pub(crate) fn exit_status(name: &str) -> Option<std::process::ExitStatus> {
     p.child.try_wait().ok().flatten()
 }
 
+/// Stops the supervised process `name` and forgets it: SIGKILL at once (`hard`), else
+/// SIGTERM and up to [`GRACE`] before SIGKILL. Returns how long it took to exit, or `None`
+/// when no such process was running.
+pub(crate) fn stop_one(name: &str, hard: bool) -> Option<Duration> {
+    let proc_ = {
+        let mut sup = lock();
+        let i = sup.procs.iter().position(|p| p.name == name)?;
+        sup.procs.swap_remove(i)
+    };
+    let mut child = proc_.child;
+    let started = Instant::now();
+    if matches!(child.try_wait(), Ok(Some(_))) {
+        return None;
+    }
+    if hard {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Some(started.elapsed());
+    }
+    signal(child.id(), "TERM");
+    while started.elapsed() < GRACE {
+        if !matches!(child.try_wait(), Ok(None)) {
+            return Some(started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    Some(started.elapsed())
+}
+
 /// Forgets every supervised process without stopping it: they outlive this program.
 pub(crate) fn detach() {
     let mut sup = lock();

@@ -123,6 +123,11 @@ impl ApiClient {
         Self { addr, token, agent }
     }
 
+    /// The API's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
@@ -215,6 +220,42 @@ impl ApiClient {
             return Err(api_error(status, &body));
         }
         Ok(body)
+    }
+
+    /// Opens the node's event stream (`GET /v1/events`, NDJSON), optionally only `types`
+    /// (comma-separated). Returns a reader of its lines; the first is `subscribed`. The read
+    /// blocks until the next event (a heartbeat comes every 15 s) and ends when the node
+    /// stops.
+    pub fn events(&self, types: Option<&str>) -> Result<impl std::io::BufRead, ClientError> {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .timeout_recv_response(Some(Duration::from_secs(30)))
+            .build()
+            .new_agent();
+        let path = match types {
+            Some(t) => format!("/v1/events?types={}", query_encode(t)),
+            None => "/v1/events".to_owned(),
+        };
+        let r = agent
+            .get(self.url(&path))
+            .header("Authorization", self.auth())
+            .call();
+        let mut resp = r.map_err(|e| ClientError::Unreachable {
+            addr: self.addr,
+            reason: e.to_string(),
+        })?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp
+                .body_mut()
+                .with_config()
+                .limit(1 << 16)
+                .read_to_vec()
+                .unwrap_or_default();
+            return Err(api_error(status, &body));
+        }
+        Ok(std::io::BufReader::new(resp.into_body().into_reader()))
     }
 
     /// DELETE a resource.

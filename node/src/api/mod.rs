@@ -14,6 +14,7 @@ pub mod auth;
 mod body;
 pub mod client;
 pub mod error;
+mod events;
 mod hires;
 pub mod limits;
 mod server;
@@ -67,6 +68,7 @@ fn router(state: ServerState) -> Router {
     Router::new()
         .route("/v1/info", get(info))
         .route("/v1/metrics", get(metrics))
+        .route("/v1/events", get(events::stream))
         .route("/v1/agents", get(list_agents).post(publish))
         .route("/v1/agents/{name}", get(agents::show).delete(retire))
         .route("/v1/agents/{provider}/{name}", get(agents::show_handle))

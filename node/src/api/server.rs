@@ -152,6 +152,11 @@ impl Drop for Busy {
     }
 }
 
+/// Marks a response whose body streams for long (an event stream): its connection counts
+/// as busy until the body ends.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LongLived;
+
 /// The router as a hyper service that keeps the table's busy/idle state.
 #[derive(Clone)]
 struct Tracked {
@@ -170,8 +175,21 @@ impl hyper::service::Service<Request<Incoming>> for Tracked {
         let fut = self.inner.call(req.map(Body::new));
         Box::pin(async move {
             let resp = fut.await;
-            drop(busy);
-            resp
+            match resp {
+                // A stream stays busy until its body ends (never shed as idle).
+                Ok(r) if r.extensions().get::<LongLived>().is_some() => {
+                    let (parts, body) = r.into_parts();
+                    let stream = futures::StreamExt::map(body.into_data_stream(), move |chunk| {
+                        let _held = &busy;
+                        chunk
+                    });
+                    Ok(Response::from_parts(parts, Body::from_stream(stream)))
+                }
+                other => {
+                    drop(busy);
+                    other
+                }
+            }
         })
     }
 }

@@ -25,6 +25,7 @@ mod completions;
 mod config;
 mod ctx;
 pub(crate) mod error;
+mod events;
 mod follow;
 mod hire;
 mod init;

@@ -24,6 +24,21 @@ pub(crate) enum NodeCommand {
     Run(RunArgs),
     /// Show the running node's id, mode, addresses, peers and manifest count.
     Info,
+    /// Print the running node's events as they happen (manifests admitted or rejected,
+    /// peers, hire transitions, receipts) until Ctrl-C or the node stops.
+    Events(EventsArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EventsArgs {
+    /// Only these event types, comma-separated (e.g. `hire_transition,manifest_admitted`;
+    /// docs/api.md lists them).
+    #[arg(long, value_name = "LIST")]
+    types: Option<String>,
+    /// Print each event as one line of JSON (as the API sends it), the first being
+    /// `subscribed`.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -37,6 +52,11 @@ pub(crate) struct RunArgs {
     /// Local API address (loopback). Overrides `api` in config.toml.
     #[arg(long, value_name = "ADDR")]
     api: Option<String>,
+    /// Serve Prometheus metrics on `GET http://ADDR/metrics` (no authentication: loopback
+    /// recommended; port 0 picks a free port, shown by `souk node info`). Overrides `metrics`
+    /// in config.toml.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<String>,
     /// Run as a light node whatever config.toml says.
     #[arg(long)]
     light: bool,
@@ -56,6 +76,7 @@ pub(crate) struct RunArgs {
 pub(crate) fn run(ctx: &Ctx, cmd: NodeCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         NodeCommand::Run(args) => run_node(ctx, args),
+        NodeCommand::Events(args) => super::events::run(ctx, &args.types, args.json),
         NodeCommand::Info => {
             let info: NodeInfo = ctx.connect()?.get("/v1/info")?;
             if ctx.json {
@@ -71,6 +92,9 @@ pub(crate) fn run(ctx: &Ctx, cmd: NodeCommand) -> anyhow::Result<ExitCode> {
                 out!("manifests {}", info.manifests);
                 out!("agents    {}", info.agents);
                 out!("sandbox   {}", info.sandbox);
+                if let Some(url) = &info.metrics_url {
+                    out!("metrics   {url}");
+                }
                 if let Some(d) = &info.descriptors {
                     let limit = d.limit.map_or("unlimited".to_owned(), |l| l.to_string());
                     let in_use = d.in_use.map_or("?".to_owned(), |n| n.to_string());
@@ -115,6 +139,9 @@ fn run_node(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
     config.bootstrap.extend(args.bootstrap.iter().cloned());
     if let Some(api) = &args.api {
         config.api = api.clone();
+    }
+    if let Some(metrics) = &args.metrics {
+        config.metrics = metrics.clone();
     }
     config
         .validate("command line")
@@ -188,6 +215,32 @@ fn run_node(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
         // The API server stops on its own signal, so it never takes the permit meant for
         // the main task (POST /v1/shutdown notifies `stop`).
         let (api_stop_tx, mut api_stop_rx) = tokio::sync::watch::channel(false);
+        // Bound before the API, so `GET /v1/info` names it as soon as the API answers.
+        let metrics_task = match config.metrics_addr() {
+            Some(addr) => {
+                let mut stop_rx = api_stop_rx.clone();
+                let (bound, task) = souk_node::metrics::endpoint::serve(
+                    addr,
+                    &node.metrics,
+                    async move {
+                        let _ = stop_rx.wait_for(|stopped| *stopped).await;
+                    },
+                )
+                .await
+                .with_context(|| {
+                    format!("cannot bind the metrics endpoint on {}", config.metrics)
+                })?;
+                if bound.ip().is_loopback() {
+                    tracing::info!("metrics on http://{bound}/metrics");
+                } else {
+                    tracing::warn!(
+                        "metrics on http://{bound}/metrics, beyond loopback and without authentication: anyone who reaches it reads the node's metrics"
+                    );
+                }
+                Some(task)
+            }
+            None => None,
+        };
         let (api_addr, api_task) =
             api::serve_with(config.api_addr(), state, api_limits, async move {
                 let _ = api_stop_rx.wait_for(|stopped| *stopped).await;
@@ -195,6 +248,7 @@ fn run_node(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot bind the local API on {}", config.api))?;
         dir.write_api_addr(api_addr)?;
+        dir.write_pid()?;
         tracing::info!(
             "node {} ({}) running; API on http://{api_addr}",
             node.node_id,
@@ -206,6 +260,9 @@ fn run_node(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
         node.shutdown().await;
         let _ = task.await;
         let _ = api_task.await;
+        if let Some(task) = metrics_task {
+            let _ = task.await;
+        }
         dir.clear_api_addr();
         tracing::info!("stopped cleanly");
         anyhow::Ok(())

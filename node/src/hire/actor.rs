@@ -94,6 +94,8 @@ pub struct HireDeps {
     pub settings: Arc<HireSettings>,
     /// The node's counters.
     pub metrics: Arc<Metrics>,
+    /// The node's event channel (hire transitions, receipts).
+    pub events: crate::service::EventSender,
 }
 
 impl HireActor {
@@ -110,6 +112,7 @@ impl HireActor {
             sealing: deps.sealing,
             settings: deps.settings,
             metrics: deps.metrics,
+            events: deps.events,
             inbox: tx.clone(),
             warm: Arc::default(),
         };
@@ -123,6 +126,9 @@ impl HireActor {
     /// Loads every hire, resumes unfinished jobs and followers, then serves until shutdown.
     pub async fn run(mut self) {
         let records = load(&self.ctx.store).await;
+        for r in records.values() {
+            self.ctx.metrics.hires_loaded(r.role.as_str(), r.state);
+        }
         let mut hires = Hires::new(self.ctx.clone(), records);
         for id in hires.ids() {
             resume(&mut hires, id);

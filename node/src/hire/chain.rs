@@ -2,7 +2,8 @@
 //! appended. Every entry is signed and stored together with its private payload and the
 //! updated hire record in one store transaction, before anyone is told about it. A
 //! terminal entry records the hire's usage (agreed price, wall time, steps, network calls),
-//! tallied here from the chain exactly as a verifier tallies it (rule R9).
+//! tallied here from the chain exactly as a verifier tallies it (rule R9). The store write's
+//! time goes to `souk_store_op_seconds{op="append_receipt"}` (or `_deferred`).
 
 use souk_protocol::Hash;
 use souk_protocol::Timestamp;
@@ -141,13 +142,22 @@ impl Chain {
         // sync for all of them) before any of them is streamed to the client. Terminal
         // entries and answers are synced at once (an answer's client is told "ok" after).
         let synced = kind.is_terminal() || matches!(kind, EntryKind::InputProvided);
+        let metrics = ctx.metrics.clone();
         blocking(move || {
             let payload = stored_payload.as_deref();
-            if synced {
-                store.append_receipt(&hire_id, seq, &bytes, payload, Some(&rec_bytes))?;
+            let started = std::time::Instant::now();
+            let appended = if synced {
+                store.append_receipt(&hire_id, seq, &bytes, payload, Some(&rec_bytes))
             } else {
-                store.append_receipt_deferred(&hire_id, seq, &bytes, payload, Some(&rec_bytes))?;
-            }
+                store.append_receipt_deferred(&hire_id, seq, &bytes, payload, Some(&rec_bytes))
+            };
+            let op = if synced {
+                "append_receipt"
+            } else {
+                "append_receipt_deferred"
+            };
+            metrics.store_op(op, started.elapsed());
+            appended?;
             Ok(())
         })
         .await?;

@@ -35,6 +35,8 @@ pub(crate) struct Ctx {
     pub settings: Arc<super::settings::HireSettings>,
     /// The node's counters.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The node's event channel.
+    pub events: crate::service::EventSender,
     /// The actor's inbox, for tasks reporting back.
     pub inbox: mpsc::Sender<Msg>,
     /// Agent processes started before their hire (warm starts).

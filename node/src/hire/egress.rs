@@ -280,8 +280,9 @@ fn bind_unix(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
 }
 
 /// The receipt entry of one observed call (the proxy records only entries the field rules
-/// accept: R9, R10's denial clause).
-pub(crate) fn network_call(o: Observation) -> EntryKind {
+/// accept: R9, R10's denial clause), counted in `souk_egress_calls_total{verdict}`.
+pub(crate) fn network_call(metrics: &crate::metrics::Metrics, o: Observation) -> EntryKind {
+    metrics.egress_call(o.denial.is_some());
     EntryKind::NetworkCall(o)
 }
 

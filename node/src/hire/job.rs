@@ -4,9 +4,12 @@
 //!
 //! A job resumes after a crash or restart: entries already in the chain stay, the agent is
 //! restarted from its last checkpoint, and a question already asked is not asked twice.
+//!
+//! Each run of the agent (from its start for the hire to its end, or to the node stopping)
+//! is counted in `souk_agent_runs_total{outcome}` and timed in `souk_agent_run_seconds`.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use souk_protocol::Hash;
@@ -27,6 +30,7 @@ use super::msg::{JobControl, JobUpdate, Msg};
 use super::offers::offer;
 use super::record::{BLOB_ANSWER, BLOB_CHECKPOINT, BLOB_INPUT, BLOB_OUTPUT, HireRecord};
 use crate::agent_file::RunSpec;
+use crate::metrics::RunOutcome;
 use crate::now_ms;
 
 /// Everything a job needs.
@@ -287,9 +291,13 @@ impl Job {
             tracing::debug!(hire = %self.hire_id.short(), "warm start");
             // Recorded before the agent gets its hire: a restarted node finds and stops it.
             launch::keep_sandbox_record(&self.ctx, self.hire_id, Some(w.launched.record())).await?;
+            let started = Instant::now();
             let mut agent = w.launched.start_for(&hex, wall, &self.input, None);
             let ended = self.supervise(&mut chain, &mut agent).await;
             drop(agent);
+            self.ctx
+                .metrics
+                .agent_run(run_outcome(&chain), started.elapsed());
             launch::keep_sandbox_record(&self.ctx, self.hire_id, None).await?;
             return ended;
         }
@@ -312,9 +320,13 @@ impl Job {
             tracing::warn!(hire = %self.hire_id.short(), "the agent could not start: {e}");
             e.public_message()
         };
+        let started = Instant::now();
         let launched = match AgentProcess::launch(&cfg, &hex).await {
             Ok(l) => l,
             Err(e) => {
+                self.ctx
+                    .metrics
+                    .agent_run(RunOutcome::StartFailed, started.elapsed());
                 let code = if resumed {
                     FailureCode::ResumeFailed
                 } else {
@@ -335,6 +347,9 @@ impl Job {
         let mut agent = launched.start(&self.input, checkpoint.as_ref());
         let ended = self.supervise(&mut chain, &mut agent).await;
         drop(agent);
+        self.ctx
+            .metrics
+            .agent_run(run_outcome(&chain), started.elapsed());
         // The agent and every process of the hire are gone: nothing to find after a crash.
         launch::keep_sandbox_record(&self.ctx, self.hire_id, None).await?;
         ended
@@ -372,7 +387,8 @@ impl Job {
                     }
                 }
                 Some(observed) = next_observation(&mut self.proxy) => {
-                    self.append_entry(chain, network_call(observed), None).await?;
+                    let call = network_call(&self.ctx.metrics, observed);
+                    self.append_entry(chain, call, None).await?;
                 }
                 ctl = self.control.recv() => match ctl {
                     Some(JobControl::Answer { answer, done }) => {
@@ -419,8 +435,8 @@ impl Job {
     async fn close_network(&mut self, chain: &mut Chain) -> Result<(), HireError> {
         if let Some(proxy) = self.proxy.take() {
             for observed in proxy.close().await {
-                self.append_entry(chain, network_call(observed), None)
-                    .await?;
+                let call = network_call(&self.ctx.metrics, observed);
+                self.append_entry(chain, call, None).await?;
             }
         }
         Ok(())
@@ -600,6 +616,16 @@ async fn next_observation(proxy: &mut Option<HireProxy>) -> Option<souk_egress::
     match proxy {
         Some(p) => p.observations.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+/// How a run of the agent ended: the hire's terminal state if the chain reached one, else the
+/// run was interrupted (the node is stopping, or the store failed: the hire resumes later).
+fn run_outcome(chain: &Chain) -> RunOutcome {
+    if chain.state.is_terminal() {
+        RunOutcome::Ended(chain.state)
+    } else {
+        RunOutcome::Interrupted
     }
 }
 

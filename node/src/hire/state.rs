@@ -24,6 +24,7 @@ use super::msg::{JobControl, JobUpdate, Msg, Reply};
 use super::record::{HireRecord, Role};
 use super::transport::Responder;
 use super::view::ReceiptsView;
+use crate::service::NodeEvent;
 
 /// Queue of a job's control channel.
 const JOB_CONTROL: usize = 16;
@@ -114,10 +115,14 @@ impl Hires {
         self.records.keys().copied().collect()
     }
 
-    /// Replaces the record and answers the long-polls it satisfies.
+    /// Replaces the record, tells observers what changed (state, receipts, verdict) and
+    /// answers the long-polls it satisfies.
     pub(super) fn update(&mut self, record: HireRecord) {
         let id = record.hire_id;
-        self.records.insert(id, record);
+        let old = self.records.insert(id, record);
+        if let Some(new) = self.records.get(&id) {
+            observe(&self.ctx, old.as_ref(), new);
+        }
         self.wake(id);
     }
 
@@ -409,5 +414,44 @@ impl Hires {
             }
             self.update(r);
         }
+    }
+}
+
+/// Sends the events (and moves the gauges) for the change from `old` to `new`.
+fn observe(ctx: &Ctx, old: Option<&HireRecord>, new: &HireRecord) {
+    let id = new.hire_id;
+    let role = new.role;
+    if old.is_none_or(|o| o.state != new.state) {
+        ctx.metrics
+            .hire_transition(role.as_str(), old.map(|o| o.state), new.state);
+        ctx.events.send(NodeEvent::HireTransition {
+            hire_id: id,
+            role,
+            agent: new.agent.clone(),
+            from: old.map(|o| o.state),
+            to: new.state,
+            entries: new.entries,
+        });
+    }
+    if new.entries > old.map_or(0, |o| o.entries) {
+        ctx.events.send(match role {
+            Role::Provider => NodeEvent::ReceiptAppended {
+                hire_id: id,
+                entries: new.entries,
+            },
+            Role::Client => NodeEvent::ReceiptVerified {
+                hire_id: id,
+                entries: new.entries,
+            },
+        });
+    }
+    if let Some(verdict) = new.verdict
+        && old.is_none_or(|o| o.verdict != new.verdict)
+    {
+        ctx.events.send(NodeEvent::HireSettled {
+            hire_id: id,
+            role,
+            verdict,
+        });
     }
 }

@@ -117,6 +117,7 @@ async fn provider(max_concurrency: u32) -> Provider {
         sealing: Arc::new(zeroize::Zeroizing::new([13; 32])),
         settings: Arc::new(super::HireSettings::default()),
         metrics: Arc::default(),
+        events: crate::service::EventSender::new(),
     });
     tokio::spawn(actor.run());
     Provider {

@@ -18,7 +18,7 @@ use souk_store::{OutboxKind, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::events::NodeEvent;
+use super::events::{EventSender, Stamped};
 use super::search::SearchHit;
 use crate::agent_file::AgentSpec;
 use crate::hire::{HireOps, TransportError};
@@ -91,6 +91,9 @@ pub struct NodeInfo {
     pub sandbox: String,
     /// Counters.
     pub metrics: MetricsSnapshot,
+    /// The Prometheus endpoint (`http://ADDR/metrics`), when it is on.
+    #[serde(default)]
+    pub metrics_url: Option<String>,
     /// File descriptors: the limit, how many are open, the local API's connections (filled in
     /// by the API server; `None` from [`NodeHandle::info`]).
     #[serde(default)]
@@ -169,7 +172,7 @@ pub struct NodeHandle {
     pub peer_id: PeerId,
     /// Hires: create, follow, answer, cancel, settle, export.
     pub hires: HireOps,
-    pub(super) events: tokio::sync::broadcast::Sender<NodeEvent>,
+    pub(super) events: EventSender,
     /// Weak: a handle kept after shutdown must not keep the database open.
     pub(super) store: std::sync::Weak<Store>,
     pub(super) hire_task: Arc<Mutex<Option<JoinHandle<()>>>>,
@@ -303,7 +306,7 @@ impl NodeHandle {
     }
 
     /// Events from now on (a lagging receiver loses the oldest ones).
-    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<NodeEvent> {
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Stamped> {
         self.events.subscribe()
     }
 

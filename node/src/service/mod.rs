@@ -45,7 +45,7 @@ use souk_store::{ManifestWrite, OutboxKind, ReputationWrite};
 use tokio::sync::{mpsc, oneshot};
 
 pub use calls::Caller;
-pub use events::{NodeEvent, Via};
+pub use events::{EventSender, NodeEvent, Stamped, Via};
 pub use handle::{NodeError, NodeHandle, NodeInfo, Published};
 pub use search::{HitReputation, SearchHit};
 use start::phase_of;
@@ -151,7 +151,7 @@ struct Node {
     peers: PeerManager,
     bootstrap: Vec<Multiaddr>,
     request_timeout: Duration,
-    events: tokio::sync::broadcast::Sender<NodeEvent>,
+    events: EventSender,
     /// How hired agents are confined, for `node info`.
     sandbox: String,
 }
@@ -406,6 +406,10 @@ impl Node {
             agents: self.publisher.agents().count(),
             sandbox: self.sandbox.clone(),
             metrics: self.metrics.snapshot(),
+            metrics_url: self
+                .metrics
+                .endpoint()
+                .map(|a| format!("http://{a}/metrics")),
             descriptors: None,
         }
     }
@@ -424,9 +428,19 @@ impl Node {
                 self.listen_addrs.push(address);
             }
             SwarmEvent::ConnectionEstablished {
-                peer_id, endpoint, ..
+                peer_id,
+                endpoint,
+                num_established,
+                ..
             } => {
                 tracing::debug!(%peer_id, "connected ({})", endpoint.get_remote_address());
+                if num_established.get() == 1 {
+                    self.metrics.peer_connected();
+                    self.events.send(NodeEvent::PeerConnected {
+                        peer: peer_id.to_base58(),
+                        address: endpoint.get_remote_address().to_string(),
+                    });
+                }
                 self.peers.connected(peer_id, Instant::now());
                 self.flush_outbox();
             }
@@ -436,6 +450,10 @@ impl Node {
                 ..
             } => {
                 tracing::debug!(%peer_id, "disconnected");
+                self.metrics.peer_disconnected();
+                self.events.send(NodeEvent::PeerDisconnected {
+                    peer: peer_id.to_base58(),
+                });
                 self.peers.disconnected(&peer_id);
                 // Sync again after a reconnection: the peer may have learned more meanwhile.
                 self.synced.remove(&peer_id);

@@ -115,7 +115,7 @@ impl Node {
         self.metrics.outcomes_admitted.inc();
         self.unranked
             .insert((outcome.provider, outcome.agent.name.clone()));
-        let _ = self.events.send(NodeEvent::OutcomeAdmitted {
+        self.events.send(NodeEvent::OutcomeAdmitted {
             hire_id: outcome.hire_id,
             record_id: outcome.record_id,
             via,
@@ -138,7 +138,7 @@ impl Node {
             self.on_provider_flagged(signer);
             self.metrics.providers_flagged.inc();
             tracing::warn!(provider = %signer, "provider flagged: verified equivocation proof");
-            let _ = self.events.send(NodeEvent::ProviderFlagged {
+            self.events.send(NodeEvent::ProviderFlagged {
                 provider: signer,
                 via,
             });

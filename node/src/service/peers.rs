@@ -9,6 +9,7 @@ use libp2p::request_response;
 use libp2p::{Multiaddr, PeerId};
 
 use super::Node;
+use super::events::NodeEvent;
 use crate::now_ms;
 use crate::peer_score::Verdict;
 
@@ -18,6 +19,9 @@ impl Node {
         if self.scores.penalize(peer, now_ms()) == Verdict::Banned {
             tracing::warn!(%peer, "banning peer after repeated invalid input ({why})");
             self.metrics.peers_banned.inc();
+            self.events.send(NodeEvent::PeerBanned {
+                peer: peer.to_base58(),
+            });
             self.swarm.behaviour_mut().blocked.block_peer(peer);
         }
     }
@@ -47,6 +51,9 @@ impl Node {
         for peer in self.peers.surplus(now, |p| mesh.contains(p)) {
             tracing::debug!(%peer, "pruning a surplus peer");
             self.metrics.peers_pruned.inc();
+            self.events.send(NodeEvent::PeerPruned {
+                peer: peer.to_base58(),
+            });
             let _ = self.swarm.disconnect_peer_id(peer);
         }
         let mut wanted = self.peers.wanted();

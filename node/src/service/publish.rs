@@ -25,14 +25,19 @@ impl Node {
         manifest: Box<Signed<Manifest>>,
         replaced: Option<Hash>,
         via: Via,
+        message_id: Option<String>,
+        from: Option<libp2p::PeerId>,
     ) {
         // The same id replaced (a re-announcement of an unchanged agent): the put replaces it.
         if let Some(old) = replaced.filter(|old| *old != manifest.id()) {
             self.store_batch.push(ManifestWrite::Remove(old));
         }
-        let _ = self.events.send(NodeEvent::ManifestAdmitted {
+        self.events.send(NodeEvent::ManifestAdmitted {
             id: manifest.id(),
+            seq: manifest.body().seq,
             via,
+            message_id,
+            from: from.map(|p| p.to_base58()),
         });
         self.store_batch.push(ManifestWrite::Put(manifest));
         if self.store_batch.len() >= STORE_BATCH {
@@ -210,7 +215,7 @@ impl Node {
         } else if let Admission::Accepted { manifest, replaced } =
             self.catalog.insert_verified(manifest)
         {
-            self.keep(manifest, replaced, Via::Local);
+            self.keep(manifest, replaced, Via::Local, None, None);
         }
         self.metrics.published.inc();
         self.gossip(bytes);

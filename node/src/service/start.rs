@@ -274,7 +274,7 @@ pub async fn start(
     };
     let key = Arc::new(key);
     let node_id = key.id();
-    let (events, _) = tokio::sync::broadcast::channel(1024);
+    let events = super::EventSender::new();
     let offers: Offers = Arc::new(Mutex::new(OfferBook::new()));
     let caller = Caller::new(tx.clone());
     let (actor, hires, hire_inbound) = HireActor::new(HireDeps {
@@ -286,6 +286,7 @@ pub async fn start(
         sealing: opts.sealing_secret.clone(),
         settings: Arc::new(opts.hires.clone()),
         metrics: metrics.clone(),
+        events: events.clone(),
     });
     let hire_task = tokio::spawn(actor.run());
     let sealing_public = souk_protocol::credential::sealing_public_key(&opts.sealing_secret);

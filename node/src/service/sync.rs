@@ -10,7 +10,7 @@ use souk_protocol::discovery::{
     MAX_SYNC_PAGE, SEARCH_PROTOCOL, SYNC_PROTOCOL, SyncRequest, SyncResponse,
 };
 
-use super::events::Via;
+use super::events::{NodeEvent, Via};
 use super::{MAX_SYNC_PAGES, Node, SYNC_SESSIONS, SYNC_WINDOW};
 use crate::discovery::{Admission, Rejection};
 use crate::now_ms;
@@ -22,7 +22,13 @@ impl Node {
         let acceptance = match self.catalog.admit(data, now_ms()) {
             Admission::Accepted { manifest, replaced } => {
                 self.metrics.gossip_accepted.inc();
-                self.keep(manifest, replaced, Via::Gossip);
+                self.keep(
+                    manifest,
+                    replaced,
+                    Via::Gossip,
+                    Some(id.to_string()),
+                    Some(source),
+                );
                 gossipsub::MessageAcceptance::Accept
             }
             Admission::Duplicate => {
@@ -31,7 +37,14 @@ impl Node {
             }
             Admission::Rejected(why) => {
                 self.metrics.gossip_rejected.inc();
-                self.penalize(source, &why.to_string());
+                let reason = why.to_string();
+                self.events.send(NodeEvent::ManifestRejected {
+                    via: Via::Gossip,
+                    message_id: Some(id.to_string()),
+                    from: source.to_base58(),
+                    reason: reason.clone(),
+                });
+                self.penalize(source, &reason);
                 gossipsub::MessageAcceptance::Reject
             }
         };
@@ -113,7 +126,7 @@ impl Node {
                         match self.catalog.admit(bytes, now) {
                             Admission::Accepted { manifest, replaced } => {
                                 last = Some(manifest.id());
-                                self.keep(manifest, replaced, Via::Sync);
+                                self.keep(manifest, replaced, Via::Sync, None, Some(peer));
                             }
                             Admission::Duplicate => {}
                             // Stale or expired in transit is normal for sync; invalid is not.
@@ -124,6 +137,12 @@ impl Node {
                                 bad += 1;
                                 self.metrics.sync_rejected.inc();
                                 tracing::debug!(%peer, "invalid manifest in sync: {why}");
+                                self.events.send(NodeEvent::ManifestRejected {
+                                    via: Via::Sync,
+                                    message_id: None,
+                                    from: peer.to_base58(),
+                                    reason: why.to_string(),
+                                });
                             }
                         }
                     }

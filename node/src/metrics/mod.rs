@@ -1,22 +1,39 @@
-//! Counters a node keeps about what it received, accepted and rejected. Lock-free; read by
-//! the local API (`GET /v1/metrics`) and by tests.
+//! What a node counts and measures, lock-free: the counters read by the local API
+//! (`GET /v1/metrics`, as [`MetricsSnapshot`] JSON) and by tests, and the gauges and
+//! histograms of the Prometheus endpoint. One [`Metrics`] per node, shared in an `Arc` by the
+//! node's loop, the storage worker and the hire tasks; updating it never blocks and never
+//! does I/O.
+//!
+//! [`prometheus`] holds the Prometheus-only metrics and names every metric (`souk_*`);
+//! [`endpoint`] serves them on `GET /metrics` when the operator asks for it. Every metric is
+//! listed in `docs/metrics.md`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+pub mod endpoint;
+pub mod prometheus;
+
+pub use prometheus::RunOutcome;
+
+use std::net::SocketAddr;
+use std::sync::OnceLock;
 
 use serde::Serialize;
 
-/// One counter.
+/// One counter (shared with the Prometheus registry: both read the same value).
 #[derive(Debug, Default)]
-pub struct Counter(AtomicU64);
+pub struct Counter(prometheus_client::metrics::counter::Counter);
 
 impl Counter {
     /// Adds one.
     pub fn inc(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
+        self.0.inc();
     }
     /// The current value.
     pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.0.get()
+    }
+    /// A handle on the same value, for the registry.
+    fn shared(&self) -> prometheus_client::metrics::counter::Counter {
+        self.0.clone()
     }
 }
 
@@ -65,6 +82,10 @@ pub struct Metrics {
     pub hires_declined_capacity: Counter,
     /// Provider: calls answered `busy` (a full inbox, or an acceptance without a slot).
     pub hire_calls_busy: Counter,
+    /// Gauges and histograms only the Prometheus endpoint shows.
+    detail: prometheus::Detail,
+    /// Where the Prometheus endpoint listens, once it does.
+    endpoint: OnceLock<SocketAddr>,
 }
 
 /// A point-in-time copy of [`Metrics`], for JSON.
@@ -123,6 +144,123 @@ pub struct MetricsSnapshot {
 }
 
 impl Metrics {
+    /// Where the Prometheus endpoint of this node listens (`None`: it is off).
+    pub fn endpoint(&self) -> Option<SocketAddr> {
+        self.endpoint.get().copied()
+    }
+
+    /// Every counter of the JSON snapshot with its Prometheus name (without `_total`) and
+    /// help text.
+    fn counters(&self) -> [(&'static str, &'static str, &Counter); 21] {
+        [
+            (
+                "souk_gossip_received",
+                "Gossip messages received on the manifest topic",
+                &self.gossip_received,
+            ),
+            (
+                "souk_gossip_accepted",
+                "Gossip messages accepted (valid, new, forwarded)",
+                &self.gossip_accepted,
+            ),
+            (
+                "souk_gossip_ignored",
+                "Gossip messages ignored (duplicates)",
+                &self.gossip_ignored,
+            ),
+            (
+                "souk_gossip_rejected",
+                "Gossip messages rejected (invalid: not forwarded, sender penalised)",
+                &self.gossip_rejected,
+            ),
+            (
+                "souk_sync_received",
+                "Manifests received through sync",
+                &self.sync_received,
+            ),
+            (
+                "souk_sync_rejected",
+                "Manifests from sync or search responses that were invalid",
+                &self.sync_rejected,
+            ),
+            (
+                "souk_sync_served",
+                "Sync requests served",
+                &self.sync_served,
+            ),
+            (
+                "souk_search_served",
+                "Search requests served",
+                &self.search_served,
+            ),
+            (
+                "souk_manifests_published",
+                "Manifests this node published (including re-announcements)",
+                &self.published,
+            ),
+            (
+                "souk_manifests_expired",
+                "Manifests removed because they expired",
+                &self.expired,
+            ),
+            (
+                "souk_peers_banned",
+                "Peers banned for repeated invalid input",
+                &self.peers_banned,
+            ),
+            (
+                "souk_peers_pruned",
+                "Surplus peers disconnected by the peer manager",
+                &self.peers_pruned,
+            ),
+            (
+                "souk_store_dropped",
+                "Store writes dropped because the storage queue was full",
+                &self.store_dropped,
+            ),
+            (
+                "souk_store_errors",
+                "Store operations that failed",
+                &self.store_errors,
+            ),
+            (
+                "souk_outcomes_admitted",
+                "Outcome records admitted (gossip, sync, fetch or published here)",
+                &self.outcomes_admitted,
+            ),
+            (
+                "souk_outcomes_rejected",
+                "Outcome records and equivocation proofs refused as invalid",
+                &self.outcomes_rejected,
+            ),
+            (
+                "souk_proofs_admitted",
+                "Equivocation proofs admitted",
+                &self.proofs_admitted,
+            ),
+            (
+                "souk_providers_flagged",
+                "Providers newly flagged by an admitted equivocation proof",
+                &self.providers_flagged,
+            ),
+            (
+                "souk_hires_offered",
+                "Provider: offers and counters made",
+                &self.hires_offered,
+            ),
+            (
+                "souk_hires_declined_capacity",
+                "Provider: hire requests declined because every slot of the agent was taken",
+                &self.hires_declined_capacity,
+            ),
+            (
+                "souk_hire_calls_busy",
+                "Provider: hire calls answered busy",
+                &self.hire_calls_busy,
+            ),
+        ]
+    }
+
     /// Copies every counter.
     pub fn snapshot(&self) -> MetricsSnapshot {
         MetricsSnapshot {

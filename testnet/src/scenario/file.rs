@@ -1,0 +1,382 @@
+//! The scenario file (`testnet/scenarios/*.toml`): the network, the agents, the workload,
+//! the faults on a timeline and the assertions of one `souk-testnet run`. Parsed strictly
+//! (an unknown key is an error naming it) and checked before anything starts.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::{Deserialize, Deserializer};
+
+/// A whole scenario.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Scenario {
+    /// Its name (report titles, the output directory).
+    pub(crate) name: String,
+    /// What it shows, for people.
+    #[serde(default)]
+    pub(crate) description: String,
+    /// The seed of every random choice (fault targets, clients) unless `--seed` overrides it.
+    #[serde(default = "default_seed")]
+    pub(crate) seed: u64,
+    /// How long the workload and the faults run.
+    #[serde(deserialize_with = "duration")]
+    pub(crate) duration: Duration,
+    /// After `duration`: how long hires may take to end before the run gives up on them.
+    #[serde(default = "default_drain", deserialize_with = "duration")]
+    pub(crate) drain: Duration,
+    /// The nodes.
+    pub(crate) network: NetworkSpec,
+    /// What each provider offers.
+    #[serde(default)]
+    pub(crate) agents: Vec<AgentSpec>,
+    /// What the clients do.
+    #[serde(default)]
+    pub(crate) workload: Workload,
+    /// Faults on the timeline.
+    #[serde(default)]
+    pub(crate) faults: Vec<Fault>,
+    /// What must hold at the end; the run exits 0 only if all do.
+    #[serde(default)]
+    pub(crate) assert: Assertions,
+    /// The directory the file is in (relative paths are relative to it).
+    #[serde(skip)]
+    pub(crate) base: PathBuf,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+fn default_drain() -> Duration {
+    Duration::from_secs(120)
+}
+
+/// `[network]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NetworkSpec {
+    /// Full nodes (`node-0` …), 1 to 64.
+    pub(crate) full: u16,
+    /// Light nodes (`light-0` …), 0 to 64; each bootstraps to two full nodes.
+    #[serde(default)]
+    pub(crate) light: u16,
+}
+
+/// `[[agents]]`: an agent file published by a node.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AgentSpec {
+    /// The publishing node (`node-0`), or `all-full`.
+    pub(crate) node: String,
+    /// The agent file (relative to the scenario file).
+    pub(crate) path: PathBuf,
+}
+
+/// `[workload]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Workload {
+    /// Hires to make in all.
+    #[serde(default)]
+    pub(crate) hires: u32,
+    /// Between two hire starts.
+    #[serde(default = "one_second", deserialize_with = "duration")]
+    pub(crate) hire_every: Duration,
+    /// Which nodes hire: `light`, `full` or `any` (round robin).
+    #[serde(default = "default_clients")]
+    pub(crate) clients: String,
+    /// The agent hired (its name; the first provider publishing it).
+    #[serde(default)]
+    pub(crate) agent: String,
+    /// The job input (inline JSON).
+    #[serde(default)]
+    pub(crate) input: Option<serde_json::Value>,
+    /// Highest price accepted (decimal), as `souk hire --max-price`.
+    #[serde(default)]
+    pub(crate) max_price: Option<String>,
+    /// The deadline asked, as `souk hire --deadline` (`10m`).
+    #[serde(default)]
+    pub(crate) deadline: Option<String>,
+    /// Republish a random provider's agent this often (a new manifest to propagate).
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub(crate) republish_every: Option<Duration>,
+}
+
+fn one_second() -> Duration {
+    Duration::from_secs(1)
+}
+
+fn default_clients() -> String {
+    "light".into()
+}
+
+/// What a fault does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Action {
+    /// SIGKILL (no chance to clean up), then start again after `restart_after` if given.
+    Kill,
+    /// SIGTERM (a clean stop), then start again after `restart_after` if given.
+    Stop,
+    /// Start a stopped or killed node.
+    Start,
+}
+
+impl Action {
+    /// The name in reports.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Action::Kill => "kill",
+            Action::Stop => "stop",
+            Action::Start => "start",
+        }
+    }
+}
+
+/// `[[faults]]`: one action at `at`, or repeated `every` from `from` to `until`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Fault {
+    /// The action.
+    pub(crate) action: Action,
+    /// A node name, or `random`, `random-full`, `random-light`, `random-provider`,
+    /// `random-client` (chosen among the nodes up at that moment, with the seed).
+    pub(crate) target: String,
+    /// When (a one-off fault).
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub(crate) at: Option<Duration>,
+    /// Repeat period (a recurring fault).
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub(crate) every: Option<Duration>,
+    /// Random extra delay added to each repetition, up to this.
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub(crate) jitter: Option<Duration>,
+    /// First repetition [default: `every`].
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub(crate) from: Option<Duration>,
+    /// No repetition after this [default: the scenario's duration].
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub(crate) until: Option<Duration>,
+    /// For kill and stop: start the node again after this long.
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub(crate) restart_after: Option<Duration>,
+}
+
+/// `[assert]`: every key given must hold.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Assertions {
+    /// Fraction of (manifest, full node up while it spread) pairs delivered, 0 to 1.
+    #[serde(default)]
+    pub(crate) manifest_delivery: Option<f64>,
+    /// Every contracted hire reached an end state (completed, failed, canceled, expired).
+    #[serde(default)]
+    pub(crate) every_hire_ended: bool,
+    /// Fraction of the workload's hires that completed, 0 to 1.
+    #[serde(default)]
+    pub(crate) hires_completed: Option<f64>,
+    /// Every completed hire was accepted and its exported bundle passes `souk verify`.
+    #[serde(default)]
+    pub(crate) every_chain_verifies: bool,
+    /// Every completed hire's steps equal those of the first, uninterrupted hire (up to the
+    /// replays the spec allows after a restart) and its output is the same.
+    #[serde(default)]
+    pub(crate) steps_match_reference: bool,
+    /// At least this many kills happened.
+    #[serde(default)]
+    pub(crate) min_kills: Option<u32>,
+}
+
+impl Scenario {
+    /// Reads and checks `path`.
+    pub(crate) fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the scenario {}", path.display()))?;
+        let mut s: Scenario = toml::from_str(&text)
+            .with_context(|| format!("{} is not a valid scenario", path.display()))?;
+        s.base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        s.check()
+            .with_context(|| format!("{} is not a valid scenario", path.display()))?;
+        Ok(s)
+    }
+
+    /// The full and light node names.
+    pub(crate) fn node_names(&self) -> (Vec<String>, Vec<String>) {
+        (
+            (0..self.network.full)
+                .map(|i| format!("node-{i}"))
+                .collect(),
+            (0..self.network.light)
+                .map(|i| format!("light-{i}"))
+                .collect(),
+        )
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        let n = &self.network;
+        anyhow::ensure!(
+            (1..=64).contains(&n.full),
+            "network.full must be 1 to 64, not {}",
+            n.full
+        );
+        anyhow::ensure!(
+            n.light <= 64,
+            "network.light must be 0 to 64, not {}",
+            n.light
+        );
+        let (full, light) = self.node_names();
+        let known = |name: &str| full.iter().chain(&light).any(|x| x == name);
+        for a in &self.agents {
+            anyhow::ensure!(
+                a.node == "all-full" || full.contains(&a.node),
+                "agents: {} is not a full node of this network (node-0 … node-{}, or all-full)",
+                a.node,
+                n.full - 1
+            );
+        }
+        let w = &self.workload;
+        if w.hires > 0 {
+            anyhow::ensure!(!w.agent.is_empty(), "workload.agent: which agent to hire");
+            anyhow::ensure!(
+                w.input.is_some(),
+                "workload.input: the job input (inline JSON)"
+            );
+            anyhow::ensure!(
+                matches!(w.clients.as_str(), "light" | "full" | "any"),
+                "workload.clients must be light, full or any, not {:?}",
+                w.clients
+            );
+            anyhow::ensure!(
+                w.clients != "light" || n.light > 0,
+                "workload.clients = \"light\" needs network.light > 0"
+            );
+        }
+        for (i, f) in self.faults.iter().enumerate() {
+            let randoms = [
+                "random",
+                "random-full",
+                "random-light",
+                "random-provider",
+                "random-client",
+            ];
+            anyhow::ensure!(
+                known(&f.target) || randoms.contains(&f.target.as_str()),
+                "faults[{i}].target {:?} is neither a node of this network nor one of {}",
+                f.target,
+                randoms.join(", ")
+            );
+            anyhow::ensure!(
+                f.at.is_some() != f.every.is_some(),
+                "faults[{i}]: give either `at` (once) or `every` (repeated)"
+            );
+            anyhow::ensure!(
+                f.every.is_none_or(|e| e >= Duration::from_millis(50)),
+                "faults[{i}].every must be at least 50ms"
+            );
+            anyhow::ensure!(
+                f.restart_after.is_none() || f.action != Action::Start,
+                "faults[{i}]: restart_after is for kill and stop"
+            );
+        }
+        if let Some(d) = self.assert.manifest_delivery {
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&d),
+                "assert.manifest_delivery is a fraction"
+            );
+        }
+        if let Some(d) = self.assert.hires_completed {
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&d),
+                "assert.hires_completed is a fraction"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// `250ms`, `5s`, `2m`, `1h`, or a bare number of seconds.
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.');
+    let (num, unit) = split.map_or((s, "s"), |i| (&s[..i], s[i..].trim()));
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (e.g. 250ms, 5s, 2m, 1h)"))?;
+    let secs = match unit {
+        "ms" => v / 1000.0,
+        "s" => v,
+        "m" => v * 60.0,
+        "h" => v * 3600.0,
+        _ => return Err(format!("{s:?}: the unit must be ms, s, m or h")),
+    };
+    if !secs.is_finite() || !(0.0..=86_400.0 * 30.0).contains(&secs) {
+        return Err(format!("{s:?} is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_duration(&s).map_err(serde::de::Error::custom)
+}
+
+fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let s = Option::<String>::deserialize(d)?;
+    s.map(|s| parse_duration(&s).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn the_shipped_scenarios_parse_and_bad_ones_say_why() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let mut seen = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                Scenario::load(&p).unwrap_or_else(|e| panic!("{}: {e:#}", p.display()));
+                seen += 1;
+            }
+        }
+        assert!(seen >= 3, "{seen} scenarios");
+        let bad = |text: &str| {
+            let d = tempfile::tempdir().unwrap();
+            let p = d.path().join("s.toml");
+            std::fs::write(&p, text).unwrap();
+            format!("{:#}", Scenario::load(&p).unwrap_err())
+        };
+        let base = "name = \"x\"\nduration = \"5s\"\n[network]\nfull = 2\n";
+        assert!(bad(&format!("{base}bogus = 1\n")).contains("bogus"));
+        assert!(
+            bad(&format!(
+                "{base}[[faults]]\naction = \"kill\"\ntarget = \"node-7\"\nat = \"1s\"\n"
+            ))
+            .contains("node-7")
+        );
+        assert!(
+            bad(&format!(
+                "{base}[[faults]]\naction = \"kill\"\ntarget = \"random\"\n"
+            ))
+            .contains("either `at`")
+        );
+    }
+}

@@ -1,0 +1,537 @@
+//! `souk-testnet run SCENARIO.toml`: a scenario on real `souk` processes. Starts the
+//! network ([`setup`]), follows every node's event stream and resources ([`observe`]), runs
+//! one uninterrupted reference hire, then the workload ([`workload`]) and the fault timeline
+//! ([`faults`]) together for the scenario's duration; brings every node back, waits for the
+//! hires to end, checks them, and writes the report (`report.json`, plots, `report.md`).
+//! Exit status 0 only if every assertion holds ([`outcome`]).
+
+mod faults;
+mod file;
+mod live;
+mod observe;
+mod outcome;
+mod rng;
+mod setup;
+mod workload;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::network::{Network, now_ms};
+use crate::report::data::{
+    Delivery, FaultMark, HireRun, ManifestRun, NodeSummary, RunData, Sample,
+};
+use crate::souk::Souk;
+use crate::{locate, procs};
+use file::Scenario;
+use live::Live;
+use observe::Observations;
+use workload::{Asked, Ended, HireRequest, Publication};
+
+/// `run` options.
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// The scenario file (see testnet/scenarios/).
+    #[arg(value_name = "SCENARIO.toml")]
+    scenario: PathBuf,
+    /// Where the report, the bundles and the nodes' data directories go [default:
+    /// ./testnet-runs/<scenario>-<time>].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Seed of the random choices [default: the scenario's].
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// Print the report summary as JSON on stdout (progress still goes to stderr).
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs a scenario.
+pub(crate) fn run(souk: Option<PathBuf>, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let mut s = Scenario::load(&args.scenario)?;
+    if let Some(seed) = args.seed {
+        s.seed = seed;
+    }
+    let out = match &args.out {
+        Some(o) => o.clone(),
+        None => PathBuf::from("testnet-runs").join(format!("{}-{}", s.name, now_ms() / 1000)),
+    };
+    if out.join("network").exists() {
+        anyhow::bail!(
+            "{} holds an earlier run (network/); pass another --out or remove it",
+            out.display()
+        );
+    }
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let out = std::path::absolute(&out)?;
+    if !locate::have_python3() && !s.agents.is_empty() {
+        anyhow::bail!("the scenario agents run with python3, which is not on PATH");
+    }
+    procs::install_signal_handler()?;
+    let bin = locate::souk(souk, true)?;
+    eprintln!(
+        "scenario {} (seed {}): {}\nnodes' data: {}/network",
+        s.name,
+        s.seed,
+        s.description,
+        out.display()
+    );
+    let result = execute(&s, Souk { bin }, &out);
+    let report = procs::stop_all();
+    eprintln!("stopped the network: {}", report.describe());
+    let data = result?;
+    let files = crate::report::write(&out, &data)?;
+    let passed = data.assertions.iter().all(|a| a.passed);
+    if args.json {
+        let summary = crate::report::stats::summarize(&data);
+        println!(
+            "{}",
+            serde_json::json!({ "passed": passed, "summary": summary, "assertions": data.assertions, "report": files.markdown })
+        );
+    } else {
+        println!();
+        for a in &data.assertions {
+            println!(
+                "{} {:<22} {}   (want {})",
+                if a.passed { "ok  " } else { "FAIL" },
+                a.name,
+                a.observed,
+                a.expected
+            );
+        }
+        println!(
+            "{}: report {}",
+            if passed { "PASS" } else { "FAIL" },
+            files.markdown.display()
+        );
+    }
+    Ok(if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The run itself; the caller stops the processes whatever happens.
+fn execute(s: &Scenario, souk: Souk, out: &std::path::Path) -> anyhow::Result<RunData> {
+    let t0 = now_ms();
+    let mut net = Network::new(souk, out.join("network"));
+    std::fs::create_dir_all(&net.dir)?;
+    setup::start_nodes(&mut net, s)?;
+    let obs = Arc::new(Observations::default());
+    let offers = setup::offers(s)?;
+    let live = Live::new(net, obs.clone())?;
+    let stop_sampling = Arc::new(AtomicBool::new(false));
+    let sampler = observe::sample_resources(live.pids.clone(), obs.clone(), stop_sampling.clone());
+
+    // Agents, seen by every full node before the work starts.
+    let (full, light) = s.node_names();
+    let publications = Arc::new(Mutex::new(Vec::<Publication>::new()));
+    let mut node_ids = HashMap::new();
+    {
+        let net = live
+            .net
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for o in &offers {
+            let (id, seq) = setup::publish(&net, o)?;
+            if let Ok(mut p) = publications.lock() {
+                p.push(Publication {
+                    id,
+                    seq,
+                    node: o.node.clone(),
+                    at_ms: now_ms(),
+                });
+            }
+        }
+        for n in &net.nodes {
+            node_ids.insert(n.name.clone(), n.node_id.clone());
+        }
+        if !offers.is_empty() {
+            net.wait_manifests(offers.len() as u64)?;
+        }
+    }
+    let providers: Vec<String> = {
+        let mut p: Vec<String> = offers.iter().map(|o| o.node.clone()).collect();
+        p.dedup();
+        p
+    };
+    let clients: Vec<String> = match s.workload.clients.as_str() {
+        "light" => light.clone(),
+        "full" => full.clone(),
+        _ => full.iter().chain(&light).cloned().collect(),
+    };
+    let handles: Vec<(String, String)> = offers
+        .iter()
+        .filter(|o| o.name == s.workload.agent)
+        .map(|o| {
+            (
+                o.node.clone(),
+                format!(
+                    "{}/{}",
+                    node_ids.get(&o.node).cloned().unwrap_or_default(),
+                    o.name
+                ),
+            )
+        })
+        .collect();
+    let w = &s.workload;
+    if w.hires > 0 && handles.is_empty() {
+        anyhow::bail!(
+            "workload.agent {:?} is published by no node of the scenario",
+            w.agent
+        );
+    }
+    let input = out.join("input.json");
+    std::fs::write(
+        &input,
+        serde_json::to_vec(&w.input.clone().unwrap_or(serde_json::Value::Null))?,
+    )?;
+    let req = HireRequest {
+        input,
+        max_price: w.max_price.clone(),
+        deadline: w.deadline.clone(),
+    };
+    let bundles = out.join("bundles");
+
+    // The reference: one hire with no fault anywhere.
+    let reference = if w.hires > 0 {
+        eprintln!("reference hire (no faults) from {}", clients[0]);
+        let mut asked = Asked {
+            client: clients[0].clone(),
+            provider: handles[0].0.clone(),
+            asked_at_ms: now_ms(),
+            hire_id: None,
+            attempts: 0,
+            last_error: None,
+        };
+        let give_up = Instant::now() + Duration::from_secs(60);
+        workload::hire_until_contracted(&live, &mut asked, &handles[0].1, &req, give_up);
+        let id = asked.hire_id.clone().with_context(|| {
+            format!(
+                "the reference hire could not be made: {}",
+                asked.last_error.clone().unwrap_or_default()
+            )
+        })?;
+        let deadline = Instant::now() + s.drain;
+        let ended = loop {
+            let all = workload::client_hires(&live, &clients[..1]);
+            if let Some((c, h)) = all.get(&id)
+                && workload::is_terminal(&h.state)
+            {
+                break workload::check(&live, c, h.clone(), &bundles);
+            }
+            anyhow::ensure!(Instant::now() < deadline, "the reference hire did not end");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        anyhow::ensure!(
+            ended.record.state == "completed" && ended.verified == Some(true),
+            "the reference hire did not complete with a verified chain ({}; {})",
+            ended.record.state,
+            ended.error.clone().unwrap_or_default()
+        );
+        let steps = outcome::logical_steps(ended.steps.as_deref().unwrap_or_default()).0;
+        eprintln!(
+            "reference: {} steps, output {}",
+            steps.len(),
+            ended.output.clone().unwrap_or_default()
+        );
+        Some((id, (steps, ended.output.clone())))
+    } else {
+        None
+    };
+
+    // The workload and the faults, together.
+    let start = Instant::now();
+    let work_start_ms = now_ms();
+    let window_end = start + s.duration;
+    let give_up = window_end + s.drain;
+    eprintln!(
+        "running the workload and the faults for {} s",
+        s.duration.as_secs_f64()
+    );
+    let drivers = workload::start_hires(
+        &live,
+        w.hires,
+        w.hire_every,
+        &clients,
+        &handles,
+        &req,
+        start,
+        give_up,
+    );
+    let republisher = w.republish_every.map(|every| {
+        workload::republish(
+            live.clone(),
+            offers.clone(),
+            every,
+            start,
+            window_end,
+            s.seed,
+            publications.clone(),
+        )
+    });
+    let mut rng = rng::Rng::new(s.seed);
+    let plan = faults::plan(&s.faults, s.duration, &mut rng);
+    let roles = faults::Roles {
+        full: full.clone(),
+        light: light.clone(),
+        providers: providers.clone(),
+        clients: clients.clone(),
+    };
+    let restarts = faults::run(&live, &s.faults, &plan, &roles, &mut rng, start);
+    std::thread::sleep(window_end.saturating_duration_since(Instant::now()));
+    for r in restarts {
+        let _ = r.join();
+    }
+    if let Some(r) = republisher {
+        let _ = r.join();
+    }
+    // Everyone back for the end.
+    for name in live.down() {
+        eprintln!("  bringing {name} back for the end of the run");
+        if let Err(e) = live.bring_up(&name) {
+            eprintln!("  {name} did not start: {e:#}");
+        }
+    }
+    let asked: Vec<Asked> = drivers.into_iter().filter_map(|d| d.join().ok()).collect();
+    let never = asked.iter().filter(|a| a.hire_id.is_none()).count() as u32;
+    eprintln!(
+        "{} of {} hires contracted; waiting for them to end",
+        asked.len() as u32 - never,
+        w.hires
+    );
+    let all = workload::drain(&live, &clients, give_up);
+    let ref_id = reference.as_ref().map(|(id, _)| id.clone());
+    let mut ended: Vec<Ended> = Vec::new();
+    for (id, (client, h)) in all {
+        if Some(&id) == ref_id.as_ref() {
+            continue;
+        }
+        ended.push(workload::check(&live, &client, h, &bundles));
+    }
+    ended.sort_by(|a, b| a.record.hire_id.cmp(&b.record.hire_id));
+    let end_ms = now_ms();
+    live.stop_followers();
+    stop_sampling.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = sampler.join();
+
+    // Figures and verdicts.
+    let events = obs.events();
+    let pubs = publications.lock().map(|p| p.clone()).unwrap_or_default();
+    let up: HashMap<String, Vec<(u64, Option<u64>)>> = full
+        .iter()
+        .chain(&light)
+        .map(|n| (n.clone(), live.intervals(n)))
+        .collect();
+    let spreads = outcome::spreads(&pubs, &full, &up, &events, end_ms);
+    let done = live.done.lock().map(|d| d.clone()).unwrap_or_default();
+    let kills = done.iter().filter(|d| d.kind == "kill").count() as u32;
+    let hire_ends = hire_end_times(&events);
+    // Hires whose provider or client was killed or stopped while they ran.
+    let interrupted = ended
+        .iter()
+        .filter(|e| {
+            let Some(a) = asked
+                .iter()
+                .find(|a| a.hire_id.as_deref() == Some(e.record.hire_id.as_str()))
+            else {
+                return false;
+            };
+            let end = hire_ends.get(&e.record.hire_id).copied().unwrap_or(end_ms);
+            done.iter().any(|d| {
+                (d.kind == "kill" || d.kind == "stop")
+                    && (d.target == a.provider || d.target == a.client)
+                    && (a.asked_at_ms..=end).contains(&d.at_ms)
+            })
+        })
+        .count() as u32;
+    let facts = outcome::Facts {
+        interrupted,
+        delivery: outcome::delivery_ratio(&spreads),
+        asked: w.hires,
+        contracted_never: never,
+        ended: &ended,
+        reference: reference.as_ref().map(|(_, r)| r),
+        kills,
+    };
+    let assertions = outcome::assertions(&s.assert, &facts);
+
+    let rel = |t: u64| t.saturating_sub(t0);
+    let mut hires: Vec<HireRun> = ended
+        .iter()
+        .map(|e| {
+            let a = asked
+                .iter()
+                .find(|a| a.hire_id.as_deref() == Some(e.record.hire_id.as_str()));
+            HireRun {
+                id: Some(e.record.hire_id.clone()),
+                client: e.client.clone(),
+                provider: a.map_or_else(String::new, |a| a.provider.clone()),
+                agent: e.record.agent.clone(),
+                started_at_ms: rel(a.map_or(work_start_ms, |a| a.asked_at_ms)),
+                ended_at_ms: hire_ends.get(&e.record.hire_id).map(|t| rel(*t)),
+                outcome: if workload::is_terminal(&e.record.state) {
+                    e.record.state.clone()
+                } else {
+                    "unfinished".into()
+                },
+                entries: e.record.entries,
+                verified: e.verified,
+                error: e.error.clone().or(e.record.error.clone()),
+            }
+        })
+        .collect();
+    for a in asked.iter().filter(|a| a.hire_id.is_none()) {
+        hires.push(HireRun {
+            id: None,
+            client: a.client.clone(),
+            provider: a.provider.clone(),
+            agent: w.agent.clone(),
+            started_at_ms: rel(a.asked_at_ms),
+            ended_at_ms: None,
+            outcome: "error".into(),
+            entries: 0,
+            verified: None,
+            error: a.last_error.clone(),
+        });
+    }
+    let manifests = spreads
+        .iter()
+        .map(|sp| ManifestRun {
+            id: sp.publication.id.clone(),
+            publisher: sp.publication.node.clone(),
+            published_at_ms: rel(sp.publication.at_ms),
+            deliveries: sp
+                .delivered
+                .iter()
+                .map(|(node, at)| Delivery {
+                    node: node.clone(),
+                    at_ms: rel(*at),
+                })
+                .collect(),
+            expected: Some(sp.expected.len() as u32),
+        })
+        .collect();
+    let usage = obs.usage.lock().map(|u| u.clone()).unwrap_or_default();
+    let samples = samples(&usage, &events, t0);
+    let nodes = full
+        .iter()
+        .map(|n| (n, "full"))
+        .chain(light.iter().map(|n| (n, "light")))
+        .map(|(n, mode)| NodeSummary {
+            name: n.clone(),
+            mode: mode.into(),
+            kills: done
+                .iter()
+                .filter(|d| d.kind == "kill" && &d.target == n)
+                .count() as u32,
+            restarts: done
+                .iter()
+                .filter(|d| d.kind == "start" && &d.target == n)
+                .count() as u32,
+            peak_rss_bytes: usage
+                .iter()
+                .filter(|u| &u.node == n)
+                .map(|u| u.rss_bytes)
+                .max(),
+            cpu_seconds: {
+                let v: Vec<&observe::Usage> = usage.iter().filter(|u| &u.node == n).collect();
+                (!v.is_empty()).then(|| v.iter().map(|u| u.cpu_percent / 100.0 * 0.5).sum())
+            },
+        })
+        .collect();
+    Ok(RunData {
+        scenario: s.name.clone(),
+        seed: s.seed,
+        started_unix_ms: t0,
+        duration_ms: end_ms - t0,
+        mode: "processes".into(),
+        nodes,
+        faults: done
+            .iter()
+            .map(|d| FaultMark {
+                at_ms: rel(d.at_ms),
+                kind: d.kind.clone(),
+                target: d.target.clone(),
+                detail: d.detail.clone(),
+            })
+            .collect(),
+        manifests,
+        expected_receivers: full.len().saturating_sub(1) as u32,
+        hires,
+        samples,
+        assertions,
+    })
+}
+
+/// When each hire reached an end state on its client (the last `hire_transition` to one).
+fn hire_end_times(events: &[observe::Seen]) -> HashMap<String, u64> {
+    let mut out = HashMap::new();
+    for e in events {
+        if e.event["type"] == "hire_transition"
+            && e.event["role"] == "client"
+            && e.event["to"].as_str().is_some_and(workload::is_terminal)
+            && let (Some(id), Some(at)) = (e.event["hire_id"].as_str(), e.event["at_ms"].as_u64())
+        {
+            out.insert(id.to_owned(), at);
+        }
+    }
+    out
+}
+
+/// A change of a node's peer count.
+enum PeerChange {
+    /// One more or one fewer.
+    Delta(i64),
+    /// A new incarnation's stream opened with this many peers.
+    Baseline(i64),
+}
+
+/// Resource samples with each node's peer count at that moment (from its peer events, from
+/// the count `souk node info` gave when its event stream opened).
+fn samples(usage: &[observe::Usage], events: &[observe::Seen], t0: u64) -> Vec<Sample> {
+    let mut by_node: HashMap<&str, Vec<(u64, PeerChange)>> = HashMap::new();
+    for e in events {
+        let change = match e.event["type"].as_str() {
+            Some("peer_connected") => PeerChange::Delta(1),
+            Some("peer_disconnected") => PeerChange::Delta(-1),
+            Some("peers_baseline") => PeerChange::Baseline(e.event["count"].as_i64().unwrap_or(0)),
+            _ => continue,
+        };
+        let at = e.event["at_ms"].as_u64().unwrap_or(0);
+        by_node.entry(&e.node).or_default().push((at, change));
+    }
+    usage
+        .iter()
+        .map(|u| {
+            let peers = by_node.get(u.node.as_str()).map(|v| {
+                let mut n: i64 = 0;
+                for (at, c) in v {
+                    if *at > u.at_ms {
+                        break;
+                    }
+                    n = match c {
+                        PeerChange::Delta(d) => (n + d).max(0),
+                        PeerChange::Baseline(b) => *b,
+                    };
+                }
+                u32::try_from(n).unwrap_or(0)
+            });
+            Sample {
+                at_ms: u.at_ms.saturating_sub(t0),
+                node: u.node.clone(),
+                peers,
+                cpu_percent: Some(u.cpu_percent),
+                rss_bytes: Some(u.rss_bytes),
+            }
+        })
+        .collect()
+}

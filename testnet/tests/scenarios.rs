@@ -1,0 +1,188 @@
+//! `souk-testnet run` on the shipped scenarios, CI-sized: `smoke` (every manifest delivered,
+//! every hire completed and verified, the report written with its plots), and
+//! `crash-durability-ci` (at least 20 `kill -9` of providers and clients while hires run;
+//! every hire still ends with a verified chain equal to the uninterrupted reference). A
+//! scenario whose assertion cannot hold exits 1 and says so in its report.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+/// A hang guard, not a timing target (the crash scenario runs for about 30 s).
+const SCENARIO_TIMEOUT: Duration = Duration::from_secs(420);
+
+fn scenario(name: &str) -> String {
+    workspace()
+        .join("testnet/scenarios")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn report(out: &Path) -> Value {
+    let text = std::fs::read_to_string(out.join("report.json"))
+        .unwrap_or_else(|e| panic!("no report.json: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad report.json: {e}"))
+}
+
+#[test]
+fn smoke_delivers_everything_and_writes_its_report() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let out = tmp.path().join("smoke");
+    let out_arg = out.display().to_string();
+    let run = testnet_for(
+        &["run", &scenario("smoke.toml"), "--out", &out_arg, "--json"],
+        SCENARIO_TIMEOUT,
+    );
+    let said = assert_ok("run smoke", &run);
+    let printed: Value = serde_json::from_str(said.trim())
+        .unwrap_or_else(|e| panic!("run --json printed no JSON ({e}): {said}"));
+    assert_eq!(printed["passed"], true, "{printed}");
+    let r = report(&out);
+    let run_data = &r["run"];
+    assert_eq!(run_data["scenario"], "smoke");
+    let manifests = run_data["manifests"].as_array().map_or(0, Vec::len);
+    assert!(
+        manifests >= 4,
+        "initial and republished manifests: {manifests}"
+    );
+    let hires = run_data["hires"].as_array().cloned().unwrap_or_default();
+    assert_eq!(hires.len(), 6, "{hires:?}");
+    assert!(
+        hires
+            .iter()
+            .all(|h| h["outcome"] == "completed" && h["verified"] == true),
+        "{hires:?}"
+    );
+    assert!(
+        run_data["samples"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty()),
+        "resource samples"
+    );
+    let md = std::fs::read_to_string(out.join("report.md"))
+        .unwrap_or_else(|e| panic!("no report.md: {e}"));
+    assert!(md.contains("**PASS**"), "{md}");
+    for svg in [
+        "propagation-cdf.svg",
+        "deliveries.svg",
+        "hires.svg",
+        "peers.svg",
+        "resources.svg",
+    ] {
+        assert!(md.contains(svg), "report.md links {svg}");
+        let body =
+            std::fs::read_to_string(out.join(svg)).unwrap_or_else(|e| panic!("no {svg}: {e}"));
+        assert!(body.contains("<svg"), "{svg} is an SVG");
+    }
+    // Every exported bundle is on disk and verifies again, offline.
+    let bundles: Vec<_> = std::fs::read_dir(out.join("bundles"))
+        .unwrap_or_else(|e| panic!("no bundles: {e}"))
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(bundles.len(), 7, "six hires and the reference");
+    let verdict = std::process::Command::new(souk_bin())
+        .arg("verify")
+        .arg(&bundles[0])
+        .output()
+        .unwrap_or_else(|e| panic!("souk verify: {e}"));
+    assert!(verdict.status.success(), "{verdict:?}");
+}
+
+#[test]
+fn crash_durability_ci_survives_twenty_kills_without_losing_a_step() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let out = tmp.path().join("crash");
+    let out_arg = out.display().to_string();
+    let run = testnet_for(
+        &[
+            "run",
+            &scenario("crash-durability-ci.toml"),
+            "--out",
+            &out_arg,
+        ],
+        SCENARIO_TIMEOUT,
+    );
+    let said = assert_ok("run crash-durability-ci", &run);
+    assert!(said.contains("PASS"), "{said}");
+    let r = report(&out);
+    let faults = r["run"]["faults"].as_array().cloned().unwrap_or_default();
+    let kills = faults.iter().filter(|f| f["kind"] == "kill").count();
+    assert!(kills >= 20, "{kills} kills");
+    let hit: std::collections::HashSet<&str> = faults
+        .iter()
+        .filter(|f| f["kind"] == "kill")
+        .filter_map(|f| f["target"].as_str())
+        .collect();
+    assert!(
+        hit.iter().any(|t| t.starts_with("node-")) && hit.iter().any(|t| t.starts_with("light-")),
+        "providers and clients were killed: {hit:?}"
+    );
+    let hires = r["run"]["hires"].as_array().cloned().unwrap_or_default();
+    assert_eq!(hires.len(), 10, "{hires:?}");
+    assert!(
+        hires
+            .iter()
+            .all(|h| h["outcome"] == "completed" && h["verified"] == true),
+        "{hires:?}"
+    );
+    let assertions = r["run"]["assertions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let steps = assertions
+        .iter()
+        .find(|a| a["name"] == "steps_match_reference")
+        .unwrap_or_else(|| panic!("{assertions:?}"));
+    assert_eq!(steps["passed"], true, "{steps}");
+}
+
+#[test]
+fn an_assertion_that_does_not_hold_fails_the_run() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let file = tmp.path().join("no-kills.toml");
+    std::fs::write(
+        &file,
+        "name = \"no-kills\"\nduration = \"1s\"\ndrain = \"5s\"\n[network]\nfull = 1\n\
+         [assert]\nmin_kills = 1\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = tmp.path().join("out");
+    let run = testnet_for(
+        &[
+            "run",
+            &file.display().to_string(),
+            "--out",
+            &out.display().to_string(),
+        ],
+        SCENARIO_TIMEOUT,
+    );
+    assert_eq!(run.status.code(), Some(1), "{:?}", text(&run));
+    let (stdout, _) = text(&run);
+    assert!(stdout.contains("FAIL min_kills"), "{stdout}");
+    let md = std::fs::read_to_string(out.join("report.md"))
+        .unwrap_or_else(|e| panic!("no report.md: {e}"));
+    assert!(md.contains("**FAIL**"), "{md}");
+    // A broken scenario file is refused before anything starts, naming the key.
+    std::fs::write(
+        &file,
+        "name = \"x\"\nduration = \"1s\"\n[network]\nfull = 1\nfaults = 3\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let run = testnet_for(
+        &[
+            "run",
+            &file.display().to_string(),
+            "--out",
+            &out.display().to_string(),
+        ],
+        SCENARIO_TIMEOUT,
+    );
+    assert!(!run.status.success());
+    assert!(text(&run).1.contains("faults"), "{:?}", text(&run));
+}
