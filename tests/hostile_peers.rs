@@ -1,6 +1,8 @@
 //! Peers that lie: forged signatures, manifests signed by the wrong key, non-canonical bytes,
-//! expired manifests, oversized messages and replayed lower seqs are rejected, never
-//! forwarded, counted, and cost the sender its connection; the honest network is unaffected.
+//! expired or not-yet-valid manifests and oversized messages are rejected, never forwarded,
+//! counted, and cost the sender its connection; a replayed lower seq is ignored (never
+//! forwarded, never displacing the newer version, not charged: honest forwarders deliver
+//! such versions when an agent is announced twice quickly); the honest network is unaffected.
 //!
 //! The liar is a bare gossipsub swarm (no Kademlia, no identify), connected to node A only,
 //! so the only way its messages could reach node B is through A forwarding them.
@@ -131,16 +133,29 @@ async fn lying_peers_are_rejected_not_forwarded_and_banned() {
     let b_before = b.handle.metrics.snapshot();
     let a_before = a.handle.metrics.snapshot();
 
-    // Liar 1: forged signature, non-canonical encoding, replayed lower seq.
+    // A replayed lower seq (from the so far honest peer): ignored, not forwarded, not charged.
+    let replay = signed_manifest(&provider, "honest-agent", 4, now + 1, 3_600_000).to_bytes();
+    liar0.publish(replay).await;
+    wait_for("A to ignore the replay", || async {
+        a.handle.metrics.snapshot().gossip_ignored > a_before.gossip_ignored
+    })
+    .await;
+    let a_before = a.handle.metrics.snapshot();
+    assert_eq!(
+        a_before.gossip_rejected, 0,
+        "a replay is not charged: {a_before:?}"
+    );
+
+    // Liar 1: forged signature, non-canonical encoding, issued an hour ahead.
     let mut forged = signed_manifest(&provider, "forged", 1, now, 3_600_000).to_bytes();
     let n = forged.len();
     forged[n - 5] ^= 0x01;
     let mut non_canonical = vec![0x98, 0x03];
     non_canonical
         .extend_from_slice(&signed_manifest(&provider, "nc", 1, now, 3_600_000).to_bytes()[1..]);
-    let replay = signed_manifest(&provider, "honest-agent", 4, now + 1, 3_600_000).to_bytes();
+    let ahead = signed_manifest(&provider, "ahead", 1, now + 3_600_000, 3_600_000).to_bytes();
     let mut liar1 = Liar::connect(a.addr.clone()).await;
-    for bytes in [forged, non_canonical, replay] {
+    for bytes in [forged, non_canonical, ahead] {
         liar1.publish(bytes).await;
     }
     wait_for("A to reject liar 1's messages", || async {

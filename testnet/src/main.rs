@@ -12,6 +12,7 @@
 
 mod conformance;
 mod demo;
+mod inprocess;
 mod locate;
 mod manage;
 mod network;

@@ -98,6 +98,9 @@ pub(crate) struct Network {
     pub(crate) souk: Souk,
     pub(crate) dir: PathBuf,
     pub(crate) nodes: Vec<NodeRecord>,
+    /// Start nodes with the testnet's connection gate (`--testnet-gate`: partitions and
+    /// link delays, for `run` scenarios that need them).
+    pub(crate) gate: bool,
 }
 
 /// The TCP port of a multiaddr (`/ip4/…/tcp/PORT/…`).
@@ -159,6 +162,7 @@ impl Network {
             souk,
             dir,
             nodes: Vec::new(),
+            gate: false,
         }
     }
 
@@ -224,6 +228,9 @@ impl Network {
         if light {
             args.push("--light");
         }
+        if self.gate {
+            args.push("--testnet-gate");
+        }
         let mut cmd = self.souk.command(Some(&data_dir), &args);
         cmd.stdout(out).stderr(err);
         let pid = procs::spawn(name, &mut cmd)?;
@@ -272,6 +279,9 @@ impl Network {
         }
         if !n.is_full() {
             args.push("--light");
+        }
+        if self.gate {
+            args.push("--testnet-gate");
         }
         // The old api.addr and node.pid name the dead process: a wait must not read them.
         let _ = std::fs::remove_file(n.data_dir.join("api.addr"));

@@ -1,8 +1,10 @@
 //! `souk-testnet run` on the shipped scenarios, CI-sized: `smoke` (every manifest delivered,
-//! every hire completed and verified, the report written with its plots), and
+//! every hire completed and verified, the report written with its plots),
 //! `crash-durability-ci` (at least 20 `kill -9` of providers and clients while hires run;
-//! every hire still ends with a verified chain equal to the uninterrupted reference). A
-//! scenario whose assertion cannot hold exits 1 and says so in its report.
+//! every hire still ends with a verified chain equal to the uninterrupted reference) and
+//! `partition-heal` (latency then a partition through the nodes' testnet gate: slowed,
+//! isolated, converged). A scenario whose assertion cannot hold exits 1 and says so in its
+//! report.
 
 mod common;
 
@@ -185,4 +187,37 @@ fn an_assertion_that_does_not_hold_fails_the_run() {
     );
     assert!(!run.status.success());
     assert!(text(&run).1.contains("faults"), "{:?}", text(&run));
+}
+
+#[test]
+fn partition_heal_isolates_the_halves_then_converges() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let out = tmp.path().join("ph");
+    let run = testnet_for(
+        &[
+            "run",
+            &scenario("partition-heal.toml"),
+            "--out",
+            &out.display().to_string(),
+            "--json",
+        ],
+        SCENARIO_TIMEOUT,
+    );
+    let said = assert_ok("run partition-heal", &run);
+    let printed: Value = serde_json::from_str(said.trim())
+        .unwrap_or_else(|e| panic!("run --json printed no JSON ({e}): {said}"));
+    assert_eq!(printed["passed"], true, "{printed}");
+    let r = report(&out);
+    let names: Vec<&str> = r["run"]["assertions"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|a| a["name"].as_str()).collect())
+        .unwrap_or_default();
+    for want in ["latency_applies", "partition_isolates", "converged"] {
+        assert!(names.contains(&want), "{names:?}");
+    }
+    let kinds: Vec<&str> = r["run"]["faults"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|f| f["kind"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(kinds, ["latency", "heal", "partition", "heal"], "{kinds:?}");
 }

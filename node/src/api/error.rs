@@ -112,6 +112,7 @@ pub(crate) fn node_error(e: NodeError) -> Response {
         NodeError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
         NodeError::Superseded => (StatusCode::CONFLICT, "superseded"),
         NodeError::Fetch(_) => (StatusCode::BAD_GATEWAY, "unreachable"),
+        NodeError::NoGate => (StatusCode::NOT_FOUND, "not-found"),
     };
     respond(
         status,

@@ -15,6 +15,7 @@ mod body;
 pub mod client;
 pub mod error;
 mod events;
+mod gate;
 mod hires;
 pub mod limits;
 mod server;
@@ -69,6 +70,7 @@ fn router(state: ServerState) -> Router {
         .route("/v1/info", get(info))
         .route("/v1/metrics", get(metrics))
         .route("/v1/events", get(events::stream))
+        .route("/v1/testnet/gate", post(gate::set))
         .route("/v1/agents", get(list_agents).post(publish))
         .route("/v1/agents/{name}", get(agents::show).delete(retire))
         .route("/v1/agents/{provider}/{name}", get(agents::show_handle))

@@ -64,6 +64,10 @@ pub(crate) struct RunArgs {
     /// the node forgets its agents, their sequence numbers and its hires.
     #[arg(long)]
     reset_store: bool,
+    /// Put a testnet's connection gate in the transport (partitions and link delays set
+    /// through `POST /v1/testnet/gate`). For `souk-testnet run` only.
+    #[arg(long, hide = true)]
+    testnet_gate: bool,
     /// Log filter (tracing syntax), e.g. `info` or `souk_node=debug`. Env: RUST_LOG.
     #[arg(
         long,
@@ -190,6 +194,9 @@ fn run_node(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
             target_peers: config.target_peers,
             idle_timeout: config.idle_timeout(),
             mesh_n: config.mesh_n,
+            gate: args
+                .testnet_gate
+                .then(|| std::sync::Arc::new(souk_node::swarm::gate::Gate::default())),
             ..SwarmSettings::default()
         },
         manifest_ttl_ms: config.manifest_ttl_secs * 1000,

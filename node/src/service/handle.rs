@@ -67,6 +67,9 @@ pub enum NodeError {
     /// Gossip publication failed (fault injection only).
     #[error("cannot publish on the manifest topic: {0}")]
     Gossip(String),
+    /// The node has no testnet gate (it was not started with `--testnet-gate`).
+    #[error("this node has no testnet gate (only `souk node run --testnet-gate` has one)")]
+    NoGate,
 }
 
 /// What `souk node info` shows.
@@ -149,6 +152,8 @@ pub(super) enum Command {
     IsFlagged(NodeId, Reply<bool>),
     Flagged(Reply<Vec<(NodeId, Equivocation)>>),
     FetchOutcomes(NodeId, Reply<Result<Vec<Outcome>, NodeError>>),
+    /// The testnet gate's partition: exactly these peers blocked.
+    GateBlock(Vec<PeerId>, Reply<()>),
     Shutdown(Reply<()>),
 }
 
@@ -176,6 +181,8 @@ pub struct NodeHandle {
     /// Weak: a handle kept after shutdown must not keep the database open.
     pub(super) store: std::sync::Weak<Store>,
     pub(super) hire_task: Arc<Mutex<Option<JoinHandle<()>>>>,
+    /// The testnet's connection gate, when the node was started with one.
+    pub gate: Option<Arc<crate::swarm::gate::Gate>>,
 }
 
 impl std::fmt::Debug for NodeHandle {
@@ -303,6 +310,19 @@ impl NodeHandle {
     /// answers from what it holds.
     pub async fn fetch_outcomes(&self, provider: NodeId) -> Result<Vec<Outcome>, NodeError> {
         self.ask(|r| Command::FetchOutcomes(provider, r)).await?
+    }
+
+    /// Testnet gate: block exactly `block` (a partition; the peers blocked by the previous
+    /// call and not listed are unblocked unless banned) and delay links as `links` says.
+    /// Fails with [`NodeError::NoGate`] on a node started without the gate.
+    pub async fn set_gate(
+        &self,
+        block: Vec<PeerId>,
+        links: std::collections::HashMap<u16, crate::swarm::gate::Link>,
+    ) -> Result<(), NodeError> {
+        let gate = self.gate.as_ref().ok_or(NodeError::NoGate)?;
+        gate.set_links(links);
+        self.ask(|r| Command::GateBlock(block, r)).await
     }
 
     /// Events from now on (a lagging receiver loses the oldest ones).

@@ -152,6 +152,8 @@ struct Node {
     bootstrap: Vec<Multiaddr>,
     request_timeout: Duration,
     events: EventSender,
+    /// Peers the testnet gate blocks (a partition), apart from bans.
+    gate_blocked: std::collections::HashSet<PeerId>,
     /// How hired agents are confined, for `node info`.
     sandbox: String,
 }
@@ -313,6 +315,10 @@ impl Node {
                     .cloned();
                 let m = m.or_else(|| crate::hire::offer(&self.offers, &id).map(|o| o.manifest));
                 let _ = reply.send(m);
+            }
+            Command::GateBlock(block, reply) => {
+                self.gate_block(block);
+                let _ = reply.send(());
             }
             Command::Dial(addr, reply) => {
                 let r = self.swarm.dial(addr.clone()).map_err(|e| NodeError::Dial {

@@ -26,6 +26,23 @@ impl Node {
         }
     }
 
+    /// The testnet gate's partition: blocks exactly `block` (connections close, new ones
+    /// are refused); peers it blocked before and not listed now are unblocked, unless banned.
+    pub(super) fn gate_block(&mut self, block: Vec<PeerId>) {
+        let now = now_ms();
+        let new: HashSet<PeerId> = block.into_iter().collect();
+        for peer in self.gate_blocked.difference(&new) {
+            if !self.scores.is_banned(peer, now) {
+                self.swarm.behaviour_mut().blocked.unblock_peer(*peer);
+            }
+        }
+        for peer in &new {
+            self.swarm.behaviour_mut().blocked.block_peer(*peer);
+        }
+        tracing::info!("testnet gate: {} peer(s) blocked", new.len());
+        self.gate_blocked = new;
+    }
+
     /// Records application traffic with a peer, which protects it from pruning for a while.
     pub(super) fn touch<Req, Resp>(&mut self, ev: &request_response::Event<Req, Resp>) {
         match ev {

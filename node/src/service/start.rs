@@ -350,6 +350,7 @@ pub async fn start(
         bootstrap: opts.bootstrap.clone(),
         request_timeout: settings.request_timeout,
         events: events.clone(),
+        gate_blocked: std::collections::HashSet::new(),
         sandbox: opts
             .hires
             .sandbox
@@ -368,6 +369,7 @@ pub async fn start(
             peer_id,
             hires,
             events,
+            gate: settings.gate.clone(),
             store: Arc::downgrade(&store),
             hire_task: Arc::new(Mutex::new(Some(hire_task))),
         },

@@ -31,7 +31,10 @@ impl Node {
                 );
                 gossipsub::MessageAcceptance::Accept
             }
-            Admission::Duplicate => {
+            // Superseded (stale seq): an honest forwarder delivers an older version after a
+            // newer one when an agent is announced twice in quick succession. Not charged
+            // (spec/discovery.md, "Verdicts").
+            Admission::Duplicate | Admission::Rejected(Rejection::StaleSeq) => {
                 self.metrics.gossip_ignored.inc();
                 gossipsub::MessageAcceptance::Ignore
             }

@@ -9,6 +9,7 @@
 
 pub mod codec;
 mod composed;
+pub mod gate;
 
 pub use composed::{Behaviour, BehaviourEvent};
 
@@ -87,6 +88,9 @@ pub struct SwarmSettings {
     pub ping_interval: Duration,
     /// Request-response timeout.
     pub request_timeout: Duration,
+    /// The testnet's connection gate ([`gate`]); `None` (plain TCP) unless the node was
+    /// started with `--testnet-gate`.
+    pub gate: Option<std::sync::Arc<gate::Gate>>,
 }
 
 impl Default for SwarmSettings {
@@ -101,6 +105,7 @@ impl Default for SwarmSettings {
             heartbeat: Duration::from_secs(1),
             ping_interval: Duration::from_secs(30),
             request_timeout: Duration::from_secs(10),
+            gate: None,
         }
     }
 }
@@ -251,6 +256,9 @@ pub fn build(
     s: &SwarmSettings,
 ) -> Result<libp2p::Swarm<Behaviour>, SwarmError> {
     let settings = s.clone();
+    if let Some(gate) = settings.gate.clone() {
+        return build_gated(key, &settings, gate);
+    }
     let key_for_behaviour = key.clone();
     let builder = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
@@ -268,6 +276,36 @@ pub fn build(
         .with_behaviour(move |_| built)
         .map_err(|e| SwarmError::Transport(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(settings.idle_timeout))
+        .build();
+    Ok(swarm)
+}
+
+/// [`build`] with TCP through the testnet's [`gate::Gate`] (TCP only, no QUIC).
+fn build_gated(
+    key: libp2p::identity::Keypair,
+    settings: &SwarmSettings,
+    gate: std::sync::Arc<gate::Gate>,
+) -> Result<libp2p::Swarm<Behaviour>, SwarmError> {
+    use libp2p::Transport;
+    let built = behaviour(&key, settings)?;
+    let idle = settings.idle_timeout;
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_other_transport(|key| {
+            let noise = noise::Config::new(key)
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+            let tcp = libp2p::tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                .map(move |stream, endpoint| gate::wrap(gate.clone(), stream, &endpoint));
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+                tcp.upgrade(libp2p::core::upgrade::Version::V1Lazy)
+                    .authenticate(noise)
+                    .multiplex(yamux::Config::default()),
+            )
+        })
+        .map_err(|e| SwarmError::Transport(e.to_string()))?
+        .with_behaviour(move |_| built)
+        .map_err(|e| SwarmError::Transport(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
         .build();
     Ok(swarm)
 }

@@ -35,6 +35,9 @@ pub(crate) struct RunData {
     pub(crate) samples: Vec<Sample>,
     /// The scenario's assertions, checked at the end of the run.
     pub(crate) assertions: Vec<AssertionResult>,
+    /// Facts about the run worth a line in the report (e.g. memory per node in-process).
+    #[serde(default)]
+    pub(crate) notes: Vec<String>,
 }
 
 /// One node of the network over the whole run.

@@ -146,6 +146,12 @@ fn write_report(
         "| completed hire duration | {} |",
         percentiles(summary.completed_hire_ms, "hires")
     )?;
+    if !run.notes.is_empty() {
+        writeln!(md, "\n## Notes\n")?;
+        for note in &run.notes {
+            writeln!(md, "- {note}")?;
+        }
+    }
 
     writeln!(md, "\n## Nodes\n")?;
     if summary.node_resources.is_empty() {

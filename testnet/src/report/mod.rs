@@ -246,6 +246,7 @@ mod tests {
                     passed: false,
                 },
             ],
+            notes: vec!["a note".into()],
         }
     }
 
@@ -395,6 +396,7 @@ mod tests {
             hires,
             samples,
             assertions: Vec::new(),
+            notes: Vec::new(),
         };
         let ratio = stats::delivery_ratio(&run).unwrap();
         run.assertions = vec![

@@ -69,6 +69,44 @@ pub(crate) fn run(
             break;
         }
         let f = &faults[p.fault];
+        if matches!(f.action, Action::Partition | Action::Latency | Action::Heal) {
+            let mut lf = super::live::LinkFaults::default();
+            let groups = f
+                .groups
+                .iter()
+                .map(|g| g.join(","))
+                .collect::<Vec<_>>()
+                .join(" | ");
+            let detail = match f.action {
+                Action::Partition => {
+                    lf.partition = f.groups.clone();
+                    groups
+                }
+                Action::Latency => {
+                    let link = souk_node::swarm::gate::Link {
+                        delay_ms: f.delay.map_or(0, |d| d.as_millis() as u64),
+                        jitter_ms: f.link_jitter.map_or(0, |d| d.as_millis() as u64),
+                        loss: f.loss,
+                    };
+                    let d = format!(
+                        "{groups}: +{} ms ± {} ms, loss {}",
+                        link.delay_ms, link.jitter_ms, link.loss
+                    );
+                    lf.latency = Some((f.groups.clone(), link));
+                    d
+                }
+                _ => "all links restored".to_owned(),
+            };
+            eprintln!(
+                "  {:>6.1}s  {} {detail}",
+                p.at.as_secs_f64(),
+                f.action.as_str()
+            );
+            if let Err(e) = live.set_link_faults(lf, detail) {
+                eprintln!("  {}: {e:#}", f.action.as_str());
+            }
+            continue;
+        }
         let pool: Vec<String> = match f.target.as_str() {
             "random" => roles.full.iter().chain(&roles.light).cloned().collect(),
             "random-full" => roles.full.clone(),
@@ -83,7 +121,7 @@ pub(crate) fn run(
                 let pool: Vec<String> = pool.into_iter().filter(|n| down.contains(n)).collect();
                 rng.pick(&pool).cloned()
             }
-            Action::Kill | Action::Stop => rng.pick(&live.up_among(&pool)).cloned(),
+            _ => rng.pick(&live.up_among(&pool)).cloned(),
         };
         let Some(target) = target else {
             eprintln!(
@@ -104,7 +142,7 @@ pub(crate) fn run(
                     }
                 }));
             }
-            Action::Kill | Action::Stop => {
+            _ => {
                 let hard = f.action == Action::Kill;
                 if !live.take_down(&target, hard) {
                     continue;

@@ -57,7 +57,7 @@ fn default_drain() -> Duration {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NetworkSpec {
-    /// Full nodes (`node-0` …), 1 to 64.
+    /// Full nodes (`node-0` …), 1 to 64 (2000 with `--in-process`).
     pub(crate) full: u16,
     /// Light nodes (`light-0` …), 0 to 64; each bootstraps to two full nodes.
     #[serde(default)]
@@ -99,6 +99,9 @@ pub(crate) struct Workload {
     /// The deadline asked, as `souk hire --deadline` (`10m`).
     #[serde(default)]
     pub(crate) deadline: Option<String>,
+    /// Keep asking an agent at capacity for this long (`souk hire --retry-busy`).
+    #[serde(default)]
+    pub(crate) retry_busy: Option<String>,
     /// Republish a random provider's agent this often (a new manifest to propagate).
     #[serde(default, deserialize_with = "opt_duration")]
     pub(crate) republish_every: Option<Duration>,
@@ -122,6 +125,13 @@ pub(crate) enum Action {
     Stop,
     /// Start a stopped or killed node.
     Start,
+    /// Cut every connection between the `groups` (nodes in no group reach all); replaces
+    /// an earlier partition. Needs the testnet gate (started automatically).
+    Partition,
+    /// Add `delay` (± `link_jitter`, `loss`) to every link between the `groups`.
+    Latency,
+    /// End the partition and the added latency.
+    Heal,
 }
 
 impl Action {
@@ -131,6 +141,9 @@ impl Action {
             Action::Kill => "kill",
             Action::Stop => "stop",
             Action::Start => "start",
+            Action::Partition => "partition",
+            Action::Latency => "latency",
+            Action::Heal => "heal",
         }
     }
 }
@@ -141,9 +154,23 @@ impl Action {
 pub(crate) struct Fault {
     /// The action.
     pub(crate) action: Action,
-    /// A node name, or `random`, `random-full`, `random-light`, `random-provider`,
-    /// `random-client` (chosen among the nodes up at that moment, with the seed).
+    /// For kill, stop and start: a node name, or `random`, `random-full`, `random-light`,
+    /// `random-provider`, `random-client` (chosen among the nodes up at that moment, with
+    /// the seed).
+    #[serde(default)]
     pub(crate) target: String,
+    /// For partition and latency: two or more groups of node names.
+    #[serde(default)]
+    pub(crate) groups: Vec<Vec<String>>,
+    /// For latency: the one-way delay added to each direction.
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub(crate) delay: Option<Duration>,
+    /// For latency: up to this much more, at random (order kept).
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub(crate) link_jitter: Option<Duration>,
+    /// For latency: the fraction of chunks delayed by a 200 ms retransmission.
+    #[serde(default)]
+    pub(crate) loss: f64,
     /// When (a one-off fault).
     #[serde(default, deserialize_with = "opt_duration")]
     pub(crate) at: Option<Duration>,
@@ -187,9 +214,27 @@ pub(crate) struct Assertions {
     /// At least this many kills happened.
     #[serde(default)]
     pub(crate) min_kills: Option<u32>,
+    /// No manifest published on one side of a partition reached the other side before the
+    /// heal.
+    #[serde(default)]
+    pub(crate) partition_isolates: bool,
+    /// Manifests published while latency was added reached the other group no sooner than
+    /// the delay (median).
+    #[serde(default)]
+    pub(crate) latency_applies: bool,
+    /// At the end every full node holds the latest version of every agent published.
+    #[serde(default)]
+    pub(crate) converged: bool,
 }
 
 impl Scenario {
+    /// Whether a fault needs the nodes' testnet gate (partitions, latency).
+    pub(crate) fn needs_gate(&self) -> bool {
+        self.faults
+            .iter()
+            .any(|f| matches!(f.action, Action::Partition | Action::Latency | Action::Heal))
+    }
+
     /// Reads and checks `path`.
     pub(crate) fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
@@ -220,8 +265,8 @@ impl Scenario {
     fn check(&self) -> anyhow::Result<()> {
         let n = &self.network;
         anyhow::ensure!(
-            (1..=64).contains(&n.full),
-            "network.full must be 1 to 64, not {}",
+            (1..=2000).contains(&n.full),
+            "network.full must be 1 to 2000 (64 as processes), not {}",
             n.full
         );
         anyhow::ensure!(
@@ -257,6 +302,37 @@ impl Scenario {
             );
         }
         for (i, f) in self.faults.iter().enumerate() {
+            match f.action {
+                Action::Partition | Action::Latency => {
+                    anyhow::ensure!(
+                        f.groups.len() >= 2 && f.groups.iter().all(|g| !g.is_empty()),
+                        "faults[{i}]: a {} needs `groups`, two or more non-empty lists of nodes",
+                        f.action.as_str()
+                    );
+                    for n in f.groups.iter().flatten() {
+                        anyhow::ensure!(known(n), "faults[{i}].groups: no node {n:?}");
+                    }
+                    anyhow::ensure!(
+                        f.action != Action::Latency || f.delay.is_some(),
+                        "faults[{i}]: latency needs `delay`"
+                    );
+                    anyhow::ensure!(
+                        (0.0..=1.0).contains(&f.loss),
+                        "faults[{i}].loss is a fraction"
+                    );
+                    anyhow::ensure!(
+                        f.at.is_some(),
+                        "faults[{i}]: a {} is one-off (`at`)",
+                        f.action.as_str()
+                    );
+                    continue;
+                }
+                Action::Heal => {
+                    anyhow::ensure!(f.at.is_some(), "faults[{i}]: heal is one-off (`at`)");
+                    continue;
+                }
+                Action::Kill | Action::Stop | Action::Start => {}
+            }
             let randoms = [
                 "random",
                 "random-full",
@@ -281,6 +357,10 @@ impl Scenario {
             anyhow::ensure!(
                 f.restart_after.is_none() || f.action != Action::Start,
                 "faults[{i}]: restart_after is for kill and stop"
+            );
+            anyhow::ensure!(
+                f.groups.is_empty() && f.delay.is_none(),
+                "faults[{i}]: groups and delay are for partition and latency"
             );
         }
         if let Some(d) = self.assert.manifest_delivery {

@@ -27,6 +27,25 @@ pub(crate) enum Status {
 /// A stretch a node was up: from, until (Unix ms; `None` while still up).
 pub(crate) type Interval = (u64, Option<u64>);
 
+/// Link faults in force: applied to every node through its gate, again after a restart.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LinkFaults {
+    /// Groups that cannot reach each other (empty: no partition).
+    pub(crate) partition: Vec<Vec<String>>,
+    /// Groups whose links are slowed, and how.
+    pub(crate) latency: Option<(Vec<Vec<String>>, souk_node::swarm::gate::Link)>,
+}
+
+/// A stretch a link fault was in force (Unix ms; `None`: until the end).
+#[derive(Debug, Clone)]
+pub(crate) struct FaultWindow {
+    pub(crate) from: u64,
+    pub(crate) until: Option<u64>,
+    pub(crate) groups: Vec<Vec<String>>,
+    /// For latency: the added delay, ms.
+    pub(crate) delay_ms: u64,
+}
+
 /// One fault as it happened.
 #[derive(Debug, Clone)]
 pub(crate) struct Done {
@@ -50,6 +69,15 @@ pub(crate) struct Live {
     pub(crate) dirs: HashMap<String, PathBuf>,
     /// Set when the run ends: restarts scheduled after it do not happen.
     pub(crate) over: AtomicBool,
+    /// Whether the nodes run with the testnet gate.
+    gated: bool,
+    links: Mutex<LinkFaults>,
+    /// Each node's peer id and listen port (stable across restarts).
+    peer_ids: HashMap<String, String>,
+    ports: HashMap<String, u16>,
+    /// Partitions and latency as they were in force, for the assertions.
+    pub(crate) partitions: Mutex<Vec<FaultWindow>>,
+    pub(crate) latencies: Mutex<Vec<FaultWindow>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -66,7 +94,29 @@ impl Live {
             .map(|n| (n.name.clone(), n.data_dir.clone()))
             .collect();
         let now = now_ms();
+        let peer_ids = net
+            .nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.peer_id.clone()))
+            .collect();
+        let ports = net
+            .nodes
+            .iter()
+            .filter_map(|n| {
+                n.addrs
+                    .first()
+                    .and_then(|a| crate::network::port_of(a))
+                    .map(|p| (n.name.clone(), p))
+            })
+            .collect();
+        let gated = net.gate;
         let live = Arc::new(Live {
+            gated,
+            links: Mutex::new(LinkFaults::default()),
+            peer_ids,
+            ports,
+            partitions: Mutex::new(Vec::new()),
+            latencies: Mutex::new(Vec::new()),
             souk,
             obs,
             pids: Arc::new(Mutex::new(
@@ -269,7 +319,99 @@ impl Live {
         }
         let pid = lock(&self.net).node(name)?.pid;
         lock(&self.pids).insert(name.to_owned(), pid);
-        self.follow(name)
+        self.follow(name)?;
+        // A restarted node's gate starts open: put the faults in force back.
+        if self.gated {
+            self.apply_gate(name)?;
+        }
+        Ok(())
+    }
+
+    /// Puts `faults` in force on every node that is up (and on the others when they start).
+    pub(crate) fn set_link_faults(&self, faults: LinkFaults, detail: String) -> anyhow::Result<()> {
+        anyhow::ensure!(self.gated, "link faults need the nodes' testnet gate");
+        let now = now_ms();
+        let close = |w: &Mutex<Vec<FaultWindow>>| {
+            if let Some(last) = lock(w).last_mut()
+                && last.until.is_none()
+            {
+                last.until = Some(now);
+            }
+        };
+        close(&self.partitions);
+        close(&self.latencies);
+        if !faults.partition.is_empty() {
+            lock(&self.partitions).push(FaultWindow {
+                from: now,
+                until: None,
+                groups: faults.partition.clone(),
+                delay_ms: 0,
+            });
+        }
+        if let Some((groups, link)) = &faults.latency {
+            lock(&self.latencies).push(FaultWindow {
+                from: now,
+                until: None,
+                groups: groups.clone(),
+                delay_ms: link.delay_ms,
+            });
+        }
+        let kind = if faults.partition.is_empty() && faults.latency.is_none() {
+            "heal"
+        } else if faults.latency.is_some() && faults.partition.is_empty() {
+            "latency"
+        } else {
+            "partition"
+        };
+        *lock(&self.links) = faults;
+        let names: Vec<String> = self.dirs.keys().cloned().collect();
+        let mut failed = Vec::new();
+        for name in names {
+            if self.status(&name) == Status::Up
+                && let Err(e) = self.apply_gate(&name)
+            {
+                failed.push(format!("{name}: {e:#}"));
+            }
+        }
+        self.record(kind, "network", Some(detail));
+        anyhow::ensure!(failed.is_empty(), "gate not set on {}", failed.join("; "));
+        Ok(())
+    }
+
+    /// Sends node `name` its part of the link faults in force.
+    fn apply_gate(&self, name: &str) -> anyhow::Result<()> {
+        let faults = lock(&self.links).clone();
+        let others = |groups: &[Vec<String>]| -> Vec<String> {
+            match groups.iter().position(|g| g.iter().any(|n| n == name)) {
+                Some(mine) => groups
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != mine)
+                    .flat_map(|(_, g)| g.iter().cloned())
+                    .collect(),
+                None => Vec::new(),
+            }
+        };
+        let block: Vec<String> = others(&faults.partition)
+            .iter()
+            .filter_map(|n| self.peer_ids.get(n).cloned())
+            .collect();
+        let mut links = serde_json::Map::new();
+        if let Some((groups, link)) = &faults.latency {
+            for n in others(groups) {
+                if let Some(port) = self.ports.get(&n) {
+                    links.insert(port.to_string(), serde_json::to_value(link)?);
+                }
+            }
+        }
+        let client = souk_node::api::client::ApiClient::connect(
+            &souk_node::data_dir::DataDir::new(self.dir(name)?),
+        )?;
+        let _: serde_json::Value = client.post(
+            "/v1/testnet/gate",
+            &serde_json::json!({ "block": block, "links": links }),
+        )?;
+        Ok(())
     }
 
     /// Stops every follower (at the end of a run).

@@ -24,16 +24,22 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 
+pub(crate) use file::Scenario;
+pub(crate) use observe::{Seen, read_proc};
+pub(crate) use outcome::{Facts, assertions, delivery_ratio, spreads, stale_nodes, superseded};
+pub(crate) use rng::Rng;
+pub(crate) use setup::offers;
+pub(crate) use workload::Publication;
+
 use crate::network::{Network, now_ms};
 use crate::report::data::{
     Delivery, FaultMark, HireRun, ManifestRun, NodeSummary, RunData, Sample,
 };
 use crate::souk::Souk;
 use crate::{locate, procs};
-use file::Scenario;
 use live::Live;
 use observe::Observations;
-use workload::{Asked, Ended, HireRequest, Publication};
+use workload::{Asked, Ended, HireRequest};
 
 /// `run` options.
 #[derive(Debug, Args)]
@@ -51,6 +57,9 @@ pub(crate) struct RunArgs {
     /// Print the report summary as JSON on stdout (progress still goes to stderr).
     #[arg(long)]
     json: bool,
+    /// Run every node in this process (propagation scenarios; up to 2000 full nodes).
+    #[arg(long)]
+    in_process: bool,
 }
 
 /// Runs a scenario.
@@ -74,8 +83,6 @@ pub(crate) fn run(souk: Option<PathBuf>, args: &RunArgs) -> anyhow::Result<ExitC
     if !locate::have_python3() && !s.agents.is_empty() {
         anyhow::bail!("the scenario agents run with python3, which is not on PATH");
     }
-    procs::install_signal_handler()?;
-    let bin = locate::souk(souk, true)?;
     eprintln!(
         "scenario {} (seed {}): {}\nnodes' data: {}/network",
         s.name,
@@ -83,10 +90,20 @@ pub(crate) fn run(souk: Option<PathBuf>, args: &RunArgs) -> anyhow::Result<ExitC
         s.description,
         out.display()
     );
-    let result = execute(&s, Souk { bin }, &out);
-    let report = procs::stop_all();
-    eprintln!("stopped the network: {}", report.describe());
-    let data = result?;
+    let data = if args.in_process {
+        crate::inprocess::run(&s, &out)?
+    } else {
+        anyhow::ensure!(
+            s.network.full <= 64 && s.network.light <= 64,
+            "at most 64 full and 64 light nodes as processes; --in-process runs up to 2000 full nodes"
+        );
+        procs::install_signal_handler()?;
+        let bin = locate::souk(souk, true)?;
+        let result = execute(&s, Souk { bin }, &out);
+        let report = procs::stop_all();
+        eprintln!("stopped the network: {}", report.describe());
+        result?
+    };
     let files = crate::report::write(&out, &data)?;
     let passed = data.assertions.iter().all(|a| a.passed);
     if args.json {
@@ -123,6 +140,12 @@ pub(crate) fn run(souk: Option<PathBuf>, args: &RunArgs) -> anyhow::Result<ExitC
 fn execute(s: &Scenario, souk: Souk, out: &std::path::Path) -> anyhow::Result<RunData> {
     let t0 = now_ms();
     let mut net = Network::new(souk, out.join("network"));
+    net.gate = s.needs_gate();
+    if net.gate {
+        eprintln!(
+            "partitions and latency through the nodes' testnet gate (souk node run --testnet-gate)"
+        );
+    }
     std::fs::create_dir_all(&net.dir)?;
     setup::start_nodes(&mut net, s)?;
     let obs = Arc::new(Observations::default());
@@ -198,6 +221,7 @@ fn execute(s: &Scenario, souk: Souk, out: &std::path::Path) -> anyhow::Result<Ru
         input,
         max_price: w.max_price.clone(),
         deadline: w.deadline.clone(),
+        retry_busy: w.retry_busy.clone(),
     };
     let bundles = out.join("bundles");
 
@@ -353,8 +377,19 @@ fn execute(s: &Scenario, souk: Souk, out: &std::path::Path) -> anyhow::Result<Ru
             })
         })
         .count() as u32;
+    let partitions = live
+        .partitions
+        .lock()
+        .map(|p| p.clone())
+        .unwrap_or_default();
+    let latencies = live.latencies.lock().map(|p| p.clone()).unwrap_or_default();
     let facts = outcome::Facts {
         interrupted,
+        isolation: outcome::isolation(&spreads, &partitions),
+        latency: outcome::cross_latency(&spreads, &latencies),
+        stale: outcome::stale_nodes(&pubs, &full, &events),
+        superseded: outcome::superseded(&spreads),
+        full_nodes: full.len(),
         delivery: outcome::delivery_ratio(&spreads),
         asked: w.hires,
         contracted_never: never,
@@ -469,6 +504,7 @@ fn execute(s: &Scenario, souk: Souk, out: &std::path::Path) -> anyhow::Result<Ru
         hires,
         samples,
         assertions,
+        notes: Vec::new(),
     })
 }
 

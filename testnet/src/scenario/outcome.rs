@@ -18,6 +18,9 @@ pub(crate) struct Spread {
     pub(crate) publication: Publication,
     pub(crate) expected: Vec<String>,
     pub(crate) delivered: Vec<(String, u64)>,
+    /// Expected nodes that never admitted this version because a newer one of the same
+    /// agent reached them first (gossip then refuses the older as stale, as it must).
+    pub(crate) superseded: Vec<String>,
 }
 
 /// Whether `intervals` (up from, up until) cover `[from, to]` entirely.
@@ -40,6 +43,8 @@ pub(crate) fn spreads(
 ) -> Vec<Spread> {
     // A manifest's id is stable across its versions: a publication is (id, seq).
     let mut admitted: HashMap<(&str, &str, u64), u64> = HashMap::new();
+    // Per (node, id): every version admitted, when.
+    let mut versions: HashMap<(&str, &str), Vec<(u64, u64)>> = HashMap::new();
     for s in events {
         if s.event["type"] == "manifest_admitted"
             && let (Some(id), Some(seq), Some(at)) = (
@@ -48,6 +53,10 @@ pub(crate) fn spreads(
                 s.event["at_ms"].as_u64(),
             )
         {
+            versions
+                .entry((s.node.as_str(), id))
+                .or_default()
+                .push((seq, at));
             admitted.entry((s.node.as_str(), id, seq)).or_insert(at);
         }
     }
@@ -77,17 +86,28 @@ pub(crate) fn spreads(
                         .get(&(n.as_str(), p.id.as_str(), p.seq))
                         .map(|at| (n.clone(), *at))
                 })
+                .collect::<Vec<(String, u64)>>();
+            let superseded = expected
+                .iter()
+                .filter(|n| !delivered.iter().any(|(d, _)| d == *n))
+                .filter(|n| {
+                    versions
+                        .get(&(n.as_str(), p.id.as_str()))
+                        .is_some_and(|v| v.iter().any(|(seq, _)| *seq > p.seq))
+                })
+                .cloned()
                 .collect();
             Spread {
                 publication: p,
                 expected,
                 delivered,
+                superseded,
             }
         })
         .collect()
 }
 
-/// Delivered / expected over every spread (1 when nothing was expected).
+/// Delivered (or superseded by a newer version) / expected over every spread.
 pub(crate) fn delivery_ratio(spreads: &[Spread]) -> (u64, u64) {
     let mut got = 0;
     let mut want = 0;
@@ -96,28 +116,36 @@ pub(crate) fn delivery_ratio(spreads: &[Spread]) -> (u64, u64) {
         got += s
             .expected
             .iter()
-            .filter(|n| s.delivered.iter().any(|(d, _)| d == *n))
+            .filter(|n| s.delivered.iter().any(|(d, _)| d == *n) || s.superseded.contains(n))
             .count() as u64;
     }
     (got, want)
 }
 
-/// An agent's steps with the replays the spec allows collapsed (spec/agent-protocol.md,
-/// "Resuming from a checkpoint": after a restart the agent redoes, and the chain records
-/// again, the steps since its last checkpoint). Within each stretch between two
-/// `checkpoint` entries an entry equal to an earlier one of the same stretch is a replay.
-/// Returns the steps (entries other than `started` and the terminal one, whose summaries
-/// carry times) and how many replays were dropped.
+/// Expected deliveries that a newer version superseded, over every spread.
+pub(crate) fn superseded(spreads: &[Spread]) -> usize {
+    spreads.iter().map(|s| s.superseded.len()).sum()
+}
+
+/// An agent's work with the replays the spec allows collapsed (spec/agent-protocol.md,
+/// "Resuming from a checkpoint"): after a restart the agent redoes, and the chain records
+/// again, the steps since its last checkpoint; and a checkpoint whose state was stored but
+/// whose entry a crash lost is missing from the chain while the agent resumes after it.
+/// So `checkpoint` entries only bound stretches (they are not compared), and within a
+/// stretch an entry equal to an earlier one is a replay. `started` and the terminal entry
+/// (whose summaries carry times) are left out. Returns the steps and the replays dropped.
 pub(crate) fn logical_steps(steps: &[(String, String)]) -> (Vec<(String, String)>, usize) {
     let mut out: Vec<(String, String)> = Vec::new();
     let mut stretch_start = 0;
     let mut replays = 0;
     for (kind, summary) in steps {
-        if matches!(
-            kind.as_str(),
-            "started" | "completed" | "failed" | "canceled" | "expired"
-        ) {
-            continue;
+        match kind.as_str() {
+            "started" | "completed" | "failed" | "canceled" | "expired" => continue,
+            "checkpoint" => {
+                stretch_start = out.len();
+                continue;
+            }
+            _ => {}
         }
         let step = (kind.clone(), summary.clone());
         if out[stretch_start..].contains(&step) {
@@ -125,9 +153,6 @@ pub(crate) fn logical_steps(steps: &[(String, String)]) -> (Vec<(String, String)
             continue;
         }
         out.push(step);
-        if kind == "checkpoint" {
-            stretch_start = out.len();
-        }
     }
     (out, replays)
 }
@@ -155,6 +180,7 @@ pub(crate) fn differs(reference: &[(String, String)], got: &[(String, String)]) 
 pub(crate) type Reference = (Vec<(String, String)>, Option<serde_json::Value>);
 
 /// What the assertions look at.
+#[derive(Default)]
 pub(crate) struct Facts<'a> {
     pub(crate) delivery: (u64, u64),
     pub(crate) asked: u32,
@@ -164,6 +190,134 @@ pub(crate) struct Facts<'a> {
     pub(crate) kills: u32,
     /// Hires whose provider or client was killed or stopped while they ran.
     pub(crate) interrupted: u32,
+    /// Partitions: manifests published inside one and deliveries across it before its end.
+    pub(crate) isolation: Isolation,
+    /// Latency windows: median cross-group propagation (ms) and the delay added, if any
+    /// manifest crossed.
+    pub(crate) latency: Option<(u64, u64, usize)>,
+    /// Full nodes that do not hold the latest version of some agent at the end.
+    pub(crate) stale: Vec<String>,
+    /// Full nodes in all.
+    pub(crate) full_nodes: usize,
+    /// Expected deliveries a newer version superseded.
+    pub(crate) superseded: usize,
+}
+
+/// The full nodes that at the end hold an older version of a published manifest than the
+/// latest (from their `manifest_admitted` events), with what they miss.
+pub(crate) fn stale_nodes(pubs: &[Publication], full: &[String], events: &[Seen]) -> Vec<String> {
+    let mut latest: HashMap<&str, u64> = HashMap::new();
+    for p in pubs {
+        let e = latest.entry(p.id.as_str()).or_insert(0);
+        *e = (*e).max(p.seq);
+    }
+    let mut held: HashMap<(&str, &str), u64> = HashMap::new();
+    for s in events {
+        if s.event["type"] == "manifest_admitted"
+            && let (Some(id), Some(seq)) = (s.event["id"].as_str(), s.event["seq"].as_u64())
+        {
+            let e = held.entry((s.node.as_str(), id)).or_insert(0);
+            *e = (*e).max(seq);
+        }
+    }
+    let mut out = Vec::new();
+    for n in full {
+        for (id, seq) in &latest {
+            let has = held.get(&(n.as_str(), *id)).copied().unwrap_or(0);
+            if has < *seq {
+                out.push(format!(
+                    "{n} holds {} at seq {has}, not {seq}",
+                    &id[..12.min(id.len())]
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+impl Facts<'_> {
+    /// Nothing observed yet (fields are set by the caller).
+    pub(crate) fn empty() -> Self {
+        Self::default()
+    }
+}
+
+/// What the partitions let through.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Isolation {
+    /// Manifests published inside a partition by a node of one of its groups.
+    pub(crate) published_inside: usize,
+    /// Deliveries to another group before the partition ended.
+    pub(crate) leaks: Vec<String>,
+    /// Deliveries to another group after the heal (healed, then spread).
+    pub(crate) crossed_after: usize,
+}
+
+fn group_of<'a>(groups: &'a [Vec<String>], node: &str) -> Option<&'a Vec<String>> {
+    groups.iter().find(|g| g.iter().any(|n| n == node))
+}
+
+/// Checks every publication made inside a partition window.
+pub(crate) fn isolation(spreads: &[Spread], windows: &[super::live::FaultWindow]) -> Isolation {
+    let mut out = Isolation::default();
+    for w in windows {
+        for sp in spreads {
+            let p = &sp.publication;
+            if p.at_ms < w.from || w.until.is_some_and(|u| p.at_ms >= u) {
+                continue;
+            }
+            let Some(mine) = group_of(&w.groups, &p.node) else {
+                continue;
+            };
+            out.published_inside += 1;
+            for (node, at) in &sp.delivered {
+                let across = group_of(&w.groups, node).is_some_and(|g| g != mine);
+                if !across {
+                    continue;
+                }
+                if w.until.is_none_or(|u| *at < u) {
+                    out.leaks
+                        .push(format!("{} seq {} reached {node}", &p.id[..12], p.seq));
+                } else {
+                    out.crossed_after += 1;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Median propagation (ms) of manifests published in a latency window to the other
+/// groups, the delay of the window, and how many deliveries that is.
+pub(crate) fn cross_latency(
+    spreads: &[Spread],
+    windows: &[super::live::FaultWindow],
+) -> Option<(u64, u64, usize)> {
+    let mut lat = Vec::new();
+    let mut delay = 0;
+    for w in windows {
+        delay = w.delay_ms;
+        for sp in spreads {
+            let p = &sp.publication;
+            if p.at_ms < w.from || w.until.is_some_and(|u| p.at_ms >= u) {
+                continue;
+            }
+            let Some(mine) = group_of(&w.groups, &p.node) else {
+                continue;
+            };
+            for (node, at) in &sp.delivered {
+                if group_of(&w.groups, node).is_some_and(|g| g != mine) {
+                    lat.push(at.saturating_sub(p.at_ms));
+                }
+            }
+        }
+    }
+    if lat.is_empty() {
+        return None;
+    }
+    lat.sort_unstable();
+    Some((lat[lat.len() / 2], delay, lat.len()))
 }
 
 /// Each `[assert]` key given, checked against `f`.
@@ -187,7 +341,10 @@ pub(crate) fn assertions(a: &Assertions, f: &Facts<'_>) -> Vec<AssertionResult> 
         push(
             "manifest_delivery",
             format!(">= {min}"),
-            format!("{ratio:.4} ({got} of {want})"),
+            format!(
+                "{ratio:.4} ({got} of {want}; {} of them superseded by a newer version first)",
+                f.superseded
+            ),
             ratio >= min && want > 0,
         );
     }
@@ -311,6 +468,49 @@ pub(crate) fn assertions(a: &Assertions, f: &Facts<'_>) -> Vec<AssertionResult> 
             passed,
         );
     }
+    if a.partition_isolates {
+        let i = &f.isolation;
+        push(
+            "partition_isolates",
+            "nothing published inside a partition crosses it before the heal".into(),
+            if i.leaks.is_empty() {
+                format!(
+                    "{} manifest(s) published inside; 0 crossed before the heal, {} deliveries across after it",
+                    i.published_inside, i.crossed_after
+                )
+            } else {
+                format!("leaked: {}", i.leaks.join("; "))
+            },
+            i.leaks.is_empty() && i.published_inside > 0,
+        );
+    }
+    if a.converged {
+        push(
+            "converged",
+            "every full node holds the latest version of every agent".into(),
+            if f.stale.is_empty() {
+                format!("{} of {} full nodes up to date", f.full_nodes, f.full_nodes)
+            } else {
+                f.stale.join("; ")
+            },
+            f.stale.is_empty(),
+        );
+    }
+    if a.latency_applies {
+        let (observed, passed) = match f.latency {
+            Some((median, delay, n)) => (
+                format!("median {median} ms across groups over {n} deliveries (delay {delay} ms)"),
+                median >= delay,
+            ),
+            None => ("no manifest crossed a slowed link".into(), false),
+        };
+        push(
+            "latency_applies",
+            "cross-group propagation at least the added delay".into(),
+            observed,
+            passed,
+        );
+    }
     if let Some(min) = a.min_kills {
         push(
             "min_kills",
@@ -332,13 +532,15 @@ mod tests {
     }
 
     #[test]
-    fn replays_after_a_restart_collapse_and_real_differences_show() {
+    fn replays_and_lost_checkpoint_entries_are_allowed_and_real_differences_show() {
         let clean = vec![
             s("started", "t=1"),
             s("decision", "count 0"),
             s("checkpoint", "c1"),
             s("decision", "count 1"),
             s("checkpoint", "c2"),
+            s("decision", "count 2"),
+            s("checkpoint", "c3"),
             s("result", "r"),
             s("completed", "wall 3"),
         ];
@@ -350,25 +552,39 @@ mod tests {
             s("decision", "count 1"),
             s("decision", "count 1"),
             s("checkpoint", "c2"),
+            s("decision", "count 2"),
+            s("checkpoint", "c3"),
             s("result", "r"),
             s("completed", "wall 7"),
         ];
+        // Killed after c2's state was stored, before its entry: resumed after it.
+        let lost_entry = vec![
+            s("decision", "count 0"),
+            s("checkpoint", "c1"),
+            s("decision", "count 1"),
+            s("decision", "count 2"),
+            s("checkpoint", "c3"),
+            s("result", "r"),
+        ];
         let (a, ra) = logical_steps(&clean);
         let (b, rb) = logical_steps(&replayed);
-        assert_eq!((ra, rb), (0, 1));
+        let (c, rc) = logical_steps(&lost_entry);
+        assert_eq!((ra, rb, rc), (0, 1, 0));
         assert_eq!(differs(&a, &b), None);
-        // A lost step is not a replay.
+        assert_eq!(differs(&a, &c), None);
+        // A lost step is a difference.
         let lost = vec![
             s("decision", "count 0"),
             s("checkpoint", "c1"),
             s("checkpoint", "c2"),
+            s("decision", "count 2"),
             s("result", "r"),
         ];
-        let (c, _) = logical_steps(&lost);
+        let (d, _) = logical_steps(&lost);
         assert!(
-            differs(&a, &c)
+            differs(&a, &d)
                 .unwrap()
-                .contains("first difference at step 2")
+                .contains("first difference at step 1")
         );
         // A step repeated across a checkpoint is a duplicate, not a replay.
         let dup = vec![
@@ -377,11 +593,12 @@ mod tests {
             s("decision", "count 0"),
             s("decision", "count 1"),
             s("checkpoint", "c2"),
+            s("decision", "count 2"),
             s("result", "r"),
         ];
-        let (d, rd) = logical_steps(&dup);
-        assert_eq!(rd, 0);
-        assert!(differs(&a, &d).is_some());
+        let (e, re) = logical_steps(&dup);
+        assert_eq!(re, 0);
+        assert!(differs(&a, &e).is_some());
     }
 
     #[test]

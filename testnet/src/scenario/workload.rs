@@ -56,6 +56,7 @@ pub(crate) struct HireRequest {
     pub(crate) input: PathBuf,
     pub(crate) max_price: Option<String>,
     pub(crate) deadline: Option<String>,
+    pub(crate) retry_busy: Option<String>,
 }
 
 impl HireRequest {
@@ -75,6 +76,10 @@ impl HireRequest {
         if let Some(d) = &self.deadline {
             a.push("--deadline".into());
             a.push(d.clone());
+        }
+        if let Some(r) = &self.retry_busy {
+            a.push("--retry-busy".into());
+            a.push(r.clone());
         }
         a
     }
@@ -99,7 +104,19 @@ pub(crate) fn hire_until_contracted(
         let Ok(dir) = live.dir(&asked.client) else {
             return;
         };
-        match live.souk.json::<Hire>(Some(dir), &args) {
+        // With --retry-busy the command may wait for a slot that long.
+        let timeout = crate::souk::COMMAND_TIMEOUT
+            + req
+                .retry_busy
+                .as_deref()
+                .and_then(|r| super::file::parse_duration(r).ok())
+                .unwrap_or_default();
+        let made = live
+            .souk
+            .run(Some(dir), &args, timeout)
+            .and_then(|f| f.ok())
+            .and_then(|out| Ok(serde_json::from_str::<Hire>(out.trim())?));
+        match made {
             Ok(h) => {
                 asked.hire_id = Some(h.hire_id);
                 return;
@@ -246,6 +263,8 @@ pub(crate) fn drain(
 struct TraceStep {
     kind: String,
     summary: String,
+    #[serde(default)]
+    payload: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -253,7 +272,8 @@ struct Trace {
     steps: Vec<TraceStep>,
 }
 
-/// For a completed hire: accept it, export its bundle to `bundles/`, verify it offline
+/// For a completed hire: accept it, export its bundle (payloads disclosed) to `bundles/`,
+/// verify it offline
 /// (`souk verify`) and read its steps and output. Other hires are returned as they are.
 pub(crate) fn check(live: &Live, client: &str, h: Hire, bundles: &Path) -> Ended {
     let mut e = Ended {
@@ -293,7 +313,7 @@ fn check_completed(live: &Live, e: &mut Ended, bundles: &Path) -> anyhow::Result
     live.souk
         .run(
             Some(dir),
-            &["receipts", "export", &id, "-o", &file_arg],
+            &["receipts", "export", &id, "--disclose", "-o", &file_arg],
             crate::souk::COMMAND_TIMEOUT,
         )?
         .ok()
@@ -315,7 +335,8 @@ fn check_completed(live: &Live, e: &mut Ended, bundles: &Path) -> anyhow::Result
         trace
             .steps
             .into_iter()
-            .map(|s| (s.kind, s.summary))
+            // The disclosed payload tells steps apart (the summary may not).
+            .map(|s| (s.kind, s.payload.map_or(s.summary, |p| p.to_string())))
             .collect(),
     );
     let out = live.souk.run(
