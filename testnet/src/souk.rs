@@ -177,8 +177,12 @@ pub(crate) struct NodeInfo {
 #[serde(default)]
 pub(crate) struct Metrics {
     pub(crate) gossip_accepted: u64,
+    pub(crate) gossip_rejected: u64,
     pub(crate) sync_received: u64,
     pub(crate) search_served: u64,
+    pub(crate) peers_banned: u64,
+    pub(crate) hires_offered: u64,
+    pub(crate) hires_declined_capacity: u64,
 }
 
 /// `souk init --json`.

@@ -44,6 +44,13 @@ pub(crate) async fn start(
     let mut nodes = Vec::with_capacity(n);
     let mut addrs: Vec<Multiaddr> = Vec::with_capacity(n);
     let t = Instant::now();
+    let swarm = swarm_settings(n, souk_node::fd_limit::soft_limit());
+    eprintln!(
+        "  per node: at most {} connections, {} peers kept (open-file limit {:?})",
+        swarm.max_connections,
+        swarm.target_peers,
+        souk_node::fd_limit::soft_limit()
+    );
     for i in 0..n {
         let dir = root.join(format!("node-{i}"));
         std::fs::create_dir_all(&dir)?;
@@ -58,7 +65,7 @@ pub(crate) async fn start(
             light: false,
             listen: vec!["/ip4/127.0.0.1/tcp/0".parse()?],
             bootstrap: Vec::new(),
-            swarm: SwarmSettings::default(),
+            swarm: swarm.clone(),
             manifest_ttl_ms: 3_600_000,
             tick: Duration::from_secs(30),
             sealing_secret: Arc::new(zeroize::Zeroizing::new(
@@ -143,6 +150,20 @@ pub(crate) async fn start(
         r.context("dial")?;
     }
     Ok(Nodes { nodes })
+}
+
+/// Swarm settings for `n` nodes in one process: each in-process connection costs a
+/// descriptor at both ends, so the connection cap is what the open-file limit allows per
+/// node (minus a reserve for stores and listeners), at most the default.
+pub(crate) fn swarm_settings(n: usize, fd_limit: Option<u64>) -> SwarmSettings {
+    let d = SwarmSettings::default();
+    let budget = fd_limit.unwrap_or(1024).saturating_sub(4 * n as u64 + 256);
+    let cap = (budget / n.max(1) as u64).clamp(8, u64::from(d.max_connections)) as u32;
+    SwarmSettings {
+        max_connections: cap,
+        target_peers: d.target_peers.min(cap as usize * 3 / 4),
+        ..d
+    }
 }
 
 /// Waits until every node has at least `min` peers (progress every 10 s).
@@ -302,4 +323,23 @@ pub(crate) fn peak_rss_bytes() -> Option<u64> {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse::<u64>().ok())
         .map(|kb| kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_fit_the_open_file_limit() {
+        let s = swarm_settings(1000, Some(20_000));
+        assert_eq!(s.max_connections, 15);
+        assert_eq!(s.target_peers, 11);
+        let few = swarm_settings(10, Some(20_000));
+        assert_eq!(
+            few.max_connections,
+            SwarmSettings::default().max_connections
+        );
+        assert_eq!(few.target_peers, SwarmSettings::default().target_peers);
+        assert_eq!(swarm_settings(5000, Some(1024)).max_connections, 8);
+    }
 }

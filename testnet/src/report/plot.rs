@@ -206,7 +206,10 @@ pub(crate) fn propagation_cdf(
                 )?;
             }
         }
-        chart.draw_series(LineSeries::new(points, SERIES_COLOURS[0].stroke_width(2)))?;
+        chart.draw_series(LineSeries::new(
+            thin(&points, MAX_POINTS),
+            SERIES_COLOURS[0].stroke_width(2),
+        ))?;
         Ok(())
     })
 }
@@ -366,6 +369,19 @@ fn steps(points: Vec<(u64, u64)>) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// Most points drawn per line: a run of 60 000 deliveries would otherwise write megabytes of
+/// SVG for what a plot of this size can show.
+const MAX_POINTS: usize = 2000;
+
+/// At most `max` of `points`, evenly spaced, the first and last kept.
+fn thin(points: &[(f64, f64)], max: usize) -> Vec<(f64, f64)> {
+    if points.len() <= max || max < 2 {
+        return points.to_vec();
+    }
+    let last = points.len() - 1;
+    (0..max).map(|i| points[i * last / (max - 1)]).collect()
+}
+
 fn seconds(ms: u64) -> f64 {
     ms as f64 / 1000.0
 }
@@ -522,7 +538,7 @@ fn draw_panel(area: &Area<'_>, panel: &Panel, faults: &FaultMarks<'_>, x_end: f6
     for line in &panel.lines {
         for segment in &line.segments {
             chart.draw_series(LineSeries::new(
-                segment.iter().copied(),
+                thin(segment, MAX_POINTS),
                 line.colour.stroke_width(line.width),
             ))?;
         }
@@ -775,4 +791,19 @@ fn render(
     }
     super::write_file(&path, svg.as_bytes())?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod thin_tests {
+    use super::*;
+
+    #[test]
+    fn thinning_keeps_the_ends_and_the_count() {
+        let pts: Vec<(f64, f64)> = (0..10_000).map(|i| (i as f64, i as f64)).collect();
+        let t = thin(&pts, 2000);
+        assert_eq!(t.len(), 2000);
+        assert_eq!(t[0], (0.0, 0.0));
+        assert_eq!(t[1999], (9999.0, 9999.0));
+        assert_eq!(thin(&pts[..5], 2000).len(), 5);
+    }
 }

@@ -342,6 +342,27 @@ fn execute(s: &Scenario, souk: Souk, out: &std::path::Path) -> anyhow::Result<Ru
         ended.push(workload::check(&live, &client, h, &bundles));
     }
     ended.sort_by(|a, b| a.record.hire_id.cmp(&b.record.hire_id));
+    // The nodes' own counters, summed, while every node is up.
+    let mut counted = crate::souk::Metrics::default();
+    for name in full.iter().chain(&light) {
+        if let Ok(dir) = live.dir(name)
+            && let Ok(info) = live.souk.info(dir)
+        {
+            let m = info.metrics;
+            counted.gossip_rejected += m.gossip_rejected;
+            counted.peers_banned += m.peers_banned;
+            counted.hires_offered += m.hires_offered;
+            counted.hires_declined_capacity += m.hires_declined_capacity;
+        }
+    }
+    let notes = vec![format!(
+        "node counters since their last start, summed: {} offers made, {} requests declined \
+         for capacity, {} gossip messages rejected, {} peers banned",
+        counted.hires_offered,
+        counted.hires_declined_capacity,
+        counted.gossip_rejected,
+        counted.peers_banned
+    )];
     let end_ms = now_ms();
     live.stop_followers();
     stop_sampling.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -504,7 +525,7 @@ fn execute(s: &Scenario, souk: Souk, out: &std::path::Path) -> anyhow::Result<Ru
         hires,
         samples,
         assertions,
-        notes: Vec::new(),
+        notes,
     })
 }
 
