@@ -3,8 +3,8 @@
 //! `crash-durability-ci` (at least 20 `kill -9` of providers and clients while hires run;
 //! every hire still ends with a verified chain equal to the uninterrupted reference) and
 //! `partition-heal` (latency then a partition through the nodes' testnet gate: slowed,
-//! isolated, converged). A scenario whose assertion cannot hold exits 1 and says so in its
-//! report.
+//! isolated, converged) and `hostile` (invalid gossip at two nodes: cut off, contained). A
+//! scenario whose assertion cannot hold exits 1 and says so in its report.
 
 mod common;
 
@@ -220,4 +220,38 @@ fn partition_heal_isolates_the_halves_then_converges() {
         .map(|a| a.iter().filter_map(|f| f["kind"].as_str()).collect())
         .unwrap_or_default();
     assert_eq!(kinds, ["latency", "heal", "partition", "heal"], "{kinds:?}");
+}
+
+#[test]
+fn hostile_peers_are_cut_off_and_their_manifests_go_nowhere() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let out = tmp.path().join("hostile");
+    let run = testnet_for(
+        &[
+            "run",
+            &scenario("hostile.toml"),
+            "--out",
+            &out.display().to_string(),
+        ],
+        SCENARIO_TIMEOUT,
+    );
+    let said = assert_ok("run hostile", &run);
+    assert!(said.contains("ok   hostile_contained"), "{said}");
+    let r = report(&out);
+    let attacks: Vec<Value> = r["run"]["faults"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|f| f["kind"] == "invalid-gossip")
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(attacks.len(), 2, "{attacks:?}");
+    assert!(
+        attacks
+            .iter()
+            .all(|f| f["detail"].as_str().is_some_and(|d| d.contains("cut off"))),
+        "{attacks:?}"
+    );
 }

@@ -33,7 +33,7 @@ fn random_word() -> String {
 }
 
 /// Waits until `peer` sees the node subscribed to the manifest topic (publishing needs it).
-async fn subscribed(peer: &mut Peer) -> bool {
+pub(super) async fn subscribed(peer: &mut Peer) -> bool {
     let topic = libp2p::gossipsub::IdentTopic::new(souk_protocol::discovery::MANIFEST_TOPIC).hash();
     peer.pump(Duration::from_secs(10), |p| {
         p.swarm

@@ -16,6 +16,7 @@
 
 mod checks;
 mod fixtures;
+pub(crate) mod hostile;
 mod peer;
 
 use std::path::PathBuf;

@@ -133,6 +133,19 @@ pub(crate) fn run(
             continue;
         };
         match f.action {
+            Action::InvalidGossip => {
+                let count = f.count.unwrap_or(7);
+                eprintln!(
+                    "  {:>6.1}s  a hostile peer gossips {count} invalid manifests at {target}",
+                    p.at.as_secs_f64()
+                );
+                let live = live.clone();
+                restarts.push(std::thread::spawn(move || {
+                    if let Err(e) = live.send_hostile(&target, count) {
+                        eprintln!("  the hostile peer at {target} failed: {e:#}");
+                    }
+                }));
+            }
             Action::Start => {
                 eprintln!("  {:>6.1}s  start {target}", p.at.as_secs_f64());
                 let live = live.clone();

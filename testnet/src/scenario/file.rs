@@ -132,6 +132,8 @@ pub(crate) enum Action {
     Latency,
     /// End the partition and the added latency.
     Heal,
+    /// A hostile peer connects to `target` and gossips `count` invalid manifests.
+    InvalidGossip,
 }
 
 impl Action {
@@ -144,6 +146,7 @@ impl Action {
             Action::Partition => "partition",
             Action::Latency => "latency",
             Action::Heal => "heal",
+            Action::InvalidGossip => "invalid-gossip",
         }
     }
 }
@@ -171,6 +174,9 @@ pub(crate) struct Fault {
     /// For latency: the fraction of chunks delayed by a 200 ms retransmission.
     #[serde(default)]
     pub(crate) loss: f64,
+    /// For invalid-gossip: how many invalid manifests [default 7].
+    #[serde(default)]
+    pub(crate) count: Option<u32>,
     /// When (a one-off fault).
     #[serde(default, deserialize_with = "opt_duration")]
     pub(crate) at: Option<Duration>,
@@ -225,6 +231,10 @@ pub(crate) struct Assertions {
     /// At the end every full node holds the latest version of every agent published.
     #[serde(default)]
     pub(crate) converged: bool,
+    /// Every hostile peer was cut off by the node it attacked, and no other node ever saw an
+    /// invalid manifest (the attacked node forwarded none).
+    #[serde(default)]
+    pub(crate) hostile_contained: bool,
 }
 
 impl Scenario {
@@ -331,7 +341,7 @@ impl Scenario {
                     anyhow::ensure!(f.at.is_some(), "faults[{i}]: heal is one-off (`at`)");
                     continue;
                 }
-                Action::Kill | Action::Stop | Action::Start => {}
+                Action::Kill | Action::Stop | Action::Start | Action::InvalidGossip => {}
             }
             let randoms = [
                 "random",

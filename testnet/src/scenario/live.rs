@@ -78,6 +78,8 @@ pub(crate) struct Live {
     /// Partitions and latency as they were in force, for the assertions.
     pub(crate) partitions: Mutex<Vec<FaultWindow>>,
     pub(crate) latencies: Mutex<Vec<FaultWindow>>,
+    /// Hostile peers sent in: (target node, what happened).
+    pub(crate) hostiles: Mutex<Vec<(String, crate::conformance::hostile::Hostile)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -117,6 +119,7 @@ impl Live {
             ports,
             partitions: Mutex::new(Vec::new()),
             latencies: Mutex::new(Vec::new()),
+            hostiles: Mutex::new(Vec::new()),
             souk,
             obs,
             pids: Arc::new(Mutex::new(
@@ -411,6 +414,37 @@ impl Live {
             "/v1/testnet/gate",
             &serde_json::json!({ "block": block, "links": links }),
         )?;
+        Ok(())
+    }
+
+    /// Sends a hostile peer gossiping `count` invalid manifests at `name` (blocks until it
+    /// is done or cut off) and records what happened.
+    pub(crate) fn send_hostile(&self, name: &str, count: u32) -> anyhow::Result<()> {
+        let port = self
+            .ports
+            .get(name)
+            .with_context(|| format!("{name} has no listen port"))?;
+        let peer = self
+            .peer_ids
+            .get(name)
+            .with_context(|| format!("{name} has no peer id"))?;
+        let addr = format!("/ip4/127.0.0.1/tcp/{port}/p2p/{peer}");
+        let h = crate::conformance::hostile::invalid_gossip(&addr, count)?;
+        self.record(
+            "invalid-gossip",
+            name,
+            Some(format!(
+                "{} invalid manifests from {}; {}",
+                h.sent,
+                &h.peer[h.peer.len().saturating_sub(8)..],
+                if h.cut_off {
+                    "cut off"
+                } else {
+                    "still connected"
+                }
+            )),
+        );
+        lock(&self.hostiles).push((name.to_owned(), h));
         Ok(())
     }
 

@@ -404,7 +404,29 @@ fn execute(s: &Scenario, souk: Souk, out: &std::path::Path) -> anyhow::Result<Ru
         .map(|p| p.clone())
         .unwrap_or_default();
     let latencies = live.latencies.lock().map(|p| p.clone()).unwrap_or_default();
+    let hostile_runs = live.hostiles.lock().map(|h| h.clone()).unwrap_or_default();
+    let targets: Vec<&str> = hostile_runs.iter().map(|(t, _)| t.as_str()).collect();
+    let hostiles = hostile_runs
+        .iter()
+        .map(|(t, h)| {
+            let rejected = events
+                .iter()
+                .filter(|e| {
+                    &e.node == t
+                        && e.event["type"] == "manifest_rejected"
+                        && e.event["from"] == h.peer.as_str()
+                })
+                .count();
+            (t.clone(), h.peer.clone(), h.sent, h.cut_off, rejected)
+        })
+        .collect();
+    let rejected_elsewhere = events
+        .iter()
+        .filter(|e| e.event["type"] == "manifest_rejected" && !targets.contains(&e.node.as_str()))
+        .count();
     let facts = outcome::Facts {
+        hostiles,
+        rejected_elsewhere,
         interrupted,
         isolation: outcome::isolation(&spreads, &partitions),
         latency: outcome::cross_latency(&spreads, &latencies),

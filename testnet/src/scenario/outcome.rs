@@ -201,6 +201,11 @@ pub(crate) struct Facts<'a> {
     pub(crate) full_nodes: usize,
     /// Expected deliveries a newer version superseded.
     pub(crate) superseded: usize,
+    /// Hostile peers: (target, peer id, sent, cut off, invalid manifests the target
+    /// rejected from it).
+    pub(crate) hostiles: Vec<(String, String, u32, bool, usize)>,
+    /// Invalid manifests seen by nodes no hostile peer attacked (none if contained).
+    pub(crate) rejected_elsewhere: usize,
 }
 
 /// The full nodes that at the end hold an older version of a published manifest than the
@@ -494,6 +499,37 @@ pub(crate) fn assertions(a: &Assertions, f: &Facts<'_>) -> Vec<AssertionResult> 
                 f.stale.join("; ")
             },
             f.stale.is_empty(),
+        );
+    }
+    if a.hostile_contained {
+        let bad: Vec<String> = f
+            .hostiles
+            .iter()
+            .filter(|(_, _, _, cut, rejected)| !*cut || *rejected == 0)
+            .map(|(t, p, sent, cut, rejected)| {
+                format!(
+                    "{t}: {sent} sent by {}, {rejected} rejected, {}",
+                    &p[p.len().saturating_sub(8)..],
+                    if *cut { "cut off" } else { "still connected" }
+                )
+            })
+            .collect();
+        let sent: u32 = f.hostiles.iter().map(|h| h.2).sum();
+        let rejected: usize = f.hostiles.iter().map(|h| h.4).sum();
+        push(
+            "hostile_contained",
+            "each hostile peer cut off by its target; no other node sees an invalid manifest"
+                .into(),
+            if bad.is_empty() {
+                format!(
+                    "{} hostile peer(s): {sent} invalid manifests sent, {rejected} rejected by their targets, every peer cut off; {} invalid manifests seen elsewhere",
+                    f.hostiles.len(),
+                    f.rejected_elsewhere
+                )
+            } else {
+                bad.join("; ")
+            },
+            bad.is_empty() && !f.hostiles.is_empty() && f.rejected_elsewhere == 0,
         );
     }
     if a.latency_applies {
