@@ -2,16 +2,20 @@
 //! network ([`setup`]), follows every node's event stream and resources ([`observe`]), runs
 //! one uninterrupted reference hire, then the workload ([`workload`]) and the fault timeline
 //! ([`faults`]) together for the scenario's duration; brings every node back, waits for the
-//! hires to end, checks them, and writes the report (`report.json`, plots, `report.md`).
-//! Exit status 0 only if every assertion holds ([`outcome`]).
+//! hires to end, checks them ([`steps`]), and writes the report (`report.json`, plots,
+//! `report.md`). Figures come from the events ([`outcome`]); exit status 0 only if every
+//! assertion holds ([`verdict`]).
 
 mod faults;
 mod file;
 mod live;
 mod observe;
 mod outcome;
+mod record;
 mod rng;
 mod setup;
+mod steps;
+mod verdict;
 mod workload;
 
 use std::collections::HashMap;
@@ -26,15 +30,14 @@ use clap::Args;
 
 pub(crate) use file::Scenario;
 pub(crate) use observe::{Seen, read_proc};
-pub(crate) use outcome::{Facts, assertions, delivery_ratio, spreads, stale_nodes, superseded};
+pub(crate) use outcome::{delivery_ratio, spreads, stale_nodes, superseded};
 pub(crate) use rng::Rng;
 pub(crate) use setup::offers;
+pub(crate) use verdict::{Facts, assertions};
 pub(crate) use workload::Publication;
 
 use crate::network::{Network, now_ms};
-use crate::report::data::{
-    Delivery, FaultMark, HireRun, ManifestRun, NodeSummary, RunData, Sample,
-};
+use crate::report::data::{Delivery, FaultMark, HireRun, ManifestRun, NodeSummary, RunData};
 use crate::souk::Souk;
 use crate::{locate, procs};
 use live::Live;
@@ -261,7 +264,7 @@ fn execute(s: &Scenario, souk: Souk, out: &std::path::Path) -> anyhow::Result<Ru
             ended.record.state,
             ended.error.clone().unwrap_or_default()
         );
-        let steps = outcome::logical_steps(ended.steps.as_deref().unwrap_or_default()).0;
+        let steps = steps::logical_steps(ended.steps.as_deref().unwrap_or_default()).0;
         eprintln!(
             "reference: {} steps, output {}",
             steps.len(),
@@ -379,7 +382,7 @@ fn execute(s: &Scenario, souk: Souk, out: &std::path::Path) -> anyhow::Result<Ru
     let spreads = outcome::spreads(&pubs, &full, &up, &events, end_ms);
     let done = live.done.lock().map(|d| d.clone()).unwrap_or_default();
     let kills = done.iter().filter(|d| d.kind == "kill").count() as u32;
-    let hire_ends = hire_end_times(&events);
+    let hire_ends = record::hire_end_times(&events);
     // Hires whose provider or client was killed or stopped while they ran.
     let interrupted = ended
         .iter()
@@ -424,7 +427,7 @@ fn execute(s: &Scenario, souk: Souk, out: &std::path::Path) -> anyhow::Result<Ru
         .iter()
         .filter(|e| e.event["type"] == "manifest_rejected" && !targets.contains(&e.node.as_str()))
         .count();
-    let facts = outcome::Facts {
+    let facts = verdict::Facts {
         hostiles,
         rejected_elsewhere,
         interrupted,
@@ -440,7 +443,7 @@ fn execute(s: &Scenario, souk: Souk, out: &std::path::Path) -> anyhow::Result<Ru
         reference: reference.as_ref().map(|(_, r)| r),
         kills,
     };
-    let assertions = outcome::assertions(&s.assert, &facts);
+    let assertions = verdict::assertions(&s.assert, &facts);
 
     let rel = |t: u64| t.saturating_sub(t0);
     let mut hires: Vec<HireRun> = ended
@@ -499,7 +502,7 @@ fn execute(s: &Scenario, souk: Souk, out: &std::path::Path) -> anyhow::Result<Ru
         })
         .collect();
     let usage = obs.usage.lock().map(|u| u.clone()).unwrap_or_default();
-    let samples = samples(&usage, &events, t0);
+    let samples = record::samples(&usage, &events, t0);
     let nodes = full
         .iter()
         .map(|n| (n, "full"))
@@ -549,68 +552,4 @@ fn execute(s: &Scenario, souk: Souk, out: &std::path::Path) -> anyhow::Result<Ru
         assertions,
         notes,
     })
-}
-
-/// When each hire reached an end state on its client (the last `hire_transition` to one).
-fn hire_end_times(events: &[observe::Seen]) -> HashMap<String, u64> {
-    let mut out = HashMap::new();
-    for e in events {
-        if e.event["type"] == "hire_transition"
-            && e.event["role"] == "client"
-            && e.event["to"].as_str().is_some_and(workload::is_terminal)
-            && let (Some(id), Some(at)) = (e.event["hire_id"].as_str(), e.event["at_ms"].as_u64())
-        {
-            out.insert(id.to_owned(), at);
-        }
-    }
-    out
-}
-
-/// A change of a node's peer count.
-enum PeerChange {
-    /// One more or one fewer.
-    Delta(i64),
-    /// A new incarnation's stream opened with this many peers.
-    Baseline(i64),
-}
-
-/// Resource samples with each node's peer count at that moment (from its peer events, from
-/// the count `souk node info` gave when its event stream opened).
-fn samples(usage: &[observe::Usage], events: &[observe::Seen], t0: u64) -> Vec<Sample> {
-    let mut by_node: HashMap<&str, Vec<(u64, PeerChange)>> = HashMap::new();
-    for e in events {
-        let change = match e.event["type"].as_str() {
-            Some("peer_connected") => PeerChange::Delta(1),
-            Some("peer_disconnected") => PeerChange::Delta(-1),
-            Some("peers_baseline") => PeerChange::Baseline(e.event["count"].as_i64().unwrap_or(0)),
-            _ => continue,
-        };
-        let at = e.event["at_ms"].as_u64().unwrap_or(0);
-        by_node.entry(&e.node).or_default().push((at, change));
-    }
-    usage
-        .iter()
-        .map(|u| {
-            let peers = by_node.get(u.node.as_str()).map(|v| {
-                let mut n: i64 = 0;
-                for (at, c) in v {
-                    if *at > u.at_ms {
-                        break;
-                    }
-                    n = match c {
-                        PeerChange::Delta(d) => (n + d).max(0),
-                        PeerChange::Baseline(b) => *b,
-                    };
-                }
-                u32::try_from(n).unwrap_or(0)
-            });
-            Sample {
-                at_ms: u.at_ms.saturating_sub(t0),
-                node: u.node.clone(),
-                peers,
-                cpu_percent: Some(u.cpu_percent),
-                rss_bytes: Some(u.rss_bytes),
-            }
-        })
-        .collect()
 }
