@@ -273,7 +273,20 @@ impl Network {
             "--api",
             "127.0.0.1:0",
         ];
-        for b in &n.bootstrap {
+        // The first node started with no one to dial; started again, it would wait for others
+        // to find it (their Kademlia view and peer counts rarely make them dial): it dials
+        // another full node, as an operator restarting it would configure.
+        let fallback: Vec<String> = if n.bootstrap.is_empty() {
+            self.nodes
+                .iter()
+                .filter(|o| o.is_full() && o.name != n.name)
+                .filter_map(|o| o.addrs.first().cloned())
+                .take(2)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for b in n.bootstrap.iter().chain(&fallback) {
             args.push("--bootstrap");
             args.push(b);
         }

@@ -22,6 +22,7 @@ mod peers;
 mod publish;
 mod ranked;
 mod ranking;
+mod route;
 pub mod search;
 mod start;
 mod sync;
@@ -147,6 +148,9 @@ struct Node {
     next_search: u64,
     calls: HashMap<OutboundRequestId, Reply<Result<HireReply, TransportError>>>,
     relay_calls: HashMap<OutboundRequestId, Reply<Result<RelayReply, TransportError>>>,
+    /// Calls waiting for a Kademlia lookup of their peer's addresses ([`route`]).
+    unrouted: HashMap<PeerId, Vec<route::Parked>>,
+    route_queries: HashMap<libp2p::kad::QueryId, PeerId>,
     kad_bootstrapped: bool,
     peers: PeerManager,
     bootstrap: Vec<Multiaddr>,
@@ -339,21 +343,13 @@ impl Node {
                 let _ = reply.send(r);
             }
             Command::HireCall { peer, call, reply } => {
-                let id = self.swarm.behaviour_mut().hire.send_request(&peer, *call);
-                self.calls.insert(id, reply);
+                self.call(peer, route::Parked::Hire(call, reply));
             }
             Command::RelayCall {
                 peer,
                 request,
                 reply,
-            } => {
-                let id = self
-                    .swarm
-                    .behaviour_mut()
-                    .relay
-                    .send_request(&peer, *request);
-                self.relay_calls.insert(id, reply);
-            }
+            } => self.call(peer, route::Parked::Relay(request, reply)),
             Command::PublishItem(kind, bytes, reply) => self.publish_item(kind, bytes, reply),
             Command::Reputation {
                 provider,
@@ -521,6 +517,7 @@ impl Node {
                 self.touch(&ev);
                 self.on_relay(ev)
             }
+            BehaviourEvent::Kad(ev) => self.on_kad(ev),
             _ => {}
         }
     }

@@ -334,6 +334,8 @@ pub async fn start(
         next_search: 0,
         calls: HashMap::new(),
         relay_calls: HashMap::new(),
+        unrouted: HashMap::new(),
+        route_queries: HashMap::new(),
         kad_bootstrapped: false,
         peers: PeerManager::new(
             settings.target_peers,
