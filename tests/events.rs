@@ -7,34 +7,14 @@
 mod support;
 
 use std::io::BufRead;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use souk_node::api::client::ApiClient;
-use souk_node::api::{self, ApiState};
-use souk_node::service::NodeHandle;
 use souk_protocol::hire::{HireState, Verdict};
-use support::{hire, new_hire, provider_and_client, script_agent, wait_for_state};
+use support::{hire, new_hire, provider_and_client, script_agent, serve_api, wait_for_state};
 use tokio::sync::mpsc;
 use zeroize::Zeroizing;
-
-/// Serves the API of `node`; returns a client for it.
-async fn api_of(node: &NodeHandle) -> ApiClient {
-    let token = "ef".repeat(32);
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let state = ApiState {
-        node: node.clone(),
-        token: Arc::new(Zeroizing::new(token.clone())),
-        shutdown: stop.clone(),
-    };
-    let (addr, _task) = api::serve(([127, 0, 0, 1], 0).into(), state, async move {
-        stop.notified().await
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
-    ApiClient::new(addr, Zeroizing::new(token))
-}
 
 /// Reads `client`'s event stream (filtered by `types`) on a thread; the events come out of
 /// the channel. Returns once the stream is live (its `subscribed` line was read).
@@ -85,8 +65,8 @@ async fn next_matching(
 async fn a_clients_stream_shows_gossip_then_its_hire_as_it_happens() {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (p, c) = provider_and_client(tmp.path(), 640, false).await;
-    let client_api = api_of(&c.handle).await;
-    let provider_api = api_of(&p.handle).await;
+    let client_api = serve_api(&c.handle).await;
+    let provider_api = serve_api(&p.handle).await;
     let mut all = stream(client_api, None).await;
     let mut provider = stream(provider_api, Some("receipt_appended,hire_settled")).await;
 
@@ -185,7 +165,7 @@ send("result", output={"steps": 3})
 async fn filters_are_checked_and_the_token_is_required() {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (p, _c) = provider_and_client(tmp.path(), 650, true).await;
-    let api = api_of(&p.handle).await;
+    let api = serve_api(&p.handle).await;
     let err = tokio::task::spawn_blocking(move || api.events(Some("manifest_admitted,nope")).err())
         .await
         .unwrap_or_else(|e| panic!("{e}"))
@@ -193,7 +173,7 @@ async fn filters_are_checked_and_the_token_is_required() {
     assert_eq!(err.code(), Some("invalid"), "{err}");
     assert!(err.to_string().contains("nope"), "{err}");
     let wrong = ApiClient::new(
-        api_of(&p.handle).await.addr(),
+        serve_api(&p.handle).await.addr(),
         Zeroizing::new("00".repeat(32)),
     );
     let err = tokio::task::spawn_blocking(move || wrong.events(None).err())

@@ -10,27 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use souk_node::api::client::{ApiClient, ClientError};
-use souk_node::api::{self, ApiState};
 use souk_node::service::NodeHandle;
 use souk_node::swarm::gate::{Gate, Link};
-use support::{seed, start_node, start_node_with, wait_for};
-use zeroize::Zeroizing;
-
-async fn api_of(node: &NodeHandle) -> ApiClient {
-    let token = "12".repeat(32);
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let state = ApiState {
-        node: node.clone(),
-        token: Arc::new(Zeroizing::new(token.clone())),
-        shutdown: stop.clone(),
-    };
-    let (addr, _task) = api::serve(([127, 0, 0, 1], 0).into(), state, async move {
-        stop.notified().await
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
-    ApiClient::new(addr, Zeroizing::new(token))
-}
+use support::{seed, serve_api, start_node, start_node_with, wait_for};
 
 async fn peers(node: &NodeHandle) -> usize {
     node.info().await.map_or(0, |i| i.peers.len())
@@ -41,7 +23,7 @@ async fn a_node_without_the_gate_refuses_gate_requests() {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let node = start_node(&tmp.path().join("a"), seed(700), false, vec![]).await;
     assert!(node.handle.gate.is_none());
-    let api = api_of(&node.handle).await;
+    let api = serve_api(&node.handle).await;
     let err = tokio::task::spawn_blocking(move || {
         api.post::<_, serde_json::Value>("/v1/testnet/gate", &serde_json::json!({"block": []}))
             .err()
@@ -73,7 +55,7 @@ async fn a_partition_cuts_the_link_until_lifted_and_a_delay_slows_it() {
     .await;
 
     // A blocks B: the connection closes and B's dials are refused.
-    let api = api_of(&a.handle).await;
+    let api = serve_api(&a.handle).await;
     let b_peer = b.handle.peer_id.to_base58();
     let set = |api: ApiClient, body: serde_json::Value| async move {
         tokio::task::spawn_blocking(move || {

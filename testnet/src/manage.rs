@@ -206,24 +206,9 @@ fn start(net: &mut Network, args: &UpArgs, examples: Option<&Path>) -> anyhow::R
     for name in &full[1..] {
         net.wait_ready(name)?;
     }
-    for (j, name) in light.iter().enumerate() {
-        let mut boots = Vec::new();
-        for k in [j % n, (j + 1) % n] {
-            if let Some(a) = net.node(&full[k])?.addrs.first()
-                && !boots.contains(a)
-            {
-                boots.push(a.clone());
-            }
-        }
-        net.spawn(name, true, 0, &boots)?;
-    }
-    for name in &light {
-        net.wait_ready(name)?;
-    }
-    let all: Vec<String> = full.iter().chain(&light).cloned().collect();
-    if all.len() > 1 {
-        net.wait_peers(&all, 1)?;
-        eprintln!("all {} nodes connected", all.len());
+    net.start_light_and_connect(&full, &light)?;
+    if full.len() + light.len() > 1 {
+        eprintln!("all {} nodes connected", full.len() + light.len());
     }
     let Some(examples) = examples else {
         return Ok(());

@@ -307,6 +307,34 @@ impl Network {
         Ok(())
     }
 
+    /// Starts the light nodes `light` (light node `j` bootstraps to full nodes `j` and `j+1`,
+    /// mod the number of full nodes), then waits until every node has a peer.
+    pub(crate) fn start_light_and_connect(
+        &mut self,
+        full: &[String],
+        light: &[String],
+    ) -> anyhow::Result<()> {
+        for (j, name) in light.iter().enumerate() {
+            let mut boots = Vec::new();
+            for k in [j % full.len(), (j + 1) % full.len()] {
+                if let Some(a) = self.node(&full[k])?.addrs.first()
+                    && !boots.contains(a)
+                {
+                    boots.push(a.clone());
+                }
+            }
+            self.spawn(name, true, 0, &boots)?;
+        }
+        for name in light {
+            self.wait_ready(name)?;
+        }
+        let all: Vec<String> = full.iter().chain(light).cloned().collect();
+        if all.len() > 1 {
+            self.wait_peers(&all, 1)?;
+        }
+        Ok(())
+    }
+
     /// Fails if a node of this network has exited, quoting the end of its log.
     pub(crate) fn check_alive(&self) -> anyhow::Result<()> {
         for n in &self.nodes {

@@ -5,6 +5,7 @@
 #![allow(missing_docs)]
 
 mod agents;
+mod api;
 mod hires;
 mod http;
 mod node;
@@ -12,6 +13,7 @@ mod outcomes;
 mod sandbox;
 
 pub use agents::{AGENT_PRELUDE, agent, python_agent, script_agent, steps_agent};
+pub use api::serve_api;
 pub use hires::{
     all_steps, finds, hire, hire_record, new_hire, publish_and_find, verified_bundle,
     wait_for_record, wait_for_state,

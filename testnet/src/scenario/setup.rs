@@ -45,25 +45,8 @@ pub(crate) fn start_nodes(net: &mut Network, s: &Scenario) -> anyhow::Result<()>
         net.spawn(name, false, 0, &boots)?;
         net.wait_ready(name)?;
     }
-    for (j, name) in light.iter().enumerate() {
-        let mut boots = Vec::new();
-        for k in [j % full.len(), (j + 1) % full.len()] {
-            if let Some(a) = net.node(&full[k])?.addrs.first()
-                && !boots.contains(a)
-            {
-                boots.push(a.clone());
-            }
-        }
-        net.spawn(name, true, 0, &boots)?;
-    }
-    for name in &light {
-        net.wait_ready(name)?;
-    }
-    let all: Vec<String> = full.iter().chain(&light).cloned().collect();
-    if all.len() > 1 {
-        net.wait_peers(&all, 1)?;
-    }
-    eprintln!("all {} nodes up and connected", all.len());
+    net.start_light_and_connect(&full, &light)?;
+    eprintln!("all {} nodes up and connected", full.len() + light.len());
     Ok(())
 }
 
