@@ -45,6 +45,30 @@ pub(super) async fn subscribed(peer: &mut Peer) -> bool {
     .await
 }
 
+/// Waits (up to 10 s) until `peer` and the node are in each other's mesh for the manifest
+/// topic: a message the node forwards before a subscriber joins its mesh goes only to the
+/// mesh, and IHAVE gossip goes only to peers outside it, so a probe published earlier may
+/// never reach a peer that grafts a moment later.
+async fn meshed(peer: &mut Peer) -> bool {
+    let topic = libp2p::gossipsub::IdentTopic::new(souk_protocol::discovery::MANIFEST_TOPIC).hash();
+    let Some(node) = peer.node() else {
+        return false;
+    };
+    let meshed = peer
+        .pump(Duration::from_secs(10), |p| {
+            p.swarm
+                .behaviour()
+                .gossipsub
+                .mesh_peers(&topic)
+                .any(|m| *m == node)
+        })
+        .await;
+    // Our GRAFT may still be in flight: one node heartbeat (1 s, spec/discovery.md) for the
+    // node to process it.
+    let _ = peer.pump(Duration::from_millis(1100), |_| false).await;
+    meshed
+}
+
 /// Transport and identify; returns whether the node is a full node.
 pub(super) async fn transport(r: &mut Report, a: &mut Peer, addr: &Multiaddr) -> Option<bool> {
     let layer = "transport";
@@ -188,7 +212,7 @@ pub(super) async fn gossip(
         );
         return None;
     }
-    if !(subscribed(a).await && subscribed(b).await) {
+    if !(subscribed(a).await && subscribed(b).await && meshed(a).await && meshed(b).await) {
         r.fail(
             layer,
             "G0",
