@@ -65,6 +65,32 @@ async fn a_partition_cuts_the_link_until_lifted_and_a_delay_slows_it() {
         .await
         .unwrap_or_else(|e| panic!("{e}"))
     };
+    // Hostile input is refused whole, naming what is wrong; nothing is applied.
+    let (api, refused) = tokio::task::spawn_blocking(move || {
+        let bad = [
+            serde_json::json!({ "block": ["not-a-peer"] }),
+            serde_json::json!({ "links": { "4000": { "loss": 2.0 } } }),
+            serde_json::json!({ "links": { "4000": { "delay_ms": 600000 } } }),
+            serde_json::json!({ "unknown": true }),
+        ];
+        let codes: Vec<Option<String>> = bad
+            .iter()
+            .map(|b| {
+                api.post::<_, serde_json::Value>("/v1/testnet/gate", b)
+                    .err()
+                    .and_then(|e| e.code().map(str::to_owned))
+            })
+            .collect();
+        (api, codes)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        refused.iter().all(|c| c.as_deref() == Some("invalid")),
+        "{refused:?}"
+    );
+    assert!(a.handle.gate.as_ref().is_some_and(|g| g.links().is_empty()));
+    assert_eq!(peers(&a.handle).await, 1, "nothing was blocked");
     let (api, said) = set(api, serde_json::json!({ "block": [b_peer] })).await;
     assert_eq!(said["blocked"], 1, "{said}");
     wait_for("the link to close", || async {

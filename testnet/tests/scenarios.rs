@@ -25,6 +25,14 @@ fn scenario(name: &str) -> String {
         .to_string()
 }
 
+/// Runs the shipped scenario `file` into `out`, with `extra` arguments.
+fn run_shipped(file: &str, out: &Path, extra: &[&str]) -> std::process::Output {
+    let (scenario, out) = (scenario(file), out.display().to_string());
+    let mut args = vec!["run", scenario.as_str(), "--out", out.as_str()];
+    args.extend_from_slice(extra);
+    testnet_for(&args, SCENARIO_TIMEOUT)
+}
+
 fn report(out: &Path) -> Value {
     let text = std::fs::read_to_string(out.join("report.json"))
         .unwrap_or_else(|e| panic!("no report.json: {e}"));
@@ -35,11 +43,7 @@ fn report(out: &Path) -> Value {
 fn smoke_delivers_everything_and_writes_its_report() {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let out = tmp.path().join("smoke");
-    let out_arg = out.display().to_string();
-    let run = testnet_for(
-        &["run", &scenario("smoke.toml"), "--out", &out_arg, "--json"],
-        SCENARIO_TIMEOUT,
-    );
+    let run = run_shipped("smoke.toml", &out, &["--json"]);
     let said = assert_ok("run smoke", &run);
     let printed: Value = serde_json::from_str(said.trim())
         .unwrap_or_else(|e| panic!("run --json printed no JSON ({e}): {said}"));
@@ -100,16 +104,7 @@ fn smoke_delivers_everything_and_writes_its_report() {
 fn crash_durability_ci_survives_twenty_kills_without_losing_a_step() {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let out = tmp.path().join("crash");
-    let out_arg = out.display().to_string();
-    let run = testnet_for(
-        &[
-            "run",
-            &scenario("crash-durability-ci.toml"),
-            "--out",
-            &out_arg,
-        ],
-        SCENARIO_TIMEOUT,
-    );
+    let run = run_shipped("crash-durability-ci.toml", &out, &[]);
     let said = assert_ok("run crash-durability-ci", &run);
     assert!(said.contains("PASS"), "{said}");
     let r = report(&out);
@@ -193,16 +188,7 @@ fn an_assertion_that_does_not_hold_fails_the_run() {
 fn partition_heal_isolates_the_halves_then_converges() {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let out = tmp.path().join("ph");
-    let run = testnet_for(
-        &[
-            "run",
-            &scenario("partition-heal.toml"),
-            "--out",
-            &out.display().to_string(),
-            "--json",
-        ],
-        SCENARIO_TIMEOUT,
-    );
+    let run = run_shipped("partition-heal.toml", &out, &["--json"]);
     let said = assert_ok("run partition-heal", &run);
     let printed: Value = serde_json::from_str(said.trim())
         .unwrap_or_else(|e| panic!("run --json printed no JSON ({e}): {said}"));
@@ -226,15 +212,7 @@ fn partition_heal_isolates_the_halves_then_converges() {
 fn hostile_peers_are_cut_off_and_their_manifests_go_nowhere() {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let out = tmp.path().join("hostile");
-    let run = testnet_for(
-        &[
-            "run",
-            &scenario("hostile.toml"),
-            "--out",
-            &out.display().to_string(),
-        ],
-        SCENARIO_TIMEOUT,
-    );
+    let run = run_shipped("hostile.toml", &out, &[]);
     let said = assert_ok("run hostile", &run);
     assert!(said.contains("ok   hostile_contained"), "{said}");
     let r = report(&out);
