@@ -188,3 +188,19 @@ async fn filters_are_checked_and_the_token_is_required() {
         "{err}"
     );
 }
+
+/// A reader of the event stream must not hold a stopping node up: the stream ends when the
+/// node stops, although the API (which holds a handle to the node) is still serving. Before,
+/// a graceful stop waited out the API's whole shutdown grace for such a reader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_ends_when_its_node_stops() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (p, _c) = provider_and_client(tmp.path(), 651, true).await;
+    let api = serve_api(&p.handle).await;
+    let mut rx = stream(api, None).await;
+    p.handle.shutdown().await;
+    let ended = async { while rx.recv().await.is_some() {} };
+    tokio::time::timeout(Duration::from_secs(60), ended)
+        .await
+        .unwrap_or_else(|_| panic!("the event stream outlived its node"));
+}

@@ -23,6 +23,7 @@ pub mod agent_package;
 pub mod agent_ref;
 pub mod api;
 pub mod card;
+pub mod clock;
 pub mod config;
 pub mod connections;
 pub mod data_dir;
@@ -43,10 +44,8 @@ pub mod swarm;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testkit;
 
-/// Milliseconds since the Unix epoch, from the system clock.
+/// The node's time: milliseconds since the Unix epoch on its [`clock`] (the system clock
+/// unless a testnet gave the node a faster one).
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    clock::now_ms()
 }

@@ -418,6 +418,17 @@ fn node_run_refuses_broken_data_dirs_clearly() {
     let out = node_run_expecting_failure(&dir, &["--listen", LISTEN]);
     assert_clean_error(&out, &[&format!("chmod 600 {}", path_str(&key))]);
     assert!(!dir.join("api.addr").exists());
+
+    // A testnet clock that is not RATE@EPOCH_MS, too fast, or starts in the future.
+    let dir = fresh("bad-clock");
+    for (clock, says) in [
+        ("20000", "RATE@EPOCH_MS"),
+        ("0@1", "rate must be 1 to 100000"),
+        ("10@99999999999999", "in the future"),
+    ] {
+        let out = node_run_expecting_failure(&dir, &["--listen", LISTEN, "--testnet-clock", clock]);
+        assert_clean_error(&out, &["--testnet-clock", says]);
+    }
 }
 
 #[test]

@@ -101,6 +101,32 @@ pub(crate) struct Network {
     /// Start nodes with the testnet's connection gate (`--testnet-gate`: partitions and
     /// link delays, for `run` scenarios that need them).
     pub(crate) gate: bool,
+    /// Run every node on this clock (`--testnet-clock RATE@EPOCH_MS`), for scenarios that
+    /// play days in seconds.
+    pub(crate) clock: Option<String>,
+}
+
+/// On a fast clock, manifests live the longest a node allows (7 days) and the sweep runs
+/// hourly (node time): the defaults (1 h, 30 s) would re-announce every agent a few times a
+/// second of real time.
+fn long_lived_manifests(data_dir: &Path) -> anyhow::Result<()> {
+    let path = data_dir.join("config.toml");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let text: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("manifest_ttl_secs =") {
+                "manifest_ttl_secs = 604800".to_owned()
+            } else if l.starts_with("sweep_interval_secs =") {
+                "sweep_interval_secs = 3600".to_owned()
+            } else {
+                l.to_owned()
+            }
+        })
+        .map(|l| l + "\n")
+        .collect();
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// The TCP port of a multiaddr (`/ip4/…/tcp/PORT/…`).
@@ -163,6 +189,7 @@ impl Network {
             dir,
             nodes: Vec::new(),
             gate: false,
+            clock: None,
         }
     }
 
@@ -194,6 +221,9 @@ impl Network {
             .souk
             .json(Some(&data_dir), &args)
             .with_context(|| format!("cannot initialize {name}"))?;
+        if self.clock.is_some() {
+            long_lived_manifests(&data_dir)?;
+        }
         Ok((data_dir, Some(info)))
     }
 
@@ -230,6 +260,10 @@ impl Network {
         }
         if self.gate {
             args.push("--testnet-gate");
+        }
+        if let Some(c) = &self.clock {
+            args.push("--testnet-clock");
+            args.push(c);
         }
         let mut cmd = self.souk.command(Some(&data_dir), &args);
         cmd.stdout(out).stderr(err);
@@ -295,6 +329,10 @@ impl Network {
         }
         if self.gate {
             args.push("--testnet-gate");
+        }
+        if let Some(c) = &self.clock {
+            args.push("--testnet-clock");
+            args.push(c);
         }
         // The old api.addr and node.pid name the dead process: a wait must not read them.
         let _ = std::fs::remove_file(n.data_dir.join("api.addr"));

@@ -226,6 +226,11 @@ pub(crate) struct Hire {
     #[serde(default)]
     pub(crate) entries: u64,
     pub(crate) error: Option<String>,
+    /// When it was made and by when the work must end (ms, the nodes' clock).
+    #[serde(default)]
+    pub(crate) created_at: u64,
+    #[serde(default)]
+    pub(crate) deadline: u64,
 }
 
 /// One line of `souk hire watch --json`.

@@ -3,7 +3,8 @@
 //! `crash-durability-ci` (at least 20 `kill -9` of providers and clients while hires run;
 //! every hire still ends with a verified chain equal to the uninterrupted reference) and
 //! `partition-heal` (latency then a partition through the nodes' testnet gate: slowed,
-//! isolated, converged) and `hostile` (invalid gossip at two nodes: cut off, contained). A
+//! isolated, converged), `hostile` (invalid gossip at two nodes: cut off, contained) and
+//! `long-hire` (days of deadlines, absences and restarts on a 10 000x node clock). A
 //! scenario whose assertion cannot hold exits 1 and says so in its report.
 
 mod common;
@@ -137,6 +138,40 @@ fn crash_durability_ci_survives_twenty_kills_without_losing_a_step() {
         .find(|a| a["name"] == "steps_match_reference")
         .unwrap_or_else(|| panic!("{assertions:?}"));
     assert_eq!(steps["passed"], true, "{steps}");
+}
+
+#[test]
+fn long_hire_waits_days_for_its_client_on_a_fast_clock() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let out = tmp.path().join("long");
+    let run = run_shipped("long-hire.toml", &out, &[]);
+    let said = assert_ok("run long-hire", &run);
+    assert!(said.contains("PASS"), "{said}");
+    let r = report(&out);
+    let mut outcomes: Vec<String> = r["run"]["hires"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|h| format!("{}:{}", h["client"], h["outcome"]).replace('"', ""))
+        .collect();
+    outcomes.sort();
+    // light-0's 3-day hire completed after its 2-day absence; light-1's 12-hour one expired.
+    assert_eq!(outcomes, ["light-0:completed", "light-1:expired"]);
+    let assertions = r["run"]["assertions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for name in ["question_waited", "expired_within", "every_chain_verifies"] {
+        let a = assertions
+            .iter()
+            .find(|a| a["name"] == name)
+            .unwrap_or_else(|| panic!("no {name}: {assertions:?}"));
+        assert_eq!(a["passed"], true, "{a}");
+    }
+    // The nodes really ran on the clock: receipt times span days while the run took seconds.
+    let notes = r["run"]["notes"].to_string();
+    assert!(notes.contains("10000x real time"), "{notes}");
 }
 
 #[test]

@@ -23,7 +23,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::ApiState;
 use super::error::error_with_code;
 use super::server::LongLived;
-use crate::now_ms;
+use crate::clock::system_ms as now_ms;
 use crate::service::Stamped;
 
 /// Between two heartbeats of a quiet stream.
@@ -98,12 +98,14 @@ pub(super) async fn stream(
         }
     };
     let rx = s.node.subscribe();
+    let node = s.node.clone();
+    let stopped: StopFuture = Box::pin(async move { node.stopped().await });
     let first = json!({
         "type": "subscribed",
         "at_ms": now_ms(),
         "node_id": s.node.node_id.to_string(),
     });
-    let items = items(first, rx, filter);
+    let items = items(first, rx, filter, stopped);
     let mut resp = if sse {
         Sse::new(futures::StreamExt::map(items, |v| {
             Ok::<_, Infallible>(Event::default().data(v.to_string()))
@@ -142,28 +144,39 @@ fn parse_types(list: &str) -> Result<HashSet<String>, String> {
     Ok(out)
 }
 
-/// The stream's items: `first`, then each event (filtered), `lagged` and `heartbeat` items.
+/// Resolves when the node stops.
+type StopFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// The stream's items: `first`, then each event (filtered), `lagged` and `heartbeat` items,
+/// until the node stops (`stopped`).
 fn items(
     first: Value,
     rx: tokio::sync::broadcast::Receiver<Stamped>,
     filter: Option<HashSet<String>>,
+    stopped: StopFuture,
 ) -> impl Stream<Item = Value> {
     struct St {
         first: Option<Value>,
         rx: tokio::sync::broadcast::Receiver<Stamped>,
         filter: Option<HashSet<String>>,
+        stopped: StopFuture,
     }
     let st = St {
         first: Some(first),
         rx,
         filter,
+        stopped,
     };
     futures::stream::unfold(st, |mut st| async move {
         if let Some(v) = st.first.take() {
             return Some((v, st));
         }
         loop {
-            let got = tokio::time::timeout(HEARTBEAT, st.rx.recv()).await;
+            let got = tokio::select! {
+                got = tokio::time::timeout(HEARTBEAT, st.rx.recv()) => got,
+                // The node stopped: end the stream (and let the API's shutdown finish).
+                () = &mut st.stopped => return None,
+            };
             let item = match got {
                 Err(_) => json!({"type": "heartbeat", "at_ms": now_ms()}),
                 Ok(Ok(e)) => {
@@ -266,7 +279,8 @@ mod tests {
         }
         tx.send(NodeEvent::PeerBanned { peer: "b".into() });
         let filter = Some(parse_types("peer_banned").unwrap());
-        let mut s = Box::pin(items(json!({"type": "subscribed"}), rx, filter));
+        let never: StopFuture = Box::pin(std::future::pending());
+        let mut s = Box::pin(items(json!({"type": "subscribed"}), rx, filter, never));
         use futures::StreamExt;
         assert_eq!(s.next().await.unwrap()["type"], "subscribed");
         let lagged = s.next().await.unwrap();
@@ -277,5 +291,24 @@ mod tests {
         assert_eq!(banned["peer"], "b");
         drop(tx);
         assert!(s.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn the_stream_ends_when_the_node_stops_though_events_could_still_come() {
+        let tx = crate::service::EventSender::new();
+        let rx = tx.subscribe();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let stopped: StopFuture = Box::pin(async move {
+            let _ = stop_rx.await;
+        });
+        let mut s = Box::pin(items(json!({"type": "subscribed"}), rx, None, stopped));
+        use futures::StreamExt;
+        assert_eq!(s.next().await.unwrap()["type"], "subscribed");
+        tx.send(NodeEvent::PeerBanned { peer: "b".into() });
+        assert_eq!(s.next().await.unwrap()["type"], "peer_banned");
+        drop(stop_tx);
+        // The sender is alive (an API handle holds it), yet the stream ends.
+        assert!(s.next().await.is_none());
+        drop(tx);
     }
 }

@@ -68,6 +68,11 @@ pub(crate) struct RunArgs {
     /// through `POST /v1/testnet/gate`). For `souk-testnet run` only.
     #[arg(long, hide = true)]
     testnet_gate: bool,
+    /// Run the node's clock RATE times faster than the system clock from the Unix time
+    /// EPOCH_MS on (`RATE@EPOCH_MS`): deadlines, expiries and timestamps follow it. Every
+    /// node of a testnet gets the same value. For `souk-testnet run` only.
+    #[arg(long, hide = true, value_name = "RATE@EPOCH_MS")]
+    testnet_clock: Option<String>,
     /// Log filter (tracing syntax), e.g. `info` or `souk_node=debug`. Env: RUST_LOG.
     #[arg(
         long,
@@ -132,6 +137,15 @@ fn run_node(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
             dir.root().display(),
             ctx.cmd(if args.light { "init --light" } else { "init" })
         ));
+    }
+    if let Some(c) = &args.testnet_clock {
+        let clock =
+            souk_node::clock::Clock::parse(c).map_err(|e| usage!("--testnet-clock: {e}"))?;
+        souk_node::clock::install(clock).map_err(|e| usage!("--testnet-clock: {e}"))?;
+        tracing::warn!(
+            "testnet clock: the node's time runs {}x faster than the system clock",
+            clock.rate
+        );
     }
     let mut config = dir.config()?;
     if args.light {

@@ -12,7 +12,7 @@ use libp2p::PeerId;
 use souk_egress::{
     Denial, EgressConfig, HireEgress, Limits, Observation, ProxyToken, Relay, RelayError,
     RelayFuture, RelayedRequest, RelayedResponse, SecretError, SecretSource, SlotConfig, serve_tcp,
-    serve_unix, system_clock,
+    serve_unix,
 };
 use souk_protocol::credential::{
     self, CredentialMode, Header, RelayReply, RelayRequest, SignedGrant,
@@ -135,7 +135,8 @@ impl HireProxy {
             slots,
             upstream: ctx.settings.egress.upstream(),
             limits: Limits::default(),
-            clock: system_clock(),
+            // Grants expire on the node's clock, as the contract's deadline does.
+            clock: std::sync::Arc::new(crate::now_ms),
         })
         .map_err(|e| HireError::corrupt(id, "egress configuration", e))?;
         let (tx, observations) = mpsc::channel(OBSERVATION_QUEUE);

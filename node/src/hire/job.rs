@@ -281,11 +281,12 @@ impl Job {
                     .await;
             }
         };
-        let wall = Duration::from_millis(
+        // The deadline and the limit are the node's time; the agent's timer is real time.
+        let wall = crate::clock::real(Duration::from_millis(
             deadline
                 .saturating_sub(now_ms())
                 .min(self.manifest.body().limits.max_duration_ms),
-        );
+        ));
         let hex = self.hire_id.to_hex();
         if let Some(w) = warm {
             tracing::debug!(hire = %self.hire_id.short(), "warm start");

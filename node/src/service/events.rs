@@ -27,7 +27,8 @@ pub enum Via {
 /// An event with the time the node saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stamped {
-    /// When it happened, ms since the Unix epoch (the node's clock).
+    /// When it happened, ms since the Unix epoch on the host's system clock (a measurement;
+    /// not the node's protocol clock, which a testnet may run faster: see [`crate::clock`]).
     pub at_ms: u64,
     /// What happened.
     #[serde(flatten)]
@@ -162,7 +163,7 @@ impl EventSender {
     pub fn send(&self, event: NodeEvent) {
         if self.0.receiver_count() > 0 {
             let _ = self.0.send(Stamped {
-                at_ms: crate::now_ms(),
+                at_ms: crate::clock::system_ms(),
                 event,
             });
         }

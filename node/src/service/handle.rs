@@ -330,6 +330,12 @@ impl NodeHandle {
         self.events.subscribe()
     }
 
+    /// Resolves once the node has stopped (its loop ended): long-lived API responses such
+    /// as the event stream end then, so a shutdown does not wait for their readers.
+    pub async fn stopped(&self) {
+        self.tx.closed().await;
+    }
+
     /// Stops the node: hires are paused where they are (they resume on the next start),
     /// the store is flushed and closed when this returns.
     pub async fn shutdown(&self) {

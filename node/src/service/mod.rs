@@ -79,6 +79,9 @@ const STORE_BATCH: usize = 256;
 /// How often the peer manager prunes surplus peers and dials when short of peers, and queued
 /// manifest writes go to the store as one batch (made durable right after).
 const PEER_CHECK: Duration = Duration::from_secs(5);
+/// The shortest real sweep period on a fast clock (a sweep touches the catalog and the
+/// store; the configured period is at least 1 s, so this never shortens real time).
+const MIN_TICK: Duration = Duration::from_millis(100);
 
 /// Work of other tasks the loop waits for without blocking: polled with the swarm.
 enum Pending {
@@ -178,6 +181,10 @@ impl Node {
         // and sweep at the same instant.
         let phase = phase_of(self.swarm.local_peer_id());
         let start = tokio::time::Instant::now();
+        // The sweep period is the node's time (a fraction of the manifests' lifetime, so
+        // heartbeats are never late): on a testnet's fast clock it is shorter in real time,
+        // though never under MIN_TICK.
+        let tick = crate::clock::real(tick).max(MIN_TICK.min(tick));
         let mut ticker = tokio::time::interval_at(start + tick.mul_f64(phase), tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut search_timer = tokio::time::interval(Duration::from_millis(250));

@@ -40,6 +40,9 @@ pub(crate) struct Scenario {
     /// What must hold at the end; the run exits 0 only if all do.
     #[serde(default)]
     pub(crate) assert: Assertions,
+    /// Run the nodes on a faster clock; every time in the file is then on that clock.
+    #[serde(default)]
+    pub(crate) clock: Option<ClockSpec>,
     /// The directory the file is in (relative paths are relative to it).
     #[serde(skip)]
     pub(crate) base: PathBuf,
@@ -51,6 +54,18 @@ fn default_seed() -> u64 {
 
 fn default_drain() -> Duration {
     Duration::from_secs(120)
+}
+
+/// `[clock]`: the nodes' time runs `rate` times faster than real time (`souk node run
+/// --testnet-clock`), so days of deadlines, absences and restarts play out in seconds. Every
+/// duration of the scenario file (`duration`, `drain`, the workload's periods, the faults'
+/// times) is read on this clock, as are hire deadlines; link delays and `retry_busy` stay
+/// real (they are about the network). Process mode only.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ClockSpec {
+    /// Node-time ms per real ms, 1 to 100 000.
+    pub(crate) rate: u32,
 }
 
 /// `[network]`.
@@ -99,6 +114,14 @@ pub(crate) struct Workload {
     /// The deadline asked, as `souk hire --deadline` (`10m`).
     #[serde(default)]
     pub(crate) deadline: Option<String>,
+    /// Deadlines taken in turn by the hires (the first also by the reference hire); replaces
+    /// `deadline`.
+    #[serde(default)]
+    pub(crate) deadlines: Vec<String>,
+    /// Answer every question an agent asks with this JSON, as soon as its client is up to
+    /// see it (a client that is down answers when it comes back).
+    #[serde(default)]
+    pub(crate) answer: Option<serde_json::Value>,
     /// Keep asking an agent at capacity for this long (`souk hire --retry-busy`).
     #[serde(default)]
     pub(crate) retry_busy: Option<String>,
@@ -235,6 +258,17 @@ pub(crate) struct Assertions {
     /// invalid manifest (the attacked node forwarded none).
     #[serde(default)]
     pub(crate) hostile_contained: bool,
+    /// Fraction of the workload's hires that ended expired (their deadline passed), 0 to 1.
+    #[serde(default)]
+    pub(crate) hires_expired: Option<f64>,
+    /// Every expired hire's `expired` entry is dated at or after its deadline, and no later
+    /// than this after it (on the scenario's clock).
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub(crate) expired_within: Option<Duration>,
+    /// Some completed hire had a question open at least this long (on the scenario's
+    /// clock) before its answer: the question waited for its client.
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub(crate) question_waited: Option<Duration>,
 }
 
 impl Scenario {
@@ -255,6 +289,15 @@ impl Scenario {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
+        if let Some(c) = s.clock {
+            anyhow::ensure!(
+                (1..=100_000).contains(&c.rate),
+                "{}: clock.rate must be 1 to 100000, not {}",
+                path.display(),
+                c.rate
+            );
+            s.scale_to_real_time(c.rate);
+        }
         s.check()
             .with_context(|| format!("{} is not a valid scenario", path.display()))?;
         Ok(s)
@@ -270,6 +313,37 @@ impl Scenario {
                 .map(|i| format!("light-{i}"))
                 .collect(),
         )
+    }
+
+    /// Turns the file's times, written on a clock `rate` times faster, into real time.
+    fn scale_to_real_time(&mut self, rate: u32) {
+        let real = |d: Duration| d / rate;
+        self.duration = real(self.duration);
+        self.drain = real(self.drain);
+        self.workload.hire_every = real(self.workload.hire_every);
+        self.workload.republish_every = self.workload.republish_every.map(real);
+        for f in &mut self.faults {
+            for t in [
+                &mut f.at,
+                &mut f.every,
+                &mut f.jitter,
+                &mut f.from,
+                &mut f.until,
+                &mut f.restart_after,
+            ] {
+                *t = t.map(real);
+            }
+        }
+    }
+
+    /// The deadline asked by the workload's hire `i` (the reference hire asks the first).
+    pub(crate) fn deadline_of(&self, i: usize) -> Option<String> {
+        let w = &self.workload;
+        if w.deadlines.is_empty() {
+            w.deadline.clone()
+        } else {
+            Some(w.deadlines[i % w.deadlines.len()].clone())
+        }
     }
 
     fn check(&self) -> anyhow::Result<()> {
@@ -379,6 +453,16 @@ impl Scenario {
                 "assert.manifest_delivery is a fraction"
             );
         }
+        if let Some(d) = self.assert.hires_expired {
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&d),
+                "assert.hires_expired is a fraction"
+            );
+        }
+        anyhow::ensure!(
+            w.deadlines.is_empty() || w.deadline.is_none(),
+            "workload: give `deadline` or `deadlines`, not both"
+        );
         if let Some(d) = self.assert.hires_completed {
             anyhow::ensure!(
                 (0.0..=1.0).contains(&d),
@@ -389,22 +473,34 @@ impl Scenario {
     }
 }
 
-/// `250ms`, `5s`, `2m`, `1h`, or a bare number of seconds.
+/// `250ms`, `5s`, `2m`, `1h`, `3d`, a sum of them (`2d12h`, `1m30s`), or a bare number of
+/// seconds.
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.');
-    let (num, unit) = split.map_or((s, "s"), |i| (&s[..i], s[i..].trim()));
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (e.g. 250ms, 5s, 2m, 1h)"))?;
-    let secs = match unit {
-        "ms" => v / 1000.0,
-        "s" => v,
-        "m" => v * 60.0,
-        "h" => v * 3600.0,
-        _ => return Err(format!("{s:?}: the unit must be ms, s, m or h")),
-    };
-    if !secs.is_finite() || !(0.0..=86_400.0 * 30.0).contains(&secs) {
+    let bad = || format!("{s:?} is not a duration (e.g. 250ms, 5s, 2m, 1h, 2d12h)");
+    let mut secs = 0.0;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(rest.len());
+        let unit_end = rest[num_end..]
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .map_or(rest.len(), |i| num_end + i);
+        let v: f64 = rest[..num_end].parse().map_err(|_| bad())?;
+        let unit = rest[num_end..unit_end].trim();
+        secs += match unit {
+            "ms" => v / 1000.0,
+            "s" => v,
+            "" if unit_end == rest.len() && rest.len() == s.len() => v,
+            "m" => v * 60.0,
+            "h" => v * 3600.0,
+            "d" => v * 86_400.0,
+            _ => return Err(format!("{s:?}: the unit must be ms, s, m, h or d")),
+        };
+        rest = &rest[unit_end..];
+    }
+    if s.is_empty() || !secs.is_finite() || !(0.0..=86_400.0 * 30.0).contains(&secs) {
         return Err(format!("{s:?} is out of range"));
     }
     Ok(Duration::from_secs_f64(secs))
@@ -432,6 +528,11 @@ mod tests {
         assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
+        assert_eq!(parse_duration("2d12h"), Ok(Duration::from_secs(216_000)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("1m30").is_err());
+        assert!(parse_duration("").is_err());
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("-1s").is_err());
     }

@@ -94,6 +94,10 @@ pub(crate) fn run(souk: Option<PathBuf>, args: &RunArgs) -> anyhow::Result<ExitC
         out.display()
     );
     let data = if args.in_process {
+        anyhow::ensure!(
+            s.clock.is_none(),
+            "a scenario with [clock] runs as processes (the clock is per process): drop --in-process"
+        );
         crate::inprocess::run(&s, &out)?
     } else {
         anyhow::ensure!(
@@ -144,6 +148,14 @@ fn execute(s: &Scenario, souk: Souk, out: &std::path::Path) -> anyhow::Result<Ru
     let t0 = now_ms();
     let mut net = Network::new(souk, out.join("network"));
     net.gate = s.needs_gate();
+    if let Some(c) = s.clock {
+        net.clock = Some(format!("{}@{t0}", c.rate));
+        eprintln!(
+            "the nodes' clock runs {}x real time: 1 day in {:.2} s (souk node run --testnet-clock)",
+            c.rate,
+            86_400.0 / f64::from(c.rate)
+        );
+    }
     if net.gate {
         eprintln!(
             "partitions and latency through the nodes' testnet gate (souk node run --testnet-gate)"
@@ -220,13 +232,19 @@ fn execute(s: &Scenario, souk: Souk, out: &std::path::Path) -> anyhow::Result<Ru
         &input,
         serde_json::to_vec(&w.input.clone().unwrap_or(serde_json::Value::Null))?,
     )?;
-    let req = HireRequest {
-        input,
-        max_price: w.max_price.clone(),
-        deadline: w.deadline.clone(),
-        retry_busy: w.retry_busy.clone(),
-    };
+    let reqs: Vec<HireRequest> = (0..w.deadlines.len().max(1))
+        .map(|i| HireRequest {
+            input: input.clone(),
+            max_price: w.max_price.clone(),
+            deadline: s.deadline_of(i),
+            retry_busy: w.retry_busy.clone(),
+        })
+        .collect();
     let bundles = out.join("bundles");
+    let stop_answering = Arc::new(AtomicBool::new(false));
+    let answerer = w.answer.clone().map(|a| {
+        workload::answer_questions(live.clone(), clients.clone(), a, stop_answering.clone())
+    });
 
     // The reference: one hire with no fault anywhere.
     let reference = if w.hires > 0 {
@@ -240,14 +258,14 @@ fn execute(s: &Scenario, souk: Souk, out: &std::path::Path) -> anyhow::Result<Ru
             last_error: None,
         };
         let give_up = Instant::now() + Duration::from_secs(60);
-        workload::hire_until_contracted(&live, &mut asked, &handles[0].1, &req, give_up);
+        workload::hire_until_contracted(&live, &mut asked, &handles[0].1, &reqs[0], give_up);
         let id = asked.hire_id.clone().with_context(|| {
             format!(
                 "the reference hire could not be made: {}",
                 asked.last_error.clone().unwrap_or_default()
             )
         })?;
-        let deadline = Instant::now() + s.drain;
+        let deadline = Instant::now() + s.drain.max(Duration::from_secs(60));
         let ended = loop {
             let all = workload::client_hires(&live, &clients[..1]);
             if let Some((c, h)) = all.get(&id)
@@ -290,7 +308,7 @@ fn execute(s: &Scenario, souk: Souk, out: &std::path::Path) -> anyhow::Result<Ru
         w.hire_every,
         &clients,
         &handles,
-        &req,
+        &reqs,
         start,
         give_up,
     );
@@ -336,6 +354,8 @@ fn execute(s: &Scenario, souk: Souk, out: &std::path::Path) -> anyhow::Result<Ru
         w.hires
     );
     let all = workload::drain(&live, &clients, give_up);
+    stop_answering.store(true, std::sync::atomic::Ordering::SeqCst);
+    let answers = answerer.map(|a| a.join().unwrap_or(0));
     let ref_id = reference.as_ref().map(|(id, _)| id.clone());
     let mut ended: Vec<Ended> = Vec::new();
     for (id, (client, h)) in all {
@@ -358,7 +378,7 @@ fn execute(s: &Scenario, souk: Souk, out: &std::path::Path) -> anyhow::Result<Ru
             counted.hires_declined_capacity += m.hires_declined_capacity;
         }
     }
-    let notes = vec![format!(
+    let mut notes = vec![format!(
         "node counters since their last start, summed: {} offers made, {} requests declined \
          for capacity, {} gossip messages rejected, {} peers banned",
         counted.hires_offered,
@@ -366,6 +386,18 @@ fn execute(s: &Scenario, souk: Souk, out: &std::path::Path) -> anyhow::Result<Ru
         counted.gossip_rejected,
         counted.peers_banned
     )];
+    if let Some(c) = s.clock {
+        notes.push(format!(
+            "the nodes ran on a clock {}x real time (1 day in {:.2} s); hire deadlines and receipt times are on it, the report's time axis is real time",
+            c.rate,
+            86_400.0 / f64::from(c.rate)
+        ));
+    }
+    if let Some(n) = answers {
+        notes.push(format!(
+            "{n} question(s) answered by the clients (each as soon as its client was up)"
+        ));
+    }
     let end_ms = now_ms();
     live.stop_followers();
     stop_sampling.store(true, std::sync::atomic::Ordering::SeqCst);

@@ -264,6 +264,57 @@ pub(crate) fn assertions(a: &Assertions, f: &Facts<'_>) -> Vec<AssertionResult> 
             passed,
         );
     }
+    if let Some(min) = a.hires_expired {
+        let expired = f
+            .ended
+            .iter()
+            .filter(|e| e.record.state == "expired")
+            .count();
+        let ratio = if f.asked == 0 {
+            0.0
+        } else {
+            expired as f64 / f64::from(f.asked)
+        };
+        push(
+            "hires_expired",
+            format!(">= {min} of the {} asked", f.asked),
+            format!("{expired} expired"),
+            ratio >= min,
+        );
+    }
+    if let Some(within) = a.expired_within {
+        let (observed, passed) = expired_in_time(f.ended, within);
+        push(
+            "expired_within",
+            format!(
+                "each expired hire's expired entry dated between its deadline and {} after",
+                node_time(within.as_millis() as u64)
+            ),
+            observed,
+            passed,
+        );
+    }
+    if let Some(min) = a.question_waited {
+        let waits = question_waits(&completed);
+        let longest = waits.iter().map(|w| w.1).max();
+        push(
+            "question_waited",
+            format!(
+                "a completed hire whose question waited >= {}",
+                node_time(min.as_millis() as u64)
+            ),
+            if waits.is_empty() {
+                "no completed hire asked a question".into()
+            } else {
+                waits
+                    .iter()
+                    .map(|(id, w)| format!("{id}: answered after {}", node_time(*w)))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            },
+            longest.is_some_and(|l| l >= min.as_millis() as u64),
+        );
+    }
     if let Some(min) = a.min_kills {
         push(
             "min_kills",
@@ -273,4 +324,73 @@ pub(crate) fn assertions(a: &Assertions, f: &Facts<'_>) -> Vec<AssertionResult> 
         );
     }
     out
+}
+
+/// A span of the nodes' time for people (`2d 3h`, `41m`, `850 ms`).
+pub(crate) fn node_time(ms: u64) -> String {
+    let (d, h, m) = (ms / 86_400_000, ms / 3_600_000 % 24, ms / 60_000 % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{} s", ms as f64 / 1000.0),
+        (0, 0, m) => format!("{m}m"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, h, _) => format!("{d}d {h}h"),
+    }
+}
+
+/// Whether each expired hire's `expired` entry lies in `[deadline, deadline + within]`.
+fn expired_in_time(ended: &[Ended], within: std::time::Duration) -> (String, bool) {
+    let within = within.as_millis() as u64;
+    let mut seen = Vec::new();
+    let mut passed = true;
+    for e in ended.iter().filter(|e| e.record.state == "expired") {
+        let id = &e.record.hire_id[..12.min(e.record.hire_id.len())];
+        let Some(at) = e
+            .timeline
+            .iter()
+            .find(|s| s.kind == "expired")
+            .map(|s| s.time)
+        else {
+            seen.push(format!("{id}: no expired entry read"));
+            passed = false;
+            continue;
+        };
+        let deadline = e.record.deadline;
+        let ok = at >= deadline && at - deadline <= within;
+        passed &= ok;
+        seen.push(if at >= deadline {
+            format!(
+                "{id}: expired {} after its deadline ({} after it was made)",
+                node_time(at - deadline),
+                node_time(at.saturating_sub(e.record.created_at))
+            )
+        } else {
+            format!(
+                "{id}: expired {} BEFORE its deadline",
+                node_time(deadline - at)
+            )
+        });
+    }
+    if seen.is_empty() {
+        return ("no hire expired".into(), false);
+    }
+    (seen.join("; "), passed)
+}
+
+/// Per completed hire with a question: how long (node time) it stayed open before the
+/// answer was recorded.
+fn question_waits(completed: &[&Ended]) -> Vec<(String, u64)> {
+    completed
+        .iter()
+        .filter_map(|e| {
+            let asked = e.timeline.iter().find(|s| s.kind == "input-requested")?;
+            let answered = e
+                .timeline
+                .iter()
+                .find(|s| s.kind == "input-provided" && s.seq > asked.seq)?;
+            Some((
+                e.record.hire_id[..12.min(e.record.hire_id.len())].to_owned(),
+                answered.time.saturating_sub(asked.time),
+            ))
+        })
+        .collect()
 }

@@ -15,7 +15,7 @@ use super::live::{Live, Status};
 use super::rng::Rng;
 use super::setup::Offer;
 use crate::network::now_ms;
-use crate::souk::{Hire, VerifyReport};
+use crate::souk::{Hire, Step, VerifyReport};
 
 /// One hire the workload asked for.
 #[derive(Debug, Clone)]
@@ -48,6 +48,8 @@ pub(crate) struct Ended {
     pub(crate) steps: Option<Vec<(String, String)>>,
     pub(crate) output: Option<serde_json::Value>,
     pub(crate) error: Option<String>,
+    /// Its receipts as the client holds them (seq, time on the nodes' clock, kind).
+    pub(crate) timeline: Vec<Step>,
 }
 
 /// What a hire asks: the input file and the CLI flags.
@@ -129,6 +131,66 @@ pub(crate) fn hire_until_contracted(
     }
 }
 
+/// The receipts `client` holds for hire `id` (`souk hire watch --json`, which exits at
+/// once for an ended hire: non-zero unless it completed, with the steps printed either way).
+fn timeline(live: &Live, client: &str, id: &str) -> Vec<Step> {
+    let Ok(dir) = live.dir(client) else {
+        return Vec::new();
+    };
+    let Ok(out) = live.souk.run(
+        Some(dir),
+        &["hire", "watch", "--json", id],
+        crate::souk::COMMAND_TIMEOUT,
+    ) else {
+        return Vec::new();
+    };
+    out.stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Step>(l).ok())
+        .collect()
+}
+
+/// Answers every open question of the hires of `clients` with `answer`, whenever the
+/// client is up to see it, until `stop` is set. Returns how many answers were sent.
+pub(crate) fn answer_questions(
+    live: Arc<Live>,
+    clients: Vec<String>,
+    answer: serde_json::Value,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<u32> {
+    std::thread::spawn(move || {
+        let text = answer.to_string();
+        let mut sent = 0;
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) && !crate::procs::interrupted() {
+            for c in &clients {
+                if live.status(c) != Status::Up {
+                    continue;
+                }
+                let Ok(dir) = live.dir(c) else { continue };
+                let Ok(list) = live.souk.json::<Vec<Hire>>(Some(dir), &["hires", "--json"]) else {
+                    continue;
+                };
+                for h in list.iter().filter(|h| h.state == "input-required") {
+                    let answered = live
+                        .souk
+                        .run(
+                            Some(dir),
+                            &["hire", "answer", &h.hire_id, &text],
+                            crate::souk::COMMAND_TIMEOUT,
+                        )
+                        .and_then(|f| f.ok());
+                    match answered {
+                        Ok(_) => sent += 1,
+                        Err(e) => eprintln!("  answering {} failed: {e:#}", &h.hire_id[..12]),
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        sent
+    })
+}
+
 /// Starts the workload's hires on their schedule, each on its own thread.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn start_hires(
@@ -137,7 +199,7 @@ pub(crate) fn start_hires(
     every: Duration,
     clients: &[String],
     handles: &[(String, String)],
-    req: &HireRequest,
+    reqs: &[HireRequest],
     start: Instant,
     give_up: Instant,
 ) -> Vec<std::thread::JoinHandle<Asked>> {
@@ -146,7 +208,7 @@ pub(crate) fn start_hires(
         let live = live.clone();
         let client = clients[i as usize % clients.len()].clone();
         let (provider, handle) = handles[i as usize % handles.len()].clone();
-        let req = req.clone();
+        let req = reqs[i as usize % reqs.len()].clone();
         let at = start + every * i;
         threads.push(std::thread::spawn(move || {
             std::thread::sleep(at.saturating_duration_since(Instant::now()));
@@ -284,7 +346,9 @@ pub(crate) fn check(live: &Live, client: &str, h: Hire, bundles: &Path) -> Ended
         steps: None,
         output: None,
         error: None,
+        timeline: Vec::new(),
     };
+    e.timeline = timeline(live, client, &e.record.hire_id);
     if e.record.state != "completed" {
         return e;
     }
