@@ -231,6 +231,18 @@ pub(crate) struct Hire {
     pub(crate) created_at: u64,
     #[serde(default)]
     pub(crate) deadline: u64,
+    /// Client side: the hire was ended here without a terminal receipt.
+    #[serde(default)]
+    pub(crate) closed: Option<Closed>,
+}
+
+/// Why and when a client ended a hire itself (`closed` of a hire record).
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Closed {
+    /// `provider-equivocated`.
+    pub(crate) reason: String,
+    /// When, Unix ms.
+    pub(crate) at: u64,
 }
 
 /// One line of `souk hire watch --json`.

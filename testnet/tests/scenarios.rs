@@ -3,9 +3,10 @@
 //! `crash-durability-ci` (at least 20 `kill -9` of providers and clients while hires run;
 //! every hire still ends with a verified chain equal to the uninterrupted reference) and
 //! `partition-heal` (latency then a partition through the nodes' testnet gate: slowed,
-//! isolated, converged), `hostile` (invalid gossip at two nodes: cut off, contained) and
-//! `long-hire` (days of deadlines, absences and restarts on a 10 000x node clock). A
-//! scenario whose assertion cannot hold exits 1 and says so in its report.
+//! isolated, converged), `hostile` (invalid gossip at two nodes: cut off, contained; a
+//! forking provider: its hires closed, flagged everywhere, refused after) and `long-hire`
+//! (days of deadlines, absences and restarts on a 10 000x node clock). A scenario whose
+//! assertion cannot hold exits 1 and says so in its report.
 
 mod common;
 
@@ -244,12 +245,13 @@ fn partition_heal_isolates_the_halves_then_converges() {
 }
 
 #[test]
-fn hostile_peers_are_cut_off_and_their_manifests_go_nowhere() {
+fn hostile_peers_are_cut_off_and_a_forking_provider_is_flagged_everywhere() {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let out = tmp.path().join("hostile");
     let run = run_shipped("hostile.toml", &out, &[]);
     let said = assert_ok("run hostile", &run);
     assert!(said.contains("ok   hostile_contained"), "{said}");
+    assert!(said.contains("ok   fork_contained"), "{said}");
     let r = report(&out);
     let attacks: Vec<Value> = r["run"]["faults"]
         .as_array()
@@ -267,4 +269,30 @@ fn hostile_peers_are_cut_off_and_their_manifests_go_nowhere() {
             .all(|f| f["detail"].as_str().is_some_and(|d| d.contains("cut off"))),
         "{attacks:?}"
     );
+    // The forking provider: one hire of its agent from each light client, each forked and
+    // closed by its client; every full node flagged it; a later hire was refused.
+    let forked: Vec<&Value> = r["run"]["hires"]
+        .as_array()
+        .map(|h| h.iter().filter(|h| h["agent"] == "forked").collect())
+        .unwrap_or_default();
+    assert_eq!(forked.len(), 2, "{forked:?}");
+    assert!(
+        forked.iter().all(|h| h["outcome"] == "closed"
+            && h["verified"].is_null()
+            && h["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("equivocated"))),
+        "{forked:?}"
+    );
+    let fork = r["run"]["faults"]
+        .as_array()
+        .and_then(|a| a.iter().find(|f| f["kind"] == "forking-provider"))
+        .unwrap_or_else(|| panic!("no forking-provider fault: {r}"));
+    let detail = fork["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("2 fork(s) served") && detail.contains("2 of 2 later hire(s) refused"),
+        "{detail}"
+    );
+    let notes = r["run"]["notes"].to_string();
+    assert!(notes.contains("flagged by 4 of 4 full nodes"), "{notes}");
 }

@@ -13,9 +13,12 @@
 //! - [`peer`]: the kit's libp2p peer.
 //! - [`fixtures`]: fresh and invalid manifests, the test agent.
 //! - [`checks`]: the checks.
+//! - [`hostile`], [`forking`]: hostile peers for testnet scenarios (invalid gossip, a
+//!   provider that signs two different receipt entries for one hire and seq).
 
 mod checks;
 mod fixtures;
+pub(crate) mod forking;
 pub(crate) mod hostile;
 mod peer;
 

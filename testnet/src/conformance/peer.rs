@@ -1,12 +1,14 @@
 //! The kit's own libp2p peer: a Souk swarm (TCP, noise, yamux, identify, ping, gossipsub,
 //! request-response for sync, search and hire) with a fresh key, driven step by step by the
 //! checks: every helper polls the swarm until what it waits for happens or its time is up,
-//! keeping what else arrives (gossip messages, identify answers, pings).
+//! keeping what else arrives (gossip messages, identify answers, pings, and hire calls made
+//! to it when it plays a provider).
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::StreamExt;
+use libp2p::request_response::ResponseChannel;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, identify, ping, request_response};
 use souk_node::swarm::{Behaviour, BehaviourEvent, SwarmSettings};
@@ -32,6 +34,8 @@ pub(super) struct Peer {
     pub(super) rtt: Option<Duration>,
     /// Gossip messages received: (message id, data).
     pub(super) gossip: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Hire calls made to this peer, not answered yet: (caller, call, where to answer).
+    pub(super) calls: Vec<(PeerId, HireCall, ResponseChannel<HireReply>)>,
     answers: HashMap<request_response::OutboundRequestId, Answer>,
     connected: Option<PeerId>,
     closed: Option<String>,
@@ -62,6 +66,7 @@ impl Peer {
             identify: None,
             rtt: None,
             gossip: Vec::new(),
+            calls: Vec::new(),
             answers: HashMap::new(),
             connected: None,
             closed: None,
@@ -114,6 +119,14 @@ impl Peer {
             })) => {
                 self.answers.insert(request_id, Answer::Search(response));
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Hire(request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            })) => self.calls.push((peer, request, channel)),
             SwarmEvent::Behaviour(BehaviourEvent::Hire(request_response::Event::Message {
                 message:
                     request_response::Message::Response {

@@ -112,8 +112,9 @@ pub(crate) struct HireRun {
     pub(crate) started_at_ms: u64,
     /// When the hire reached its end state, if it did before the run ended.
     pub(crate) ended_at_ms: Option<u64>,
-    /// How it ended: `completed`, `failed`, `canceled`, `expired`, `rejected`, `unfinished`
-    /// (still running when the run ended) or `error` (the testnet could not follow it).
+    /// How it ended: `completed`, `failed`, `canceled`, `expired`, `rejected`, `closed`
+    /// (ended by its client: the provider equivocated), `unfinished` (still running when the
+    /// run ended) or `error` (the testnet could not follow it).
     pub(crate) outcome: String,
     /// How many receipts its chain holds.
     pub(crate) entries: u64,

@@ -44,6 +44,7 @@ pub(crate) fn plan(faults: &[Fault], duration: Duration, rng: &mut Rng) -> Vec<P
 }
 
 /// Who the scenario's random targets choose from.
+#[derive(Debug, Clone)]
 pub(crate) struct Roles {
     pub(crate) full: Vec<String>,
     pub(crate) light: Vec<String>,
@@ -144,6 +145,17 @@ pub(crate) fn run(
                     if let Err(e) = live.send_hostile(&target, count) {
                         eprintln!("  the hostile peer at {target} failed: {e:#}");
                     }
+                }));
+            }
+            Action::ForkingProvider => {
+                eprintln!(
+                    "  {:>6.1}s  a forking provider joins through {target}",
+                    p.at.as_secs_f64()
+                );
+                let (live, count) = (live.clone(), f.count);
+                let roles = roles.clone();
+                restarts.push(std::thread::spawn(move || {
+                    super::fork::run(&live, &target, count, &roles);
                 }));
             }
             Action::Start => {

@@ -157,6 +157,9 @@ pub(crate) enum Action {
     Heal,
     /// A hostile peer connects to `target` and gossips `count` invalid manifests.
     InvalidGossip,
+    /// A provider joins through `target` (a full node) and forks every hire of its agent
+    /// `forked`, which the clients hire `count` times.
+    ForkingProvider,
 }
 
 impl Action {
@@ -170,6 +173,7 @@ impl Action {
             Action::Latency => "latency",
             Action::Heal => "heal",
             Action::InvalidGossip => "invalid-gossip",
+            Action::ForkingProvider => "forking-provider",
         }
     }
 }
@@ -197,7 +201,9 @@ pub(crate) struct Fault {
     /// For latency: the fraction of chunks delayed by a 200 ms retransmission.
     #[serde(default)]
     pub(crate) loss: f64,
-    /// For invalid-gossip: how many invalid manifests [default 7].
+    /// For invalid-gossip: how many invalid manifests [default 7]. For forking-provider: how
+    /// many hires of its agent, round robin over the workload's clients [default: one per
+    /// client].
     #[serde(default)]
     pub(crate) count: Option<u32>,
     /// When (a one-off fault).
@@ -269,6 +275,11 @@ pub(crate) struct Assertions {
     /// clock) before its answer: the question waited for its client.
     #[serde(default, deserialize_with = "opt_duration")]
     pub(crate) question_waited: Option<Duration>,
+    /// Every hire of a forking provider's agent was closed `provider-equivocated` by its
+    /// client, every full node flagged the provider, and a hire tried after the flag was
+    /// refused `flagged`.
+    #[serde(default)]
+    pub(crate) fork_contained: bool,
 }
 
 impl Scenario {
@@ -414,6 +425,27 @@ impl Scenario {
                 Action::Heal => {
                     anyhow::ensure!(f.at.is_some(), "faults[{i}]: heal is one-off (`at`)");
                     continue;
+                }
+                Action::ForkingProvider => {
+                    anyhow::ensure!(
+                        f.at.is_some() && f.every.is_none(),
+                        "faults[{i}]: forking-provider is one-off (`at`)"
+                    );
+                    anyhow::ensure!(
+                        full.contains(&f.target) || f.target == "random-full",
+                        "faults[{i}].target: a forking provider joins through a full node \
+                         (node-N or random-full), not {:?}",
+                        f.target
+                    );
+                    anyhow::ensure!(
+                        w.clients != "light" || n.light > 0,
+                        "faults[{i}]: the forking provider is hired by the workload's clients \
+                         (workload.clients = \"light\" needs network.light > 0)"
+                    );
+                    anyhow::ensure!(
+                        f.count != Some(0),
+                        "faults[{i}].count: at least one hire of the forked agent"
+                    );
                 }
                 Action::Kill | Action::Stop | Action::Start | Action::InvalidGossip => {}
             }
@@ -568,6 +600,12 @@ mod tests {
                 "{base}[[faults]]\naction = \"kill\"\ntarget = \"random\"\n"
             ))
             .contains("either `at`")
+        );
+        assert!(
+            bad(&format!(
+                "{base}light = 1\n[[faults]]\naction = \"forking-provider\"\ntarget = \"light-0\"\nat = \"1s\"\n"
+            ))
+            .contains("full node")
         );
     }
 }

@@ -80,6 +80,8 @@ pub(crate) struct Live {
     pub(crate) latencies: Mutex<Vec<FaultWindow>>,
     /// Hostile peers sent in: (target node, what happened).
     pub(crate) hostiles: Mutex<Vec<(String, crate::conformance::hostile::Hostile)>>,
+    /// Forking providers sent in, and what became of them.
+    pub(crate) forks: Mutex<Vec<super::fork::ForkRun>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -120,6 +122,7 @@ impl Live {
             partitions: Mutex::new(Vec::new()),
             latencies: Mutex::new(Vec::new()),
             hostiles: Mutex::new(Vec::new()),
+            forks: Mutex::new(Vec::new()),
             souk,
             obs,
             pids: Arc::new(Mutex::new(
@@ -192,7 +195,8 @@ impl Live {
         lock(&self.intervals).get(name).cloned().unwrap_or_default()
     }
 
-    fn record(&self, kind: &str, target: &str, detail: Option<String>) {
+    /// Notes a fault as it happened (for the report's timeline).
+    pub(crate) fn record(&self, kind: &str, target: &str, detail: Option<String>) {
         lock(&self.done).push(Done {
             at_ms: now_ms(),
             kind: kind.to_owned(),
@@ -417,9 +421,8 @@ impl Live {
         Ok(())
     }
 
-    /// Sends a hostile peer gossiping `count` invalid manifests at `name` (blocks until it
-    /// is done or cut off) and records what happened.
-    pub(crate) fn send_hostile(&self, name: &str, count: u32) -> anyhow::Result<()> {
+    /// The address another peer dials to reach `name` (with `/p2p/`).
+    pub(crate) fn p2p_addr(&self, name: &str) -> anyhow::Result<String> {
         let port = self
             .ports
             .get(name)
@@ -428,7 +431,13 @@ impl Live {
             .peer_ids
             .get(name)
             .with_context(|| format!("{name} has no peer id"))?;
-        let addr = format!("/ip4/127.0.0.1/tcp/{port}/p2p/{peer}");
+        Ok(format!("/ip4/127.0.0.1/tcp/{port}/p2p/{peer}"))
+    }
+
+    /// Sends a hostile peer gossiping `count` invalid manifests at `name` (blocks until it
+    /// is done or cut off) and records what happened.
+    pub(crate) fn send_hostile(&self, name: &str, count: u32) -> anyhow::Result<()> {
+        let addr = self.p2p_addr(name)?;
         let h = crate::conformance::hostile::invalid_gossip(&addr, count)?;
         self.record(
             "invalid-gossip",

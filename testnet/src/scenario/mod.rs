@@ -1,13 +1,14 @@
 //! `souk-testnet run SCENARIO.toml`: a scenario on real `souk` processes. Starts the
 //! network ([`setup`]), follows every node's event stream and resources ([`observe`]), runs
 //! one uninterrupted reference hire, then the workload ([`workload`]) and the fault timeline
-//! ([`faults`]) together for the scenario's duration; brings every node back, waits for the
-//! hires to end, checks them ([`steps`]), and writes the report (`report.json`, plots,
-//! `report.md`). Figures come from the events ([`outcome`]); exit status 0 only if every
-//! assertion holds ([`verdict`]).
+//! ([`faults`]; a forking provider: [`fork`]) together for the scenario's duration; brings
+//! every node back, waits for the hires to end, checks them ([`steps`]), and writes the
+//! report (`report.json`, plots, `report.md`). Figures come from the events ([`outcome`]);
+//! exit status 0 only if every assertion holds ([`verdict`]).
 
 mod faults;
 mod file;
+mod fork;
 mod live;
 mod observe;
 mod outcome;
@@ -459,7 +460,12 @@ fn execute(s: &Scenario, souk: Souk, out: &std::path::Path) -> anyhow::Result<Ru
         .iter()
         .filter(|e| e.event["type"] == "manifest_rejected" && !targets.contains(&e.node.as_str()))
         .count();
+    let fork_runs = live.forks.lock().map(|f| f.clone()).unwrap_or_default();
+    let forks = fork::facts(&fork_runs, &events, &full, &light, &ended);
+    notes.extend(forks.iter().map(fork::ForkFacts::describe));
+    let fork_asked: Vec<&Asked> = fork_runs.iter().flat_map(|r| &r.hires).collect();
     let facts = verdict::Facts {
+        forks,
         hostiles,
         rejected_elsewhere,
         interrupted,
@@ -483,6 +489,7 @@ fn execute(s: &Scenario, souk: Souk, out: &std::path::Path) -> anyhow::Result<Ru
         .map(|e| {
             let a = asked
                 .iter()
+                .chain(fork_asked.iter().copied())
                 .find(|a| a.hire_id.as_deref() == Some(e.record.hire_id.as_str()));
             HireRun {
                 id: Some(e.record.hire_id.clone()),
@@ -490,9 +497,14 @@ fn execute(s: &Scenario, souk: Souk, out: &std::path::Path) -> anyhow::Result<Ru
                 provider: a.map_or_else(String::new, |a| a.provider.clone()),
                 agent: e.record.agent.clone(),
                 started_at_ms: rel(a.map_or(work_start_ms, |a| a.asked_at_ms)),
-                ended_at_ms: hire_ends.get(&e.record.hire_id).map(|t| rel(*t)),
+                ended_at_ms: hire_ends
+                    .get(&e.record.hire_id)
+                    .or(e.record.closed.as_ref().map(|c| &c.at))
+                    .map(|t| rel(*t)),
                 outcome: if workload::is_terminal(&e.record.state) {
                     e.record.state.clone()
+                } else if e.record.closed.is_some() {
+                    "closed".into()
                 } else {
                     "unfinished".into()
                 },

@@ -1,6 +1,7 @@
 //! The verdict of each `[assert]` key of a scenario, from the run's [`Facts`].
 
 use super::file::Assertions;
+use super::fork::ForkFacts;
 use super::outcome::Isolation;
 use super::steps::{Reference, differs, logical_steps};
 use super::workload::Ended;
@@ -33,6 +34,8 @@ pub(crate) struct Facts<'a> {
     pub(crate) hostiles: Vec<(String, String, u32, bool, usize)>,
     /// Invalid manifests seen by nodes no hostile peer attacked (none if contained).
     pub(crate) rejected_elsewhere: usize,
+    /// Forking providers: what became of their hires, flags and later hires.
+    pub(crate) forks: Vec<ForkFacts>,
 }
 
 impl Facts<'_> {
@@ -73,7 +76,7 @@ pub(crate) fn assertions(a: &Assertions, f: &Facts<'_>) -> Vec<AssertionResult> 
     let open: Vec<&Ended> = f
         .ended
         .iter()
-        .filter(|e| !super::workload::is_terminal(&e.record.state))
+        .filter(|e| !super::workload::has_ended(&e.record))
         .collect();
     if a.every_hire_ended {
         push(
@@ -247,6 +250,24 @@ pub(crate) fn assertions(a: &Assertions, f: &Facts<'_>) -> Vec<AssertionResult> 
                 bad.join("; ")
             },
             bad.is_empty() && !f.hostiles.is_empty() && f.rejected_elsewhere == 0,
+        );
+    }
+    if a.fork_contained {
+        push(
+            "fork_contained",
+            "every hire of the forked agent closed provider-equivocated; every full node flags \
+             the provider; a later hire is refused `flagged`"
+                .into(),
+            if f.forks.is_empty() {
+                "no forking provider ran".into()
+            } else {
+                f.forks
+                    .iter()
+                    .map(ForkFacts::describe)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            },
+            !f.forks.is_empty() && f.forks.iter().all(ForkFacts::contained),
         );
     }
     if a.latency_applies {

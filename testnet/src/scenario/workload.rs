@@ -295,8 +295,14 @@ pub(crate) fn is_terminal(state: &str) -> bool {
     )
 }
 
-/// Waits until every hire of every client is in an end state, or `until`. Returns the
-/// hires as last seen.
+/// Whether a client's hire is over: an end state, or closed by the client (its provider
+/// equivocated).
+pub(crate) fn has_ended(h: &Hire) -> bool {
+    is_terminal(&h.state) || h.closed.is_some()
+}
+
+/// Waits until every hire of every client has ended ([`has_ended`]), or `until`. Returns
+/// the hires as last seen.
 pub(crate) fn drain(
     live: &Live,
     clients: &[String],
@@ -308,7 +314,7 @@ pub(crate) fn drain(
         let open: Vec<&Hire> = all
             .values()
             .map(|(_, h)| h)
-            .filter(|h| !is_terminal(&h.state))
+            .filter(|h| !has_ended(h))
             .collect();
         if open.is_empty() || Instant::now() >= until || crate::procs::interrupted() {
             return all;
@@ -348,7 +354,9 @@ pub(crate) fn check(live: &Live, client: &str, h: Hire, bundles: &Path) -> Ended
         error: None,
         timeline: Vec::new(),
     };
-    e.timeline = timeline(live, client, &e.record.hire_id);
+    if is_terminal(&e.record.state) {
+        e.timeline = timeline(live, client, &e.record.hire_id);
+    }
     if e.record.state != "completed" {
         return e;
     }
