@@ -5,7 +5,9 @@
 //! `partition-heal` (latency then a partition through the nodes' testnet gate: slowed,
 //! isolated, converged), `hostile` (invalid gossip at two nodes: cut off, contained; a
 //! forking provider: its hires closed, flagged everywhere, refused after) and `long-hire`
-//! (days of deadlines, absences and restarts on a 10 000x node clock). A scenario whose
+//! (days of deadlines, absences and restarts on a 10 000x node clock), `churn-ci` (full
+//! nodes stop and return while manifests spread) and `load-ci` (twice the provider's slots
+//! asked at once; declined for capacity, retried, all completed). A scenario whose
 //! assertion cannot hold exits 1 and says so in its report.
 
 mod common;
@@ -173,6 +175,45 @@ fn long_hire_waits_days_for_its_client_on_a_fast_clock() {
     // The nodes really ran on the clock: receipt times span days while the run took seconds.
     let notes = r["run"]["notes"].to_string();
     assert!(notes.contains("10000x real time"), "{notes}");
+}
+
+#[test]
+fn churn_ci_keeps_delivering_while_nodes_leave_and_return() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let out = tmp.path().join("churn");
+    let run = run_shipped("churn-ci.toml", &out, &[]);
+    let said = assert_ok("run churn-ci", &run);
+    assert!(said.contains("PASS"), "{said}");
+    let r = report(&out);
+    let faults = r["run"]["faults"].as_array().cloned().unwrap_or_default();
+    let stops = faults.iter().filter(|f| f["kind"] == "stop").count();
+    let starts = faults.iter().filter(|f| f["kind"] == "start").count();
+    assert!(stops >= 3 && starts >= 3, "{faults:?}");
+    let hires = r["run"]["hires"].as_array().cloned().unwrap_or_default();
+    assert!(
+        !hires.is_empty() && hires.iter().all(|h| h["verified"] == true),
+        "{hires:?}"
+    );
+}
+
+#[test]
+fn load_ci_fills_the_providers_slots_and_every_hire_still_completes() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let out = tmp.path().join("load");
+    let run = run_shipped("load-ci.toml", &out, &[]);
+    let said = assert_ok("run load-ci", &run);
+    assert!(said.contains("PASS"), "{said}");
+    let r = report(&out);
+    let hires = r["run"]["hires"].as_array().cloned().unwrap_or_default();
+    assert_eq!(hires.len(), 16, "{hires:?}");
+    assert!(
+        hires
+            .iter()
+            .all(|h| h["outcome"] == "completed" && h["verified"] == true),
+        "{hires:?}"
+    );
+    let assertions = r["run"]["assertions"].to_string();
+    assert!(assertions.contains("declined for capacity"), "{assertions}");
 }
 
 #[test]

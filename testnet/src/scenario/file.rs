@@ -249,6 +249,13 @@ pub(crate) struct Assertions {
     /// At least this many kills happened.
     #[serde(default)]
     pub(crate) min_kills: Option<u32>,
+    /// At least this many clean stops (SIGTERM) happened.
+    #[serde(default)]
+    pub(crate) min_stops: Option<u32>,
+    /// Some hire request was declined for capacity (the providers' counters), so the
+    /// capacity limit was reached and the clients' retries carried the hires through.
+    #[serde(default)]
+    pub(crate) capacity_declined: bool,
     /// No manifest published on one side of a partition reached the other side before the
     /// heal.
     #[serde(default)]

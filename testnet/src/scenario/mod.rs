@@ -415,6 +415,7 @@ fn execute(s: &Scenario, souk: Souk, out: &std::path::Path) -> anyhow::Result<Ru
     let spreads = outcome::spreads(&pubs, &full, &up, &events, end_ms);
     let done = live.done.lock().map(|d| d.clone()).unwrap_or_default();
     let kills = done.iter().filter(|d| d.kind == "kill").count() as u32;
+    let stops = done.iter().filter(|d| d.kind == "stop").count() as u32;
     let hire_ends = record::hire_end_times(&events);
     // Hires whose provider or client was killed or stopped while they ran.
     let interrupted = ended
@@ -480,6 +481,8 @@ fn execute(s: &Scenario, souk: Souk, out: &std::path::Path) -> anyhow::Result<Ru
         ended: &ended,
         reference: reference.as_ref().map(|(_, r)| r),
         kills,
+        stops,
+        declined_capacity: counted.hires_declined_capacity,
     };
     let assertions = verdict::assertions(&s.assert, &facts);
 

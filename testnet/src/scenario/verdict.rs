@@ -16,6 +16,10 @@ pub(crate) struct Facts<'a> {
     pub(crate) ended: &'a [Ended],
     pub(crate) reference: Option<&'a Reference>,
     pub(crate) kills: u32,
+    /// Clean stops (SIGTERM).
+    pub(crate) stops: u32,
+    /// Hire requests the providers declined for capacity (their counters, summed).
+    pub(crate) declined_capacity: u64,
     /// Hires whose provider or client was killed or stopped while they ran.
     pub(crate) interrupted: u32,
     /// Partitions: manifests published inside one and deliveries across it before its end.
@@ -334,6 +338,22 @@ pub(crate) fn assertions(a: &Assertions, f: &Facts<'_>) -> Vec<AssertionResult> 
                     .join("; ")
             },
             longest.is_some_and(|l| l >= min.as_millis() as u64),
+        );
+    }
+    if let Some(min) = a.min_stops {
+        push(
+            "min_stops",
+            format!(">= {min} clean stops"),
+            format!("{}", f.stops),
+            f.stops >= min,
+        );
+    }
+    if a.capacity_declined {
+        push(
+            "capacity_declined",
+            "providers declined requests for capacity (and the hires still went through)".into(),
+            format!("{} request(s) declined for capacity", f.declined_capacity),
+            f.declined_capacity > 0,
         );
     }
     if let Some(min) = a.min_kills {
