@@ -5,7 +5,7 @@
 //! canonical point encoding, in the prime-order subgroup (so not weak, and one key has one
 //! encoding). That is the key rule; what makes a signature valid is decided in
 //! [`crate::signature`]. Secret key material lives in [`Keypair`], which zeroizes on drop and
-//! never prints itself. This module holds no global state.
+//! never prints itself. Keys that passed the rule are remembered (`signature::memo`), nothing else.
 
 use std::fmt;
 use std::str::FromStr;
@@ -50,9 +50,13 @@ impl NodeId {
     ///
     /// Costs one point decompression and one variable-time scalar multiplication by the group
     /// order (about one signature check's worth; `cargo bench -p souk-protocol --bench verify`
-    /// reports it). Nothing is cached: a caller that sees the same keys often and wants to
-    /// skip the work keeps its own map of validated ids.
+    /// reports it) the first time a key is seen: keys that pass are remembered in a bounded
+    /// process-wide memo (`signature::memo`; the rule is a pure function of the bytes, so a
+    /// remembered verdict is the verdict).
     pub fn from_bytes(bytes: &[u8; PUBLIC_KEY_LEN]) -> Result<Self, IdentityError> {
+        if crate::signature::key_known(bytes) {
+            return Ok(Self(*bytes));
+        }
         let id_hex = || short_hex(bytes);
         let point = CompressedEdwardsY(*bytes)
             .decompress()
@@ -63,6 +67,7 @@ impl NodeId {
         if point.is_small_order() || !is_torsion_free(&point) {
             return Err(IdentityError::Weak(id_hex()));
         }
+        crate::signature::remember_key(bytes);
         Ok(Self(*bytes))
     }
 

@@ -16,7 +16,24 @@ use std::convert::Infallible;
 
 use ed25519_zebra::{Signature, VerificationKey, VerificationKeyBytes};
 
-use crate::identity::{NodeId, SIGNATURE_LEN};
+use crate::identity::{NodeId, PUBLIC_KEY_LEN, SIGNATURE_LEN};
+
+mod memo;
+
+/// Whether `bytes` passed the key rule before in this process ([`memo`]).
+pub(crate) fn key_known(bytes: &[u8; PUBLIC_KEY_LEN]) -> bool {
+    memo::get(bytes).is_some()
+}
+
+/// Remembers that `bytes` passed the key rule (called by
+/// [`NodeId::from_bytes`](crate::identity::NodeId::from_bytes) only), with its verification
+/// key.
+pub(crate) fn remember_key(bytes: &[u8; PUBLIC_KEY_LEN]) {
+    // A canonical prime-order point always makes a verification key.
+    if let Ok(key) = VerificationKey::try_from(*bytes) {
+        memo::insert(*bytes, key);
+    }
+}
 
 /// A [`NodeId`] with its curve point decompressed, ready to check signatures.
 ///
@@ -31,9 +48,12 @@ pub struct VerifyingKey {
 impl VerifyingKey {
     /// Prepares `id` for verification.
     pub fn new(id: &NodeId) -> Self {
-        // A NodeId is a canonical encoding of a prime-order point, so it always decompresses.
-        let key = VerificationKey::try_from(*id.as_bytes())
-            .unwrap_or_else(|_| unreachable!("a valid NodeId decompresses"));
+        // Decompressed once per key (remembered when the NodeId was validated). A NodeId is a
+        // canonical encoding of a prime-order point, so it always decompresses.
+        let key = memo::get(id.as_bytes()).unwrap_or_else(|| {
+            VerificationKey::try_from(*id.as_bytes())
+                .unwrap_or_else(|_| unreachable!("a valid NodeId decompresses"))
+        });
         Self { id: *id, key }
     }
 
