@@ -310,8 +310,10 @@ fn hostile_peers_are_cut_off_and_a_forking_provider_is_flagged_everywhere() {
             .all(|f| f["detail"].as_str().is_some_and(|d| d.contains("cut off"))),
         "{attacks:?}"
     );
-    // The forking provider: one hire of its agent from each light client, each forked and
-    // closed by its client; every full node flagged it; a later hire was refused.
+    // The forking provider: a hire of its agent from light-0, forked and closed by its
+    // client, and one from a full node it never forked, closed on the network's proof;
+    // every full node flagged it; later hires were refused, also by light-1, which never
+    // hired it.
     let forked: Vec<&Value> = r["run"]["hires"]
         .as_array()
         .map(|h| h.iter().filter(|h| h["agent"] == "forked").collect())
@@ -331,8 +333,15 @@ fn hostile_peers_are_cut_off_and_a_forking_provider_is_flagged_everywhere() {
         .unwrap_or_else(|| panic!("no forking-provider fault: {r}"));
     let detail = fork["detail"].as_str().unwrap_or_default();
     assert!(
-        detail.contains("2 fork(s) served") && detail.contains("2 of 2 later hire(s) refused"),
+        detail.contains("1 fork(s) served") && detail.contains("2 of 2 later hire(s) refused"),
         "{detail}"
+    );
+    assert!(
+        forked.iter().any(|h| h["client"] == "light-0")
+            && forked
+                .iter()
+                .any(|h| h["client"].as_str().is_some_and(|c| c.starts_with("node-"))),
+        "{forked:?}"
     );
     let notes = r["run"]["notes"].to_string();
     assert!(notes.contains("flagged by 4 of 4 full nodes"), "{notes}");

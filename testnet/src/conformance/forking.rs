@@ -8,7 +8,9 @@
 //! seq 1 and a seq 2 after it. X and X' are both validly signed, so the client holds an
 //! equivocation proof (spec/receipts.md, "Equivocation proofs"). The fork is held until
 //! `fork_after` hires were accepted (or [`FORK_HOLD`] passed), so that every hire a
-//! scenario makes is contracted before any node flags the provider.
+//! scenario makes is contracted before any node flags the provider. The first `stuck` hires
+//! it accepts are never shown the fork (their fetches from seq 2 are never answered): their
+//! clients can only learn of the equivocation from the network's proof.
 //!
 //! It owns no judgement: what the nodes did about the fork (closed hires, flags, refusals)
 //! is read by the scenario from their events and hire records. It must never serve an
@@ -47,6 +49,8 @@ pub(crate) struct Served {
     pub(crate) hires: Vec<String>,
     /// Forks it served: (hire id hex, when, Unix ms).
     pub(crate) forks: Vec<(String, u64)>,
+    /// Hires it kept waiting, never shown the fork (hire ids, hex).
+    pub(crate) stuck: Vec<String>,
 }
 
 /// A running forking provider; stopped by [`ForkingProvider::stop`] (or when dropped).
@@ -72,8 +76,9 @@ struct Ready {
 impl ForkingProvider {
     /// Connects to the full node at `addr` (a multiaddr with `/p2p/`), publishes the
     /// manifest and serves hires on its own thread until stopped; forks are held until
-    /// `fork_after` hires were accepted. Returns once the manifest is published.
-    pub(crate) fn start(addr: &str, fork_after: u32) -> anyhow::Result<Self> {
+    /// `fork_after` hires were accepted, and the first `stuck` hires are never forked.
+    /// Returns once the manifest is published.
+    pub(crate) fn start(addr: &str, fork_after: u32, stuck: u32) -> anyhow::Result<Self> {
         let addr: Multiaddr = addr.parse()?;
         let served = Arc::new(Mutex::new(Served::default()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -95,7 +100,7 @@ impl ForkingProvider {
                     match join(&addr).await {
                         Ok((mut p, ready, runtime)) => {
                             let _ = tx.send(Ok(ready));
-                            serve(&mut p, runtime, fork_after, &served, &stop).await;
+                            serve(&mut p, runtime, (fork_after, stuck), &served, &stop).await;
                         }
                         Err(e) => {
                             let _ = tx.send(Err(e));
@@ -198,6 +203,8 @@ struct Hire {
     /// Entry times start here (the acceptance time), one ms per seq.
     t0: u64,
     forked: bool,
+    /// Never forked: its fetches from seq 2 wait forever.
+    stuck: bool,
 }
 
 impl Hire {
@@ -310,11 +317,12 @@ fn note(served: &Mutex<Served>, f: impl FnOnce(&mut Served)) {
     f(&mut served.lock().unwrap_or_else(PoisonError::into_inner));
 }
 
-/// Answers hire calls until `stop`; fetches from seq 2 wait for the fork.
+/// Answers hire calls until `stop`; fetches from seq 2 wait for the fork (forever for the
+/// first `stuck` hires of `(fork_after, stuck)`).
 async fn serve(
     p: &mut Peer,
     runtime: Hash,
-    fork_after: u32,
+    (fork_after, stuck): (u32, u32),
     served: &Mutex<Served>,
     stop: &AtomicBool,
 ) {
@@ -333,15 +341,21 @@ async fn serve(
                 HireCall::Accept { contract, .. } => match Contract::decode_bytes(&contract) {
                     Ok(c) => {
                         let id = c.hire_id();
+                        let keep_waiting = hires.len() < stuck as usize;
+                        let new = !hires.contains_key(&id);
                         hires.entry(id).or_insert(Hire {
                             id,
                             runtime,
                             t0: c.accept.body().created_at,
                             forked: false,
+                            stuck: keep_waiting,
                         });
                         note(served, |s| {
                             if !s.hires.contains(&id.to_hex()) {
                                 s.hires.push(id.to_hex());
+                            }
+                            if new && keep_waiting {
+                                s.stuck.push(id.to_hex());
                             }
                         });
                         Some(HireReply::Accepted { hire_id: id })
@@ -359,6 +373,7 @@ async fn serve(
                         message: format!("no hire {} here", hire_id.short()),
                     }),
                     Some(h) if from_seq <= 1 => Some(h.first(&p.key)),
+                    Some(h) if h.stuck => None,
                     Some(h) if from_seq == 2 && !h.forked => {
                         waiting.push((hire_id, channel));
                         waiting_since.get_or_insert_with(Instant::now);
@@ -429,6 +444,7 @@ mod tests {
             runtime: Hash([7; 32]),
             t0: 1_000,
             forked: false,
+            stuck: false,
         };
         let first = entries(hire.first(&key));
         // Served again, the first version is the same bytes: a refetch is no fork.

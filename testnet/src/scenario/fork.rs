@@ -1,9 +1,12 @@
 //! The forking-provider fault (`action = "forking-provider"`): starts the kit's forking
-//! provider ([`crate::conformance::forking`]) through a full node, hires its agent from the
-//! workload's clients (every hire contracted before the provider serves its fork), waits
-//! until the clients have closed those hires and every full node has flagged the provider,
-//! tries one more hire from each client (it must be refused `flagged`), then stops the
-//! provider. [`facts`] then reads from the nodes' events and the clients' hire records what
+//! provider ([`crate::conformance::forking`]) through a full node, hires its agent from a
+//! full node other than the target (a hire the provider keeps waiting and never forks: its
+//! client can only learn of the fork from the proof the others publish) and from all but the
+//! last of the workload's clients (every hire contracted before the provider serves its
+//! fork), waits until the clients have closed those hires and every full node has flagged
+//! the provider, tries one more hire from each workload client (it must be refused
+//! `flagged`; the last one never hired the provider, so it must have fetched the proof from
+//! a full peer), then stops the provider. [`facts`] then reads from the nodes' events and the clients' hire records what
 //! the `fork_contained` assertion judges and the report shows.
 
 use std::sync::{Arc, PoisonError};
@@ -29,6 +32,11 @@ pub(crate) struct ForkRun {
     pub(crate) peer_id: String,
     /// The hires of its agent the clients made.
     pub(crate) hires: Vec<Asked>,
+    /// How each hire ended on its client, as last seen by the fault (hire id -> words).
+    pub(crate) ends: std::collections::HashMap<String, String>,
+    /// Hires made by a client outside the workload's (the waiter), as last seen there, for
+    /// the report.
+    pub(crate) outside: Vec<Ended>,
     /// What it served.
     pub(crate) served: Served,
     /// Hires tried after the flag: (client, the API code of the refusal, or `contracted`).
@@ -83,8 +91,18 @@ fn drive(
 ) -> anyhow::Result<()> {
     let clients = &roles.clients;
     anyhow::ensure!(!clients.is_empty(), "no client to hire the forked agent");
-    let count = count.unwrap_or(clients.len() as u32);
-    let provider = ForkingProvider::start(&live.p2p_addr(target)?, count)?;
+    // The last client keeps out of it (unless it is the only one): after the flag it has to
+    // learn of the proof from the network to refuse a hire.
+    let hirers = &clients[..clients.len().saturating_sub(1).max(1)];
+    let count = count.unwrap_or(hirers.len() as u32);
+    // A full node's hire the provider never forks: closed on the network's proof.
+    let waiter = roles
+        .full
+        .iter()
+        .find(|n| *n != target && !clients.contains(n) && live.status(n) == Status::Up)
+        .cloned();
+    let stuck = u32::from(waiter.is_some());
+    let provider = ForkingProvider::start(&live.p2p_addr(target)?, count + stuck, stuck)?;
     run.node_id = provider.node_id.clone();
     run.peer_id = provider.peer_id.clone();
     let handle = provider.handle();
@@ -102,13 +120,26 @@ fn drive(
         retry_busy: None,
     };
 
-    // Every hire contracted: the provider serves no fork before.
+    // Every hire contracted: the provider serves no fork before. The waiter's first, so it
+    // is the one the provider keeps waiting.
     let give_up = Instant::now() + STAGE_TIMEOUT;
+    if let Some(w) = &waiter {
+        let mut asked = Asked {
+            client: w.clone(),
+            provider: format!("forking-provider@{target}"),
+            asked_at_ms: now_ms(),
+            hire_id: None,
+            attempts: 0,
+            last_error: None,
+        };
+        workload::hire_until_contracted(live, &mut asked, &handle, &req, give_up);
+        run.hires.push(asked);
+    }
     let threads: Vec<_> = (0..count as usize)
         .map(|i| {
             let (live, req, handle) = (live.clone(), req.clone(), handle.clone());
             let mut asked = Asked {
-                client: clients[i % clients.len()].clone(),
+                client: hirers[i % hirers.len()].clone(),
                 provider: format!("forking-provider@{target}"),
                 asked_at_ms: now_ms(),
                 hire_id: None,
@@ -121,7 +152,8 @@ fn drive(
             })
         })
         .collect();
-    run.hires = threads.into_iter().filter_map(|t| t.join().ok()).collect();
+    run.hires
+        .extend(threads.into_iter().filter_map(|t| t.join().ok()));
     let ids: Vec<String> = run.hires.iter().filter_map(|a| a.hire_id.clone()).collect();
     if ids.len() < run.hires.len() {
         let why: Vec<String> = run
@@ -138,10 +170,30 @@ fn drive(
         );
     }
 
-    // The clients see the fork and close their hires.
+    // The clients see the fork (or the waiter the proof) and close their hires.
     let deadline = Instant::now() + STAGE_TIMEOUT;
+    let watched: Vec<String> = clients.iter().chain(&waiter).cloned().collect();
     loop {
-        let all = workload::client_hires(live, clients);
+        let all = workload::client_hires(live, &watched);
+        for id in &ids {
+            if let Some((_, h)) = all.get(id) {
+                run.ends.insert(id.clone(), end_of_record(h));
+            }
+        }
+        run.outside = all
+            .values()
+            .filter(|(c, h)| !clients.contains(c) && ids.contains(&h.hire_id))
+            .map(|(c, h)| Ended {
+                client: c.clone(),
+                record: h.clone(),
+                verified: None,
+                verify_detail: None,
+                steps: None,
+                output: None,
+                error: None,
+                timeline: Vec::new(),
+            })
+            .collect();
         let open = ids
             .iter()
             .filter(|id| !all.get(*id).is_some_and(|(_, h)| workload::has_ended(h)))
@@ -221,6 +273,8 @@ pub(crate) struct ForkFacts {
     pub(crate) error: Option<String>,
     pub(crate) hires_served: usize,
     pub(crate) forks_served: usize,
+    /// Hires it kept waiting and never forked (their clients learned from the network).
+    pub(crate) stuck: usize,
     /// Each hire of its agent: (client, hire id, how it ended on the client).
     pub(crate) hires: Vec<(String, Option<String>, String)>,
     /// Each full node: ms from the first fork served to its flag (`None`: never flagged).
@@ -265,14 +319,15 @@ impl ForkFacts {
             .filter(|(_, c)| c == "flagged")
             .count();
         let mut s = format!(
-            "forking provider {} (via {}): {} hire(s) served, {} fork(s) served; {closed} of {} \
-             hire(s) closed provider-equivocated; flagged by {flagged} of {} full nodes (fork to \
+            "forking provider {} (via {}): {} hire(s) served, {} fork(s) served, {} kept waiting \
+             and never forked; {closed} of {} hire(s) closed provider-equivocated; flagged by {flagged} of {} full nodes (fork to \
              flag: {}) and {} of {} light nodes; {refused} of {} hire(s) tried after the flag \
              refused `flagged`",
             crate::souk::short(&self.provider, 12),
             self.target,
             self.hires_served,
             self.forks_served,
+            self.stuck,
             self.hires.len(),
             self.full_flags.len(),
             times.join(", "),
@@ -328,8 +383,14 @@ pub(crate) fn facts(
                     let end = a
                         .hire_id
                         .as_ref()
-                        .and_then(|id| ended.iter().find(|e| &e.record.hire_id == id))
-                        .map_or_else(|| "not seen on its client".to_owned(), end_of);
+                        .and_then(|id| {
+                            ended
+                                .iter()
+                                .find(|e| &e.record.hire_id == id)
+                                .map(|e| end_of_record(&e.record))
+                                .or_else(|| r.ends.get(id).cloned())
+                        })
+                        .unwrap_or_else(|| "not seen on its client".to_owned());
                     (a.client.clone(), a.hire_id.clone(), end)
                 })
                 .collect();
@@ -351,6 +412,7 @@ pub(crate) fn facts(
                 error: r.error.clone(),
                 hires_served: r.served.hires.len(),
                 forks_served: r.served.forks.len(),
+                stuck: r.served.stuck.len(),
                 hires,
                 full_flags,
                 light_flags: (light_flagged, light.len()),
@@ -362,8 +424,7 @@ pub(crate) fn facts(
 
 /// How a hire ended on its client, in words (`closed: provider-equivocated` when its client
 /// closed it for that reason and it was neither completed nor settled).
-fn end_of(e: &Ended) -> String {
-    let r = &e.record;
+fn end_of_record(r: &crate::souk::Hire) -> String {
     match &r.closed {
         Some(c) if r.state != "completed" && r.verdict.is_none() => format!("closed: {}", c.reason),
         _ => match &r.verdict {
@@ -425,10 +486,18 @@ mod tests {
             target: "node-1".into(),
             node_id: "soukX".into(),
             peer_id: "12D3".into(),
-            hires: vec![asked("light-0", "aa"), asked("light-1", "bb")],
+            hires: vec![
+                asked("node-0", "cc"),
+                asked("light-0", "aa"),
+                asked("light-1", "bb"),
+            ],
+            // node-0's hire ended on a node the scenario's clients list does not hold.
+            ends: [("cc".to_owned(), "closed: provider-equivocated".to_owned())].into(),
+            outside: Vec::new(),
             served: Served {
-                hires: vec!["aa".into(), "bb".into()],
+                hires: vec!["cc".into(), "aa".into(), "bb".into()],
                 forks: vec![("aa".into(), 1_000), ("bb".into(), 1_002)],
+                stuck: vec!["cc".into()],
             },
             after_flag: vec![
                 ("light-0".into(), "flagged".into()),
@@ -459,6 +528,7 @@ mod tests {
         );
         assert_eq!(f[0].light_flags, (1, 2));
         assert!(f[0].describe().contains("flagged by 2 of 2 full nodes"));
+        assert!(f[0].describe().contains("1 kept waiting and never forked"));
 
         // A full node that never flagged the provider.
         let f = facts(&[run()], &events[1..], &full, &light, &closed);
@@ -475,6 +545,12 @@ mod tests {
         late.after_flag[0].1 = "contracted".into();
         let f = facts(&[late], &events, &full, &light, &closed);
         assert!(!f[0].contained());
+        // The hire kept waiting was never closed by its client.
+        let mut open = run();
+        open.ends.insert("cc".into(), "working".into());
+        let f = facts(&[open], &events, &full, &light, &closed);
+        assert!(!f[0].contained());
+        assert!(f[0].describe().contains("node-0 cc: working"));
         // No fork served at all.
         let mut honest = run();
         honest.served.forks.clear();

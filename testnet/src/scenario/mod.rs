@@ -487,8 +487,10 @@ fn execute(s: &Scenario, souk: Souk, out: &std::path::Path) -> anyhow::Result<Ru
     let assertions = verdict::assertions(&s.assert, &facts);
 
     let rel = |t: u64| t.saturating_sub(t0);
+    let outside: Vec<&Ended> = fork_runs.iter().flat_map(|r| &r.outside).collect();
     let mut hires: Vec<HireRun> = ended
         .iter()
+        .chain(outside.iter().copied())
         .map(|e| {
             let a = asked
                 .iter()
