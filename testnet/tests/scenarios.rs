@@ -159,7 +159,7 @@ fn long_hire_waits_days_for_its_client_on_a_fast_clock() {
         .map(|h| format!("{}:{}", h["client"], h["outcome"]).replace('"', ""))
         .collect();
     outcomes.sort();
-    // light-0's 3-day hire completed after its 2-day absence; light-1's 12-hour one expired.
+    // light-0's 3-day hire completed after its 2-day absence; light-1's 20-hour one expired.
     assert_eq!(outcomes, ["light-0:completed", "light-1:expired"]);
     let assertions = r["run"]["assertions"]
         .as_array()
