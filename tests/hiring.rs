@@ -22,6 +22,10 @@
 //! 9. a provider restarted mid-hire resumes the agent from its checkpoint; the client keeps
 //!    following, and the chain has no gap and no duplicate.
 //!
+//! One shows the agent protocol's rule 3: the final message ends the hire at once (the agent
+//! that lingers after it, and what it writes then, change nothing) and the process is gone
+//! after the grace period.
+//!
 //! Three more pin fixed bugs: a provider's own cancel is signed as the provider's; an answer
 //! that reaches a resumed agent before it asks again is kept until it does; a hire whose
 //! agent cannot be found after a restart fails with `resume-failed` instead of hanging.
@@ -109,6 +113,14 @@ send("note", text="waiting for the gate")
 while not os.path.exists(job["gate"]):
     time.sleep(0.05)
 send("result", output={"resumed": checkpoint is not None})
+"#;
+
+/// Its result, then more lines and 30 s of staying alive (it ignores `cancel`'s closed stdin).
+const LINGERER: &str = r#"
+send("result", output={"first": True})
+send("result", output={"first": False})
+send("note", text="after the end")
+time.sleep(30)
 "#;
 
 /// A fresh temporary directory for one test.
@@ -859,4 +871,38 @@ async fn a_finished_hires_working_directory_is_removed_after_the_retention() {
         Err(HireError::WrongRole { .. })
     ));
     stop([p, c]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_final_message_completes_the_hire_before_the_agent_exits() {
+    let t0 = Instant::now();
+    let tmp = tempdir();
+    let (p, c) = provider_and_client(tmp.path(), 430, false).await;
+    let spec = script_agent(&tmp.path().join("pkg"), "lingerer", LINGERER, 1_000_000);
+    let mid = publish_and_find(&p.handle, &c.handle, spec, "lingerer").await;
+    let pidfile = tmp.path().join("lingerer.pid");
+    let input = json!({ "pidfile": pidfile.to_string_lossy() });
+    let id = hire(&c.handle, new_hire(&mid, input, None, None))
+        .await
+        .id();
+    wait_for_state(&c.handle, id, HireState::Completed).await;
+    // Completed long before the agent would have exited on its own (30 s).
+    assert!(t0.elapsed() < Duration::from_secs(25), "{:?}", t0.elapsed());
+    let output = wait_for_some("the client to hold the output", || async {
+        c.handle.hires.output(id).await.ok().flatten()
+    })
+    .await;
+    assert_eq!(output, json!({"first": true}), "the first result decides");
+    let steps = all_steps(&c.handle, id).await;
+    assert_eq!(kinds(&steps), ["started", "completed"]);
+    let pid = std::fs::read_to_string(&pidfile).unwrap_or_else(|e| panic!("pid file: {e}"));
+    let pid = pid.trim().to_owned();
+    // The node kills it once its grace period (2 s) after the result is over.
+    wait_for("the lingering agent to be gone", || async {
+        !process_alive(&pid)
+    })
+    .await;
+    assert!(t0.elapsed() < Duration::from_secs(25), "{:?}", t0.elapsed());
+    stop([p, c]).await;
+    eprintln!("lingering agent: {:?}", t0.elapsed());
 }

@@ -28,7 +28,12 @@ async fn one_start(cfg: &RunConfig) -> Duration {
     loop {
         match agent.next().await {
             Step::Event(_) => {}
-            Step::Ended(Outcome::Completed { .. }) => return t.elapsed(),
+            Step::Ended(Outcome::Completed { .. }) => {
+                let took = t.elapsed();
+                // Untimed: the agent exits before the next start.
+                agent.close().await;
+                return took;
+            }
             Step::Ended(other) => panic!("agent failed: {other:?}"),
         }
     }

@@ -44,10 +44,11 @@
 //!         // Append a receipt entry of `event.entry_kind()`, committing to
 //!         // `payload_bytes(&event)` when `event.has_payload()`.
 //!         Step::Event(event) => println!("{} ({} bytes)", event.type_name(), payload_bytes(&event).len()),
-//!         // Every process of the run is gone now.
+//!         // The outcome is final: record it, then let the agent exit (or kill it).
 //!         Step::Ended(outcome) => { println!("{outcome:?}"); break }
 //!     }
 //! }
+//! agent.close().await; // every process of the run is gone now
 //! # Ok(()) }
 //! ```
 //!
@@ -58,7 +59,8 @@
 //! agent runs in new user, pid, ipc, uts, cgroup and network namespaces with a read-only
 //! view of the system, its package read-only, its working directory read-write, a private
 //! `/tmp`, and no network but the egress proxy; under [`ResourceLimits`] (a per-hire cgroup
-//! when the node can create one, rlimits otherwise). When the run ends, is canceled or the
+//! when the node can create one, rlimits otherwise). The run ends at the agent's final
+//! message (what it writes later is ignored); when it is closed, canceled or the
 //! [`AgentProcess`] is dropped, every process of the hire is killed and waited for. Start
 //! errors have a path-free [`RuntimeError::public_message`] for receipts.
 //!

@@ -67,6 +67,28 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             }
         }
     }
+
+    /// Reads and drops whatever is available (a partial line included): `None` at end of
+    /// stream, else whether any of it was not whitespace. For draining a stream nobody reads
+    /// any more; lines are neither split nor limited.
+    pub(crate) async fn discard(&mut self) -> std::io::Result<Option<bool>> {
+        let partial = std::mem::take(&mut self.buf);
+        let chunk = self.inner.fill_buf().await?;
+        if chunk.is_empty() {
+            return Ok(if partial.is_empty() {
+                None
+            } else {
+                Some(!partial.iter().all(u8::is_ascii_whitespace))
+            });
+        }
+        let nonblank = !chunk
+            .iter()
+            .chain(partial.iter())
+            .all(u8::is_ascii_whitespace);
+        let n = chunk.len();
+        self.inner.consume(n);
+        Ok(Some(nonblank))
+    }
 }
 
 /// Longest stderr line forwarded to the log (longer lines are cut, marked with `…`).
@@ -194,6 +216,30 @@ mod tests {
                 r.next_line().await.unwrap_or_else(|e| panic!("{e:?}")),
                 Some(b"1234".to_vec())
             );
+        });
+    }
+
+    #[test]
+    fn discard_drains_to_the_end() {
+        block_on(async {
+            // A partial line taken by next_line, then the rest: all of it is dropped.
+            let data: &[u8] = b"  \n\t\n";
+            let mut r = LineReader::new(data, 1024);
+            let mut nonblank = false;
+            while let Some(n) = r.discard().await.unwrap_or_else(|e| panic!("{e}")) {
+                nonblank |= n;
+            }
+            assert!(!nonblank, "only whitespace was written");
+
+            let data: &[u8] = b"\n{\"type\":\"note\"}\nmore";
+            let mut r = LineReader::new(data, 4);
+            let mut nonblank = false;
+            while let Some(n) = r.discard().await.unwrap_or_else(|e| panic!("{e}")) {
+                nonblank |= n;
+            }
+            assert!(nonblank);
+            // Lines longer than the limit are no error when discarded; the end stays the end.
+            assert!(matches!(r.discard().await, Ok(None)));
         });
     }
 

@@ -87,7 +87,10 @@ impl Outcome {
 pub enum Step {
     /// A step of the hire; record it and call `next` again.
     Event(AgentEvent),
-    /// The run is over and the process is gone (reaped, or killed and reaped).
+    /// The run is over and its outcome is final. After a final message (`result` or
+    /// `error`) the agent may still be exiting: [`AgentProcess::close`] gives it the rest of
+    /// its grace period and then kills what is left. After any other end (a violation, a
+    /// crash, the wall time) the process is already gone (reaped, or killed and reaped).
     Ended(Outcome),
 }
 
@@ -161,8 +164,11 @@ impl RuntimeError {
 /// Dropping it kills every process of the run (the sandbox, its cgroup, or the process).
 /// Call [`AgentProcess::next`] until it returns [`Step::Ended`]; between steps,
 /// [`AgentProcess::answer`] answers an outstanding question and [`AgentProcess::cancel`]
-/// stops the run. When `next` has returned `Ended` or `cancel` has returned, every process
-/// of the run is gone and the hire's cgroup is removed.
+/// stops the run. `next` returns `Ended` as soon as the agent's final message is read, so
+/// that the node can record the outcome without waiting for the agent to exit; then
+/// [`AgentProcess::close`] waits (at most the rest of the grace period) for the agent to
+/// exit and kills what is left. When `close` or `cancel` has returned, every process of the
+/// run is gone and the hire's cgroup is emptied.
 pub struct AgentProcess {
     /// First field, so dropped first: kills the sandbox's inner processes before `child`'s
     /// `kill_on_drop` kills the one spawned.
@@ -186,8 +192,10 @@ pub struct AgentProcess {
     last_activity: Instant,
     events: usize,
     awaiting_answer: bool,
-    /// The outcome of the final message, and until when the agent may take to exit.
-    pending: Option<(Outcome, Instant)>,
+    /// Once the final message was read: until when the agent may take to exit.
+    exit_by: Option<Instant>,
+    /// [`AgentProcess::close`] has run: every process of the run is gone.
+    closed: bool,
     /// The exit status once seen, and until when stdout is still drained.
     exit: Option<(ExitStatus, Instant)>,
     ended: Option<Outcome>,
@@ -296,7 +304,8 @@ impl AgentProcess {
             last_activity: started,
             events: 0,
             awaiting_answer: false,
-            pending: None,
+            exit_by: None,
+            closed: false,
             exit: None,
             ended: None,
         }
@@ -304,9 +313,10 @@ impl AgentProcess {
 
     /// The last lines the agent wrote on stderr (at most
     /// [`STDERR_TAIL_LINES`](crate::STDERR_TAIL_LINES), each cut and with control characters
-    /// replaced), for the provider's log when a run fails. Meant for after [`Step::Ended`]:
-    /// it waits up to 1 s for stderr to reach its end (every process of the run is gone by
-    /// then, so it does at once). Never put it in a receipt: it is the agent's free text.
+    /// replaced), for the provider's log when a run fails. Meant for after
+    /// [`AgentProcess::close`]: it waits up to 1 s for stderr to reach its end (every
+    /// process of the run is gone by then, so it does at once). Never put it in a receipt:
+    /// it is the agent's free text.
     pub async fn stderr_tail(&mut self) -> Vec<String> {
         if self.stderr_tail.is_none() {
             let lines =
@@ -330,7 +340,8 @@ impl AgentProcess {
     }
 
     /// The next step. Never panics on agent output; after [`Step::Ended`] it returns the same
-    /// `Ended` again.
+    /// `Ended` again. Nothing the agent writes after its final message is read as a step:
+    /// the outcome depends only on what it wrote up to that message.
     ///
     /// Cancel safe while it waits for the agent (no line is lost if the future is dropped),
     /// so a node can `select!` on it and a cancel request, then call
@@ -346,7 +357,11 @@ impl AgentProcess {
             tracing::debug!(target: "souk_runtime::agent", hire = %self.hire_id, "ended: {outcome:?}");
             self.ended = Some(outcome.clone());
             self.writer = None;
-            self.release().await;
+            if self.exit_by.is_none() {
+                // Ended without a final message: the process is gone already.
+                self.release().await;
+                self.closed = true;
+            }
         }
         step
     }
@@ -357,13 +372,10 @@ impl AgentProcess {
                 return Step::Ended(self.after_eof().await);
             }
             let now = Instant::now();
-            let wall = self.pending.is_none().then_some(self.wall_deadline);
-            let silence = (self.pending.is_none() && !self.awaiting_answer)
-                .then(|| self.last_activity + self.silence_timeout);
-            let drain = match (self.pending.as_ref().map(|p| p.1), self.exit.map(|e| e.1)) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let wall = Some(self.wall_deadline);
+            let silence =
+                (!self.awaiting_answer).then(|| self.last_activity + self.silence_timeout);
+            let drain = self.exit.map(|e| e.1);
             // Deadlines are checked here too: the line branch below is polled first and an
             // agent that never stops writing must not starve them.
             let wake = if wall.is_some_and(|d| now >= d) {
@@ -384,7 +396,7 @@ impl AgentProcess {
             };
             match wake {
                 Wake::Line(Ok(Some(line))) => {
-                    if let Some(step) = self.handle_line(&line).await {
+                    if let Some(step) = self.handle_line(line).await {
                         return step;
                     }
                 }
@@ -430,24 +442,19 @@ impl AgentProcess {
                     );
                     return Step::Ended(self.violation(msg).await);
                 }
-                // The agent exited but something still holds its stdout open, or it sent its
-                // final message but neither closed stdout nor exited: stop waiting.
+                // The agent exited but something still holds its stdout open: stop waiting.
                 Wake::Drain => self.stdout_done = true,
             }
         }
     }
 
     /// Handles one line: `Some` when it produced a step to return.
-    async fn handle_line(&mut self, line: &[u8]) -> Option<Step> {
+    async fn handle_line(&mut self, line: Vec<u8>) -> Option<Step> {
+        let line = line.as_slice();
         if line.iter().all(u8::is_ascii_whitespace) {
             return None; // blank lines are ignored (and do not count as activity)
         }
         self.last_activity = Instant::now();
-        if self.pending.is_some() {
-            return Some(Step::Ended(
-                self.violation("wrote after its final message").await,
-            ));
-        }
         self.events += 1;
         if self.events > self.max_events {
             let max = self.max_events;
@@ -484,34 +491,31 @@ impl AgentProcess {
                 } else {
                     Outcome::Completed { output }
                 };
-                self.finish(outcome);
-                None
+                Some(self.finish(outcome))
             }
             AgentMessage::Error(message) => {
-                self.finish(Outcome::failed(FailureCode::AgentError, message));
-                None
+                Some(self.finish(Outcome::failed(FailureCode::AgentError, message)))
             }
         }
     }
 
-    /// Records the final message; the agent now has `kill_grace` to close stdout and exit.
-    fn finish(&mut self, outcome: Outcome) {
+    /// The final message: the outcome is decided now (nothing the agent writes later
+    /// changes it), and the agent has `kill_grace` to exit ([`AgentProcess::close`]).
+    fn finish(&mut self, outcome: Outcome) -> Step {
         tracing::debug!(target: "souk_runtime::agent", hire = %self.hire_id, "final message");
         self.awaiting_answer = false;
         self.writer = None; // closes stdin once queued lines are written
-        self.pending = Some((outcome, Instant::now() + self.kill_grace));
+        self.exit_by = Some(Instant::now() + self.kill_grace);
+        Step::Ended(outcome)
     }
 
-    /// Stdout is closed (or given up on): decide the outcome.
+    /// Stdout is closed (or given up on) without a final message: decide the outcome.
     async fn after_eof(&mut self) -> Outcome {
         let grace = self.kill_grace;
         let status = match self.exit {
             Some((status, _)) => Some(status),
             None => {
-                let limit = match &self.pending {
-                    Some((_, until)) => *until,
-                    None => (Instant::now() + grace).min(self.wall_deadline),
-                };
+                let limit = (Instant::now() + grace).min(self.wall_deadline);
                 match tokio::time::timeout_at(limit, self.child.wait()).await {
                     Ok(Ok(status)) => {
                         self.exit = Some((status, Instant::now()));
@@ -521,26 +525,6 @@ impl AgentProcess {
                 }
             }
         };
-        if let Some((outcome, _)) = self.pending.take() {
-            match status {
-                Some(s) if s.success() => {}
-                Some(s) => tracing::warn!(
-                    target: "souk_runtime::agent",
-                    hire = %self.hire_id,
-                    "agent exited with {s} after its final message"
-                ),
-                None => {
-                    tracing::warn!(
-                        target: "souk_runtime::agent",
-                        hire = %self.hire_id,
-                        "agent did not exit within {} of its final message; killed",
-                        fmt_duration(grace)
-                    );
-                    self.kill().await;
-                }
-            }
-            return outcome;
-        }
         match status {
             None => {
                 self.kill().await;
@@ -584,6 +568,81 @@ impl AgentProcess {
         }
     }
 
+    /// Ends the run's processes: after a final message, waits until the agent exits, at
+    /// most until its grace period (`kill_grace`, counted from the final message) is over,
+    /// reading and discarding its stdout meanwhile (anything it writes there is ignored and
+    /// logged), then kills what is left; after any other end, or before the run ended (the
+    /// node is stopping), kills at once. Then the sandbox's cgroup is emptied. When it
+    /// returns, every process of the run is gone. Calling it again does nothing.
+    pub async fn close(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        self.writer = None;
+        if let Some(until) = self.exit_by {
+            let exited = match self.exit {
+                Some((status, _)) => Some(status),
+                None => self.wait_exit(until).await,
+            };
+            match exited {
+                Some(s) if s.success() => {}
+                Some(s) => tracing::warn!(
+                    target: "souk_runtime::agent",
+                    hire = %self.hire_id,
+                    "agent exited with {s} after its final message"
+                ),
+                None => {
+                    tracing::warn!(
+                        target: "souk_runtime::agent",
+                        hire = %self.hire_id,
+                        "agent did not exit within {} of its final message; killed",
+                        fmt_duration(self.kill_grace)
+                    );
+                    self.kill().await;
+                }
+            }
+        } else {
+            self.kill().await;
+        }
+        self.release().await;
+    }
+
+    /// Waits until `until` for the process to exit, draining its stdout; `None` if it did not.
+    async fn wait_exit(&mut self, until: Instant) -> Option<ExitStatus> {
+        let child = &mut self.child;
+        let stdout = &mut self.stdout;
+        let mut stdout_done = self.stdout_done;
+        let mut wrote = false;
+        let exited = tokio::time::timeout_at(until, async {
+            loop {
+                tokio::select! {
+                    status = child.wait() => return status,
+                    read = stdout.discard(), if !stdout_done => match read {
+                        Ok(Some(nonblank)) => wrote |= nonblank,
+                        Ok(None) | Err(_) => stdout_done = true,
+                    },
+                }
+            }
+        })
+        .await;
+        self.stdout_done = stdout_done;
+        if wrote {
+            tracing::warn!(
+                target: "souk_runtime::agent",
+                hire = %self.hire_id,
+                "the agent wrote on stdout after its final message (ignored)"
+            );
+        }
+        match exited {
+            Ok(Ok(status)) => {
+                self.exit = Some((status, Instant::now()));
+                Some(status)
+            }
+            Ok(Err(_)) | Err(_) => None,
+        }
+    }
+
     /// After the run: the sandbox's cgroup is emptied and removed.
     async fn release(&mut self) {
         if let Some(c) = &mut self.confinement {
@@ -617,7 +676,7 @@ impl AgentProcess {
     /// Errors if no question is waiting ([`RuntimeError::NoQuestion`]) or the run has ended.
     /// The silence timer, suspended while the question was open, restarts now.
     pub async fn answer(&mut self, answer: &Value) -> Result<(), RuntimeError> {
-        if self.ended.is_some() || self.pending.is_some() {
+        if self.ended.is_some() {
             return Err(RuntimeError::Ended);
         }
         if !self.awaiting_answer {
@@ -633,11 +692,13 @@ impl AgentProcess {
 
     /// Stops the run: sends `cancel` (then closes stdin), gives the agent `kill_grace` to
     /// exit while draining (and ignoring) its stdout, then kills it. Returns
-    /// [`Outcome::Canceled`], or the outcome already reached if the run had ended. Afterwards
-    /// [`AgentProcess::next`] returns `Ended(Canceled)`.
+    /// [`Outcome::Canceled`], or the outcome already reached if the run had ended (then it
+    /// [closes](AgentProcess::close) the run). Afterwards [`AgentProcess::next`] returns
+    /// `Ended(Canceled)`, and every process of the run is gone.
     pub async fn cancel(&mut self, reason: &str) -> Outcome {
-        if let Some(outcome) = &self.ended {
-            return outcome.clone();
+        if let Some(outcome) = self.ended.clone() {
+            self.close().await;
+            return outcome;
         }
         if let Some(tx) = self.writer.take() {
             let _ = tx.send(node_line(&json!({"type": "cancel", "reason": reason})));
@@ -666,6 +727,7 @@ impl AgentProcess {
             self.kill().await;
         }
         self.release().await;
+        self.closed = true;
         self.ended = Some(Outcome::Canceled);
         Outcome::Canceled
     }

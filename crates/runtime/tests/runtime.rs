@@ -62,13 +62,17 @@ async fn spawn(f: &Fixture, input: &Value, checkpoint: Option<&Value>) -> AgentP
         .unwrap_or_else(|e| panic!("spawn: {e}"))
 }
 
-/// Runs to the end, returning the events and the outcome.
+/// Runs to the end and closes the run (every process of it is gone), returning the events
+/// and the outcome.
 async fn run_to_end(agent: &mut AgentProcess) -> (Vec<AgentEvent>, Outcome) {
     let mut events = Vec::new();
     loop {
         match agent.next().await {
             Step::Event(e) => events.push(e),
-            Step::Ended(o) => return (events, o),
+            Step::Ended(o) => {
+                agent.close().await;
+                return (events, o);
+            }
         }
     }
 }
@@ -320,18 +324,24 @@ recv()
     );
 }
 
+/// The outcome is decided by the final message: what the agent writes after it (another
+/// message, another result) and how it exits are ignored.
 #[tokio::test]
-async fn writing_after_the_final_message_is_a_violation() {
+async fn what_follows_the_final_message_is_ignored() {
     let f = py(r#"
 send(type="result", output=1)
 send(type="note", text="one more thing")
+send(type="result", output=2)
+sys.stdout.write("not even JSON\n"); sys.stdout.flush()
+sys.exit(5)
 "#);
     let mut agent = spawn(&f, &json!({}), None).await;
-    assert_failed(
-        &run_to_end(&mut agent).await.1,
-        FailureCode::ProtocolViolation,
-        "after its final message",
-    );
+    let pid = agent.pid().unwrap_or_else(|| panic!("no pid"));
+    let (events, outcome) = run_to_end(&mut agent).await;
+    assert!(events.is_empty());
+    assert_eq!(outcome, Outcome::Completed { output: json!(1) });
+    assert!(process_gone(pid));
+    assert_eq!(agent.next().await, Step::Ended(outcome));
 }
 
 #[tokio::test]
@@ -482,6 +492,49 @@ async fn output_too_large() {
     );
 }
 
+/// The run ends at the final message, before the agent exits: the node can record the
+/// outcome at once. `close` then gives the agent the rest of its grace period and kills it.
+#[tokio::test]
+async fn final_message_ends_the_run_before_the_agent_exits() {
+    let mut f = sh(r#"read line; echo '{"type":"result","output":"done"}'; exec sleep 30"#);
+    f.cfg.kill_grace = Duration::from_millis(300);
+    let mut agent = spawn(&f, &json!({}), None).await;
+    let pid = agent.pid().unwrap_or_else(|| panic!("no pid"));
+    let done = Outcome::Completed {
+        output: json!("done"),
+    };
+    assert_eq!(agent.next().await, Step::Ended(done.clone()));
+    let ended = std::time::Instant::now();
+    assert!(!process_gone(pid), "the agent is still exiting");
+    assert!(matches!(
+        agent.answer(&json!(1)).await,
+        Err(RuntimeError::Ended)
+    ));
+    agent.close().await;
+    assert!(process_gone(pid));
+    assert!(ended.elapsed() < Duration::from_secs(20));
+    assert_eq!(agent.pid(), None);
+    assert_eq!(agent.next().await, Step::Ended(done.clone()));
+    agent.close().await; // again: nothing to do
+}
+
+/// An `error` final message ends the run the same way; `cancel` after the end closes the
+/// run and returns the outcome reached.
+#[tokio::test]
+async fn cancel_after_the_final_message_keeps_the_outcome() {
+    let f = sh(r#"read line; echo '{"type":"error","message":"gave up"}'; exec sleep 30"#);
+    let mut agent = spawn(&f, &json!({}), None).await;
+    let pid = agent.pid().unwrap_or_else(|| panic!("no pid"));
+    let failed = Outcome::Failed {
+        code: FailureCode::AgentError,
+        message: "gave up".into(),
+    };
+    assert_eq!(agent.next().await, Step::Ended(failed.clone()));
+    assert_eq!(agent.cancel("too late").await, failed);
+    assert!(process_gone(pid));
+}
+
+/// A process left running after its final message is killed once the grace is over.
 #[tokio::test]
 async fn final_message_then_lingering_process_is_killed_after_grace() {
     let f = sh(r#"read line; echo '{"type":"result","output":"done"}'; exec sleep 30"#);

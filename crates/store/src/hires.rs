@@ -389,6 +389,22 @@ impl Store {
         })
     }
 
+    /// Like [`Store::put_hire_blob`], but committed without a disk sync
+    /// (`Durability::None`): visible at once, durable with the next immediate commit (and
+    /// lost with every later deferred commit if the node crashes before one). For a blob
+    /// whose durable commit follows right away, e.g. an output stored just before the
+    /// `completed` entry that is appended with [`Store::append_receipt`].
+    pub fn put_hire_blob_deferred(
+        &self,
+        hire_id: &Hash,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        self.write_with("put_hire_blob_deferred", redb::Durability::None, |txn| {
+            insert_blobs(txn, hire_id, &[(name, bytes)]).map(Finish::Commit)
+        })
+    }
+
     /// Blob `name` of hire `hire_id`, if stored.
     pub fn get_hire_blob(&self, hire_id: &Hash, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let key = tables::blob_key(hire_id, name);

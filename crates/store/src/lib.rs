@@ -41,6 +41,7 @@ mod tables;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use redb::{Builder, Database, Durability, ReadTransaction, ReadableDatabase, WriteTransaction};
 
@@ -63,6 +64,11 @@ pub struct Store {
     #[cfg(feature = "fault-injection")]
     failures: std::sync::atomic::AtomicU32,
     path: PathBuf,
+    /// Deferred (`Durability::None`) write transactions begun so far.
+    deferred: AtomicU64,
+    /// How many of them are known durable: every one begun before the last successful
+    /// immediate commit.
+    synced: AtomicU64,
 }
 
 impl fmt::Debug for Store {
@@ -114,6 +120,8 @@ impl Store {
         Ok(Store {
             db,
             path: path.to_owned(),
+            deferred: AtomicU64::new(0),
+            synced: AtomicU64::new(0),
             #[cfg(feature = "fault-injection")]
             failures: std::sync::atomic::AtomicU32::new(0),
         })
@@ -139,9 +147,20 @@ impl Store {
     }
 
     /// Makes every earlier commit durable with an empty [`Durability::Immediate`] commit: the
-    /// sync point of group-committed receipts, and the node's last call at shutdown.
+    /// sync point of group-committed receipts, and the node's last call at shutdown. When
+    /// every deferred commit made so far is already durable (an immediate commit followed
+    /// it), there is nothing to sync and it returns at once.
     pub fn flush(&self) -> Result<(), StoreError> {
+        if !self.has_unsynced() {
+            return Ok(());
+        }
         self.write("flush", |_| Ok(()))
+    }
+
+    /// Whether a deferred commit may not be durable yet (no immediate commit has followed
+    /// it): what [`Store::flush`] would sync.
+    pub fn has_unsynced(&self) -> bool {
+        self.synced.load(Ordering::SeqCst) < self.deferred.load(Ordering::SeqCst)
     }
 
     /// Runs `f` in a write transaction and commits it with [`Durability::Immediate`]; rolls
@@ -194,7 +213,20 @@ impl Store {
             .with_ctx(|| format!("{what}: setting durability"))?;
         match f(&txn)? {
             Finish::Commit(out) => {
+                // Write transactions run one at a time (redb's writer lock, held from
+                // `begin_write` to the end of the commit). A deferred commit is counted before
+                // it becomes visible, so whoever sees its rows sees it counted; an immediate
+                // commit makes durable every deferred one counted before it.
+                let deferred = matches!(durability, Durability::None);
+                let covered = if deferred {
+                    self.deferred.fetch_add(1, Ordering::SeqCst) + 1
+                } else {
+                    self.deferred.load(Ordering::SeqCst)
+                };
                 txn.commit().with_ctx(|| format!("{what}: committing"))?;
+                if !deferred {
+                    self.synced.fetch_max(covered, Ordering::SeqCst);
+                }
                 Ok(out)
             }
             Finish::Abort(out) => {

@@ -375,6 +375,53 @@ fn blobs() {
     assert!(store.list_hires().unwrap().is_empty());
 }
 
+/// Deferred commits (receipts, blobs) are visible at once and counted as unsynced until an
+/// immediate commit of anything follows; `flush` syncs only when something is unsynced.
+#[test]
+fn deferred_writes_are_unsynced_until_an_immediate_commit() {
+    let (_dir, path, store) = temp_store();
+    let h = hire(1);
+    assert!(!store.has_unsynced());
+    store.flush().unwrap();
+    store
+        .append_receipt_deferred(&h, 0, &entry(&h, 0, 0), None, None)
+        .unwrap();
+    assert!(store.has_unsynced());
+    store.flush().unwrap();
+    assert!(!store.has_unsynced());
+
+    store.put_hire_blob_deferred(&h, "output", b"out").unwrap();
+    assert!(store.has_unsynced());
+    assert_eq!(
+        store.get_hire_blob(&h, "output").unwrap(),
+        Some(b"out".to_vec()),
+        "visible before it is synced"
+    );
+    // An immediate commit (here the terminal entry) makes every deferred one before it durable.
+    store
+        .append_receipt(&h, 1, &entry(&h, 1, 0), None, None)
+        .unwrap();
+    assert!(!store.has_unsynced());
+    // A write that changes nothing (a redelivery) commits nothing: nothing to sync.
+    assert_eq!(
+        store
+            .append_receipt_deferred(&h, 1, &entry(&h, 1, 0), None, None)
+            .unwrap(),
+        Appended::Duplicate
+    );
+    assert!(!store.has_unsynced());
+    store.flush().unwrap();
+    drop(store);
+
+    let store = Store::open(&path, &small()).unwrap();
+    assert!(!store.has_unsynced());
+    assert_eq!(all_receipts(&store, &h).len(), 2);
+    assert_eq!(
+        store.get_hire_blob(&h, "output").unwrap(),
+        Some(b"out".to_vec())
+    );
+}
+
 #[test]
 fn put_hire_with_blobs_writes_everything() {
     let (_dir, path, store) = temp_store();

@@ -457,15 +457,20 @@ impl Follower {
             let id = self.hire_id;
             let rec = record.to_bytes();
             let stored = blocking(move || {
-                // The output first: a hire shown completed has its output.
+                // The output first: a hire shown completed has its output. Not synced on its
+                // own: the page's durable commit right after makes it durable too.
                 if let Some(out) = &output {
-                    store.put_hire_blob(&id, BLOB_OUTPUT, out)?;
+                    store.put_hire_blob_deferred(&id, BLOB_OUTPUT, out)?;
                 }
                 let items: Vec<souk_store::ReceiptItem<'_>> = batch
                     .iter()
                     .map(|(seq, e, p)| (*seq, e.as_slice(), p.as_deref()))
                     .collect();
-                store.append_receipts(&id, &items, Some(&rec))?;
+                let inserted = store.append_receipts(&id, &items, Some(&rec))?;
+                if inserted == 0 && output.is_some() {
+                    // Nothing was committed after the output: sync it now.
+                    store.flush()?;
+                }
                 Ok(())
             })
             .await;

@@ -153,6 +153,14 @@ impl Job {
         blocking(move || Ok(store.put_hire_blob(&id, name, &bytes)?)).await
     }
 
+    /// Stores the output without a disk sync: the terminal entry appended right after it is
+    /// synced, which makes the output durable too (commits become durable in order).
+    async fn put_output(&self, bytes: Vec<u8>) -> Result<(), HireError> {
+        let store = self.ctx.store.clone();
+        let id = self.hire_id;
+        blocking(move || Ok(store.put_hire_blob_deferred(&id, BLOB_OUTPUT, &bytes)?)).await
+    }
+
     /// Runs (or resumes) the job to its end. The actor learns that it ended from
     /// [`JobUpdate::Ended`], sent by whoever spawned the job.
     pub(crate) async fn run(mut self) {
@@ -203,11 +211,16 @@ impl Job {
             };
             return self.fail(&mut chain, broken, public.into()).await;
         }
-        if !resumed {
-            let started = EntryKind::Started {
-                runtime_digest: self.manifest.body().runtime_digest,
-            };
-            self.append(&mut chain, started, None).await?;
+        // A fresh hire may take a warm process (booted before the hire, never used before).
+        let mut warm = if resumed {
+            None
+        } else {
+            self.ctx.warm.take(&self.manifest.id())
+        };
+        // A cold start records `started` now, before the sandbox is made; a warm one right
+        // before its process gets the hire, with the durable sandbox record (below).
+        if !resumed && warm.is_none() {
+            self.append_started(&mut chain).await?;
         }
         let checkpoint: Option<Value> = {
             let store = self.ctx.store.clone();
@@ -228,14 +241,13 @@ impl Job {
                 )
                 .await;
         }
-        // A fresh hire may take a warm process (booted before the hire, never used before).
-        let mut warm = None;
-        if !resumed && let Some(w) = self.ctx.warm.take(&self.manifest.id()) {
+        if let Some(w) = warm.take() {
             match tokio::fs::rename(&w.workdir, &self.workdir).await {
                 Ok(()) => warm = Some(w),
                 Err(e) => {
                     tracing::warn!(hire = %self.hire_id.short(), "cannot take a warm process ({e}); starting cold");
                     super::warm::discard(w);
+                    self.append_started(&mut chain).await?;
                 }
             }
         }
@@ -290,12 +302,16 @@ impl Job {
         let hex = self.hire_id.to_hex();
         if let Some(w) = warm {
             tracing::debug!(hire = %self.hire_id.short(), "warm start");
-            // Recorded before the agent gets its hire: a restarted node finds and stops it.
+            // `started` (deferred), then the sandbox record, durably, before the agent gets its
+            // hire: a restarted node finds and stops it. The record's sync makes `started`
+            // durable too, so a client that fetches it needs no sync of its own (one sync
+            // before the agent starts, not two).
+            self.append_started(&mut chain).await?;
             launch::keep_sandbox_record(&self.ctx, self.hire_id, Some(w.launched.record())).await?;
             let started = Instant::now();
             let mut agent = w.launched.start_for(&hex, wall, &self.input, None);
             let ended = self.supervise(&mut chain, &mut agent).await;
-            drop(agent);
+            agent.close().await;
             self.ctx
                 .metrics
                 .agent_run(run_outcome(&chain), started.elapsed());
@@ -347,13 +363,23 @@ impl Job {
         launch::keep_sandbox_record(&self.ctx, self.hire_id, Some(launched.record())).await?;
         let mut agent = launched.start(&self.input, checkpoint.as_ref());
         let ended = self.supervise(&mut chain, &mut agent).await;
-        drop(agent);
+        // Every process of the hire is gone once this returns (after the terminal entry, the
+        // agent had its grace to exit).
+        agent.close().await;
         self.ctx
             .metrics
             .agent_run(run_outcome(&chain), started.elapsed());
         // The agent and every process of the hire are gone: nothing to find after a crash.
         launch::keep_sandbox_record(&self.ctx, self.hire_id, None).await?;
         ended
+    }
+
+    /// Appends the `started` entry of a fresh hire.
+    async fn append_started(&mut self, chain: &mut Chain) -> Result<(), HireError> {
+        let started = EntryKind::Started {
+            runtime_digest: self.manifest.body().runtime_digest,
+        };
+        self.append(chain, started, None).await
     }
 
     /// Runs the agent's steps, the client's answers and cancels, and the proxy's
@@ -366,22 +392,23 @@ impl Job {
         loop {
             tokio::select! {
                 step = agent.next() => {
-                    if let Step::Ended(Outcome::Failed { code, message }) = &step {
-                        // The agent's own words on why, for the provider (never a receipt).
-                        let tail = agent.stderr_tail().await;
-                        let shown = if tail.is_empty() {
-                            " (it wrote nothing on stderr)".to_owned()
-                        } else {
-                            format!("; its last stderr lines:\n  | {}", tail.join("\n  | "))
-                        };
-                        tracing::warn!(
-                            hire = %self.hire_id.short(),
-                            agent = %self.record.agent,
-                            "the agent failed ({}): {message}{shown}",
-                            code.as_str()
-                        );
+                    let ended = match &step {
+                        Step::Ended(Outcome::Failed { code, message }) => {
+                            Some(Some((*code, message.clone())))
+                        }
+                        Step::Ended(_) => Some(None),
+                        Step::Event(_) => None,
+                    };
+                    let flow = self.on_step(chain, step).await;
+                    if let Some(failed) = ended {
+                        // The outcome is recorded (the agent's final message decided it); only
+                        // now does the agent get its grace to exit, or get killed.
+                        agent.close().await;
+                        if let Some((code, message)) = failed {
+                            self.log_failure(agent, code, &message).await;
+                        }
                     }
-                    match self.on_step(chain, step).await? {
+                    match flow? {
                         Flow::Stop => return Ok(()),
                         Flow::Answer(value) => self.deliver_answer(chain, agent, value).await?,
                         Flow::Continue => {}
@@ -430,6 +457,23 @@ impl Job {
                 },
             }
         }
+    }
+
+    /// Logs why the agent failed, with its own last words on stderr (for the provider; never
+    /// in a receipt). Called once the agent's processes are gone.
+    async fn log_failure(&self, agent: &mut AgentProcess, code: FailureCode, message: &str) {
+        let tail = agent.stderr_tail().await;
+        let shown = if tail.is_empty() {
+            " (it wrote nothing on stderr)".to_owned()
+        } else {
+            format!("; its last stderr lines:\n  | {}", tail.join("\n  | "))
+        };
+        tracing::warn!(
+            hire = %self.hire_id.short(),
+            agent = %self.record.agent,
+            "the agent failed ({}): {message}{shown}",
+            code.as_str()
+        );
     }
 
     /// Stops the proxy and records every call it saw that is not in the chain yet.
@@ -554,7 +598,9 @@ impl Job {
                     Outcome::Completed { output } => {
                         let bytes = souk_runtime::canonical_json(&output);
                         let output_hash = Hash::digest(&bytes);
-                        self.put_blob(BLOB_OUTPUT, bytes).await?;
+                        // Stored before the entry that names it, without a sync of its own:
+                        // the terminal entry appended next (synced at once) makes it durable.
+                        self.put_output(bytes).await?;
                         if chain.state == HireState::InputRequired {
                             // The agent finished without waiting for its answer.
                             self.fail(

@@ -303,10 +303,13 @@ async fn trial(spec: &SandboxSpec) -> Result<(), String> {
         loop {
             match agent.next().await {
                 Step::Event(_) => {}
-                Step::Ended(Outcome::Completed { output }) if output == json!("ok") => {
-                    return Ok(());
+                Step::Ended(outcome) => {
+                    agent.close().await;
+                    return match outcome {
+                        Outcome::Completed { output } if output == json!("ok") => Ok(()),
+                        other => Err(format!("{other:?}")),
+                    };
                 }
-                Step::Ended(other) => return Err(format!("{other:?}")),
             }
         }
     }

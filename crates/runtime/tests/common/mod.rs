@@ -58,13 +58,17 @@ pub fn plain() -> SandboxSpec {
     }
 }
 
-/// Runs to the end, returning the events and the outcome.
+/// Runs to the end and closes the run (every process of it is gone), returning the events
+/// and the outcome.
 pub async fn run_to_end(agent: &mut AgentProcess) -> (Vec<AgentEvent>, Outcome) {
     let mut events = Vec::new();
     loop {
         match agent.next().await {
             Step::Event(e) => events.push(e),
-            Step::Ended(o) => return (events, o),
+            Step::Ended(o) => {
+                agent.close().await;
+                return (events, o);
+            }
         }
     }
 }
