@@ -171,7 +171,7 @@ impl Config {
             metrics: String::new(),
             cache_size_mib: if light { 4 } else { 64 },
             max_connections: if light { 32 } else { 128 },
-            target_peers: if light { 16 } else { 32 },
+            target_peers: if light { 16 } else { 12 },
             idle_timeout_secs: 60,
             manifest_ttl_secs: 3600,
             sweep_interval_secs: 30,

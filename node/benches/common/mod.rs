@@ -44,7 +44,7 @@ pub(crate) struct Tuning {
     pub(crate) max_connections: u32,
     /// Idle connection timeout (`SOUK_BENCH_IDLE_SECS`, default 60).
     pub(crate) idle_timeout: Duration,
-    /// Full peers each node keeps (`SOUK_BENCH_TARGET_PEERS`, default a node's: 32).
+    /// Full peers each node keeps (`SOUK_BENCH_TARGET_PEERS`, default a node's: 12).
     pub(crate) target_peers: usize,
     /// How long a surplus peer lives before it is pruned (`SOUK_BENCH_PRUNE_GRACE_SECS`,
     /// default 5: a node's 60 s would only make the bench wait longer for the same state).

@@ -98,7 +98,7 @@ impl Default for SwarmSettings {
         Self {
             light: false,
             max_connections: 128,
-            target_peers: 32,
+            target_peers: 12,
             prune_grace: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(60),
             mesh_n: 4,
