@@ -183,16 +183,7 @@ fn drive(
         run.outside = all
             .values()
             .filter(|(c, h)| !clients.contains(c) && ids.contains(&h.hire_id))
-            .map(|(c, h)| Ended {
-                client: c.clone(),
-                record: h.clone(),
-                verified: None,
-                verify_detail: None,
-                steps: None,
-                output: None,
-                error: None,
-                timeline: Vec::new(),
-            })
+            .map(|(c, h)| Ended::unchecked(c, h.clone()))
             .collect();
         let open = ids
             .iter()
@@ -460,16 +451,7 @@ mod tests {
         if closed {
             record["closed"] = json!({ "reason": "provider-equivocated", "at": 1_050 });
         }
-        Ended {
-            client: client.into(),
-            record: serde_json::from_value(record).unwrap(),
-            verified: None,
-            verify_detail: None,
-            steps: None,
-            output: None,
-            error: None,
-            timeline: Vec::new(),
-        }
+        Ended::unchecked(client, serde_json::from_value(record).unwrap())
     }
 
     fn flag(node: &str, at_ms: u64) -> Seen {

@@ -52,6 +52,22 @@ pub(crate) struct Ended {
     pub(crate) timeline: Vec<Step>,
 }
 
+impl Ended {
+    /// `record` as `client` holds it, nothing checked yet.
+    pub(crate) fn unchecked(client: &str, record: Hire) -> Self {
+        Ended {
+            client: client.to_owned(),
+            record,
+            verified: None,
+            verify_detail: None,
+            steps: None,
+            output: None,
+            error: None,
+            timeline: Vec::new(),
+        }
+    }
+}
+
 /// What a hire asks: the input file and the CLI flags.
 #[derive(Debug, Clone)]
 pub(crate) struct HireRequest {
@@ -344,16 +360,7 @@ struct Trace {
 /// verify it offline
 /// (`souk verify`) and read its steps and output. Other hires are returned as they are.
 pub(crate) fn check(live: &Live, client: &str, h: Hire, bundles: &Path) -> Ended {
-    let mut e = Ended {
-        client: client.to_owned(),
-        record: h,
-        verified: None,
-        verify_detail: None,
-        steps: None,
-        output: None,
-        error: None,
-        timeline: Vec::new(),
-    };
+    let mut e = Ended::unchecked(client, h);
     if is_terminal(&e.record.state) {
         e.timeline = timeline(live, client, &e.record.hire_id);
     }
