@@ -149,12 +149,20 @@ impl Store {
     /// Makes every earlier commit durable with an empty [`Durability::Immediate`] commit: the
     /// sync point of group-committed receipts, and the node's last call at shutdown. When
     /// every deferred commit made so far is already durable (an immediate commit followed
-    /// it), there is nothing to sync and it returns at once.
+    /// it), there is nothing to sync and it returns at once; so it does when an immediate
+    /// commit that was in progress while it waited for the writer lock covered them.
     pub fn flush(&self) -> Result<(), StoreError> {
         if !self.has_unsynced() {
             return Ok(());
         }
-        self.write("flush", |_| Ok(()))
+        // Holding the writer lock, no commit is in progress and none can be counted.
+        self.write_or_abort("flush", |_| {
+            Ok(if self.has_unsynced() {
+                Finish::Commit(())
+            } else {
+                Finish::Abort(())
+            })
+        })
     }
 
     /// Whether a deferred commit may not be durable yet (no immediate commit has followed

@@ -45,36 +45,9 @@ pub(super) async fn create(
     if let Some(refused) = deadline_beyond_limit(&s, &new).await {
         return refused;
     }
-    check_provider(&s, &new).await;
     match s.node.hires.create(new).await {
         Ok(r) => (StatusCode::CREATED, Json(r)).into_response(),
         Err(e) => hire_error(e),
-    }
-}
-
-/// A light node holds no equivocation proofs of its own: before it hires, it asks a full
-/// peer for the provider's records and the proof against it (`spec/discovery.md`), so a
-/// flagged provider is refused by the negotiation (`flagged`). Best effort: without a full
-/// peer the hire goes ahead on what this node knows, as it would on a full node that has not
-/// seen the proof yet.
-async fn check_provider(s: &ApiState, new: &NewHire) {
-    if !s.node.light {
-        return;
-    }
-    let Some(id) = Hash::from_hex(&new.manifest_id) else {
-        return;
-    };
-    let Ok(Some(bytes)) = s.node.manifest(id).await else {
-        return;
-    };
-    let Ok(manifest) = Signed::<Manifest>::decode_bytes(&bytes) else {
-        return;
-    };
-    let Ok(provider) = souk_protocol::NodeId::from_bytes(manifest.signer_bytes()) else {
-        return;
-    };
-    if let Err(e) = s.node.check_provider(provider).await {
-        tracing::warn!(%provider, "could not check the provider for an equivocation proof: {e}");
     }
 }
 

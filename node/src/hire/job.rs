@@ -46,6 +46,10 @@ pub(crate) struct Job {
     control: mpsc::Receiver<JobControl>,
     /// The agent's egress proxy while it runs.
     proxy: Option<HireProxy>,
+    /// Runs on a warm process whose successor is not asked for yet ([`WarmPool::replace`]).
+    ///
+    /// [`WarmPool::replace`]: super::warm::WarmPool::replace
+    warm_taken: bool,
 }
 
 enum Flow {
@@ -94,6 +98,7 @@ impl Job {
             input,
             control,
             proxy: None,
+            warm_taken: false,
         })
     }
 
@@ -222,16 +227,20 @@ impl Job {
         if !resumed && warm.is_none() {
             self.append_started(&mut chain).await?;
         }
-        let checkpoint: Option<Value> = {
+        // A fresh hire has neither a checkpoint nor a sandbox left by a crash: both are stored
+        // after its `started` entry, and commits become durable in order.
+        let checkpoint: Option<Value> = if resumed {
             let store = self.ctx.store.clone();
             let id = self.hire_id;
             blocking(move || Ok(store.get_hire_blob(&id, BLOB_CHECKPOINT)?))
                 .await?
                 .and_then(|b| serde_json::from_slice(&b).ok())
+        } else {
+            None
         };
         // A sandbox left by a crash of this node must be gone before the agent runs again:
         // a hire never runs twice at once.
-        if let Err(e) = launch::stop_leftover(&self.ctx, self.hire_id).await {
+        if resumed && let Err(e) = launch::stop_leftover(&self.ctx, self.hire_id).await {
             tracing::error!(hire = %self.hire_id.short(), "cannot stop a previous run of the agent: {e}");
             return self
                 .fail(
@@ -310,7 +319,9 @@ impl Job {
             launch::keep_sandbox_record(&self.ctx, self.hire_id, Some(w.launched.record())).await?;
             let started = Instant::now();
             let mut agent = w.launched.start_for(&hex, wall, &self.input, None);
+            self.warm_taken = true;
             let ended = self.supervise(&mut chain, &mut agent).await;
+            self.replace_warm();
             agent.close().await;
             self.ctx
                 .metrics
@@ -374,6 +385,15 @@ impl Job {
         ended
     }
 
+    /// Asks for the successor of the warm process this hire took, once: after the agent's
+    /// first message (or its end), so that booting it does not compete with the hire's first
+    /// steps for the cores.
+    fn replace_warm(&mut self) {
+        if std::mem::take(&mut self.warm_taken) {
+            self.ctx.warm.replace();
+        }
+    }
+
     /// Appends the `started` entry of a fresh hire.
     async fn append_started(&mut self, chain: &mut Chain) -> Result<(), HireError> {
         let started = EntryKind::Started {
@@ -392,6 +412,7 @@ impl Job {
         loop {
             tokio::select! {
                 step = agent.next() => {
+                    self.replace_warm();
                     let ended = match &step {
                         Step::Ended(Outcome::Failed { code, message }) => {
                             Some(Some((*code, message.clone())))

@@ -26,7 +26,7 @@ use super::error::HireError;
 use super::msg::{Done, FollowUpdate, Msg};
 use super::policy;
 use super::record::{BLOB_CONTRACT, BLOB_INPUT, BLOB_MANIFEST, BLOB_SALT, HireRecord, Role};
-use super::transport::TransportError;
+use super::transport::{BoxFuture, TransportError};
 use super::view::NewHire;
 use crate::now_ms;
 
@@ -91,8 +91,11 @@ pub(crate) async fn negotiate(ctx: Ctx, new: NewHire) -> Result<HireRecord, Hire
         .retry_busy_ms
         .map(|ms| Instant::now() + Duration::from_millis(ms));
     let mut backoff = BUSY_BACKOFF_MIN;
+    // A light node asks a full peer about the provider while its first request travels: the
+    // answer is in before anything is accepted, without a round trip of its own.
+    let mut check = Some(ctx.net.check_provider(provider));
     loop {
-        let err = match attempt(&ctx, &new, &manifest).await {
+        let err = match attempt(&ctx, &new, &manifest, &mut check).await {
             Err(e) if e.is_busy() => e,
             done => return done,
         };
@@ -119,11 +122,14 @@ fn jitter(d: Duration) -> Duration {
     half + Duration::from_micros(if extra == 0 { 0 } else { r % (extra + 1) })
 }
 
-/// One request -> proposal -> acceptance round.
+/// One request -> proposal -> acceptance round. `check` (the network's answer about the
+/// provider, on the first round) is awaited together with the request, before any proposal
+/// is accepted.
 async fn attempt(
     ctx: &Ctx,
     new: &NewHire,
     manifest: &Signed<souk_protocol::manifest::Manifest>,
+    check: &mut Option<BoxFuture<Result<bool, TransportError>>>,
 ) -> Result<HireRecord, HireError> {
     let m = manifest.body();
     let manifest_id = manifest.id();
@@ -166,16 +172,25 @@ async fn attempt(
         },
         &ctx.key,
     );
-    let reply = ctx
-        .net
-        .call(
-            provider,
-            HireCall::Request {
-                request: request.to_bytes(),
-            },
-        )
-        .await
-        .map_err(unreachable)?;
+    let call = ctx.net.call(
+        provider,
+        HireCall::Request {
+            request: request.to_bytes(),
+        },
+    );
+    let reply = match check.take() {
+        Some(check) => {
+            let (flagged, reply) = tokio::join!(check, call);
+            match flagged {
+                Ok(true) => return Err(HireError::Flagged(provider_id)),
+                Ok(false) | Err(TransportError::NoReply(_)) => {}
+                Err(TransportError::Stopped) => return Err(HireError::Stopped),
+            }
+            reply
+        }
+        None => call.await,
+    }
+    .map_err(unreachable)?;
     let misbehaved = |e: &dyn std::fmt::Display| HireError::Misbehaved(e.to_string());
     let proposal = match reply {
         HireReply::Offer(b) => {

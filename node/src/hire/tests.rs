@@ -51,6 +51,9 @@ impl HireNetwork for Offline {
     fn is_flagged(&self, _: souk_protocol::NodeId) -> BoxFuture<Result<bool, TransportError>> {
         Box::pin(async { Ok(false) })
     }
+    fn check_provider(&self, _: souk_protocol::NodeId) -> BoxFuture<Result<bool, TransportError>> {
+        Box::pin(async { Ok(false) })
+    }
 }
 
 struct Provider {

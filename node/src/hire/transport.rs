@@ -75,4 +75,11 @@ pub trait HireNetwork: Send + Sync + 'static {
 
     /// Whether the node holds a verified equivocation proof against `provider`.
     fn is_flagged(&self, provider: NodeId) -> BoxFuture<Result<bool, TransportError>>;
+
+    /// Whether `provider` is flagged once the network was asked. A light node holds no proofs
+    /// of its own: it first fetches the provider's records and the proof against it from a
+    /// full peer (`spec/discovery.md`). Best effort: without an answer it goes by what it
+    /// holds (logged), as a full node that has not seen the proof yet would. A full node
+    /// answers from what it holds.
+    fn check_provider(&self, provider: NodeId) -> BoxFuture<Result<bool, TransportError>>;
 }

@@ -11,8 +11,8 @@
 //! is the slot's path, and the placeholders of every credential slot of its manifest are set
 //! (the proxy refuses the slots the client did not grant, as always).
 //!
-//! [`maintain`] keeps the pools filled (one launch at a time, off the actor, a successor as
-//! soon as a process is taken) and drops
+//! [`maintain`] keeps the pools filled (one launch at a time, off the actor; a successor once
+//! the hire that took a process has its agent's first message, [`WarmPool::replace`]) and drops
 //! processes of manifests no longer offered; [`WarmPool::take`] hands one to a job.
 
 use std::collections::HashMap;
@@ -50,7 +50,7 @@ pub(crate) struct WarmSlot {
 #[derive(Default)]
 pub(crate) struct WarmPool {
     slots: Mutex<HashMap<Hash, Vec<WarmSlot>>>,
-    /// Wakes [`maintain`] when a process was taken, to boot its successor at once.
+    /// Wakes [`maintain`] to boot the successor of a taken process ([`WarmPool::replace`]).
     taken: tokio::sync::Notify,
 }
 
@@ -78,8 +78,19 @@ impl WarmPool {
         for slot in dead {
             discard(slot);
         }
-        self.taken.notify_one();
+        if found.is_none() {
+            // Nothing taken, so no hire will ask: boot what is missing now.
+            self.taken.notify_one();
+        }
         found
+    }
+
+    /// Boots the successor of a process [`WarmPool::take`] handed out. The hire that took it
+    /// asks once its agent has answered (or ended), so that the successor's interpreter does
+    /// not start while that hire's first steps need the cores; the periodic check boots it
+    /// [`TICK`] later at the latest anyway.
+    pub(crate) fn replace(&self) {
+        self.taken.notify_one();
     }
 
     /// How many warm processes of manifest `id` are ready.

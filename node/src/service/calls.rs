@@ -28,14 +28,17 @@ use crate::swarm::HIRE_CALLS_PER_PEER;
 #[derive(Clone, Debug)]
 pub struct Caller {
     tx: mpsc::Sender<Command>,
+    /// A light node asks a full peer about a provider before it hires.
+    light: bool,
     in_flight: Arc<Mutex<HashMap<PeerId, Arc<Semaphore>>>>,
 }
 
 impl Caller {
     /// A caller sending through the swarm loop's command queue.
-    pub(super) fn new(tx: mpsc::Sender<Command>) -> Self {
+    pub(super) fn new(tx: mpsc::Sender<Command>, light: bool) -> Self {
         Caller {
             tx,
+            light,
             in_flight: Arc::default(),
         }
     }
@@ -134,6 +137,29 @@ impl HireNetwork for Caller {
                 .await
                 .map_err(|_| TransportError::Stopped)?;
             rx.await.map_err(|_| TransportError::Stopped)
+        })
+    }
+
+    fn check_provider(&self, provider: NodeId) -> BoxFuture<Result<bool, TransportError>> {
+        let tx = self.tx.clone();
+        let light = self.light;
+        let flagged = self.is_flagged(provider);
+        Box::pin(async move {
+            if light {
+                let (reply, rx) = oneshot::channel();
+                tx.send(Command::FetchOutcomes(provider, reply))
+                    .await
+                    .map_err(|_| TransportError::Stopped)?;
+                match rx.await.map_err(|_| TransportError::Stopped)? {
+                    Ok(_) => {}
+                    Err(NodeError::Stopped) => return Err(TransportError::Stopped),
+                    Err(e) => tracing::warn!(
+                        %provider,
+                        "could not check the provider for an equivocation proof: {e}"
+                    ),
+                }
+            }
+            flagged.await
         })
     }
 

@@ -45,11 +45,11 @@ use souk_protocol::signed::Signed;
 use souk_store::{ManifestWrite, OutboxKind, ReputationWrite};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::swarm::phase_of;
 pub use calls::Caller;
 pub use events::{EventSender, NodeEvent, Stamped, Via};
 pub use handle::{NodeError, NodeHandle, NodeInfo, Published};
 pub use search::{HitReputation, SearchHit};
-use start::phase_of;
 pub use start::{NodeOptions, StartError, start};
 
 use self::handle::{Command, Reply};

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::stream::FuturesUnordered;
-use libp2p::{Multiaddr, PeerId, gossipsub};
+use libp2p::{Multiaddr, gossipsub};
 use souk_protocol::discovery::MANIFEST_TOPIC;
 use souk_protocol::identity::Keypair;
 use souk_protocol::outcome_sync::{EQUIVOCATION_TOPIC, OUTCOME_TOPIC};
@@ -89,15 +89,6 @@ pub enum StartError {
     /// A thread or task the node needs could not be started.
     #[error("cannot start the node: {0}")]
     Runtime(String),
-}
-
-/// A node's phase in `[0, 1)` for its periodic work, from its peer id (spread evenly over
-/// nodes, stable across restarts).
-pub(super) fn phase_of(peer: &PeerId) -> f64 {
-    let digest = blake3::hash(&peer.to_bytes());
-    let mut head = [0u8; 8];
-    head.copy_from_slice(&digest.as_bytes()[..8]);
-    (u64::from_le_bytes(head) >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Why binding `ip:port` failed, worded with what to do about it.
@@ -276,7 +267,7 @@ pub async fn start(
     let node_id = key.id();
     let events = super::EventSender::new();
     let offers: Offers = Arc::new(Mutex::new(OfferBook::new()));
-    let caller = Caller::new(tx.clone());
+    let caller = Caller::new(tx.clone(), opts.light);
     let (actor, hires, hire_inbound) = HireActor::new(HireDeps {
         store: store.clone(),
         key: key.clone(),

@@ -16,8 +16,8 @@ pub use composed::{Behaviour, BehaviourEvent};
 use std::time::Duration;
 
 use libp2p::{
-    StreamProtocol, allow_block_list, connection_limits, gossipsub, identify, kad, noise, ping,
-    request_response, tcp, yamux,
+    PeerId, StreamProtocol, allow_block_list, connection_limits, gossipsub, identify, kad, noise,
+    ping, request_response, tcp, yamux,
 };
 use souk_protocol::credential::relay::{MAX_RELAY_REPLY_LEN, MAX_RELAY_REQUEST_LEN};
 use souk_protocol::credential::{RELAY_PROTOCOL, RelayReply, RelayRequest};
@@ -127,6 +127,27 @@ pub enum SwarmError {
     Transport(String),
 }
 
+/// A node's phase in `[0, 1)` for its periodic work, from its peer id (spread evenly over
+/// nodes, stable across restarts).
+pub fn phase_of(peer: &PeerId) -> f64 {
+    let digest = blake3::hash(&peer.to_bytes());
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&digest.as_bytes()[..8]);
+    (u64::from_le_bytes(head) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// How much longer than the configured heartbeat a node's gossipsub heartbeat may be.
+pub const HEARTBEAT_STRETCH: f64 = 0.1;
+
+/// A node's gossipsub heartbeat period: `heartbeat` stretched by up to [`HEARTBEAT_STRETCH`]
+/// by its peer id. Gossipsub starts each heartbeat's wait when the last one ran, so a pause
+/// every node shares (a loaded machine of a testnet, a data centre) would leave their
+/// heartbeats running in lockstep, all nodes' mesh and gossip work at the same instant;
+/// with periods that differ they drift apart again within seconds.
+pub fn heartbeat_of(peer: &PeerId, heartbeat: Duration) -> Duration {
+    heartbeat.mul_f64(1.0 + HEARTBEAT_STRETCH * phase_of(peer))
+}
+
 /// Builds the composed behaviour for `key`.
 pub fn behaviour(
     key: &libp2p::identity::Keypair,
@@ -153,7 +174,7 @@ pub fn behaviour(
         // peers: a node keeps about 32 peers, and each IHAVE wakes a connection at both ends
         // for what sync and the mesh already deliver (the propagation bench's quiet-rate cost).
         .gossip_factor(0.0)
-        .heartbeat_interval(s.heartbeat)
+        .heartbeat_interval(heartbeat_of(&peer_id, s.heartbeat))
         .flood_publish(true)
         // IDONTWANT saves bandwidth on large messages; a manifest is a few KiB, for which the
         // extra control message per mesh peer costs more than the duplicate it prevents.
@@ -312,4 +333,36 @@ fn build_gated(
         .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
         .build();
     Ok(swarm)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(i: u8) -> PeerId {
+        let key = libp2p::identity::Keypair::ed25519_from_bytes([i; 32])
+            .unwrap_or_else(|e| panic!("key {i}: {e}"));
+        key.public().to_peer_id()
+    }
+
+    #[test]
+    fn heartbeats_are_stretched_by_at_most_a_tenth_and_differ_between_nodes() {
+        let base = Duration::from_secs(1);
+        let periods: Vec<Duration> = (0..64).map(|i| heartbeat_of(&peer(i), base)).collect();
+        for p in &periods {
+            assert!(
+                *p >= base && *p < base.mul_f64(1.0 + HEARTBEAT_STRETCH),
+                "{p:?}"
+            );
+        }
+        let mut distinct = periods.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), periods.len(), "every node its own period");
+        // Spread over the whole range, not bunched at one end.
+        let spread = distinct[distinct.len() - 1] - distinct[0];
+        assert!(spread > base.mul_f64(HEARTBEAT_STRETCH * 0.8), "{spread:?}");
+        // Stable for a node (across restarts).
+        assert_eq!(heartbeat_of(&peer(7), base), periods[7]);
+    }
 }
