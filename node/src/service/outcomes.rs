@@ -3,8 +3,8 @@
 //! before gossipsub may forward them), `/souk/outcome-sync/1` (serving, a joining full node's
 //! catch-up, a light node's fetch of one provider's records and of the proof against it),
 //! this node's own publications (durable first, then gossiped, kept in the outbox until a
-//! peer took them), the reputation queries of [`super::NodeHandle`] and
-//! [`NodeHandle::check_provider`].
+//! peer took them), and the reputation queries of [`super::NodeHandle`] (a hire's check of its
+//! provider is `HireNetwork::check_provider`, in `super::calls`).
 //!
 //! Nothing here blocks: writes go to the storage worker, durable acknowledgements come back as
 //! pending futures.
@@ -22,7 +22,7 @@ use souk_store::{OutboxKind, ReputationWrite};
 use tokio::sync::oneshot;
 
 use super::events::{NodeEvent, Via};
-use super::handle::{NodeError, NodeHandle, Reply};
+use super::handle::{NodeError, Reply};
 use super::{MAX_SYNC_PAGES, Node, Pending, STORE_BATCH};
 use crate::now_ms;
 use crate::outcomes::{ItemRejection, ProofAdmission, RecordAdmission, proof_cursor};
@@ -563,25 +563,5 @@ impl Node {
         for item in std::mem::take(&mut self.outbox) {
             self.gossip_item(item);
         }
-    }
-}
-
-impl NodeHandle {
-    /// Whether `provider` is flagged, as far as this node can tell now. A light node first
-    /// looks the provider up through a connected full peer, as
-    /// [`NodeHandle::fetch_outcomes`] does: its records and the equivocation proof held
-    /// against it (verified here; an admitted proof flags the provider, with its
-    /// [`NodeEvent::ProviderFlagged`]). A full node answers from what it holds, like
-    /// [`NodeHandle::is_flagged`].
-    ///
-    /// # Errors
-    ///
-    /// On a light node, [`NodeError::NoFullPeer`] or [`NodeError::Fetch`] when the lookup
-    /// cannot be made; [`NodeError::Stopped`] when the node is shutting down.
-    pub async fn check_provider(&self, provider: NodeId) -> Result<bool, NodeError> {
-        if self.light {
-            self.fetch_outcomes(provider).await?;
-        }
-        self.is_flagged(provider).await
     }
 }
