@@ -906,3 +906,63 @@ async fn the_final_message_completes_the_hire_before_the_agent_exits() {
     stop([p, c]).await;
     eprintln!("lingering agent: {:?}", t0.elapsed());
 }
+
+/// `POST /v1/hires?wait_ms=`: one call hires the agent and returns its output once it
+/// completed; an agent that asks a question ends the wait with the hire `input-required`
+/// (no output); without `wait_ms` the call answers at the contract as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_hires_with_wait_ms_returns_the_output_or_stops_at_a_question() {
+    use std::sync::Arc;
+
+    use souk_node::api::client::ApiClient;
+    use souk_node::api::{self, ApiState};
+    use zeroize::Zeroizing;
+
+    let tmp = tempdir();
+    let (p, c) = provider_and_client(tmp.path(), 380, true).await;
+    let quick = script_agent(&tmp.path().join("pkg-quick"), "quick", QUICK, 1_000_000);
+    let quick = publish_and_find(&p.handle, &c.handle, quick, "quick").await;
+    let asker = script_agent(&tmp.path().join("pkg-asker"), "asker", ASKER, 1_000_000);
+    let asker = publish_and_find(&p.handle, &c.handle, asker, "asker").await;
+    let token = "ab".repeat(32);
+    let api_stop = Arc::new(tokio::sync::Notify::new());
+    let state = ApiState {
+        node: c.handle.clone(),
+        token: Arc::new(Zeroizing::new(token.clone())),
+        shutdown: api_stop.clone(),
+    };
+    let s2 = api_stop.clone();
+    let (addr, _task) = api::serve(([127, 0, 0, 1], 0).into(), state, async move {
+        s2.notified().await
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (done, asking, plain) = tokio::task::spawn_blocking(move || {
+        let api = ApiClient::new(addr, Zeroizing::new(token));
+        let post = |path: &str, mid: &str| -> Value {
+            api.post(path, &json!({ "manifest_id": mid, "input": {} }))
+                .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+        };
+        (
+            post("/v1/hires?wait_ms=30000", &quick),
+            post("/v1/hires?wait_ms=30000", &asker),
+            post("/v1/hires", &quick),
+        )
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(done["state"], "completed", "{done}");
+    assert_eq!(done["output"], json!({ "ok": true }), "{done}");
+    assert_eq!(done["entries"], 3, "{done}");
+    assert_eq!(asking["state"], "input-required", "{asking}");
+    assert_eq!(
+        asking["question"],
+        json!({ "text": "proceed?" }),
+        "{asking}"
+    );
+    assert!(asking.get("output").is_none(), "{asking}");
+    assert_eq!(plain["state"], "accepted", "{plain}");
+    assert!(plain.get("output").is_none(), "{plain}");
+    api_stop.notify_waiters();
+    stop([p, c]).await;
+}

@@ -45,6 +45,8 @@ pub struct RunConfig {
     /// Started before its hire (a warm start, see [`crate::Launched::ignite`]): the process
     /// gets no `SOUK_HIRE_ID` (its `start` message names the hire).
     pub warm: bool,
+    /// Standby sandboxes to start from, when one is ready and `sandbox` matches its pool.
+    pub standby: Option<std::sync::Arc<crate::sandbox::StandbyPool>>,
 }
 
 /// 1 MiB: the protocol's line limit and the default output limit.
@@ -69,6 +71,7 @@ impl Default for RunConfig {
             max_events: 100_000,
             kill_grace: Duration::from_secs(2),
             warm: false,
+            standby: None,
         }
     }
 }

@@ -12,7 +12,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -24,9 +24,9 @@ use crate::process::{
     AgentProcess, DEFAULT_PATH, RunLimits, Running, RuntimeError, is_hire_id, write_lines,
 };
 use crate::sandbox::guard::Confinement;
-use crate::sandbox::helper::{GO_BYTE, READY_LINE};
+use crate::sandbox::helper::{GO_BYTE, READY_LINE, encode_standby};
 use crate::sandbox::launch::{Agent, prepare, program_path};
-use crate::sandbox::{ProcessRef, SandboxError, SandboxRecord};
+use crate::sandbox::{ProcessRef, SandboxError, SandboxRecord, Standby};
 
 /// How long a sandbox may take to come up (bubblewrap's mounts, the helper's start).
 const LAUNCH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -242,6 +242,23 @@ impl AgentProcess {
             });
         };
 
+        // A standby sandbox, if one is ready: already in its cgroup.
+        let standby = cfg
+            .standby
+            .as_ref()
+            .filter(|p| p.serves(spec))
+            .and_then(|p| p.take());
+        let in_standby = standby.is_some();
+        let (standby, standby_cgroup) = match standby {
+            Some(Standby {
+                child,
+                stdin,
+                stdout,
+                stderr,
+                cgroup,
+            }) => (Some((child, stdin, stdout, stderr)), Some(cgroup)),
+            None => (None, None),
+        };
         // Resolving may run a version manager (tens of ms): off the async threads.
         let prepared = {
             let spec = spec.clone();
@@ -252,7 +269,7 @@ impl AgentProcess {
             let (workdir, package_dir, hire) =
                 (workdir.clone(), package_dir.clone(), hire_id.to_owned());
             tokio::task::spawn_blocking(move || {
-                prepare(
+                let prepared = prepare(
                     &spec,
                     &Agent {
                         command: &command,
@@ -264,7 +281,30 @@ impl AgentProcess {
                         limits: &res_limits,
                         node_path,
                     },
-                )
+                    in_standby,
+                );
+                // The standby's cgroup gets the agent's limits; on any failure it goes,
+                // with the standby in it.
+                match (prepared, standby_cgroup) {
+                    (Ok(mut p), Some(cg)) => match cg.set_limits(&res_limits) {
+                        Ok(()) => {
+                            p.cgroup = Some(cg);
+                            Ok(p)
+                        }
+                        Err(e) => {
+                            let _ = cg.remove(Duration::from_secs(1));
+                            Err(SandboxError::Cgroup {
+                                path: e.path,
+                                source: e.source,
+                            })
+                        }
+                    },
+                    (Err(e), Some(cg)) => {
+                        let _ = cg.remove(Duration::from_secs(1));
+                        Err(e)
+                    }
+                    (prepared, None) => prepared,
+                }
             })
             .await
             .map_err(|e| SandboxError::Setup {
@@ -272,12 +312,25 @@ impl AgentProcess {
             })??
         };
         let helper: PathBuf = prepared.program.clone();
-        let mut cmd = Command::new(&prepared.program);
-        cmd.args(&prepared.args)
-            .current_dir(&workdir)
-            .env_clear()
-            .envs(prepared.env.iter().map(|(k, v)| (k, v)));
-        let (mut child, stdin, stdout, stderr) = match spawn_piped(&mut cmd) {
+        let spawned = match standby {
+            Some((child, mut stdin, stdout, stderr)) => {
+                let command = encode_standby(workdir.as_os_str(), &prepared.env, &prepared.args);
+                match stdin.write_all(&command).await {
+                    Ok(()) => Ok((child, stdin, stdout, stderr)),
+                    Err(e) => Err(e),
+                }
+            }
+            None => {
+                let mut cmd = Command::new(&prepared.program);
+                cmd.args(&prepared.lead)
+                    .args(&prepared.args)
+                    .current_dir(&workdir)
+                    .env_clear()
+                    .envs(prepared.env.iter().map(|(k, v)| (k, v)));
+                spawn_piped(&mut cmd)
+            }
+        };
+        let (mut child, stdin, stdout, stderr) = match spawned {
             Ok(x) => x,
             Err(source) => {
                 if let Some(cg) = prepared.cgroup {

@@ -949,3 +949,76 @@ send(type="result", output={
     );
     assert_eq!(out["booted_before_start"], true);
 }
+
+/// Waits (bounded) until `pool` has `n` standbys ready.
+async fn standbys_ready(pool: &souk_runtime::sandbox::StandbyPool, n: usize) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while pool.ready() < n {
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    true
+}
+
+#[tokio::test]
+async fn a_cold_start_takes_a_standby_sandbox_in_its_cgroup_with_the_limits() {
+    use souk_runtime::sandbox::{SANDBOX_TASKS, StandbyPool};
+    let spec = sandboxed();
+    let Some(pool) = StandbyPool::new(&spec, 1) else {
+        // Only where hires get no cgroup (none writable here): then there is nothing to join.
+        assert!(
+            spec.cgroups.is_none(),
+            "no standby pool although hires get cgroups: {:?}",
+            spec.cgroups
+        );
+        return;
+    };
+    pool.fill();
+    assert!(standbys_ready(&pool, 1).await, "no standby came up");
+    let standby_dirs = pool.cgroup_dirs();
+    assert!(!standby_dirs.is_empty());
+    let dir = tempdir();
+    let mut cfg = py_cfg(
+        dir.path(),
+        r#"
+send(type="result", output={"cwd": os.getcwd(), "hire": os.environ.get("SOUK_HIRE_ID"),
+     "x": os.environ.get("SOUK_TEST_X"), "home": os.environ.get("HOME")})
+"#,
+        spec,
+    );
+    cfg.limits.max_processes = Some(16);
+    cfg.env.push(("SOUK_TEST_X".into(), "a b\nc=d".into()));
+    cfg.standby = Some(pool.clone());
+    let launched = AgentProcess::launch(&cfg, HIRE)
+        .await
+        .unwrap_or_else(|e| panic!("launch: {e}"));
+    let record = launched.record().clone();
+    // The hire runs in the standby's cgroup, which got the hire's limits.
+    assert_eq!(record.cgroups, standby_dirs);
+    if let Some(pids) = record.cgroups.iter().find(|d| d.join("pids.max").is_file()) {
+        let max = std::fs::read_to_string(pids.join("pids.max")).unwrap_or_default();
+        assert_eq!(max.trim(), (16 + SANDBOX_TASKS).to_string());
+    }
+    let mut agent = launched.start(&json!({}), None);
+    let (_, outcome) = run_to_end(&mut agent).await;
+    let out = output(outcome);
+    // The same working directory and environment as a cold start without a standby.
+    let workdir = std::path::absolute(dir.path().join("hire")).unwrap_or_default();
+    assert_eq!(out["cwd"], json!(workdir.to_string_lossy()));
+    assert_eq!(out["home"], json!(workdir.to_string_lossy()));
+    assert_eq!(out["hire"], json!(HIRE));
+    assert_eq!(out["x"], json!("a b\nc=d"));
+    assert!(cgroups_removed(&record), "cgroups left behind: {record:?}");
+    // The taken standby was replaced, in a cgroup of its own; clearing the pool removes it.
+    assert!(standbys_ready(&pool, 1).await, "no successor came up");
+    let next = pool.cgroup_dirs();
+    assert_ne!(next, standby_dirs);
+    let p = pool.clone();
+    tokio::task::spawn_blocking(move || p.clear())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(pool.ready(), 0);
+    assert!(next.iter().all(|d| !d.exists()), "{next:?}");
+}

@@ -17,16 +17,42 @@ use super::ApiState;
 use super::error::{error, hire_error, resolve_error};
 use crate::agent_ref::{self, AgentRef};
 use crate::hire::NewHire;
+use crate::hire::record::HireRecord;
 
 fn hire_id(raw: &str) -> Result<Hash, Box<Response>> {
     Hash::from_hex(raw)
         .ok_or_else(|| Box::new(error(StatusCode::BAD_REQUEST, "a hire id is 64 hex digits")))
 }
 
+/// `POST /v1/hires?wait_ms=N`: also wait (up to [`MAX_CREATE_WAIT_MS`]) for the hire to end
+/// or ask a question.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct CreateParams {
+    wait_ms: Option<u64>,
+}
+
+/// Longest `POST /v1/hires` waits for the hire after its contract (`wait_ms`).
+const MAX_CREATE_WAIT_MS: u64 = 60_000;
+
+/// A hire as `POST /v1/hires?wait_ms=` returns it: its record when the wait ended and, if it
+/// completed, its output.
+#[derive(Debug, serde::Serialize)]
+struct WaitedHire {
+    #[serde(flatten)]
+    hire: HireRecord,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output: Option<Value>,
+}
+
 pub(super) async fn create(
     State(s): State<ApiState>,
+    q: Result<Query<CreateParams>, QueryRejection>,
     body: Result<Json<NewHire>, JsonRejection>,
 ) -> Response {
+    let Query(q) = match q {
+        Ok(q) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
     let Json(mut new) = match body {
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid hire: {e}")),
@@ -45,10 +71,52 @@ pub(super) async fn create(
     if let Some(refused) = deadline_beyond_limit(&s, &new).await {
         return refused;
     }
-    match s.node.hires.create(new).await {
-        Ok(r) => (StatusCode::CREATED, Json(r)).into_response(),
+    let record = match s.node.hires.create(new).await {
+        Ok(r) => r,
+        Err(e) => return hire_error(e),
+    };
+    let Some(wait) = q.wait_ms.filter(|w| *w > 0) else {
+        return (StatusCode::CREATED, Json(record)).into_response();
+    };
+    match wait_for_end(&s, record, wait.min(MAX_CREATE_WAIT_MS)).await {
+        Ok(waited) => (StatusCode::CREATED, Json(waited)).into_response(),
         Err(e) => hire_error(e),
     }
+}
+
+/// Follows hire `record` for up to `wait_ms`: until it ends (terminal) or waits for an
+/// answer. Its output comes with it when it completed (the client's node stores the output
+/// before it shows the hire completed).
+async fn wait_for_end(
+    s: &ApiState,
+    record: HireRecord,
+    wait_ms: u64,
+) -> Result<WaitedHire, crate::hire::HireError> {
+    let until = tokio::time::Instant::now() + std::time::Duration::from_millis(wait_ms);
+    let id = record.hire_id;
+    let mut hire = record;
+    let mut from = 0;
+    loop {
+        let settled =
+            hire.state.is_terminal() || hire.state == souk_protocol::hire::HireState::InputRequired;
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        if settled || left.is_zero() {
+            break;
+        }
+        let view = s
+            .node
+            .hires
+            .receipts(id, from, left.as_millis() as u64)
+            .await?;
+        from += view.steps.len() as u64;
+        hire = view.hire;
+    }
+    let output = if hire.state == souk_protocol::hire::HireState::Completed {
+        s.node.hires.output(id).await?
+    } else {
+        None
+    };
+    Ok(WaitedHire { hire, output })
 }
 
 /// A deadline window longer than the agent's `max_duration_ms` is refused here, with the

@@ -17,6 +17,7 @@ use libp2p::PeerId;
 use souk_protocol::credential::RelayRequest;
 use souk_protocol::hiring::HireCall;
 use souk_protocol::identity::Keypair;
+use souk_runtime::sandbox::StandbyPool;
 use souk_store::Store;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -110,11 +111,16 @@ impl HireActor {
             offers: deps.offers,
             workdir: deps.work_dir,
             sealing: deps.sealing,
-            settings: deps.settings,
             metrics: deps.metrics,
             events: deps.events,
             inbox: tx.clone(),
             warm: Arc::default(),
+            standby: deps
+                .settings
+                .sandbox
+                .as_ref()
+                .and_then(|s| StandbyPool::new(&s.spec, super::warm::STANDBY_SANDBOXES)),
+            settings: deps.settings,
         };
         (
             HireActor { ctx, rx },
@@ -133,10 +139,11 @@ impl HireActor {
         for id in hires.ids() {
             resume(&mut hires, id);
         }
-        // Warm processes live while the actor does (dropped, they die).
+        // Warm processes and standby sandboxes live while the actor does (dropped, they
+        // die); a shutdown waits until they are gone.
         let warm_stop = tokio_util::sync::CancellationToken::new();
         let _warm_guard = warm_stop.clone().drop_guard();
-        tokio::spawn(super::warm::maintain(self.ctx.clone(), warm_stop));
+        let mut warm = tokio::spawn(super::warm::maintain(self.ctx.clone(), warm_stop.clone()));
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let every =
@@ -148,12 +155,16 @@ impl HireActor {
                 msg = self.rx.recv() => match msg {
                     Some(Msg::Shutdown(done)) => {
                         hires.shut_down(&mut self.rx, SHUTDOWN_GRACE).await;
+                        warm_stop.cancel();
+                        let _ = (&mut warm).await;
                         let _ = done.send(());
                         return;
                     }
                     Some(msg) => on_msg(&mut hires, msg),
                     None => {
                         hires.shut_down(&mut self.rx, SHUTDOWN_GRACE).await;
+                        warm_stop.cancel();
+                        let _ = (&mut warm).await;
                         return;
                     }
                 },

@@ -41,6 +41,8 @@ pub(crate) struct Ctx {
     pub inbox: mpsc::Sender<Msg>,
     /// Agent processes started before their hire (warm starts).
     pub warm: Arc<super::warm::WarmPool>,
+    /// Standby sandboxes for cold starts (`None`: no sandbox with cgroups here).
+    pub standby: Option<Arc<souk_runtime::sandbox::StandbyPool>>,
 }
 
 /// Runs `f` (store work) on the blocking pool.

@@ -46,10 +46,18 @@ pub(crate) struct Job {
     control: mpsc::Receiver<JobControl>,
     /// The agent's egress proxy while it runs.
     proxy: Option<HireProxy>,
-    /// Runs on a warm process whose successor is not asked for yet ([`WarmPool::replace`]).
-    ///
-    /// [`WarmPool::replace`]: super::warm::WarmPool::replace
-    warm_taken: bool,
+    /// Whether the package is runnable, checked while the contract was stored
+    /// ([`Fresh`]); `None`: check it before running.
+    runnable: Option<Result<(), String>>,
+}
+
+/// What a provider has in hand for a hire whose contract it just stored: the job starts from
+/// it without reading the store, and the package check ran beside the contract's commit.
+pub(crate) struct Fresh {
+    pub(crate) manifest: Signed<Manifest>,
+    pub(crate) run: RunSpec,
+    pub(crate) input: Value,
+    pub(crate) runnable: Result<(), String>,
 }
 
 enum Flow {
@@ -98,8 +106,29 @@ impl Job {
             input,
             control,
             proxy: None,
-            warm_taken: false,
+            runnable: None,
         })
+    }
+
+    /// The job of a contract just stored, from what its acceptance had in hand.
+    pub(crate) fn fresh(
+        ctx: Ctx,
+        record: HireRecord,
+        control: mpsc::Receiver<JobControl>,
+        fresh: Fresh,
+    ) -> Job {
+        Job {
+            workdir: ctx.workdir.join(record.hire_id.to_hex()),
+            ctx,
+            hire_id: record.hire_id,
+            record,
+            manifest: fresh.manifest,
+            run: Some(fresh.run),
+            input: fresh.input,
+            control,
+            proxy: None,
+            runnable: Some(fresh.runnable),
+        }
     }
 
     /// Appends the next entry; before a terminal one, the proxy is closed and every call it
@@ -207,7 +236,11 @@ impl Job {
                 )
                 .await;
         };
-        if let Err(e) = launch::check_runnable(&self.ctx, &run, self.manifest.body()).await {
+        let runnable = match self.runnable.take() {
+            Some(checked) => checked,
+            None => launch::check_runnable(&self.ctx, &run, self.manifest.body()).await,
+        };
+        if let Err(e) = runnable {
             tracing::warn!(hire = %self.hire_id.short(), "refusing to run the agent: {e}");
             let public = if e.contains("republish") {
                 "the agent package changed since its manifest was signed; republish it"
@@ -220,7 +253,7 @@ impl Job {
         let mut warm = if resumed {
             None
         } else {
-            self.ctx.warm.take(&self.manifest.id())
+            self.ctx.warm.take(&self.manifest.id(), self.hire_id)
         };
         // A cold start records `started` now, before the sandbox is made; a warm one right
         // before its process gets the hire, with the durable sandbox record (below).
@@ -256,6 +289,7 @@ impl Job {
                 Err(e) => {
                     tracing::warn!(hire = %self.hire_id.short(), "cannot take a warm process ({e}); starting cold");
                     super::warm::discard(w);
+                    self.ctx.warm.release(&self.hire_id);
                     self.append_started(&mut chain).await?;
                 }
             }
@@ -276,7 +310,12 @@ impl Job {
             .sandbox
             .as_ref()
             .is_some_and(|s| s.is_isolated());
-        let used = launch::budget_used(&self.ctx, self.hire_id).await?;
+        // A fresh hire has used no credential budget: its chain holds no network call yet.
+        let used = if resumed {
+            launch::budget_used(&self.ctx, self.hire_id).await?
+        } else {
+            Default::default()
+        };
         let sockets = launch::sockets_dir(&self.ctx.workdir);
         self.proxy = match HireProxy::start(
             &self.ctx,
@@ -319,9 +358,7 @@ impl Job {
             launch::keep_sandbox_record(&self.ctx, self.hire_id, Some(w.launched.record())).await?;
             let started = Instant::now();
             let mut agent = w.launched.start_for(&hex, wall, &self.input, None);
-            self.warm_taken = true;
             let ended = self.supervise(&mut chain, &mut agent).await;
-            self.replace_warm();
             agent.close().await;
             self.ctx
                 .metrics
@@ -385,15 +422,6 @@ impl Job {
         ended
     }
 
-    /// Asks for the successor of the warm process this hire took, once: after the agent's
-    /// first message (or its end), so that booting it does not compete with the hire's first
-    /// steps for the cores.
-    fn replace_warm(&mut self) {
-        if std::mem::take(&mut self.warm_taken) {
-            self.ctx.warm.replace();
-        }
-    }
-
     /// Appends the `started` entry of a fresh hire.
     async fn append_started(&mut self, chain: &mut Chain) -> Result<(), HireError> {
         let started = EntryKind::Started {
@@ -412,7 +440,6 @@ impl Job {
         loop {
             tokio::select! {
                 step = agent.next() => {
-                    self.replace_warm();
                     let ended = match &step {
                         Step::Ended(Outcome::Failed { code, message }) => {
                             Some(Some((*code, message.clone())))

@@ -195,6 +195,7 @@ pub(super) fn run_config(
             spec.extra_ro_paths.extend(run.include.iter().cloned());
             spec
         }),
+        standby: ctx.standby.clone(),
         ..RunConfig::default()
     }
 }

@@ -128,8 +128,12 @@ pub(crate) enum Done {
     AcceptStored {
         /// The hire.
         id: Hash,
-        /// The stored record, or why the contract was not stored.
-        result: Result<HireRecord, (souk_protocol::hiring::CallError, String)>,
+        /// The stored record and what the job starts from, or why the contract was not
+        /// stored.
+        result: Result<
+            (HireRecord, Box<super::job::Fresh>),
+            (souk_protocol::hiring::CallError, String),
+        >,
     },
     /// Provider: the client's attestation was checked and stored.
     SettledByClient {

@@ -26,6 +26,8 @@ use super::credentials;
 use super::ctx::{Ctx, blocking};
 use super::error::HireError;
 use super::export::verified_chain;
+use super::job::Fresh;
+use super::launch;
 use super::msg::{Done, JobControl, Msg};
 use super::offers::{OfferLookup, Offerable, lookup, offer};
 use super::policy::{self, PROPOSAL_TTL_MS};
@@ -310,7 +312,21 @@ fn on_accept(
     hires.accepting.insert(id, (m.name.clone(), vec![reply]));
     let ctx = hires.ctx.clone();
     hires.spawn(async move {
-        let result = store_contract(&ctx, contract, offer, input, salt, grants).await;
+        // The package check the job needs runs while the contract is checked and stored.
+        let (manifest, run) = (offer.manifest.clone(), offer.run.clone());
+        let (stored, runnable) = tokio::join!(
+            store_contract(&ctx, contract, offer, input, salt, grants),
+            launch::check_runnable(&ctx, &run, manifest.body())
+        );
+        let result = stored.map(|(record, input)| {
+            let fresh = Fresh {
+                manifest,
+                run,
+                input,
+                runnable,
+            };
+            (record, Box::new(fresh))
+        });
         let _ = ctx
             .inbox
             .send(Msg::Done(Done::AcceptStored { id, result }))
@@ -327,7 +343,7 @@ async fn store_contract(
     input: Vec<u8>,
     salt: [u8; 32],
     grants: Vec<Vec<u8>>,
-) -> Result<HireRecord, (CallError, String)> {
+) -> Result<(HireRecord, Value), (CallError, String)> {
     let now = now_ms();
     let store = ctx.store.clone();
     let checked = tokio::task::spawn_blocking(move || {
@@ -349,9 +365,9 @@ async fn store_contract(
         }
         // Read as the answer is (hiring.md accept check 8): UTF-8 checked inside strings, no
         // lone surrogate, no number out of range, nesting of at most 127 levels.
-        if serde_json::from_slice::<serde_json::Value>(&input).is_err() {
+        let Ok(value) = serde_json::from_slice::<Value>(&input) else {
             return Err((CallError::BadCall, "the job input must be JSON".into()));
-        }
+        };
         crate::schema::check_input_bytes(&offer.manifest.body().input_schema, &input)
             .map_err(|e| (CallError::BadCall, e.to_string()))?;
         check_grants(&grants, &contract, offer.manifest.body(), now)
@@ -377,7 +393,7 @@ async fn store_contract(
                 tracing::error!(hire = %id.short(), "cannot store the contract: {e}");
                 (CallError::Internal, "cannot store the contract".into())
             })?;
-        Ok(record)
+        Ok((record, value))
     })
     .await;
     match checked {
@@ -390,7 +406,7 @@ async fn store_contract(
 pub(super) fn accept_stored(
     hires: &mut Hires,
     id: Hash,
-    result: Result<HireRecord, (CallError, String)>,
+    result: Result<(HireRecord, Box<Fresh>), (CallError, String)>,
 ) {
     let waiting = hires
         .accepting
@@ -398,10 +414,10 @@ pub(super) fn accept_stored(
         .map(|(_, w)| w)
         .unwrap_or_default();
     let reply = match result {
-        Ok(record) => {
+        Ok((record, fresh)) => {
             tracing::info!(hire = %id.short(), agent = %record.agent, "contract stored; starting the agent");
             hires.update(record);
-            hires.start_job(id);
+            hires.start_job_with(id, Some(*fresh));
             HireReply::Accepted { hire_id: id }
         }
         Err((code, message)) => error(code, message),

@@ -19,7 +19,7 @@ use super::ctx::{Ctx, blocking, peer_of};
 use super::error::HireError;
 use super::export;
 use super::follow::Follower;
-use super::job::Job;
+use super::job::{Fresh, Job};
 use super::msg::{JobControl, JobUpdate, Msg, Reply};
 use super::record::{HireRecord, Role};
 use super::transport::Responder;
@@ -198,6 +198,11 @@ impl Hires {
 
     /// Starts (or resumes) the provider's job of hire `id`.
     pub(super) fn start_job(&mut self, id: Hash) {
+        self.start_job_with(id, None);
+    }
+
+    /// Starts hire `id`'s job (once); from `fresh` when its contract was just stored.
+    pub(super) fn start_job_with(&mut self, id: Hash, fresh: Option<Fresh>) {
         let Some(record) = self.records.get(&id).cloned() else {
             return;
         };
@@ -208,7 +213,11 @@ impl Hires {
         self.jobs.insert(id, ctl_tx);
         let ctx = self.ctx.clone();
         self.spawn(async move {
-            match Job::load(ctx.clone(), record, ctl_rx).await {
+            let job = match fresh {
+                Some(f) => Ok(Job::fresh(ctx.clone(), record, ctl_rx, f)),
+                None => Job::load(ctx.clone(), record, ctl_rx).await,
+            };
+            match job {
                 Ok(job) => job.run().await,
                 Err(e) => tracing::error!(hire = %id.short(), "cannot start the job: {e}"),
             }
@@ -306,9 +315,29 @@ impl Hires {
     fn serve(&mut self, id: Hash, from: u64, waiter: Waiter) {
         let store = self.ctx.store.clone();
         match waiter {
-            Waiter::Peer(reply) => self.spawn(async move {
-                let _ = reply.send(export::receipts_page(store, id, from).await);
-            }),
+            Waiter::Peer(reply) => {
+                // A chain that ended, with this page up to its end: the hire has sent its
+                // client everything, so a warm process it held back may boot now.
+                let end = self
+                    .records
+                    .get(&id)
+                    .filter(|r| r.state.is_terminal())
+                    .map(|r| r.entries);
+                let warm = self.ctx.warm.clone();
+                self.spawn(async move {
+                    let page = export::receipts_page(store, id, from).await;
+                    let served_end = match (&page, end) {
+                        (HireReply::Receipts { entries, .. }, Some(end)) => {
+                            from + entries.len() as u64 >= end
+                        }
+                        _ => false,
+                    };
+                    let _ = reply.send(page);
+                    if served_end {
+                        warm.release(&id);
+                    }
+                });
+            }
             Waiter::Api(reply) => {
                 let Some(record) = self.records.get(&id).cloned() else {
                     let _ = reply.send(Err(HireError::NotFound(id)));

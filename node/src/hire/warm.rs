@@ -11,14 +11,20 @@
 //! is the slot's path, and the placeholders of every credential slot of its manifest are set
 //! (the proxy refuses the slots the client did not grant, as always).
 //!
-//! [`maintain`] keeps the pools filled (one launch at a time, off the actor; a successor once
-//! the hire that took a process has its agent's first message, [`WarmPool::replace`]) and drops
-//! processes of manifests no longer offered; [`WarmPool::take`] hands one to a job.
+//! [`maintain`] also keeps the node's standby sandboxes ([`STANDBY_SANDBOXES`]) while it
+//! offers agents. It keeps the pools filled (one launch at a time, off the actor) and drops
+//! processes of manifests no longer offered; [`WarmPool::take`] hands one to a job. A taken
+//! process's successor is *held* until [`SETTLE`] after the hire that took it has sent its
+//! client the end of its chain ([`WarmPool::release`]), or [`HOLD`] after the take at the
+//! latest: booting an interpreter takes a core for tens of milliseconds, which a short hire's
+//! last steps would otherwise wait behind: its terminal entry, then the sandbox's teardown,
+//! and, on a machine that also runs the client (a testnet, a developer's laptop), the
+//! client's verification and storage of the last page.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use souk_protocol::Hash;
 use souk_runtime::{AgentProcess, Launched};
@@ -35,6 +41,14 @@ const TICK: Duration = Duration::from_millis(250);
 pub const MAX_WARM: u32 = 8;
 /// After a failed launch, how long before that agent is tried again.
 const RETRY_AFTER: Duration = Duration::from_secs(30);
+/// Longest a taken process's successor waits for its hire to release it.
+pub(crate) const HOLD: Duration = Duration::from_secs(1);
+/// How long after a hire's end was served its warm successor still waits.
+pub(crate) const SETTLE: Duration = Duration::from_millis(25);
+/// Standby sandboxes a node keeps while it offers agents
+/// ([`souk_runtime::sandbox::StandbyPool`]): a cold start that finds one does not wait for
+/// its cgroup join. Two cover two cold starts at once; a taken one is replaced at once.
+pub(crate) const STANDBY_SANDBOXES: usize = 2;
 
 /// One process started before its hire.
 pub(crate) struct WarmSlot {
@@ -49,26 +63,37 @@ pub(crate) struct WarmSlot {
 /// The warm processes of every agent, by manifest id.
 #[derive(Default)]
 pub(crate) struct WarmPool {
-    slots: Mutex<HashMap<Hash, Vec<WarmSlot>>>,
-    /// Wakes [`maintain`] to boot the successor of a taken process ([`WarmPool::replace`]).
-    taken: tokio::sync::Notify,
+    state: Mutex<Pools>,
+    /// Wakes [`maintain`] to boot what is missing ([`WarmPool::release`]).
+    wake: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct Pools {
+    /// Ready processes, by manifest id.
+    slots: HashMap<Hash, Vec<WarmSlot>>,
+    /// Successors not to boot yet: by the hire that took a process, its manifest and until
+    /// when at the latest.
+    held: HashMap<Hash, (Hash, Instant)>,
 }
 
 impl WarmPool {
-    fn with<T>(&self, f: impl FnOnce(&mut HashMap<Hash, Vec<WarmSlot>>) -> T) -> T {
-        match self.slots.lock() {
+    fn with<T>(&self, f: impl FnOnce(&mut Pools) -> T) -> T {
+        match self.state.lock() {
             Ok(mut m) => f(&mut m),
             Err(poisoned) => f(&mut poisoned.into_inner()),
         }
     }
 
-    /// A live warm process of manifest `id`, if one is ready (dead ones are dropped).
-    pub(crate) fn take(&self, id: &Hash) -> Option<WarmSlot> {
+    /// A live warm process of manifest `id` for hire `hire`, if one is ready (dead ones are
+    /// dropped). Its successor is held until [`WarmPool::release`], [`HOLD`] at the latest.
+    pub(crate) fn take(&self, id: &Hash, hire: Hash) -> Option<WarmSlot> {
         let mut dead = Vec::new();
         let found = self.with(|m| {
-            let list = m.get_mut(id)?;
+            let list = m.slots.get_mut(id)?;
             while let Some(mut slot) = list.pop() {
                 if slot.launched.is_alive() {
+                    m.held.insert(hire, (*id, Instant::now() + HOLD));
                     return Some(slot);
                 }
                 dead.push(slot);
@@ -79,36 +104,60 @@ impl WarmPool {
             discard(slot);
         }
         if found.is_none() {
-            // Nothing taken, so no hire will ask: boot what is missing now.
-            self.taken.notify_one();
+            // Nothing taken, so nothing is held: boot what is missing now.
+            self.wake.notify_one();
         }
         found
     }
 
-    /// Boots the successor of a process [`WarmPool::take`] handed out. The hire that took it
-    /// asks once its agent has answered (or ended), so that the successor's interpreter does
-    /// not start while that hire's first steps need the cores; the periodic check boots it
-    /// [`TICK`] later at the latest anyway.
-    pub(crate) fn replace(&self) {
-        self.taken.notify_one();
+    /// Lets the successor of the process hire `hire` took boot [`SETTLE`] from now (nothing
+    /// if it took none or its hold ends sooner): the hire has sent its client the end of its
+    /// chain.
+    pub(crate) fn release(&self, hire: &Hash) {
+        let settled = Instant::now() + SETTLE;
+        let moved = self.with(|m| match m.held.get_mut(hire) {
+            Some((_, until)) if *until > settled => {
+                *until = settled;
+                true
+            }
+            _ => false,
+        });
+        if moved {
+            self.wake.notify_one();
+        }
     }
 
-    /// How many warm processes of manifest `id` are ready.
-    pub(crate) fn ready(&self, id: &Hash) -> usize {
-        self.with(|m| m.get(id).map_or(0, Vec::len))
+    /// When the next hold ends, if any.
+    fn next_hold_end(&self) -> Option<Instant> {
+        self.with(|m| m.held.values().map(|(_, until)| *until).min())
+    }
+
+    /// How many processes of manifest `id` are ready or held (successors not to boot yet);
+    /// holds past their time are dropped.
+    fn counted(&self, id: &Hash, now: Instant) -> usize {
+        self.with(|m| {
+            m.held.retain(|_, (_, until)| *until > now);
+            m.slots.get(id).map_or(0, Vec::len) + m.held.values().filter(|(of, _)| of == id).count()
+        })
     }
 
     fn put(&self, id: Hash, slot: WarmSlot) {
-        self.with(|m| m.entry(id).or_default().push(slot));
+        self.with(|m| m.slots.entry(id).or_default().push(slot));
     }
 
     /// Drops the processes of manifests not in `keep`.
     fn retain(&self, keep: &[Hash]) {
         let gone: Vec<WarmSlot> = self.with(|m| {
-            let stale: Vec<Hash> = m.keys().filter(|id| !keep.contains(id)).copied().collect();
+            m.held.retain(|_, (of, _)| keep.contains(of));
+            let stale: Vec<Hash> = m
+                .slots
+                .keys()
+                .filter(|id| !keep.contains(id))
+                .copied()
+                .collect();
             stale
                 .into_iter()
-                .filter_map(|id| m.remove(&id))
+                .filter_map(|id| m.slots.remove(&id))
                 .flatten()
                 .collect()
         });
@@ -151,9 +200,13 @@ pub(crate) async fn maintain(ctx: Ctx, stop: CancellationToken) {
         tokio::select! {
             () = stop.cancelled() => break,
             _ = tick.tick() => {}
-            () = ctx.warm.taken.notified() => {}
+            () = ctx.warm.wake.notified() => {}
+            () = hold_end(ctx.warm.next_hold_end()) => {}
         }
         let offers: Vec<Offerable> = with_book(&ctx.offers, |b| b.current());
+        if let Some(pool) = ctx.standby.as_ref().filter(|_| !offers.is_empty()) {
+            pool.fill();
+        }
         let now_ms = crate::now_ms();
         let wanted: Vec<&Offerable> = offers
             .iter()
@@ -167,7 +220,7 @@ pub(crate) async fn maintain(ctx: Ctx, stop: CancellationToken) {
                 continue;
             }
             let want = offer.run.warm.min(MAX_WARM) as usize;
-            while ctx.warm.ready(&id) < want {
+            while ctx.warm.counted(&id, Instant::now()) < want {
                 let made = tokio::select! {
                     () = stop.cancelled() => break,
                     made = launch_warm(&ctx, offer) => made,
@@ -187,6 +240,19 @@ pub(crate) async fn maintain(ctx: Ctx, stop: CancellationToken) {
         }
     }
     ctx.warm.clear();
+    let standby = ctx.standby.clone();
+    drop(ctx);
+    if let Some(pool) = standby {
+        let _ = tokio::task::spawn_blocking(move || pool.clear()).await;
+    }
+}
+
+/// Waits until `until` (forever without one).
+async fn hold_end(until: Option<Instant>) {
+    match until {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Starts one warm process of `offer`.
@@ -255,5 +321,57 @@ async fn launch_warm(ctx: &Ctx, offer: &Offerable) -> Result<WarmSlot, String> {
             let _ = tokio::fs::remove_dir_all(&workdir).await;
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash(b: u8) -> Hash {
+        Hash::digest(&[b])
+    }
+
+    /// A taken process's successor counts as present (is not booted) until its hire
+    /// releases it or [`HOLD`] passes; other agents' holds do not count.
+    #[test]
+    fn a_held_successor_counts_until_released_or_expired() {
+        let pool = WarmPool::default();
+        let (agent, other) = (hash(1), hash(2));
+        let (hire_a, hire_b) = (hash(10), hash(11));
+        let now = Instant::now();
+        pool.with(|m| {
+            m.held.insert(hire_a, (agent, now + HOLD));
+            m.held.insert(hire_b, (agent, now + HOLD));
+        });
+        assert_eq!(pool.counted(&agent, now), 2);
+        assert_eq!(pool.counted(&other, now), 0);
+        // Released: the hold ends SETTLE from the release, long before HOLD.
+        pool.release(&hire_a);
+        let settled = pool.next_hold_end().unwrap_or(now + HOLD);
+        assert!(settled <= Instant::now() + SETTLE && settled < now + HOLD);
+        // Releasing again, or a hire that took nothing, moves nothing.
+        pool.release(&hire_a);
+        pool.release(&hash(12));
+        assert_eq!(pool.next_hold_end(), Some(settled));
+        assert_eq!(pool.counted(&agent, settled), 1);
+        // Past its time a hold no longer counts (and is dropped).
+        assert_eq!(pool.counted(&agent, now + HOLD), 0);
+        assert!(pool.with(|m| m.held.is_empty()));
+        assert_eq!(pool.next_hold_end(), None);
+    }
+
+    /// Holds of an agent that is no longer offered go with its processes.
+    #[test]
+    fn holds_of_an_agent_no_longer_offered_are_dropped() {
+        let pool = WarmPool::default();
+        let now = Instant::now();
+        pool.with(|m| {
+            m.held.insert(hash(10), (hash(1), now + HOLD));
+            m.held.insert(hash(11), (hash(2), now + HOLD));
+        });
+        pool.retain(&[hash(2)]);
+        assert_eq!(pool.counted(&hash(1), now), 0);
+        assert_eq!(pool.counted(&hash(2), now), 1);
     }
 }

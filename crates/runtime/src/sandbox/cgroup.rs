@@ -286,6 +286,11 @@ fn write(path: PathBuf, value: &str) -> Result<(), CgroupIoError> {
 pub(crate) struct HireCgroup {
     pids: Option<PathBuf>,
     memory: Option<PathBuf>,
+    /// Under a v2 hierarchy (else v1).
+    v2: bool,
+    /// The parent has the pids (memory) controller.
+    has_pids: bool,
+    has_memory: bool,
 }
 
 impl HireCgroup {
@@ -309,6 +314,9 @@ impl HireCgroup {
         let mut cg = HireCgroup {
             pids: None,
             memory: None,
+            v2: matches!(parent, CgroupParent::V2 { .. }),
+            has_pids: parent.has_pids(),
+            has_memory: parent.has_memory(),
         };
         let written = (|| {
             match parent {
@@ -329,13 +337,25 @@ impl HireCgroup {
                     }
                 }
             }
-            let v2 = matches!(parent, CgroupParent::V2 { .. });
-            if let (Some(dir), Some(n), true) = (&cg.pids, limits.max_processes, parent.has_pids())
-            {
+            cg.set_limits(limits)
+        })();
+        match written {
+            Ok(()) => Ok(cg),
+            Err(e) => {
+                let _ = cg.remove(Duration::from_secs(1));
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes `limits` into the cgroup (a limit left `None` is not written).
+    pub(crate) fn set_limits(&self, limits: &ResourceLimits) -> Result<(), CgroupIoError> {
+        {
+            let v2 = self.v2;
+            if let (Some(dir), Some(n), true) = (&self.pids, limits.max_processes, self.has_pids) {
                 write(dir.join("pids.max"), &(n + SANDBOX_TASKS).to_string())?;
             }
-            if let (Some(dir), Some(n), true) =
-                (&cg.memory, limits.memory_bytes, parent.has_memory())
+            if let (Some(dir), Some(n), true) = (&self.memory, limits.memory_bytes, self.has_memory)
             {
                 if v2 {
                     write(dir.join("memory.max"), &n.to_string())?;
@@ -354,13 +374,6 @@ impl HireCgroup {
                 }
             }
             Ok(())
-        })();
-        match written {
-            Ok(()) => Ok(cg),
-            Err(e) => {
-                let _ = cg.remove(Duration::from_secs(1));
-                Err(e)
-            }
         }
     }
 

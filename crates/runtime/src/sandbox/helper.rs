@@ -7,6 +7,13 @@
 //!    against `--parent`), joins the hire's cgroups, turns each `--data` into a memfd that
 //!    bubblewrap copies to `DEST` (`--ro-bind-data FD DEST`, inserted after `PROGRAM`), and
 //!    executes `PROGRAM` (bubblewrap, or `init` when the sandbox is off) in its place.
+//!
+//!    `enter --standby [--parent PID] [--cgroup PROCS_FILE]...` does the first half ahead of
+//!    any hire: it joins the (empty, pre-made) cgroups, prints [`STANDBY_LINE`] and waits on
+//!    stdin for the rest of its command, framed by [`encode_standby`]: the working directory,
+//!    the environment and `[--data DEST CONTENT]... -- PROGRAM ARGS...`; then it goes on as
+//!    `enter` does. Joining a cgroup can take a kernel RCU grace period (about 10 ms), which
+//!    a cold start then no longer waits for (`standby.rs`).
 //! 2. `init [--listen PORT --socket PATH] [--plain] -- PROGRAM ARGS...` (pid 1 of the
 //!    sandbox): binds the forwarder's listener, prints [`READY_LINE`] on stdout, waits for
 //!    [`GO_BYTE`] on stdin (so the node can record the sandbox before the agent runs),
@@ -39,6 +46,10 @@ use super::procfs;
 
 /// The line `init` prints once the sandbox is up (before the agent exists).
 pub const READY_LINE: &str = "souk-sandbox-ready 1";
+/// The line `enter --standby` prints once it joined its cgroups.
+pub const STANDBY_LINE: &str = "souk-sandbox-standby 1";
+/// Most bytes of a standby's command ([`encode_standby`]).
+const MAX_STANDBY_BYTES: usize = 16 << 20;
 /// The byte the node writes to let `init` start the agent.
 pub const GO_BYTE: u8 = b'G';
 /// Exit status of the helper when it fails before the agent runs.
@@ -97,6 +108,12 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     }
     let stage = args.remove(0);
     let stage = stage.to_string_lossy().into_owned();
+    if stage == "enter" && args.first().is_some_and(|a| a == "--standby") {
+        return match standby(&args[1..]) {
+            Ok(code) => code,
+            Err(e) => fail(&stage, e),
+        };
+    }
     let (flags, program, rest) = match split_command(args) {
         Ok(x) => x,
         Err(e) => return fail(&stage, e),
@@ -125,23 +142,150 @@ fn exec_error(program: &OsStr, e: &std::io::Error) -> ExitCode {
     })
 }
 
-fn enter(flags: &[OsString], program: OsString, rest: Vec<OsString>) -> Result<ExitCode, String> {
-    let mut parent: Option<i32> = None;
-    let mut cgroups = Vec::new();
-    let mut data = Vec::new();
+/// `enter`'s options.
+#[derive(Default)]
+struct EnterFlags<'a> {
+    parent: Option<i32>,
+    cgroups: Vec<PathBuf>,
+    data: Vec<(&'a OsStr, &'a OsStr)>,
+}
+
+fn enter_flags(flags: &[OsString]) -> Result<EnterFlags<'_>, String> {
+    let mut out = EnterFlags::default();
     let mut it = flags.iter();
     while let Some(f) = it.next() {
         match f.to_str() {
-            Some("--parent") => parent = Some(num_arg(&mut it, "--parent")?),
-            Some("--cgroup") => cgroups.push(PathBuf::from(str_arg(&mut it, "--cgroup")?)),
+            Some("--parent") => out.parent = Some(num_arg(&mut it, "--parent")?),
+            Some("--cgroup") => out
+                .cgroups
+                .push(PathBuf::from(str_arg(&mut it, "--cgroup")?)),
             Some("--data") => {
                 let dest = str_arg(&mut it, "--data")?;
                 let content = str_arg(&mut it, "--data")?;
-                data.push((dest, content));
+                out.data.push((dest, content));
             }
             _ => return Err(format!("unknown option {f:?}")),
         }
     }
+    Ok(out)
+}
+
+fn enter(flags: &[OsString], program: OsString, rest: Vec<OsString>) -> Result<ExitCode, String> {
+    let f = enter_flags(flags)?;
+    join(f.parent, &f.cgroups)?;
+    exec_with_data(&f.data, &program, &rest, None)
+}
+
+/// `enter --standby`: joins now, reads the rest of the command, then goes on as `enter`.
+fn standby(flags: &[OsString]) -> Result<ExitCode, String> {
+    let f = enter_flags(flags)?;
+    if !f.data.is_empty() {
+        return Err("--data comes with the command, not with --standby".into());
+    }
+    join(f.parent, &f.cgroups)?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{STANDBY_LINE}")
+            .and_then(|()| out.flush())
+            .map_err(|e| format!("writing the standby line: {e}"))?;
+    }
+    let Some(items) = read_standby()? else {
+        // The node dropped the standby unused.
+        return Ok(ExitCode::from(EXIT_SETUP));
+    };
+    let (cwd, env, args) = split_standby(items)?;
+    let (flags, program, rest) = split_command(args)?;
+    let f = enter_flags(&flags)?;
+    if f.parent.is_some() || !f.cgroups.is_empty() {
+        return Err("--parent and --cgroup come with --standby, not with the command".into());
+    }
+    exec_with_data(&f.data, &program, &rest, Some((cwd, env)))
+}
+
+/// Reads one framed command from stdin without reading past it (what follows is the next
+/// stage's); `None` at end of file before anything came.
+fn read_standby() -> Result<Option<Vec<OsString>>, String> {
+    let mut count = [0u8; 4];
+    if !read_exact_stdin(&mut count, true)? {
+        return Ok(None);
+    }
+    let count = u32::from_le_bytes(count) as usize;
+    let mut items = Vec::new();
+    let mut total = 0usize;
+    for _ in 0..count {
+        let mut len = [0u8; 4];
+        read_exact_stdin(&mut len, false)?;
+        let len = u32::from_le_bytes(len) as usize;
+        total = total.saturating_add(len + 4);
+        if total > MAX_STANDBY_BYTES {
+            return Err("the standby command is too long".into());
+        }
+        let mut item = vec![0u8; len];
+        read_exact_stdin(&mut item, false)?;
+        items.push(std::os::unix::ffi::OsStringExt::from_vec(item));
+    }
+    Ok(Some(items))
+}
+
+/// Fills `buf` from stdin (unbuffered); false if stdin ended before the first byte and
+/// `eof_ok`.
+fn read_exact_stdin(buf: &mut [u8], eof_ok: bool) -> Result<bool, String> {
+    let mut got = 0;
+    while got < buf.len() {
+        match rustix::io::read(rustix::stdio::stdin(), &mut buf[got..]) {
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(format!("reading the standby command: {e}")),
+            Ok(0) if got == 0 && eof_ok => return Ok(false),
+            Ok(0) => return Err("the standby command ended early".into()),
+            Ok(n) => got += n,
+        }
+    }
+    Ok(true)
+}
+
+/// A standby's command: working directory, environment, then `enter`'s arguments.
+type StandbyCommand = (OsString, Vec<(OsString, OsString)>, Vec<OsString>);
+
+fn split_standby(items: Vec<OsString>) -> Result<StandbyCommand, String> {
+    let mut it = items.into_iter();
+    let cwd = it
+        .next()
+        .ok_or("the standby command has no working directory")?;
+    let n: usize = it
+        .next()
+        .and_then(|n| n.to_str().and_then(|s| s.parse().ok()))
+        .ok_or("the standby command has no environment count")?;
+    let mut env = Vec::with_capacity(n.min(1024));
+    for _ in 0..n {
+        match (it.next(), it.next()) {
+            (Some(k), Some(v)) => env.push((k, v)),
+            _ => return Err("the standby command's environment is cut short".into()),
+        }
+    }
+    Ok((cwd, env, it.collect()))
+}
+
+/// Frames a standby's command (what [`STANDBY_LINE`]'s process reads): `cwd`, the
+/// environment `env`, then `args` (`[--data DEST CONTENT]... -- PROGRAM ARGS...`).
+pub fn encode_standby(cwd: &OsStr, env: &[(OsString, OsString)], args: &[OsString]) -> Vec<u8> {
+    let n = env.len().to_string();
+    let items: Vec<&OsStr> = [cwd, OsStr::new(&n)]
+        .into_iter()
+        .chain(env.iter().flat_map(|(k, v)| [k.as_os_str(), v.as_os_str()]))
+        .chain(args.iter().map(OsString::as_os_str))
+        .collect();
+    let mut out = Vec::new();
+    out.extend_from_slice(&(items.len() as u32).to_le_bytes());
+    for item in items {
+        let b = item.as_encoded_bytes();
+        out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+        out.extend_from_slice(b);
+    }
+    out
+}
+
+/// Dies with the node (checked against `parent`) and joins `cgroups`.
+fn join(parent: Option<i32>, cgroups: &[PathBuf]) -> Result<(), String> {
     set_parent_process_death_signal(Some(Signal::KILL))
         .map_err(|e| format!("PR_SET_PDEATHSIG: {e}"))?;
     if let Some(p) = parent
@@ -150,14 +294,25 @@ fn enter(flags: &[OsString], program: OsString, rest: Vec<OsString>) -> Result<E
         return Err("the node exited before the sandbox started".into());
     }
     let me = std::process::id().to_string();
-    for procs in &cgroups {
+    for procs in cgroups {
         std::fs::write(procs, &me)
             .map_err(|e| format!("cannot join the cgroup {}: {e}", procs.display()))?;
     }
+    Ok(())
+}
+
+/// Executes `program` with the `--data` memfds inserted before `rest`; with `place`, in
+/// that working directory and with exactly that environment.
+fn exec_with_data(
+    data: &[(&OsStr, &OsStr)],
+    program: &OsStr,
+    rest: &[OsString],
+    place: Option<(OsString, Vec<(OsString, OsString)>)>,
+) -> Result<ExitCode, String> {
     // Inheritable memfds (no close-on-exec) that bubblewrap reads and closes.
     let mut keep = Vec::new();
     let mut inserted: Vec<OsString> = Vec::new();
-    for (dest, content) in data {
+    for &(dest, content) in data {
         let fd = rustix::fs::memfd_create("souk-sandbox-data", rustix::fs::MemfdFlags::empty())
             .map_err(|e| format!("memfd_create: {e}"))?;
         let mut file = std::fs::File::from(fd);
@@ -169,8 +324,13 @@ fn enter(flags: &[OsString], program: OsString, rest: Vec<OsString>) -> Result<E
         inserted.push(dest.to_owned());
         keep.push(file);
     }
-    let e = Command::new(&program).args(&inserted).args(&rest).exec();
-    Ok(exec_error(&program, &e))
+    let mut cmd = Command::new(program);
+    cmd.args(&inserted).args(rest);
+    if let Some((cwd, env)) = place {
+        cmd.current_dir(cwd).env_clear().envs(env);
+    }
+    let e = cmd.exec();
+    Ok(exec_error(program, &e))
 }
 
 /// The exit status that reports `status` (a signal `s` as `128 + s`).
@@ -312,6 +472,60 @@ fn exec(flags: &[OsString], program: OsString, rest: Vec<OsString>) -> Result<Ex
 
 #[cfg(test)]
 mod tests {
+    /// What `encode_standby` frames, `read_standby` + `split_standby` give back, whatever
+    /// the bytes (newlines, `=`, `--`, empty items, not UTF-8).
+    #[test]
+    fn standby_command_round_trips() {
+        use std::os::unix::ffi::OsStringExt;
+        let odd = OsString::from_vec(vec![0xff, b'\n', b'=', 0]);
+        let env = vec![
+            (OsString::from("A"), OsString::from("x=y\nz")),
+            (OsString::from("EMPTY"), OsString::new()),
+            (odd.clone(), odd.clone()),
+        ];
+        let args: Vec<OsString> = [
+            "--data",
+            "/etc/hosts",
+            "127.0.0.1 x\n",
+            "--",
+            "bwrap",
+            "--",
+            "",
+        ]
+        .into_iter()
+        .map(OsString::from)
+        .chain([odd.clone()])
+        .collect();
+        let bytes = encode_standby(OsStr::new("/work/dir with space"), &env, &args);
+        // Decode the frames as read_standby does, from a byte slice.
+        let count = u32::from_le_bytes(bytes[..4].try_into().unwrap_or_default()) as usize;
+        let mut at = 4;
+        let mut items = Vec::new();
+        for _ in 0..count {
+            let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap_or_default()) as usize;
+            at += 4;
+            items.push(OsString::from_vec(bytes[at..at + len].to_vec()));
+            at += len;
+        }
+        assert_eq!(at, bytes.len());
+        let (cwd, got_env, got_args) = split_standby(items).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cwd, OsString::from("/work/dir with space"));
+        assert_eq!(got_env, env);
+        assert_eq!(got_args, args);
+    }
+
+    #[test]
+    fn a_cut_standby_command_is_refused() {
+        let items = vec![
+            OsString::from("/"),
+            OsString::from("2"),
+            OsString::from("K"),
+        ];
+        assert!(split_standby(items).is_err());
+        assert!(split_standby(vec![OsString::from("/")]).is_err());
+        assert!(split_standby(vec![]).is_err());
+    }
+
     use super::*;
 
     #[test]

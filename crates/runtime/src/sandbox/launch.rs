@@ -18,7 +18,10 @@ use super::{SANDBOX_PATH, SandboxError, SandboxSpec};
 pub(crate) struct Prepared {
     /// The helper (its real path on the host).
     pub(crate) program: PathBuf,
-    /// Everything after it.
+    /// Its leading arguments, `enter`, and the options a standby was started with
+    /// (`--parent`, `--cgroup`).
+    pub(crate) lead: Vec<OsString>,
+    /// The rest: `[--data DEST CONTENT]... -- PROGRAM ARGS...` (what a standby reads).
     pub(crate) args: Vec<OsString>,
     /// The agent's environment (the outer stages run with it too).
     pub(crate) env: Vec<(OsString, OsString)>,
@@ -70,8 +73,13 @@ fn helper_program(spec: &SandboxSpec) -> Result<PathBuf, SandboxError> {
         })
 }
 
-/// Builds the confined command for `agent` under `spec` (creates the cgroup).
-pub(crate) fn prepare(spec: &SandboxSpec, agent: &Agent<'_>) -> Result<Prepared, SandboxError> {
+/// Builds the confined command for `agent` under `spec`; creates its cgroup unless
+/// `in_standby` (a standby's cgroup exists already: the caller gives it the limits).
+pub(crate) fn prepare(
+    spec: &SandboxSpec,
+    agent: &Agent<'_>,
+    in_standby: bool,
+) -> Result<Prepared, SandboxError> {
     let helper = helper_program(spec)?;
     let helper_argv = |stage: &str| -> Vec<OsString> {
         let mut v: Vec<OsString> = vec![helper.clone().into()];
@@ -140,16 +148,15 @@ pub(crate) fn prepare(spec: &SandboxSpec, agent: &Agent<'_>) -> Result<Prepared,
         }
     };
 
-    let cgroup =
-        match &spec.cgroups {
-            Some(parent) => Some(HireCgroup::create(parent, agent.limits).map_err(|e| {
-                SandboxError::Cgroup {
-                    path: e.path,
-                    source: e.source,
-                }
-            })?),
-            None => None,
-        };
+    let cgroup = match &spec.cgroups {
+        Some(parent) if !in_standby => Some(HireCgroup::create(parent, agent.limits).map_err(
+            |e| SandboxError::Cgroup {
+                path: e.path,
+                source: e.source,
+            },
+        )?),
+        _ => None,
+    };
     let isolated = spec.bwrap.is_some();
     let cg_memory = spec.cgroups.as_ref().is_some_and(|c| c.has_memory());
     let cg_pids = spec.cgroups.as_ref().is_some_and(|c| c.has_pids());
@@ -179,16 +186,17 @@ pub(crate) fn prepare(spec: &SandboxSpec, agent: &Agent<'_>) -> Result<Prepared,
     init.extend(exec);
 
     // enter: dies with the node, joins the cgroup, passes the /etc files to bubblewrap.
-    let mut args: Vec<OsString> = spec.helper.iter().skip(1).cloned().collect();
-    args.push("enter".into());
-    args.push("--parent".into());
-    args.push(std::process::id().to_string().into());
+    let mut lead: Vec<OsString> = spec.helper.iter().skip(1).cloned().collect();
+    lead.push("enter".into());
+    lead.push("--parent".into());
+    lead.push(std::process::id().to_string().into());
     if let Some(cg) = &cgroup {
         for procs in cg.procs_files() {
-            args.push("--cgroup".into());
-            args.push(procs.into());
+            lead.push("--cgroup".into());
+            lead.push(procs.into());
         }
     }
+    let mut args: Vec<OsString> = Vec::new();
     match &spec.bwrap {
         Some(bw) => {
             for (dest, content) in bwrap::etc_files(agent.workdir) {
@@ -228,6 +236,7 @@ pub(crate) fn prepare(spec: &SandboxSpec, agent: &Agent<'_>) -> Result<Prepared,
     );
     Ok(Prepared {
         program: helper,
+        lead,
         args,
         env,
         cgroup,

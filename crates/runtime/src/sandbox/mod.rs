@@ -16,6 +16,8 @@
 //!   the sandbox's init, relays connections (`forward.rs`), sets rlimits).
 //! - `launch.rs`: the command line of one hire; `guard.rs`: kills and cleans up a running
 //!   sandbox; [`SandboxRecord`] and [`kill_leftover`] (`record.rs`): crash recovery.
+//! - [`StandbyPool`] (`standby.rs`): helpers started ahead of hires, already in their
+//!   cgroup, so that a cold start does not wait for the cgroup join.
 //! - `procfs.rs`: `/proc` and pidfds.
 //!
 //! What an agent can rely on inside is normative in `spec/agent-protocol.md` ("Starting the
@@ -32,6 +34,7 @@ mod probe;
 mod procfs;
 mod record;
 pub mod resolve;
+mod standby;
 
 use std::ffi::OsString;
 use std::io;
@@ -45,6 +48,8 @@ pub use probe::{ProbeConfig, SandboxMode, SandboxSupport, SandboxUnavailable, pr
 pub use procfs::ProcessRef;
 pub use record::{SandboxRecord, kill_leftover};
 pub use resolve::ResolveError;
+pub(crate) use standby::Standby;
+pub use standby::StandbyPool;
 
 /// `PATH` inside the sandbox, after the `bin` directories of bound interpreter prefixes.
 pub const SANDBOX_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
