@@ -114,3 +114,113 @@ fn a_warm_process_serves_one_hire_and_is_replaced() {
     assert!(work.join(&id2).join("booted").exists());
     drop(provider);
 }
+
+/// The processes whose parent chain leads to `root` (not `root` itself).
+fn descendants(root: u32) -> Vec<u32> {
+    let ppid = |pid: u32| -> Option<u32> {
+        let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        st.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    let all: Vec<u32> = std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    all.into_iter()
+        .filter(|&pid| {
+            let mut p = pid;
+            for _ in 0..64 {
+                match ppid(p) {
+                    Some(q) if q == root => return true,
+                    Some(q) if q > 1 => p = q,
+                    _ => return false,
+                }
+            }
+            false
+        })
+        .collect()
+}
+
+/// The per-hire (`souk-<16 hex>`) cgroup directories that process `pid` is in.
+fn souk_cgroups(pid: u32) -> Vec<PathBuf> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let mut parts = line.splitn(3, ':');
+            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+            let name = path.rsplit('/').next()?;
+            if !name.starts_with("souk-") {
+                return None;
+            }
+            let base = PathBuf::from("/sys/fs/cgroup");
+            let mount = match controllers {
+                "" => base,
+                c => base.join(c.split(',').find(|c| !c.starts_with("name="))?),
+            };
+            let dir = mount.join(path.trim_start_matches('/'));
+            dir.is_dir().then_some(dir)
+        })
+        .collect()
+}
+
+/// Sandboxes a provider starts ahead of any hire (its standby sandboxes, a warm process) are
+/// recorded first: after `kill -9` their processes die with the node but their cgroups stay;
+/// the restarted node removes them before anything else runs.
+#[test]
+fn a_restart_after_kill_9_removes_the_cgroups_of_sandboxes_started_ahead() {
+    let tmp = tempdir();
+    let listen = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+    let (mut provider, _info, _client) = provider_and_light_client(tmp.path(), &listen);
+    let pdir = tmp.path().join("provider");
+    let cdir = tmp.path().join("client");
+    let work = PathBuf::from(format!("{}-work", pdir.display()));
+    publish_found(tmp.path(), &pdir, &cdir, (AGENT_PY, AGENT_TOML), "warm");
+    wait_for("a warm process to boot", || {
+        booted_slots(&work).into_iter().next()
+    });
+    let node_pid = provider.child.id();
+    // The warm process and the standby sandboxes, each in its own cgroup (where the node
+    // can make one; without cgroups there is nothing to leave behind).
+    let mut dirs: Vec<PathBuf> = descendants(node_pid)
+        .into_iter()
+        .flat_map(souk_cgroups)
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    if dirs.is_empty() {
+        eprintln!("no per-hire cgroups on this machine: nothing to check");
+        return;
+    }
+    let _ = provider.child.kill();
+    let _ = provider.child.wait();
+    wait_for("the node's sandboxes to die with it", || {
+        descendants(node_pid).is_empty().then_some(())
+    });
+    // Their cgroups outlive them: nobody removed them.
+    assert!(dirs.iter().all(|d| d.is_dir()), "{dirs:?}");
+    let mut restarted = NodeProc::start(
+        "provider",
+        &pdir,
+        &tmp.path().join("provider-2.log"),
+        &["--listen", &listen],
+    );
+    restarted.wait_ready();
+    wait_for("the restarted node to remove the leftover cgroups", || {
+        dirs.iter().all(|d| !d.exists()).then_some(())
+    });
+    assert!(
+        restarted
+            .log()
+            .contains("sandbox(es) an earlier run started ahead of hires"),
+        "{}",
+        restarted.log()
+    );
+    drop(restarted);
+}

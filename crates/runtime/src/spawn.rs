@@ -48,6 +48,8 @@ pub struct Launched {
     /// The helper waits for the go byte.
     gated: bool,
     limits: RunLimits,
+    /// Started from a standby whose record its pool's recorder stored.
+    recorded_ahead: bool,
 }
 
 impl std::fmt::Debug for Launched {
@@ -60,6 +62,12 @@ impl std::fmt::Debug for Launched {
 }
 
 impl Launched {
+    /// Whether it was started from a standby sandbox whose [`SandboxRecord`] (same process,
+    /// same cgroups) the pool's recorder stored before the launch.
+    pub fn recorded_ahead(&self) -> bool {
+        self.recorded_ahead
+    }
+
     /// What the node stores durably before [`Launched::start`], so a restarted node can
     /// [`kill_leftover`](crate::sandbox::kill_leftover) the sandbox.
     pub fn record(&self) -> &SandboxRecord {
@@ -239,6 +247,7 @@ impl AgentProcess {
                 },
                 gated: false,
                 limits,
+                recorded_ahead: false,
             });
         };
 
@@ -249,6 +258,7 @@ impl AgentProcess {
             .filter(|p| p.serves(spec))
             .and_then(|p| p.take());
         let in_standby = standby.is_some();
+        let recorded_ahead = standby.as_ref().is_some_and(|s| s.recorded);
         let (standby, standby_cgroup) = match standby {
             Some(Standby {
                 child,
@@ -256,6 +266,7 @@ impl AgentProcess {
                 stdout,
                 stderr,
                 cgroup,
+                ..
             }) => (Some((child, stdin, stdout, stderr)), Some(cgroup)),
             None => (None, None),
         };
@@ -390,6 +401,7 @@ impl AgentProcess {
             hire_id: hire_id.to_owned(),
             gated: true,
             limits,
+            recorded_ahead,
         })
     }
 }

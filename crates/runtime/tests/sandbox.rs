@@ -950,6 +950,17 @@ send(type="result", output={
     assert_eq!(out["booted_before_start"], true);
 }
 
+/// Whether process `pid` exists and has not exited (a zombie has).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|st| {
+            let state = st.rsplit_once(')')?.1.trim_start().chars().next()?;
+            Some(state != 'Z' && state != 'X')
+        })
+        .unwrap_or(false)
+}
+
 /// Waits (bounded) until `pool` has `n` standbys ready.
 async fn standbys_ready(pool: &souk_runtime::sandbox::StandbyPool, n: usize) -> bool {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -964,9 +975,21 @@ async fn standbys_ready(pool: &souk_runtime::sandbox::StandbyPool, n: usize) -> 
 
 #[tokio::test]
 async fn a_cold_start_takes_a_standby_sandbox_in_its_cgroup_with_the_limits() {
-    use souk_runtime::sandbox::{SANDBOX_TASKS, StandbyPool};
+    use std::sync::{Arc, Mutex};
+
+    use souk_runtime::sandbox::{SANDBOX_TASKS, StandbyPool, StandbyRecorder};
     let spec = sandboxed();
-    let Some(pool) = StandbyPool::new(&spec, 1) else {
+    let recorded: Arc<Mutex<Vec<SandboxRecord>>> = Arc::default();
+    let recorder: StandbyRecorder = {
+        let recorded = recorded.clone();
+        Arc::new(move |rec| {
+            if let Ok(mut v) = recorded.lock() {
+                v.push(rec);
+            }
+            Box::pin(async { true })
+        })
+    };
+    let Some(pool) = StandbyPool::new(&spec, 1, Some(recorder)) else {
         // Only where hires get no cgroup (none writable here): then there is nothing to join.
         assert!(
             spec.cgroups.is_none(),
@@ -979,6 +1002,11 @@ async fn a_cold_start_takes_a_standby_sandbox_in_its_cgroup_with_the_limits() {
     assert!(standbys_ready(&pool, 1).await, "no standby came up");
     let standby_dirs = pool.cgroup_dirs();
     assert!(!standby_dirs.is_empty());
+    // It was recorded (its cgroups, a live process) before it was handed out.
+    let first = recorded.lock().map(|v| v.clone()).unwrap_or_default();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].cgroups, standby_dirs);
+    assert!(running(first[0].pid), "{:?}", first[0]);
     let dir = tempdir();
     let mut cfg = py_cfg(
         dir.path(),
@@ -1011,14 +1039,29 @@ send(type="result", output={"cwd": os.getcwd(), "hire": os.environ.get("SOUK_HIR
     assert_eq!(out["hire"], json!(HIRE));
     assert_eq!(out["x"], json!("a b\nc=d"));
     assert!(cgroups_removed(&record), "cgroups left behind: {record:?}");
-    // The taken standby was replaced, in a cgroup of its own; clearing the pool removes it.
+    // The taken standby was replaced, in a cgroup of its own, and recorded.
     assert!(standbys_ready(&pool, 1).await, "no successor came up");
     let next = pool.cgroup_dirs();
     assert_ne!(next, standby_dirs);
+    let second = recorded
+        .lock()
+        .map(|v| v.last().cloned())
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("the successor was not recorded"));
+    assert_eq!(second.cgroups, next);
+    // After a crash of the node, its record is what stops it and removes its cgroup.
+    let rec = second.clone();
+    tokio::task::spawn_blocking(move || kill_leftover(&rec))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("kill_leftover: {e}"));
+    assert!(!running(second.pid), "{second:?}");
+    assert!(next.iter().all(|d| !d.exists()), "{next:?}");
+    // Clearing the pool (a clean stop) leaves nothing either.
     let p = pool.clone();
     tokio::task::spawn_blocking(move || p.clear())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(pool.ready(), 0);
-    assert!(next.iter().all(|d| !d.exists()), "{next:?}");
 }

@@ -61,6 +61,45 @@ impl Store {
         self.get_raw(tables::NODE_STATE, "node_state", key)
     }
 
+    /// Deletes node state `key`. Returns whether it was stored.
+    pub fn remove_state(&self, key: &str) -> Result<bool, StoreError> {
+        self.write_or_abort("remove_state", |txn| {
+            let mut t = txn
+                .open_table(tables::NODE_STATE)
+                .ctx("opening table node_state")?;
+            let existed = t
+                .remove(key.as_bytes())
+                .with_ctx(|| format!("removing node_state {key:?}"))?
+                .is_some();
+            Ok(if existed {
+                Finish::Commit(true)
+            } else {
+                Finish::Abort(false)
+            })
+        })
+    }
+
+    /// Every node state row whose key starts with `prefix`, in key order.
+    pub fn states_with_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.read(|txn| {
+            let t = txn
+                .open_table(tables::NODE_STATE)
+                .ctx("opening table node_state")?;
+            let mut found = Vec::new();
+            for row in t.range(prefix.as_bytes()..).ctx("scanning node_state")? {
+                let (key, value) = row.ctx("scanning node_state")?;
+                if !key.value().starts_with(prefix.as_bytes()) {
+                    break;
+                }
+                found.push((
+                    tables::decode_name(key.value(), "node_state")?,
+                    value.value().to_vec(),
+                ));
+            }
+            Ok(found)
+        })
+    }
+
     /// Inserts `key -> value` into `table` in its own durable transaction.
     fn put_raw(
         &self,

@@ -389,6 +389,34 @@ impl Store {
         })
     }
 
+    /// Stores blob `name` of hire `hire_id` and deletes node state `state_key` in one
+    /// transaction: a record moves from node-wide state to the hire. With `durable` false it
+    /// is committed without a disk sync, like [`Store::put_hire_blob_deferred`] (until a later
+    /// immediate commit, a crash leaves the state row and not the blob).
+    pub fn put_hire_blob_taking_state(
+        &self,
+        hire_id: &Hash,
+        name: &str,
+        bytes: &[u8],
+        state_key: &str,
+        durable: bool,
+    ) -> Result<(), StoreError> {
+        let durability = if durable {
+            redb::Durability::Immediate
+        } else {
+            redb::Durability::None
+        };
+        self.write_with("put_hire_blob_taking_state", durability, |txn| {
+            insert_blobs(txn, hire_id, &[(name, bytes)])?;
+            let mut t = txn
+                .open_table(tables::NODE_STATE)
+                .ctx("opening table node_state")?;
+            t.remove(state_key.as_bytes())
+                .with_ctx(|| format!("removing node_state {state_key:?}"))?;
+            Ok(Finish::Commit(()))
+        })
+    }
+
     /// Like [`Store::put_hire_blob`], but committed without a disk sync
     /// (`Durability::None`): visible at once, durable with the next immediate commit (and
     /// lost with every later deferred commit if the node crashes before one). For a blob

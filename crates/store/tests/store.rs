@@ -464,6 +464,59 @@ fn state_crud() {
 }
 
 #[test]
+fn state_prefix_scan_remove_and_move_to_a_hire() {
+    let (_dir, path, store) = temp_store();
+    store.put_state("sandbox-ahead/1-10", b"a").unwrap();
+    store.put_state("sandbox-ahead/2-20", b"b").unwrap();
+    store.put_state("sandbox-aheaz", b"not mine").unwrap();
+    store.put_state("sandbox-ahea", b"not mine either").unwrap();
+    let rows = store.states_with_prefix("sandbox-ahead/").unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            ("sandbox-ahead/1-10".to_owned(), b"a".to_vec()),
+            ("sandbox-ahead/2-20".to_owned(), b"b".to_vec()),
+        ]
+    );
+    assert!(store.remove_state("sandbox-ahead/1-10").unwrap());
+    assert!(!store.remove_state("sandbox-ahead/1-10").unwrap());
+    // A row moves to a hire's blob in one commit, deferred: visible at once, durable with the
+    // next immediate commit.
+    let hire = Hash::digest(b"hire");
+    store
+        .put_hire_blob_taking_state(&hire, "sandbox", b"b", "sandbox-ahead/2-20", false)
+        .unwrap();
+    assert_eq!(
+        store.get_hire_blob(&hire, "sandbox").unwrap(),
+        Some(b"b".to_vec())
+    );
+    assert!(
+        store
+            .states_with_prefix("sandbox-ahead/")
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.has_unsynced());
+    store.flush().unwrap();
+    drop(store);
+    let store = Store::open(&path, &StoreConfig::default()).unwrap();
+    assert_eq!(
+        store.get_hire_blob(&hire, "sandbox").unwrap(),
+        Some(b"b".to_vec())
+    );
+    assert_eq!(
+        store.get_state("sandbox-aheaz").unwrap(),
+        Some(b"not mine".to_vec())
+    );
+    assert!(
+        store
+            .states_with_prefix("sandbox-ahead/")
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
 fn new_store_has_current_schema() {
     let (_dir, path, store) = temp_store();
     assert_eq!(SCHEMA_VERSION, 3);

@@ -18,6 +18,8 @@ use souk_protocol::credential::RelayRequest;
 use souk_protocol::hiring::HireCall;
 use souk_protocol::identity::Keypair;
 use souk_runtime::sandbox::StandbyPool;
+
+use super::warm::WarmPool;
 use souk_store::Store;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -105,7 +107,7 @@ impl HireActor {
     pub fn new(deps: HireDeps) -> (Self, HireOps, InboundSender) {
         let (tx, rx) = mpsc::channel(INBOX);
         let ctx = Ctx {
-            store: deps.store,
+            store: deps.store.clone(),
             key: deps.key,
             net: deps.net,
             offers: deps.offers,
@@ -114,12 +116,14 @@ impl HireActor {
             metrics: deps.metrics,
             events: deps.events,
             inbox: tx.clone(),
-            warm: Arc::default(),
-            standby: deps
-                .settings
-                .sandbox
-                .as_ref()
-                .and_then(|s| StandbyPool::new(&s.spec, super::warm::STANDBY_SANDBOXES)),
+            warm: Arc::new(WarmPool::new(deps.store.clone())),
+            standby: deps.settings.sandbox.as_ref().and_then(|s| {
+                StandbyPool::new(
+                    &s.spec,
+                    super::warm::STANDBY_SANDBOXES,
+                    Some(super::ahead::recorder(deps.store.clone())),
+                )
+            }),
             settings: deps.settings,
         };
         (
@@ -134,6 +138,16 @@ impl HireActor {
         let records = load(&self.ctx.store).await;
         for r in records.values() {
             self.ctx.metrics.hires_loaded(r.role.as_str(), r.state);
+        }
+        // What a crash left of sandboxes started ahead of any hire goes before a hire
+        // resumes.
+        let left = super::ahead::stop_all(self.ctx.store.clone()).await;
+        if left.records > 0 {
+            tracing::info!(
+                "cleared {} sandbox(es) an earlier run started ahead of hires ({} still running)",
+                left.records,
+                left.alive
+            );
         }
         let mut hires = Hires::new(self.ctx.clone(), records);
         for id in hires.ids() {

@@ -288,7 +288,7 @@ impl Job {
                 Ok(()) => warm = Some(w),
                 Err(e) => {
                     tracing::warn!(hire = %self.hire_id.short(), "cannot take a warm process ({e}); starting cold");
-                    super::warm::discard(w);
+                    self.ctx.warm.discard(w);
                     self.ctx.warm.release(&self.hire_id);
                     self.append_started(&mut chain).await?;
                 }
@@ -350,12 +350,13 @@ impl Job {
         let hex = self.hire_id.to_hex();
         if let Some(w) = warm {
             tracing::debug!(hire = %self.hire_id.short(), "warm start");
-            // `started` (deferred), then the sandbox record, durably, before the agent gets its
-            // hire: a restarted node finds and stops it. The record's sync makes `started`
-            // durable too, so a client that fetches it needs no sync of its own (one sync
-            // before the agent starts, not two).
+            // `started`, then the sandbox record moved from the node's record of the warm
+            // process to the hire, neither synced on its own: until a later commit is, the
+            // node's record (durable since the boot) names the process, so a restarted node
+            // stops it before anything resumes. No disk sync before the agent gets its hire.
             self.append_started(&mut chain).await?;
-            launch::keep_sandbox_record(&self.ctx, self.hire_id, Some(w.launched.record())).await?;
+            launch::keep_sandbox_record(&self.ctx, self.hire_id, Some(w.launched.record()), true)
+                .await?;
             let started = Instant::now();
             let mut agent = w.launched.start_for(&hex, wall, &self.input, None);
             let ended = self.supervise(&mut chain, &mut agent).await;
@@ -363,7 +364,7 @@ impl Job {
             self.ctx
                 .metrics
                 .agent_run(run_outcome(&chain), started.elapsed());
-            launch::keep_sandbox_record(&self.ctx, self.hire_id, None).await?;
+            launch::keep_sandbox_record(&self.ctx, self.hire_id, None, false).await?;
             return ended;
         }
         let mut env = vec![("SOUK_HIRE_ID".to_owned(), hex.clone())];
@@ -407,8 +408,16 @@ impl Job {
                     .await;
             }
         };
-        // Recorded before the agent runs: a restarted node finds and stops it.
-        launch::keep_sandbox_record(&self.ctx, self.hire_id, Some(launched.record())).await?;
+        // Recorded before the agent runs: a restarted node finds and stops it. A sandbox made
+        // from a standby was recorded when the standby started (the same process and
+        // cgroups), so its record moves to the hire without a sync of its own.
+        launch::keep_sandbox_record(
+            &self.ctx,
+            self.hire_id,
+            Some(launched.record()),
+            launched.recorded_ahead(),
+        )
+        .await?;
         let mut agent = launched.start(&self.input, checkpoint.as_ref());
         let ended = self.supervise(&mut chain, &mut agent).await;
         // Every process of the hire is gone once this returns (after the terminal entry, the
@@ -418,7 +427,7 @@ impl Job {
             .metrics
             .agent_run(run_outcome(&chain), started.elapsed());
         // The agent and every process of the hire are gone: nothing to find after a crash.
-        launch::keep_sandbox_record(&self.ctx, self.hire_id, None).await?;
+        launch::keep_sandbox_record(&self.ctx, self.hire_id, None, false).await?;
         ended
     }
 

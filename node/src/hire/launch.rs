@@ -96,21 +96,36 @@ pub(super) async fn stop_leftover(ctx: &Ctx, id: Hash) -> Result<(), HireError> 
         Ok(false) => {}
         Err(e) => return Err(HireError::corrupt(id, BLOB_SANDBOX, e)),
     }
-    keep_sandbox_record(ctx, id, None).await
+    keep_sandbox_record(ctx, id, None, false).await
 }
 
-/// Stores (or, with `None`, clears) the record of hire `id`'s running sandbox, durably.
+/// Stores the record of hire `id`'s running sandbox, durably (`None` clears it). A
+/// sandbox started ahead of the hire (`ahead`: its record is in node state,
+/// [`super::ahead`]) moves from there in the same commit, and that commit is not synced on
+/// its own: until a later one is, the node state row names the same process.
 pub(super) async fn keep_sandbox_record(
     ctx: &Ctx,
     id: Hash,
     record: Option<&SandboxRecord>,
+    ahead: bool,
 ) -> Result<(), HireError> {
-    let bytes = match record {
-        Some(r) => serde_json::to_vec(r).map_err(|e| HireError::corrupt(id, BLOB_SANDBOX, e))?,
-        None => Vec::new(),
-    };
     let store = ctx.store.clone();
-    blocking(move || Ok(store.put_hire_blob(&id, BLOB_SANDBOX, &bytes)?)).await
+    match record {
+        Some(r) if ahead => {
+            let (bytes, key) = (super::ahead::encode(r), super::ahead::key(r));
+            blocking(move || {
+                Ok(store.put_hire_blob_taking_state(&id, BLOB_SANDBOX, &bytes, &key, false)?)
+            })
+            .await
+        }
+        Some(r) => {
+            let bytes = super::ahead::encode(r);
+            blocking(move || Ok(store.put_hire_blob(&id, BLOB_SANDBOX, &bytes)?)).await
+        }
+        // Cleared without a sync of its own: a stale record names processes that are gone
+        // (a resumed hire's check finds nothing), and a finished hire never reads it.
+        None => blocking(move || Ok(store.put_hire_blob_deferred(&id, BLOB_SANDBOX, &[])?)).await,
+    }
 }
 
 /// Whether `run` may run here for `manifest`: its package and includes keep clear of the

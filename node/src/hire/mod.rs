@@ -10,6 +10,7 @@
 //! - `negotiate`: the client's request -> offer | counter | decline -> accept.
 //! - `job`: the provider's job: runs the agent, turns its steps into entries; `launch`:
 //!   what it needs around the agent's process (dirs, limits, leftovers of a crash).
+//! - `ahead`: records of sandboxes started ahead of any hire (standbys, warm processes).
 //! - `chain`: the provider's chain of a hire: where a receipt is appended.
 //! - `follow`: the client's follower: where a received receipt is verified and stored.
 //! - `settle`: the client's attestation and its delivery.
@@ -19,6 +20,7 @@
 //!   negotiation policy), `ctx` (what tasks share).
 
 pub mod actor;
+mod ahead;
 mod api;
 mod capacity;
 mod chain;

@@ -23,11 +23,12 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use souk_protocol::Hash;
 use souk_runtime::{AgentProcess, Launched};
+use souk_store::Store;
 use tokio_util::sync::CancellationToken;
 
 use super::ctx::Ctx;
@@ -66,6 +67,8 @@ pub(crate) struct WarmPool {
     state: Mutex<Pools>,
     /// Wakes [`maintain`] to boot what is missing ([`WarmPool::release`]).
     wake: tokio::sync::Notify,
+    /// Where each warm process is recorded ahead of its hire ([`super::ahead`]).
+    store: Option<Arc<Store>>,
 }
 
 #[derive(Default)]
@@ -78,6 +81,14 @@ struct Pools {
 }
 
 impl WarmPool {
+    /// An empty pool whose processes are recorded in `store`.
+    pub(crate) fn new(store: Arc<Store>) -> WarmPool {
+        WarmPool {
+            store: Some(store),
+            ..WarmPool::default()
+        }
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut Pools) -> T) -> T {
         match self.state.lock() {
             Ok(mut m) => f(&mut m),
@@ -101,7 +112,7 @@ impl WarmPool {
             None
         });
         for slot in dead {
-            discard(slot);
+            self.discard(slot);
         }
         if found.is_none() {
             // Nothing taken, so nothing is held: boot what is missing now.
@@ -162,7 +173,7 @@ impl WarmPool {
                 .collect()
         });
         for slot in gone {
-            discard(slot);
+            self.discard(slot);
         }
     }
 
@@ -170,21 +181,25 @@ impl WarmPool {
     pub(crate) fn clear(&self) {
         self.retain(&[]);
     }
-}
 
-/// Kills a warm process that will serve no hire and removes its directory.
-pub(crate) fn discard(slot: WarmSlot) {
-    let WarmSlot {
-        launched,
-        workdir,
-        proxy,
-    } = slot;
-    drop(launched);
-    drop(proxy);
-    // Off the async threads: a directory may hold files.
-    tokio::task::spawn_blocking(move || {
-        let _ = std::fs::remove_dir_all(workdir);
-    });
+    /// Kills a warm process that will serve no hire and removes its directory and record.
+    pub(crate) fn discard(&self, slot: WarmSlot) {
+        let WarmSlot {
+            launched,
+            workdir,
+            proxy,
+        } = slot;
+        let record = launched.record().clone();
+        drop(launched);
+        drop(proxy);
+        if let Some(store) = &self.store {
+            super::ahead::forget(store.clone(), &record);
+        }
+        // Off the async threads: a directory may hold files.
+        tokio::task::spawn_blocking(move || {
+            let _ = std::fs::remove_dir_all(workdir);
+        });
+    }
 }
 
 /// Keeps every offered agent's pool at its `run.warm` size until `stop`; then empties them.
@@ -240,11 +255,13 @@ pub(crate) async fn maintain(ctx: Ctx, stop: CancellationToken) {
         }
     }
     ctx.warm.clear();
-    let standby = ctx.standby.clone();
+    let (standby, store) = (ctx.standby.clone(), ctx.store.clone());
     drop(ctx);
     if let Some(pool) = standby {
         let _ = tokio::task::spawn_blocking(move || pool.clear()).await;
     }
+    // Everything started ahead of a hire is gone: so go its records.
+    super::ahead::stop_all(store).await;
 }
 
 /// Waits until `until` (forever without one).
@@ -307,6 +324,10 @@ async fn launch_warm(ctx: &Ctx, offer: &Offerable) -> Result<WarmSlot, String> {
         let mut launched = AgentProcess::launch(&cfg, &slot)
             .await
             .map_err(|e| e.to_string())?;
+        // Recorded before it runs anything, so that a crash of the node does not leave it.
+        super::ahead::record(ctx.store.clone(), launched.record())
+            .await
+            .map_err(|e| format!("cannot record it: {e}"))?;
         launched.ignite().await.map_err(|e| e.to_string())?;
         Ok::<_, String>(launched)
     }

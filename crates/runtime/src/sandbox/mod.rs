@@ -49,7 +49,7 @@ pub use procfs::ProcessRef;
 pub use record::{SandboxRecord, kill_leftover};
 pub use resolve::ResolveError;
 pub(crate) use standby::Standby;
-pub use standby::StandbyPool;
+pub use standby::{StandbyPool, StandbyRecorder};
 
 /// `PATH` inside the sandbox, after the `bin` directories of bound interpreter prefixes.
 pub const SANDBOX_PATH: &str = "/usr/local/bin:/usr/bin:/bin";

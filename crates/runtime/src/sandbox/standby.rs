@@ -11,20 +11,32 @@
 //! [`helper`]: super::helper
 
 use std::ffi::OsString;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 
 use super::cgroup::HireCgroup;
 use super::helper::STANDBY_LINE;
-use super::{CgroupParent, ResourceLimits, SandboxSpec};
+use super::procfs::ProcessRef;
+use super::{CgroupParent, ResourceLimits, SandboxRecord, SandboxSpec};
 
 /// How long a standby may take to join its cgroups.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// After a standby failed to start, how long before the pool tries again.
+const RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// Keeps each standby's [`SandboxRecord`] where a restarted node finds it (the node stores
+/// it durably); a standby is handed out only once this returned true. A node that crashes
+/// then kills what the record names and removes its cgroup
+/// ([`kill_leftover`](super::kill_leftover)).
+pub type StandbyRecorder =
+    Arc<dyn Fn(SandboxRecord) -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
 
 /// A standby helper, joined to its cgroup, waiting for its command on stdin.
 #[derive(Debug)]
@@ -34,6 +46,8 @@ pub(crate) struct Standby {
     pub(crate) stdout: ChildStdout,
     pub(crate) stderr: ChildStderr,
     pub(crate) cgroup: HireCgroup,
+    /// Its pool's recorder stored its record.
+    pub(crate) recorded: bool,
 }
 
 impl Standby {
@@ -73,6 +87,7 @@ impl Standby {
                 stdout,
                 stderr,
                 cgroup,
+                recorded: false,
             }),
             Ok(_) => {
                 let _ = child.kill().await;
@@ -86,6 +101,19 @@ impl Standby {
 
     fn is_alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// What a restarted node needs to stop it: the process (which becomes the sandbox's
+    /// outer process when it is used) and its cgroups.
+    fn record(&self) -> SandboxRecord {
+        let pid = self.child.id().unwrap_or_default();
+        SandboxRecord {
+            pid,
+            start_time: ProcessRef::of(pid).map_or(0, |p| p.start_time),
+            init: None,
+            boot_id: super::current_boot_id(),
+            cgroups: self.cgroup.dirs(),
+        }
     }
 }
 
@@ -109,6 +137,7 @@ pub struct StandbyPool {
     helper: Vec<OsString>,
     parent: CgroupParent,
     size: usize,
+    recorder: Option<StandbyRecorder>,
     state: Mutex<PoolState>,
 }
 
@@ -116,8 +145,8 @@ pub struct StandbyPool {
 struct PoolState {
     ready: Vec<Standby>,
     starting: usize,
-    /// Why the last start failed (a pool that cannot start standbys stops trying).
-    broken: Option<String>,
+    /// When a start last failed: none is tried for [`RETRY_AFTER`].
+    failed: Option<Instant>,
 }
 
 impl std::fmt::Debug for StandbyPool {
@@ -137,9 +166,14 @@ impl PartialEq for StandbyPool {
 impl Eq for StandbyPool {}
 
 impl StandbyPool {
-    /// A pool of `size` standbys for hires confined by `spec`; `None` when they would not
-    /// help (no namespaces, no cgroups) or `size` is 0. Starts none yet ([`Self::fill`]).
-    pub fn new(spec: &SandboxSpec, size: usize) -> Option<Arc<StandbyPool>> {
+    /// A pool of `size` standbys for hires confined by `spec`, each recorded by `recorder`
+    /// before it is handed out; `None` when they would not help (no namespaces, no cgroups)
+    /// or `size` is 0. Starts none yet ([`Self::fill`]).
+    pub fn new(
+        spec: &SandboxSpec,
+        size: usize,
+        recorder: Option<StandbyRecorder>,
+    ) -> Option<Arc<StandbyPool>> {
         let parent = spec.cgroups.clone()?;
         if spec.bwrap.is_none() || size == 0 || !(parent.has_pids() || parent.has_memory()) {
             return None;
@@ -152,6 +186,7 @@ impl StandbyPool {
             helper,
             parent,
             size,
+            recorder,
             state: Mutex::new(PoolState::default()),
         }))
     }
@@ -179,7 +214,7 @@ impl StandbyPool {
     /// threads (see [`Standby::start`]); does not wait for them.
     pub fn fill(self: &Arc<Self>) {
         let missing = self.with(|s| {
-            if s.broken.is_some() {
+            if s.failed.is_some_and(|t| t.elapsed() < RETRY_AFTER) {
                 return 0;
             }
             let n = self.size.saturating_sub(s.ready.len() + s.starting);
@@ -189,17 +224,29 @@ impl StandbyPool {
         for _ in 0..missing {
             let pool = Arc::clone(self);
             tokio::spawn(async move {
-                let started = Standby::start(&pool.helper, &pool.parent).await;
-                pool.with(|s| {
+                let mut started = Standby::start(&pool.helper, &pool.parent).await;
+                if let (Ok(sb), Some(recorder)) = (&mut started, &pool.recorder) {
+                    sb.recorded = recorder(sb.record()).await;
+                    if !sb.recorded {
+                        started = Err("its record could not be stored".into());
+                    }
+                }
+                let failed = pool.with(|s| {
                     s.starting -= 1;
                     match started {
-                        Ok(sb) => s.ready.push(sb),
+                        Ok(sb) => {
+                            s.ready.push(sb);
+                            None
+                        }
                         Err(e) => {
-                            tracing::warn!(target: "souk_runtime::agent", "no standby sandbox (cold starts join their cgroup themselves): {e}");
-                            s.broken = Some(e);
+                            s.failed = Some(Instant::now());
+                            Some(e)
                         }
                     }
                 });
+                if let Some(e) = failed {
+                    tracing::warn!(target: "souk_runtime::agent", "no standby sandbox (cold starts join their cgroup themselves; trying again in {} s): {e}", RETRY_AFTER.as_secs());
+                }
             });
         }
     }
