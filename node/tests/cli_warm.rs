@@ -188,23 +188,43 @@ fn a_restart_after_kill_9_removes_the_cgroups_of_sandboxes_started_ahead() {
     let node_pid = provider.child.id();
     // The warm process and the standby sandboxes, each in its own cgroup (where the node
     // can make one; without cgroups there is nothing to leave behind).
-    let mut dirs: Vec<PathBuf> = descendants(node_pid)
-        .into_iter()
-        .flat_map(souk_cgroups)
-        .collect();
-    dirs.sort();
-    dirs.dedup();
-    if dirs.is_empty() {
+    let standby = |pid: &u32| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == b"--standby"))
+    };
+    let wait_standbys = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let (standbys, others) = loop {
+        let (sb, rest): (Vec<u32>, Vec<u32>) = descendants(node_pid).into_iter().partition(standby);
+        if sb.len() >= 2 || std::time::Instant::now() > wait_standbys {
+            break (sb, rest);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let dirs_of = |pids: Vec<u32>| {
+        let mut dirs: Vec<PathBuf> = pids.into_iter().flat_map(souk_cgroups).collect();
+        dirs.sort();
+        dirs.dedup();
+        dirs
+    };
+    let (standby_dirs, warm_dirs) = (dirs_of(standbys), dirs_of(others));
+    if standby_dirs.is_empty() && warm_dirs.is_empty() {
         eprintln!("no per-hire cgroups on this machine: nothing to check");
         return;
     }
+    assert!(!warm_dirs.is_empty(), "the warm process has no cgroup");
+    assert!(!standby_dirs.is_empty(), "no standby sandbox");
     let _ = provider.child.kill();
     let _ = provider.child.wait();
     wait_for("the node's sandboxes to die with it", || {
         descendants(node_pid).is_empty().then_some(())
     });
-    // Their cgroups outlive them: nobody removed them.
-    assert!(dirs.iter().all(|d| d.is_dir()), "{dirs:?}");
+    // A standby sees its node go (end of file) and removes its own cgroup; the warm process
+    // dies at once (its death signal) and its cgroup stays: nobody removed it.
+    wait_for("the standbys to remove their cgroups", || {
+        standby_dirs.iter().all(|d| !d.exists()).then_some(())
+    });
+    assert!(warm_dirs.iter().all(|d| d.is_dir()), "{warm_dirs:?}");
+    let dirs = warm_dirs;
     let mut restarted = NodeProc::start(
         "provider",
         &pdir,

@@ -182,17 +182,29 @@ fn standby(flags: &[OsString]) -> Result<ExitCode, String> {
     if !f.data.is_empty() {
         return Err("--data comes with the command, not with --standby".into());
     }
-    join(f.parent, &f.cgroups)?;
+    // No death signal while it waits: when the node goes, its end of stdin closes and the
+    // standby cleans up after itself (a death signal would kill it first).
+    if let Some(p) = f.parent
+        && getppid().map(Pid::as_raw_nonzero).map(|p| p.get()) != Some(p)
+    {
+        return Err("the node exited before the standby started".into());
+    }
+    join_only(&f.cgroups)?;
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "{STANDBY_LINE}")
             .and_then(|()| out.flush())
             .map_err(|e| format!("writing the standby line: {e}"))?;
     }
-    let Some(items) = read_standby()? else {
-        // The node dropped the standby unused.
-        return Ok(ExitCode::from(EXIT_SETUP));
+    let items = match read_standby() {
+        Ok(Some(items)) => items,
+        // The node dropped the standby unused, or is gone.
+        Ok(None) | Err(_) => {
+            leave_cgroups(&f.cgroups);
+            return Ok(ExitCode::from(EXIT_SETUP));
+        }
     };
+    die_with(f.parent)?;
     let (cwd, env, args) = split_standby(items)?;
     let (flags, program, rest) = split_command(args)?;
     let f = enter_flags(&flags)?;
@@ -286,6 +298,12 @@ pub fn encode_standby(cwd: &OsStr, env: &[(OsString, OsString)], args: &[OsStrin
 
 /// Dies with the node (checked against `parent`) and joins `cgroups`.
 fn join(parent: Option<i32>, cgroups: &[PathBuf]) -> Result<(), String> {
+    die_with(parent)?;
+    join_only(cgroups)
+}
+
+/// Dies with the node (`PR_SET_PDEATHSIG`), which must still be `parent`.
+fn die_with(parent: Option<i32>) -> Result<(), String> {
     set_parent_process_death_signal(Some(Signal::KILL))
         .map_err(|e| format!("PR_SET_PDEATHSIG: {e}"))?;
     if let Some(p) = parent
@@ -293,6 +311,26 @@ fn join(parent: Option<i32>, cgroups: &[PathBuf]) -> Result<(), String> {
     {
         return Err("the node exited before the sandbox started".into());
     }
+    Ok(())
+}
+
+/// A standby whose node went away (end of file on stdin) leaves its cgroups for their
+/// parents and removes them, so that nothing is left behind even after `kill -9` of the node.
+/// Best effort: where it may not move into a parent (a cgroup v2 parent with controllers
+/// enabled), the cgroup stays for the node's next start to remove.
+fn leave_cgroups(cgroups: &[PathBuf]) {
+    let me = std::process::id().to_string();
+    for procs in cgroups {
+        let Some(dir) = procs.parent() else { continue };
+        let Some(up) = dir.parent() else { continue };
+        if std::fs::write(up.join("cgroup.procs"), &me).is_ok() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// Joins `cgroups` (their `cgroup.procs` files).
+fn join_only(cgroups: &[PathBuf]) -> Result<(), String> {
     let me = std::process::id().to_string();
     for procs in cgroups {
         std::fs::write(procs, &me)
