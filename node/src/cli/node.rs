@@ -346,6 +346,7 @@ pub(crate) fn hire_settings(dir: &DataDir, config: &Config) -> anyhow::Result<Hi
         ceilings: config.limits.ceilings(),
         egress: config.egress_settings()?,
         workdir_retention: Duration::from_secs(config.workdir_retention_secs),
+        standby_sandboxes: config.standby_sandboxes,
         protected: vec![
             std::path::absolute(dir.root()).unwrap_or_else(|_| dir.root().to_owned()),
             work_dir(dir, config),

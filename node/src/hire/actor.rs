@@ -120,7 +120,7 @@ impl HireActor {
             standby: deps.settings.sandbox.as_ref().and_then(|s| {
                 StandbyPool::new(
                     &s.spec,
-                    super::warm::STANDBY_SANDBOXES,
+                    deps.settings.standby_sandboxes,
                     Some(super::ahead::recorder(deps.store.clone())),
                 )
             }),

@@ -30,6 +30,9 @@ pub struct HireSettings {
     /// ([`crate::agent_file::check_run_paths`]). The hires' work directory is added by the
     /// node itself.
     pub protected: Vec<std::path::PathBuf>,
+    /// Standby sandboxes kept while the node offers agents (config `standby_sandboxes`;
+    /// [`souk_runtime::sandbox::StandbyPool`]).
+    pub standby_sandboxes: usize,
 }
 
 impl Default for HireSettings {
@@ -40,6 +43,7 @@ impl Default for HireSettings {
             egress: EgressSettings::default(),
             workdir_retention: Duration::from_secs(24 * 3600),
             protected: Vec::new(),
+            standby_sandboxes: super::warm::STANDBY_SANDBOXES,
         }
     }
 }

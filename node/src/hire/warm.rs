@@ -11,7 +11,7 @@
 //! is the slot's path, and the placeholders of every credential slot of its manifest are set
 //! (the proxy refuses the slots the client did not grant, as always).
 //!
-//! [`maintain`] also keeps the node's standby sandboxes ([`STANDBY_SANDBOXES`]) while it
+//! [`maintain`] also keeps the node's standby sandboxes (config `standby_sandboxes`) while it
 //! offers agents. It keeps the pools filled (one launch at a time, off the actor) and drops
 //! processes of manifests no longer offered; [`WarmPool::take`] hands one to a job. A taken
 //! process's successor is *held* until [`SETTLE`] after the hire that took it has sent its
@@ -46,10 +46,11 @@ const RETRY_AFTER: Duration = Duration::from_secs(30);
 pub(crate) const HOLD: Duration = Duration::from_secs(1);
 /// How long after a hire's end was served its warm successor still waits.
 pub(crate) const SETTLE: Duration = Duration::from_millis(25);
-/// Standby sandboxes a node keeps while it offers agents
-/// ([`souk_runtime::sandbox::StandbyPool`]): a cold start that finds one does not wait for
-/// its cgroup join. Two cover two cold starts at once; a taken one is replaced at once.
-pub(crate) const STANDBY_SANDBOXES: usize = 2;
+/// Standby sandboxes a node keeps while it offers agents, by default (config
+/// `standby_sandboxes`; [`souk_runtime::sandbox::StandbyPool`]): a cold start that finds one
+/// does not wait for its cgroup join. Two cover two cold starts at once; a taken one is
+/// replaced at once.
+pub const STANDBY_SANDBOXES: usize = 2;
 
 /// One process started before its hire.
 pub(crate) struct WarmSlot {
