@@ -26,6 +26,9 @@
 //! that lingers after it, and what it writes then, change nothing) and the process is gone
 //! after the grace period.
 //!
+//! One drives the local API: `POST /v1/hires?wait_ms=` returns the output of a completed
+//! hire in the same call, or the hire waiting on its question.
+//!
 //! Three more pin fixed bugs: a provider's own cancel is signed as the provider's; an answer
 //! that reaches a resumed agent before it asks again is kept until it does; a hire whose
 //! agent cannot be found after a restart fails with `resume-failed` instead of hanging.
@@ -53,7 +56,7 @@ use souk_protocol::receipt::{Canceler, EntryKind, SignedEntry};
 use souk_protocol::verify::{SignatureCheck, verify_bundle_bytes};
 use support::{
     TestNode, all_steps, hire, hire_record, new_hire, provider_and_client, publish_and_find,
-    script_agent, start_node, verified_bundle, wait_for, wait_for_record, wait_for_some,
+    script_agent, serve_api, start_node, verified_bundle, wait_for, wait_for_record, wait_for_some,
     wait_for_state,
 };
 
@@ -912,33 +915,14 @@ async fn the_final_message_completes_the_hire_before_the_agent_exits() {
 /// (no output); without `wait_ms` the call answers at the contract as before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn post_hires_with_wait_ms_returns_the_output_or_stops_at_a_question() {
-    use std::sync::Arc;
-
-    use souk_node::api::client::ApiClient;
-    use souk_node::api::{self, ApiState};
-    use zeroize::Zeroizing;
-
     let tmp = tempdir();
     let (p, c) = provider_and_client(tmp.path(), 380, true).await;
     let quick = script_agent(&tmp.path().join("pkg-quick"), "quick", QUICK, 1_000_000);
     let quick = publish_and_find(&p.handle, &c.handle, quick, "quick").await;
     let asker = script_agent(&tmp.path().join("pkg-asker"), "asker", ASKER, 1_000_000);
     let asker = publish_and_find(&p.handle, &c.handle, asker, "asker").await;
-    let token = "ab".repeat(32);
-    let api_stop = Arc::new(tokio::sync::Notify::new());
-    let state = ApiState {
-        node: c.handle.clone(),
-        token: Arc::new(Zeroizing::new(token.clone())),
-        shutdown: api_stop.clone(),
-    };
-    let s2 = api_stop.clone();
-    let (addr, _task) = api::serve(([127, 0, 0, 1], 0).into(), state, async move {
-        s2.notified().await
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    let api = serve_api(&c.handle).await;
     let (done, asking, plain) = tokio::task::spawn_blocking(move || {
-        let api = ApiClient::new(addr, Zeroizing::new(token));
         let post = |path: &str, mid: &str| -> Value {
             api.post(path, &json!({ "manifest_id": mid, "input": {} }))
                 .unwrap_or_else(|e| panic!("POST {path}: {e}"))
@@ -963,6 +947,5 @@ async fn post_hires_with_wait_ms_returns_the_output_or_stops_at_a_question() {
     assert!(asking.get("output").is_none(), "{asking}");
     assert_eq!(plain["state"], "accepted", "{plain}");
     assert!(plain.get("output").is_none(), "{plain}");
-    api_stop.notify_waiters();
     stop([p, c]).await;
 }

@@ -37,18 +37,7 @@ impl Store {
 
     /// Deletes local agent `name`. Returns whether it was stored.
     pub fn remove_agent(&self, name: &str) -> Result<bool, StoreError> {
-        self.write_or_abort("remove_agent", |txn| {
-            let mut agents = txn.open_table(tables::AGENTS).ctx("opening table agents")?;
-            let existed = agents
-                .remove(name.as_bytes())
-                .with_ctx(|| format!("removing agent {name:?}"))?
-                .is_some();
-            Ok(if existed {
-                Finish::Commit(true)
-            } else {
-                Finish::Abort(false)
-            })
-        })
+        self.remove_raw(tables::AGENTS, "agents", name)
     }
 
     /// Stores (or replaces) node state `key` (for example `"last_publish"`).
@@ -63,20 +52,7 @@ impl Store {
 
     /// Deletes node state `key`. Returns whether it was stored.
     pub fn remove_state(&self, key: &str) -> Result<bool, StoreError> {
-        self.write_or_abort("remove_state", |txn| {
-            let mut t = txn
-                .open_table(tables::NODE_STATE)
-                .ctx("opening table node_state")?;
-            let existed = t
-                .remove(key.as_bytes())
-                .with_ctx(|| format!("removing node_state {key:?}"))?
-                .is_some();
-            Ok(if existed {
-                Finish::Commit(true)
-            } else {
-                Finish::Abort(false)
-            })
-        })
+        self.remove_raw(tables::NODE_STATE, "node_state", key)
     }
 
     /// Every node state row whose key starts with `prefix`, in key order.
@@ -115,6 +91,30 @@ impl Store {
             t.insert(key.as_bytes(), value)
                 .with_ctx(|| format!("writing {table_name} {key:?}"))?;
             Ok(())
+        })
+    }
+
+    /// Deletes `key` from `table` in its own durable transaction (none when it is absent);
+    /// returns whether it was stored.
+    fn remove_raw(
+        &self,
+        table: tables::Bytes,
+        table_name: &str,
+        key: &str,
+    ) -> Result<bool, StoreError> {
+        self.write_or_abort(table_name, |txn| {
+            let mut t = txn
+                .open_table(table)
+                .with_ctx(|| format!("opening table {table_name}"))?;
+            let existed = t
+                .remove(key.as_bytes())
+                .with_ctx(|| format!("removing {table_name} {key:?}"))?
+                .is_some();
+            Ok(if existed {
+                Finish::Commit(true)
+            } else {
+                Finish::Abort(false)
+            })
         })
     }
 

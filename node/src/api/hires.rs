@@ -78,20 +78,16 @@ pub(super) async fn create(
     let Some(wait) = q.wait_ms.filter(|w| *w > 0) else {
         return (StatusCode::CREATED, Json(record)).into_response();
     };
-    match wait_for_end(&s, record, wait.min(MAX_CREATE_WAIT_MS)).await {
-        Ok(waited) => (StatusCode::CREATED, Json(waited)).into_response(),
-        Err(e) => hire_error(e),
-    }
+    let waited = wait_for_end(&s, record, wait.min(MAX_CREATE_WAIT_MS)).await;
+    (StatusCode::CREATED, Json(waited)).into_response()
 }
 
 /// Follows hire `record` for up to `wait_ms`: until it ends (terminal) or waits for an
 /// answer. Its output comes with it when it completed (the client's node stores the output
-/// before it shows the hire completed).
-async fn wait_for_end(
-    s: &ApiState,
-    record: HireRecord,
-    wait_ms: u64,
-) -> Result<WaitedHire, crate::hire::HireError> {
+/// before it shows the hire completed). The hire exists once its contract is formed, so a
+/// wait that fails (the node stopping) still answers with the record as last seen: the
+/// caller keeps the hire's id.
+async fn wait_for_end(s: &ApiState, record: HireRecord, wait_ms: u64) -> WaitedHire {
     let until = tokio::time::Instant::now() + std::time::Duration::from_millis(wait_ms);
     let id = record.hire_id;
     let mut hire = record;
@@ -103,20 +99,27 @@ async fn wait_for_end(
         if settled || left.is_zero() {
             break;
         }
-        let view = s
+        match s
             .node
             .hires
             .receipts(id, from, left.as_millis() as u64)
-            .await?;
-        from += view.steps.len() as u64;
-        hire = view.hire;
+            .await
+        {
+            Ok(view) => {
+                from += view.steps.len() as u64;
+                hire = view.hire;
+            }
+            Err(e) => {
+                tracing::debug!(hire = %id.short(), "stopped waiting for the hire: {e}");
+                break;
+            }
+        }
     }
-    let output = if hire.state == souk_protocol::hire::HireState::Completed {
-        s.node.hires.output(id).await?
-    } else {
-        None
+    let output = match hire.state {
+        souk_protocol::hire::HireState::Completed => s.node.hires.output(id).await.ok().flatten(),
+        _ => None,
     };
-    Ok(WaitedHire { hire, output })
+    WaitedHire { hire, output }
 }
 
 /// A deadline window longer than the agent's `max_duration_ms` is refused here, with the

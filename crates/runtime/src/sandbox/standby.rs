@@ -95,7 +95,11 @@ impl Standby {
                 let _ = (&mut stderr).take(4096).read_to_string(&mut why).await;
                 Err(format!("did not come up: {}", why.trim()))
             }
-            Err(_) => Err(format!("not up after {} s", START_TIMEOUT.as_secs())),
+            Err(_) => {
+                // Gone before its cgroup is dropped, so that the cgroup can be removed.
+                let _ = child.kill().await;
+                Err(format!("not up after {} s", START_TIMEOUT.as_secs()))
+            }
         }
     }
 
