@@ -1,4 +1,4 @@
-//! The sandbox helper: the small program between the node and the agent, in three stages.
+//! The sandbox helper: the small program between the node and the agent, in two stages.
 //! Binaries expose [`main`]: the node's `souk` as a hidden subcommand, this crate's tests
 //! through the `souk-sandbox-helper` binary.
 //!
@@ -14,16 +14,18 @@
 //!    the environment and `[--data DEST CONTENT]... -- PROGRAM ARGS...`; then it goes on as
 //!    `enter` does. Joining a cgroup can take a kernel RCU grace period (about 10 ms), which
 //!    a cold start then no longer waits for (`standby.rs`).
-//! 2. `init [--listen PORT --socket PATH] [--plain] -- PROGRAM ARGS...` (pid 1 of the
-//!    sandbox): binds the forwarder's listener, prints [`READY_LINE`] on stdout, waits for
-//!    [`GO_BYTE`] on stdin (so the node can record the sandbox before the agent runs),
-//!    starts `PROGRAM` (the `exec` stage) with its stdin, stdout and stderr, relays
-//!    connections to the proxy's socket, reaps, and exits with the agent's status (a signal
-//!    `s` as `128 + s`). As pid 1 its exit takes every other process of the sandbox with it.
+//! 2. `init [--listen PORT --socket PATH] [--plain] [--rlimit NAME=VALUE]... -- PROGRAM ARGS...`
+//!    (pid 1 of the sandbox): binds the forwarder's listener, prints [`READY_LINE`] on
+//!    stdout, waits for [`GO_BYTE`] on stdin (so the node can record the sandbox before the
+//!    agent runs), starts `PROGRAM` with its stdin, stdout and stderr, relays connections to
+//!    the proxy's socket, reaps, and exits with the agent's status (a signal `s` as
+//!    `128 + s`). As pid 1 its exit takes every other process of the sandbox with it.
 //!    `--plain` (no namespaces): it starts its own session, becomes a child subreaper and
-//!    kills every leftover descendant before exiting.
-//! 3. `exec [--rlimit NAME=VALUE]... -- PROGRAM ARGS...`: sets the rlimits,
-//!    `no_new_privs` and `PR_SET_PDEATHSIG` (dies with `init`), then executes the agent.
+//!    kills every leftover descendant before exiting. The agent's process gets the rlimits,
+//!    `no_new_privs` and `PR_SET_PDEATHSIG` (it dies with `init`) between its fork and its
+//!    exec ([`limit_agent`]): the one `unsafe` block of the crate, so that starting an agent
+//!    costs one program start, not two (a process start costs about a millisecond on a
+//!    virtual machine, most of it the C library asking the CPU about its caches).
 //!
 //! Uses std and blocking threads only (no async runtime). Never reads the agent's protocol
 //! stream: after the go byte, stdin and stdout belong to the agent.
@@ -100,11 +102,11 @@ fn num_arg<'a, T: std::str::FromStr>(
 
 /// Runs the helper with `args` (without the program name and without the leading
 /// arguments of the binary that exposes it). Returns only on failure or, for `init`, never
-/// (it exits with the agent's status); `enter` and `exec` replace the process.
+/// (it exits with the agent's status); `enter` replaces the process.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let mut args: Vec<OsString> = args.into_iter().collect();
     if args.is_empty() {
-        return fail("", "usage: enter|init|exec [OPTIONS] -- PROGRAM [ARGS...]");
+        return fail("", "usage: enter|init [OPTIONS] -- PROGRAM [ARGS...]");
     }
     let stage = args.remove(0);
     let stage = stage.to_string_lossy().into_owned();
@@ -121,7 +123,6 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let result = match stage.as_str() {
         "enter" => enter(&flags, program, rest),
         "init" => init(&flags, program, rest),
-        "exec" => exec(&flags, program, rest),
         other => Err(format!("unknown stage {other:?}")),
     };
     match result {
@@ -386,12 +387,17 @@ fn init(flags: &[OsString], program: OsString, rest: Vec<OsString>) -> Result<Ex
     let mut listen: Option<u16> = None;
     let mut socket: Option<PathBuf> = None;
     let mut plain = false;
+    let mut limits = Vec::new();
     let mut it = flags.iter();
     while let Some(f) = it.next() {
         match f.to_str() {
             Some("--listen") => listen = Some(num_arg(&mut it, "--listen")?),
             Some("--socket") => socket = Some(PathBuf::from(str_arg(&mut it, "--socket")?)),
             Some("--plain") => plain = true,
+            Some("--rlimit") => {
+                let v = str_arg(&mut it, "--rlimit")?;
+                limits.push(RlimitArg::parse(v).ok_or_else(|| format!("bad --rlimit {v:?}"))?);
+            }
             _ => return Err(format!("unknown option {f:?}")),
         }
     }
@@ -439,13 +445,14 @@ fn init(flags: &[OsString], program: OsString, rest: Vec<OsString>) -> Result<Ex
             .spawn(move || super::forward::run(listener, socket))
             .map_err(|e| format!("starting the forwarder: {e}"))?;
     }
-    let agent = match Command::new(&program)
+    let mut command = Command::new(&program);
+    command
         .args(&rest)
         .stdin(Stdio::inherit())
         .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .spawn()
-    {
+        .stderr(Stdio::inherit());
+    limit_agent(&mut command, limits, rustix::process::getpid());
+    let agent = match command.spawn() {
         Ok(child) => child.id(),
         Err(e) => return Ok(exec_error(&program, &e)),
     };
@@ -483,29 +490,31 @@ fn init(flags: &[OsString], program: OsString, rest: Vec<OsString>) -> Result<Ex
     std::process::exit(i32::from(code))
 }
 
-fn exec(flags: &[OsString], program: OsString, rest: Vec<OsString>) -> Result<ExitCode, String> {
-    let mut limits = Vec::new();
-    let mut it = flags.iter();
-    while let Some(f) = it.next() {
-        match f.to_str() {
-            Some("--rlimit") => {
-                let v = str_arg(&mut it, "--rlimit")?;
-                limits.push(RlimitArg::parse(v).ok_or_else(|| format!("bad --rlimit {v:?}"))?);
-            }
-            _ => return Err(format!("unknown option {f:?}")),
+/// Makes `command`'s process, between its fork and its exec, set `limits`, `no_new_privs` and
+/// `PR_SET_PDEATHSIG` (it dies with `init`, whose pid is `init`; without namespaces nothing
+/// else would kill it if `init` were killed). A failure fails the spawn.
+#[allow(unsafe_code)]
+fn limit_agent(command: &mut Command, limits: Vec<RlimitArg>, init: Pid) {
+    let setup = move || -> std::io::Result<()> {
+        for l in &limits {
+            l.apply()?;
         }
+        rustix::thread::set_no_new_privs(true)?;
+        set_parent_process_death_signal(Some(Signal::KILL))?;
+        // `init` died before the death signal was set: nothing would deliver it.
+        if getppid() != Some(init) {
+            return Err(rustix::io::Errno::SRCH.into());
+        }
+        Ok(())
+    };
+    // SAFETY: `pre_exec` runs `setup` in the forked child, where only async-signal-safe work
+    // is sound (another thread of `init`, the forwarder, may hold a lock or be allocating).
+    // `setup` only makes system calls through rustix (getrlimit, setrlimit, prctl, getppid)
+    // on values it owns: it allocates nothing, takes no lock and touches no shared state; an
+    // error is an `io::Error` made from an errno, which does not allocate either.
+    unsafe {
+        command.pre_exec(setup);
     }
-    for l in limits {
-        l.apply()
-            .map_err(|e| format!("setrlimit {:?}: {e}", l.to_arg()))?;
-    }
-    rustix::thread::set_no_new_privs(true).map_err(|e| format!("PR_SET_NO_NEW_PRIVS: {e}"))?;
-    // Dies with `init` (without namespaces nothing else would kill it if `init` were
-    // killed; with them this changes nothing).
-    set_parent_process_death_signal(Some(Signal::KILL))
-        .map_err(|e| format!("PR_SET_PDEATHSIG: {e}"))?;
-    let e = Command::new(&program).args(&rest).exec();
-    Ok(exec_error(&program, &e))
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The command line of one confined hire: resolves the program, creates the hire's cgroup,
-//! and nests the stages `helper enter -- [bwrap ... --] helper init -- helper exec -- agent`
-//! with their options and the agent's environment.
+//! and nests the stages `helper enter -- [bwrap ... --] helper init -- agent` with their
+//! options and the agent's environment.
 //!
 //! Builds; never spawns (`process.rs` does, and `guard.rs` owns what was created).
 
@@ -161,16 +161,8 @@ pub(crate) fn prepare(
     let cg_memory = spec.cgroups.as_ref().is_some_and(|c| c.has_memory());
     let cg_pids = spec.cgroups.as_ref().is_some_and(|c| c.has_pids());
 
-    // exec: rlimits, then the agent.
-    let mut exec = helper_argv("exec");
-    for r in rlimits(agent.limits, cg_memory, cg_pids, isolated) {
-        exec.push("--rlimit".into());
-        exec.push(r.to_arg());
-    }
-    exec.push("--".into());
-    exec.extend(agent_argv);
-
-    // init: pid 1 of the sandbox (or a session leader and subreaper without one).
+    // init: pid 1 of the sandbox (or a session leader and subreaper without one); it starts
+    // the agent under its rlimits.
     let mut init = helper_argv("init");
     match (&spec.proxy, isolated) {
         (Some(proxy), true) => {
@@ -182,8 +174,12 @@ pub(crate) fn prepare(
         (_, false) => init.push("--plain".into()),
         (None, true) => {}
     }
+    for r in rlimits(agent.limits, cg_memory, cg_pids, isolated) {
+        init.push("--rlimit".into());
+        init.push(r.to_arg());
+    }
     init.push("--".into());
-    init.extend(exec);
+    init.extend(agent_argv);
 
     // enter: dies with the node, joins the cgroup, passes the /etc files to bubblewrap.
     let mut lead: Vec<OsString> = spec.helper.iter().skip(1).cloned().collect();

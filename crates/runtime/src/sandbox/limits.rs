@@ -1,5 +1,5 @@
 //! Per-hire resource limits ([`ResourceLimits`]): which of them become rlimits (and how they
-//! travel to the helper's `exec` stage as arguments), and the human-readable note saying
+//! travel to the helper's `init` stage as arguments), and the human-readable note saying
 //! which limit stopped an agent.
 //!
 //! Owns the rlimit side only; cgroup limits are written by `cgroup.rs`. Never raises a limit
@@ -70,7 +70,7 @@ impl ResourceLimits {
     }
 }
 
-/// One rlimit the helper's `exec` stage sets, as `NAME=VALUE` on its command line.
+/// One rlimit the helper's `init` stage sets on the agent, as `NAME=VALUE` on its command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RlimitArg {
     pub(crate) resource: RlimitName,
