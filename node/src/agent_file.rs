@@ -162,6 +162,7 @@ struct RunEntry {
     include: Vec<String>,
     #[serde(default)]
     warm: u32,
+    prepared: Option<u32>,
 }
 
 fn dot() -> String {
@@ -204,6 +205,16 @@ pub struct RunSpec {
     /// waiting for a hire (0: none; at most 8). A provider's setting, not in the manifest.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub warm: u32,
+    /// Prepared sandboxes: how many sandboxes of this agent the node keeps set up (namespaces,
+    /// mounts, cgroup, working directory) with no process in them yet, so that a hire that
+    /// finds no warm process does not wait for a sandbox to be made (0: none; at most 8;
+    /// [`crate::hire::PREPARED_SANDBOXES`] when the file does not say). A provider's setting.
+    #[serde(default = "default_prepared")]
+    pub prepared: u32,
+}
+
+fn default_prepared() -> u32 {
+    crate::hire::PREPARED_SANDBOXES
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -595,6 +606,7 @@ impl AgentSpec {
                 package,
                 include,
                 warm: f.run.warm,
+                prepared: f.run.prepared.unwrap_or(crate::hire::PREPARED_SANDBOXES),
             },
         };
         if spec.run.warm > crate::hire::MAX_WARM {
@@ -602,6 +614,13 @@ impl AgentSpec {
                 "run.warm is {}: at most {} warm processes per agent",
                 spec.run.warm,
                 crate::hire::MAX_WARM
+            )));
+        }
+        if spec.run.prepared > crate::hire::MAX_PREPARED {
+            return Err(bad(format!(
+                "run.prepared is {}: at most {} prepared sandboxes per agent",
+                spec.run.prepared,
+                crate::hire::MAX_PREPARED
             )));
         }
         // Check every manifest rule now, so a bad file fails here, not at the node.
@@ -735,6 +754,33 @@ mod tests {
         assert_eq!(spec.name, "csv-analyst");
         assert!(spec.capabilities.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(spec.runtime_digest.len(), 64);
+    }
+
+    /// `run.prepared` defaults to the node's two, may be 0, and is refused above 8 (as
+    /// `run.warm` is), naming the key.
+    #[test]
+    fn prepared_sandboxes_default_to_two_and_are_bounded() {
+        let example =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/csv-analyst/agent.toml");
+        let text = std::fs::read_to_string(&example).unwrap_or_else(|e| panic!("{e}"));
+        let base = example.parent().unwrap_or(Path::new("."));
+        assert!(text.contains("[run]\n"), "the example has a [run] section");
+        let with = |extra: &str| {
+            let t = text.replacen("[run]\n", &format!("[run]\n{extra}"), 1);
+            AgentSpec::parse(&t, base, "agent.toml")
+        };
+        let spec = with("").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(spec.run.prepared, crate::hire::PREPARED_SANDBOXES);
+        assert_eq!(spec.run.prepared, 2);
+        let spec = with("prepared = 0\n").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(spec.run.prepared, 0);
+        let spec = with("prepared = 8\nwarm = 1\n").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((spec.run.prepared, spec.run.warm), (8, 1));
+        let err = with("prepared = 9\n")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("run.prepared is 9: at most 8"), "{err}");
     }
 
     #[test]

@@ -221,6 +221,7 @@ mod tests {
             package: None,
             include: include.iter().map(|p| p.to_path_buf()).collect(),
             warm: 0,
+            prepared: 0,
         };
         assert_eq!(check_run_paths(&run(&pkg, &[&lib]), &protected), Ok(()));
         // The home directory holds the data directory: refused as package and as include.

@@ -1,7 +1,9 @@
 //! Warm starts with real processes: an agent whose file asks for `warm = 1` has a sandboxed
 //! process booted before any hire (it wrote its boot marker); a hire takes it (the agent
 //! learns its hire from the `start` message, has no `SOUK_HIRE_ID`), the node boots a new
-//! one for the next hire, and no process serves two hires.
+//! one for the next hire, and no process serves two hires. An agent with `prepared = 1` has
+//! a sandbox made with no process in it; its program starts for a hire's offer, and the
+//! sandbox serves that one hire.
 
 mod common;
 
@@ -41,6 +43,17 @@ max_input_bytes = 4096
 [run]
 command = ["python3", "agent.py"]
 warm = 1
+"#;
+
+/// Reports where it booted and when, then its hire.
+const PREPARED_PY: &str = r#"import json, os, secrets, sys, time
+booted_at = time.time()
+open("booted", "w").close()
+start = json.loads(sys.stdin.readline())
+out = {"hire": start["hire_id"], "env_hire": os.environ.get("SOUK_HIRE_ID"),
+       "home": os.environ.get("HOME"), "booted_at": booted_at, "boot": secrets.token_hex(8)}
+sys.stdout.write(json.dumps({"type": "result", "output": out}) + "\n")
+sys.stdout.flush()
 "#;
 
 /// The booted warm slots under the provider's work directory.
@@ -112,6 +125,93 @@ fn a_warm_process_serves_one_hire_and_is_replaced() {
     assert_eq!(out2["hire"], id2.as_str());
     assert_ne!(out1["boot"], out2["boot"], "one process served two hires");
     assert!(work.join(&id2).join("booted").exists());
+    drop(provider);
+}
+
+/// `souk_sandboxes_ready{kind="KIND"}` from the metrics endpoint `url`.
+fn sandboxes_ready(url: &str, kind: &str) -> Option<u64> {
+    use std::io::{Read, Write};
+    let addr = url.strip_prefix("http://")?.strip_suffix("/metrics")?;
+    let mut conn = std::net::TcpStream::connect(addr).ok()?;
+    conn.write_all(
+        format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .ok()?;
+    let mut text = String::new();
+    conn.read_to_string(&mut text).ok()?;
+    let series = format!("souk_sandboxes_ready{{kind=\"{kind}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(series.as_str()))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_prepared_sandbox_starts_its_agent_for_the_offer_and_serves_one_hire() {
+    let tmp = tempdir();
+    let (pdir, cdir) = (tmp.path().join("provider"), tmp.path().join("client"));
+    init(&pdir, false);
+    init(&cdir, true);
+    let listen = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+    let mut provider = NodeProc::start(
+        "provider",
+        &pdir,
+        &tmp.path().join("provider.log"),
+        &["--listen", &listen, "--metrics", "127.0.0.1:0"],
+    );
+    let info = provider.wait_ready();
+    let metrics = info["metrics_url"].as_str().unwrap_or_default().to_owned();
+    let paddr = format!(
+        "{listen}/p2p/{}",
+        info["peer_id"].as_str().unwrap_or_default()
+    );
+    let mut client = NodeProc::start(
+        "client",
+        &cdir,
+        &tmp.path().join("client.log"),
+        &["--light", "--listen", LISTEN, "--bootstrap", &paddr],
+    );
+    client.wait_ready();
+    let work = PathBuf::from(format!("{}-work", pdir.display()));
+    let toml = AGENT_TOML
+        .replace("name = \"warmy\"", "name = \"preppy\"")
+        .replace("warm = 1", "prepared = 1");
+    publish_found(tmp.path(), &pdir, &cdir, (PREPARED_PY, &toml), "warm");
+    let handle = format!("{}/preppy", info["node_id"].as_str().unwrap_or_default());
+    let input = tmp.path().join("in.json");
+    std::fs::write(&input, r#"{"n": 1}"#).unwrap_or_else(|e| panic!("{e}"));
+
+    let mut boots = Vec::new();
+    for round in 0..2 {
+        wait_for("a prepared sandbox", || {
+            (sandboxes_ready(&metrics, "prepared")? >= 1).then_some(())
+        });
+        // Made, with no program in it: nothing has booted.
+        assert!(booted_slots(&work).is_empty(), "round {round}");
+        let before = unix_now();
+        let (id, out) = hire_output(&cdir, &handle, &input);
+        assert_eq!(out["hire"], id.as_str(), "{out}");
+        assert_eq!(out["env_hire"], Value::Null, "{out}");
+        // It ran in the prepared sandbox (its HOME is the slot it was made in, now the
+        // hire's working directory), and its program started for this hire.
+        let home = out["home"].as_str().unwrap_or_default();
+        assert!(home.contains("/.warm/"), "{out}");
+        assert!(!Path::new(home).exists(), "{out}");
+        assert!(work.join(&id).join("booted").exists());
+        assert!(
+            out["booted_at"].as_f64().unwrap_or_default() >= before,
+            "{out}"
+        );
+        boots.push(out["boot"].clone());
+    }
+    assert_ne!(boots[0], boots[1], "one process served two hires");
+    drop(client);
     drop(provider);
 }
 

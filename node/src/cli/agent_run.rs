@@ -48,6 +48,7 @@ pub(crate) fn run(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| failed!("{} is not a valid agent file: {e}", args.file.display()))?;
     // One run: a process kept waiting for a second hire would only be killed.
     spec.run.warm = 0;
+    spec.run.prepared = 0;
     let text = if args.input.as_os_str() == "-" {
         let mut s = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)

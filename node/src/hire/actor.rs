@@ -113,10 +113,10 @@ impl HireActor {
             offers: deps.offers,
             workdir: deps.work_dir,
             sealing: deps.sealing,
+            warm: Arc::new(WarmPool::new(deps.store.clone(), deps.metrics.clone())),
             metrics: deps.metrics,
             events: deps.events,
             inbox: tx.clone(),
-            warm: Arc::new(WarmPool::new(deps.store.clone())),
             standby: deps.settings.sandbox.as_ref().and_then(|s| {
                 StandbyPool::new(
                     &s.spec,

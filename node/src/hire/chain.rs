@@ -57,13 +57,7 @@ impl Chain {
         })
         .await?;
         Ok(match last {
-            (used, None) => Chain {
-                next_seq: 0,
-                prev: Hash::ZERO,
-                last_time: 0,
-                used,
-                state: HireState::Accepted,
-            },
+            (_, None) => Chain::empty(),
             (used, Some((count, entry))) => Chain {
                 next_seq: count,
                 prev: entry.id(),
@@ -72,6 +66,17 @@ impl Chain {
                 state,
             },
         })
+    }
+
+    /// The tip of a chain with no entry yet (a hire whose contract was just stored).
+    pub(super) fn empty() -> Chain {
+        Chain {
+            next_seq: 0,
+            prev: Hash::ZERO,
+            last_time: 0,
+            used: Tally::default(),
+            state: HireState::Accepted,
+        }
     }
 
     /// True once the chain has an entry.

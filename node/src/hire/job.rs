@@ -29,6 +29,7 @@ use super::launch;
 use super::msg::{JobControl, JobUpdate, Msg};
 use super::offers::offer;
 use super::record::{BLOB_ANSWER, BLOB_CHECKPOINT, BLOB_INPUT, BLOB_OUTPUT, HireRecord};
+use super::warm::WarmSlot;
 use crate::agent_file::RunSpec;
 use crate::metrics::RunOutcome;
 use crate::now_ms;
@@ -49,6 +50,11 @@ pub(crate) struct Job {
     /// Whether the package is runnable, checked while the contract was stored
     /// ([`Fresh`]); `None`: check it before running.
     runnable: Option<Result<(), String>>,
+    /// A fresh hire: its chain is empty (its contract was just stored, nothing else).
+    fresh: bool,
+    /// A sandbox made ahead that the acceptance took, its program already started
+    /// ([`Fresh::ahead`]); whatever the job does not use is discarded when it ends.
+    ahead: Option<WarmSlot>,
 }
 
 /// What a provider has in hand for a hire whose contract it just stored: the job starts from
@@ -58,6 +64,10 @@ pub(crate) struct Fresh {
     pub(crate) run: RunSpec,
     pub(crate) input: Value,
     pub(crate) runnable: Result<(), String>,
+    /// A sandbox made ahead of the hire (a warm process, or a prepared sandbox whose program
+    /// was started when the contract was checked, so that its interpreter boots while the
+    /// contract is stored): the job gives it the hire.
+    pub(crate) ahead: Option<WarmSlot>,
 }
 
 enum Flow {
@@ -107,6 +117,8 @@ impl Job {
             control,
             proxy: None,
             runnable: None,
+            fresh: false,
+            ahead: None,
         })
     }
 
@@ -128,6 +140,8 @@ impl Job {
             control,
             proxy: None,
             runnable: Some(fresh.runnable),
+            fresh: true,
+            ahead: fresh.ahead,
         }
     }
 
@@ -201,10 +215,19 @@ impl Job {
         if let Err(e) = self.drive().await {
             tracing::error!(hire = %self.hire_id.short(), "job stopped: {e}");
         }
+        if let Some(slot) = self.ahead.take() {
+            // Taken for this hire and not used (it ended before its agent ran).
+            self.ctx.warm.discard(slot);
+            self.ctx.warm.release(&self.hire_id);
+        }
     }
 
     async fn drive(&mut self) -> Result<(), HireError> {
-        let mut chain = Chain::load(&self.ctx, self.hire_id, self.record.state).await?;
+        let mut chain = if self.fresh {
+            Chain::empty()
+        } else {
+            Chain::load(&self.ctx, self.hire_id, self.record.state).await?
+        };
         if chain.state.is_terminal() {
             return Ok(());
         }
@@ -249,11 +272,14 @@ impl Job {
             };
             return self.fail(&mut chain, broken, public.into()).await;
         }
-        // A fresh hire may take a warm process (booted before the hire, never used before).
+        // A fresh hire may take a warm process (booted before the hire, never used before) or
+        // a prepared sandbox (made before the hire, its program not started yet).
         let mut warm = if resumed {
             None
         } else {
-            self.ctx.warm.take(&self.manifest.id(), self.hire_id)
+            self.ahead
+                .take()
+                .or_else(|| self.ctx.warm.take(&self.manifest.id(), self.hire_id))
         };
         // A cold start records `started` now, before the sandbox is made; a warm one right
         // before its process gets the hire, with the durable sandbox record (below).
@@ -349,7 +375,12 @@ impl Job {
         ));
         let hex = self.hire_id.to_hex();
         if let Some(w) = warm {
-            tracing::debug!(hire = %self.hire_id.short(), "warm start");
+            let how = if w.booted {
+                "warm start"
+            } else {
+                "prepared sandbox"
+            };
+            tracing::debug!(hire = %self.hire_id.short(), "{how}");
             // `started`, then the sandbox record moved from the node's record of the warm
             // process to the hire, neither synced on its own: until a later commit is, the
             // node's record (durable since the boot) names the process, so a restarted node

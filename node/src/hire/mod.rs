@@ -59,4 +59,4 @@ pub use record::{HireRecord, Role};
 pub use settings::{EgressSettings, HireSettings};
 pub use transport::{HireNetwork, PublicRecord, Responder, TransportError};
 pub use view::{NewHire, ReceiptsView, StepView, WorkdirView, summarize};
-pub use warm::{MAX_WARM, STANDBY_SANDBOXES};
+pub use warm::{MAX_PREPARED, MAX_WARM, PREPARED_SANDBOXES, STANDBY_SANDBOXES};

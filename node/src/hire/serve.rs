@@ -7,7 +7,7 @@
 //! in a tracked task that answers the caller itself, or reports back with a [`Done`] message.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 use serde_json::Value;
@@ -22,6 +22,7 @@ use souk_protocol::verify::check_attestation;
 use souk_store::Store;
 use tokio::sync::oneshot;
 
+use super::capacity::RESERVATION_MS;
 use super::credentials;
 use super::ctx::{Ctx, blocking};
 use super::error::HireError;
@@ -36,6 +37,7 @@ use super::record::{
 };
 use super::state::{Hires, Waiter};
 use super::transport::Responder;
+use super::warm::WarmSlot;
 use crate::now_ms;
 
 fn error(code: CallError, message: impl Into<String>) -> HireReply {
@@ -141,6 +143,7 @@ fn on_request(hires: &mut Hires, peer: PeerId, raw: &[u8], reply: Responder) {
         }
     };
     let ctx = hires.ctx.clone();
+    let manifest_id = offer.as_ref().map(|o| o.manifest.id());
     hires.spawn(async move {
         let (answer, outcome) = answer_request(&ctx.key, request, offer, superseded, in_use, now);
         let _ = reply.send(answer);
@@ -153,6 +156,19 @@ fn on_request(hires: &mut Hires, peer: PeerId, raw: &[u8], reply: Responder) {
         }
         if reserved && !matches!(outcome, Answered::Proposed) {
             let _ = ctx.inbox.send(Msg::Done(Done::Unreserve(request_id))).await;
+        }
+        // An offer that holds a slot: a sandbox made ahead starts its program now, so that
+        // its interpreter boots while the client accepts. It gets no hire data until the
+        // contract is stored; if no acceptance comes while the slot is reserved, it is
+        // stopped. Bounded like the reservations: one per offer that holds a slot, and a peer
+        // that lets offers lapse gets no more of them (`capacity.rs`).
+        if reserved
+            && outcome == Answered::Proposed
+            && let Some(manifest) = manifest_id
+            && let Some(slot) = start_ahead(&ctx, &manifest, request_id).await
+        {
+            let until = Instant::now() + Duration::from_millis(RESERVATION_MS);
+            ctx.warm.park(request_id, manifest, slot, until);
         }
     });
 }
@@ -314,16 +330,39 @@ fn on_accept(
     hires.spawn(async move {
         // The package check the job needs runs while the contract is checked and stored.
         let (manifest, run) = (offer.manifest.clone(), offer.run.clone());
-        let (stored, runnable) = tokio::join!(
-            store_contract(&ctx, contract, offer, input, salt, grants),
+        let accepted = async {
+            let request_id = contract.request.id();
+            let checked = check_contract(contract, offer, input, salt, grants).await?;
+            // A valid contract: the sandbox whose program started with the offer, or else a
+            // sandbox made ahead, its program started now, so that its interpreter boots
+            // while the contract is stored. It gets the hire (its `start` line) from the job,
+            // once the contract is durable.
+            let ahead = match ctx.warm.claim(&request_id, id) {
+                Some(slot) => Some(slot),
+                None => start_ahead(&ctx, &manifest.id(), id).await,
+            };
+            match store_contract(&ctx, checked).await {
+                Ok(stored) => Ok((stored, ahead)),
+                Err(e) => {
+                    if let Some(slot) = ahead {
+                        ctx.warm.discard(slot);
+                        ctx.warm.release(&id);
+                    }
+                    Err(e)
+                }
+            }
+        };
+        let (accepted, runnable) = tokio::join!(
+            accepted,
             launch::check_runnable(&ctx, &run, manifest.body())
         );
-        let result = stored.map(|(record, input)| {
+        let result = accepted.map(|((record, input), ahead)| {
             let fresh = Fresh {
                 manifest,
                 run,
                 input,
                 runnable,
+                ahead,
             };
             (record, Box::new(fresh))
         });
@@ -334,18 +373,38 @@ fn on_accept(
     });
 }
 
-/// Checks an accepted contract and its credential grants against our offer and stores them
-/// (spec/hiring.md, "Accept", checks 1-10; spec/credentials.md, "Checks on accept").
-async fn store_contract(
-    ctx: &Ctx,
+/// A sandbox made ahead of any hire of manifest `manifest`, taken for `hire` (a hire id, or
+/// the request id of an offer; a warm process first), with its program started. `None` if
+/// there is none ready, or it could not start (it is discarded; the job then starts the agent
+/// cold).
+async fn start_ahead(ctx: &Ctx, manifest: &Hash, hire: Hash) -> Option<WarmSlot> {
+    let mut slot = ctx.warm.take(manifest, hire)?;
+    if let Err(e) = slot.launched.ignite().await {
+        tracing::warn!(hire = %hire.short(), "cannot start a prepared sandbox ({e}); starting cold");
+        ctx.warm.discard(slot);
+        ctx.warm.release(&hire);
+        return None;
+    }
+    Some(slot)
+}
+
+/// A contract that passed [`check_contract`], ready to store.
+struct Checked {
+    record: HireRecord,
+    input: Value,
+    blobs: Vec<(&'static str, Vec<u8>)>,
+}
+
+/// Checks an accepted contract and its credential grants against our offer (spec/hiring.md,
+/// "Accept", checks 1-10; spec/credentials.md, "Checks on accept").
+async fn check_contract(
     contract: Contract,
     offer: Offerable,
     input: Vec<u8>,
     salt: [u8; 32],
     grants: Vec<Vec<u8>>,
-) -> Result<(HireRecord, Value), (CallError, String)> {
+) -> Result<Checked, (CallError, String)> {
     let now = now_ms();
-    let store = ctx.store.clone();
     let checked = tokio::task::spawn_blocking(move || {
         contract
             .verify(&offer.manifest)
@@ -372,31 +431,57 @@ async fn store_contract(
             .map_err(|e| (CallError::BadCall, e.to_string()))?;
         check_grants(&grants, &contract, offer.manifest.body(), now)
             .map_err(|e| (CallError::BadCall, format!("credential grant refused: {e}")))?;
-        let id = contract.hire_id();
         let record = HireRecord::new(Role::Provider, &contract, &offer.manifest, now);
-        let manifest_bytes = offer.manifest.to_bytes();
-        let contract_bytes = contract.to_bytes();
-        let grant_bytes = credentials::encode_grants(&grants);
-        let mut blobs: Vec<(&str, &[u8])> = vec![
-            (BLOB_MANIFEST, &manifest_bytes),
-            (BLOB_CONTRACT, &contract_bytes),
-            (BLOB_INPUT, &input),
-            (BLOB_SALT, &salt),
+        let mut blobs = vec![
+            (BLOB_MANIFEST, offer.manifest.to_bytes()),
+            (BLOB_CONTRACT, contract.to_bytes()),
+            (BLOB_INPUT, input),
+            (BLOB_SALT, salt.to_vec()),
         ];
         if !grants.is_empty() {
             // Kept as received: each secret stays sealed to our key until a proxied call.
-            blobs.push((credentials::BLOB_GRANTS, &grant_bytes));
+            blobs.push((
+                credentials::BLOB_GRANTS,
+                credentials::encode_grants(&grants),
+            ));
         }
+        Ok(Checked {
+            record,
+            input: value,
+            blobs,
+        })
+    })
+    .await;
+    match checked {
+        Ok(r) => r,
+        Err(_) => Err((CallError::Internal, "the node is stopping".into())),
+    }
+}
+
+/// Stores a checked contract (one disk sync).
+async fn store_contract(
+    ctx: &Ctx,
+    checked: Checked,
+) -> Result<(HireRecord, Value), (CallError, String)> {
+    let store = ctx.store.clone();
+    let stored = tokio::task::spawn_blocking(move || {
+        let Checked {
+            record,
+            input,
+            blobs,
+        } = checked;
+        let id = record.hire_id;
+        let blobs: Vec<(&str, &[u8])> = blobs.iter().map(|(n, b)| (*n, b.as_slice())).collect();
         store
             .put_hire_with_blobs(&id, &record.to_bytes(), &blobs)
             .map_err(|e| {
                 tracing::error!(hire = %id.short(), "cannot store the contract: {e}");
                 (CallError::Internal, "cannot store the contract".into())
             })?;
-        Ok((record, value))
+        Ok((record, input))
     })
     .await;
-    match checked {
+    match stored {
         Ok(r) => r,
         Err(_) => Err((CallError::Internal, "the node is stopping".into())),
     }

@@ -1,25 +1,33 @@
-//! Warm starts (provider side): per agent whose agent file asks for them (`run.warm = N`), up
-//! to N sandboxed processes started before any hire, booted and waiting for their `start`
-//! line, so that a short hire does not wait for an interpreter to start.
+//! Sandboxes made before their hire (provider side), per offered agent:
 //!
-//! A warm process is an ordinary hire sandbox made early: the same package, limits, sandbox
-//! and egress proxy address as a cold start, in its own working directory
-//! (`<work>/.warm/<slot>`, renamed to the hire's when a hire takes it) and with its own proxy
-//! password; the proxy itself starts, with the hire's grants, only when a hire takes it. It
-//! serves **one hire at most** and is never reused; a resumed hire always starts cold. What
-//! differs for the agent: no `SOUK_HIRE_ID` (its `start` message names the hire), its `HOME`
-//! is the slot's path, and the placeholders of every credential slot of its manifest are set
-//! (the proxy refuses the slots the client did not grant, as always).
+//! - **warm processes** (`run.warm = N`): sandboxed processes started, booted and waiting for
+//!   their `start` line, so that a short hire does not wait for an interpreter to start;
+//! - **prepared sandboxes** (`run.prepared = N`, [`PREPARED_SANDBOXES`] by default): the same
+//!   sandbox, set up (namespaces, mounts, cgroup, working directory, proxy address) with no
+//!   process in it yet; the agent's program starts in it when a hire takes it, so the hire
+//!   does not wait for the sandbox to be made, only for its program to start.
+//!
+//! Either is an ordinary hire sandbox made early: the same package, limits, sandbox and egress
+//! proxy address as a cold start, in its own working directory (`<work>/.warm/<slot>`, renamed
+//! to the hire's when a hire takes it) and with its own proxy password; the proxy itself
+//! starts, with the hire's grants, only when a hire takes it. It serves **one hire at most**
+//! and is never reused; a resumed hire always starts cold. What differs for the agent: no
+//! `SOUK_HIRE_ID` (its `start` message names the hire), its `HOME` is the slot's path, and the
+//! placeholders of every credential slot of its manifest are set (the proxy refuses the slots
+//! the client did not grant, as always).
 //!
 //! [`maintain`] also keeps the node's standby sandboxes (config `standby_sandboxes`) while it
 //! offers agents. It keeps the pools filled (one launch at a time, off the actor) and drops
-//! processes of manifests no longer offered; [`WarmPool::take`] hands one to a job. A taken
-//! process's successor is *held* until [`SETTLE`] after the hire that took it has sent its
-//! client the end of its chain ([`WarmPool::release`]), or [`HOLD`] after the take at the
-//! latest: booting an interpreter takes a core for tens of milliseconds, which a short hire's
-//! last steps would otherwise wait behind: its terminal entry, then the sandbox's teardown,
-//! and, on a machine that also runs the client (a testnet, a developer's laptop), the
-//! client's verification and storage of the last page.
+//! sandboxes of manifests no longer offered; [`WarmPool::take`] hands one to a job, a warm
+//! process first. A taken sandbox's successor is *held* until [`SETTLE`] after the hire that
+//! took it has sent its client the end of its chain ([`WarmPool::release`]), or [`HOLD`]
+//! after the take at the latest. Booting an interpreter takes a core for
+//! tens of milliseconds, making a sandbox several milliseconds of both cores, which a short
+//! hire would otherwise wait behind: its own program's start, its terminal entry, then the
+//! sandbox's teardown, and, on a machine that also runs the client (a testnet, a developer's
+//! laptop), the client's verification and storage of the last page. With two of each kind
+//! (the default for prepared sandboxes), sequential hires find one ready while the other's
+//! successor is made.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -35,11 +43,17 @@ use super::ctx::Ctx;
 use super::egress::ProxyReservation;
 use super::launch;
 use super::offers::{Offerable, with_book};
+use crate::metrics::Metrics;
 
 /// How often the pools are checked.
 const TICK: Duration = Duration::from_millis(250);
 /// Most warm processes per agent, whatever its file asks.
 pub const MAX_WARM: u32 = 8;
+/// Prepared sandboxes per agent when its file does not say (`run.prepared`): two, so that
+/// sequential hires find one ready while the successor of the other is held.
+pub const PREPARED_SANDBOXES: u32 = 2;
+/// Most prepared sandboxes per agent.
+pub const MAX_PREPARED: u32 = 8;
 /// After a failed launch, how long before that agent is tried again.
 const RETRY_AFTER: Duration = Duration::from_secs(30);
 /// Longest a taken process's successor waits for its hire to release it.
@@ -52,10 +66,13 @@ pub(crate) const SETTLE: Duration = Duration::from_millis(25);
 /// replaced at once.
 pub const STANDBY_SANDBOXES: usize = 2;
 
-/// One process started before its hire.
+/// One sandbox made before its hire.
 pub(crate) struct WarmSlot {
-    /// The sandbox, its program running and waiting for `start`.
+    /// The sandbox: its program running and waiting for `start` (a warm process), or not
+    /// started yet (a prepared sandbox; [`souk_runtime::Launched::start_for`] starts it).
     pub(crate) launched: Launched,
+    /// Whether its program runs already (a warm process).
+    pub(crate) booted: bool,
     /// Its working directory (`<work>/.warm/<slot>`).
     pub(crate) workdir: PathBuf,
     /// Its egress proxy's address and password (`None`: the agent has no network).
@@ -70,45 +87,84 @@ pub(crate) struct WarmPool {
     wake: tokio::sync::Notify,
     /// Where each warm process is recorded ahead of its hire ([`super::ahead`]).
     store: Option<Arc<Store>>,
+    /// Where the number of ready sandboxes shows (`souk_sandboxes_ready`).
+    metrics: Option<Arc<Metrics>>,
+}
+
+/// A successor not to make yet ([`WarmPool::take`]).
+struct Held {
+    manifest: Hash,
+    booted: bool,
+    until: Instant,
 }
 
 #[derive(Default)]
 struct Pools {
     /// Ready processes, by manifest id.
     slots: HashMap<Hash, Vec<WarmSlot>>,
-    /// Successors not to boot yet: by the hire that took a process, its manifest and until
-    /// when at the latest.
-    held: HashMap<Hash, (Hash, Instant)>,
+    /// Successors not to make yet: by the hire that took a sandbox, its manifest, whether it
+    /// was a warm process, and until when at the latest.
+    held: HashMap<Hash, Held>,
+    /// Sandboxes whose program was started for an offer ([`WarmPool::park`]), by request id:
+    /// the manifest, the sandbox, and until when it waits for the acceptance.
+    parked: HashMap<Hash, (Hash, WarmSlot, Instant)>,
 }
 
 impl WarmPool {
-    /// An empty pool whose processes are recorded in `store`.
-    pub(crate) fn new(store: Arc<Store>) -> WarmPool {
+    /// An empty pool whose sandboxes are recorded in `store` and counted in `metrics`.
+    pub(crate) fn new(store: Arc<Store>, metrics: Arc<Metrics>) -> WarmPool {
         WarmPool {
             store: Some(store),
+            metrics: Some(metrics),
             ..WarmPool::default()
         }
     }
 
+    /// Runs `f` on the pools, then shows how many sandboxes of each kind are ready.
     fn with<T>(&self, f: impl FnOnce(&mut Pools) -> T) -> T {
-        match self.state.lock() {
-            Ok(mut m) => f(&mut m),
-            Err(poisoned) => f(&mut poisoned.into_inner()),
+        let mut m = match self.state.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let out = f(&mut m);
+        if let Some(metrics) = &self.metrics {
+            for booted in [true, false] {
+                let n = m
+                    .slots
+                    .values()
+                    .flatten()
+                    .filter(|s| s.booted == booted)
+                    .count();
+                metrics.sandboxes_ready(booted, n);
+            }
         }
+        out
     }
 
-    /// A live warm process of manifest `id` for hire `hire`, if one is ready (dead ones are
-    /// dropped). Its successor is held until [`WarmPool::release`], [`HOLD`] at the latest.
+    /// A live sandbox of manifest `id` for hire `hire`, if one is ready: a warm process
+    /// first, else a prepared sandbox (dead ones are dropped). Its successor is held until
+    /// [`WarmPool::release`], [`HOLD`] at the latest.
     pub(crate) fn take(&self, id: &Hash, hire: Hash) -> Option<WarmSlot> {
         let mut dead = Vec::new();
         let found = self.with(|m| {
             let list = m.slots.get_mut(id)?;
-            while let Some(mut slot) = list.pop() {
-                if slot.launched.is_alive() {
-                    m.held.insert(hire, (*id, Instant::now() + HOLD));
-                    return Some(slot);
+            for booted in [true, false] {
+                while let Some(i) = list.iter().rposition(|s| s.booted == booted) {
+                    let mut slot = list.swap_remove(i);
+                    if slot.launched.is_alive() {
+                        let until = Instant::now() + HOLD;
+                        m.held.insert(
+                            hire,
+                            Held {
+                                manifest: *id,
+                                booted,
+                                until,
+                            },
+                        );
+                        return Some(slot);
+                    }
+                    dead.push(slot);
                 }
-                dead.push(slot);
             }
             None
         });
@@ -116,20 +172,20 @@ impl WarmPool {
             self.discard(slot);
         }
         if found.is_none() {
-            // Nothing taken, so nothing is held: boot what is missing now.
+            // Nothing taken, so nothing is held: make what is missing now.
             self.wake.notify_one();
         }
         found
     }
 
-    /// Lets the successor of the process hire `hire` took boot [`SETTLE`] from now (nothing
-    /// if it took none or its hold ends sooner): the hire has sent its client the end of its
-    /// chain.
+    /// Lets the successor of the sandbox hire `hire` took be made [`SETTLE`] from now
+    /// (nothing if it took none or its hold ends sooner): the hire has sent its client the end
+    /// of its chain.
     pub(crate) fn release(&self, hire: &Hash) {
         let settled = Instant::now() + SETTLE;
         let moved = self.with(|m| match m.held.get_mut(hire) {
-            Some((_, until)) if *until > settled => {
-                *until = settled;
+            Some(h) if h.until > settled => {
+                h.until = settled;
                 true
             }
             _ => false,
@@ -139,17 +195,66 @@ impl WarmPool {
         }
     }
 
-    /// When the next hold ends, if any.
-    fn next_hold_end(&self) -> Option<Instant> {
-        self.with(|m| m.held.values().map(|(_, until)| *until).min())
+    /// Keeps `slot` of manifest `manifest`, taken for request `request` (its successor held
+    /// under that id) and its program started, for the acceptance of that request's offer
+    /// ([`WarmPool::claim`]) until `until`; then it is discarded.
+    pub(crate) fn park(&self, request: Hash, manifest: Hash, slot: WarmSlot, until: Instant) {
+        self.with(|m| m.parked.insert(request, (manifest, slot, until)));
     }
 
-    /// How many processes of manifest `id` are ready or held (successors not to boot yet);
-    /// holds past their time are dropped.
-    fn counted(&self, id: &Hash, now: Instant) -> usize {
+    /// The sandbox parked for request `request`, for hire `hire` (its successor's hold moves
+    /// to the hire).
+    pub(crate) fn claim(&self, request: &Hash, hire: Hash) -> Option<WarmSlot> {
         self.with(|m| {
-            m.held.retain(|_, (_, until)| *until > now);
-            m.slots.get(id).map_or(0, Vec::len) + m.held.values().filter(|(of, _)| of == id).count()
+            let (_, slot, _) = m.parked.remove(request)?;
+            if let Some(h) = m.held.remove(request) {
+                m.held.insert(hire, h);
+            }
+            Some(slot)
+        })
+    }
+
+    /// Discards the parked sandboxes whose offer was not accepted by `now` (their successors
+    /// are made once their holds end). Not kept as warm processes: a client that requests
+    /// without accepting would otherwise make the pool grow.
+    fn drop_lapsed(&self, now: Instant) {
+        let lapsed: Vec<WarmSlot> = self.with(|m| {
+            let due: Vec<Hash> = m
+                .parked
+                .iter()
+                .filter(|(_, (_, _, until))| *until <= now)
+                .map(|(r, _)| *r)
+                .collect();
+            due.iter()
+                .filter_map(|r| m.parked.remove(r))
+                .map(|(_, slot, _)| slot)
+                .collect()
+        });
+        for slot in lapsed {
+            self.discard(slot);
+        }
+    }
+
+    /// When the next hold ends, if any.
+    fn next_hold_end(&self) -> Option<Instant> {
+        self.with(|m| m.held.values().map(|h| h.until).min())
+    }
+
+    /// How many warm processes (`booted`) or prepared sandboxes of manifest `id` are ready
+    /// or held (successors not to make yet); holds past their time are dropped.
+    fn counted(&self, id: &Hash, booted: bool, now: Instant) -> usize {
+        self.with(|m| {
+            m.held.retain(|_, h| h.until > now);
+            let ready = m
+                .slots
+                .get(id)
+                .map_or(0, |l| l.iter().filter(|s| s.booted == booted).count());
+            let held = m
+                .held
+                .values()
+                .filter(|h| h.manifest == *id && h.booted == booted)
+                .count();
+            ready + held
         })
     }
 
@@ -160,18 +265,31 @@ impl WarmPool {
     /// Drops the processes of manifests not in `keep`.
     fn retain(&self, keep: &[Hash]) {
         let gone: Vec<WarmSlot> = self.with(|m| {
-            m.held.retain(|_, (of, _)| keep.contains(of));
+            m.held.retain(|_, h| keep.contains(&h.manifest));
+            let stale_parked: Vec<Hash> = m
+                .parked
+                .iter()
+                .filter(|(_, (of, _, _))| !keep.contains(of))
+                .map(|(r, _)| *r)
+                .collect();
+            let mut gone: Vec<WarmSlot> = stale_parked
+                .iter()
+                .filter_map(|r| m.parked.remove(r))
+                .map(|(_, slot, _)| slot)
+                .collect();
             let stale: Vec<Hash> = m
                 .slots
                 .keys()
                 .filter(|id| !keep.contains(id))
                 .copied()
                 .collect();
-            stale
-                .into_iter()
-                .filter_map(|id| m.slots.remove(&id))
-                .flatten()
-                .collect()
+            gone.extend(
+                stale
+                    .into_iter()
+                    .filter_map(|id| m.slots.remove(&id))
+                    .flatten(),
+            );
+            gone
         });
         for slot in gone {
             self.discard(slot);
@@ -189,6 +307,7 @@ impl WarmPool {
             launched,
             workdir,
             proxy,
+            ..
         } = slot;
         let record = launched.record().clone();
         drop(launched);
@@ -219,37 +338,63 @@ pub(crate) async fn maintain(ctx: Ctx, stop: CancellationToken) {
             () = ctx.warm.wake.notified() => {}
             () = hold_end(ctx.warm.next_hold_end()) => {}
         }
+        ctx.warm.drop_lapsed(Instant::now());
         let offers: Vec<Offerable> = with_book(&ctx.offers, |b| b.current());
         if let Some(pool) = ctx.standby.as_ref().filter(|_| !offers.is_empty()) {
             pool.fill();
         }
         let now_ms = crate::now_ms();
-        let wanted: Vec<&Offerable> = offers
+        // Prepared sandboxes only where there is a sandbox to prepare: without one, a launch
+        // starts the program (it would be a warm process).
+        let prepares = ctx.settings.sandbox.is_some();
+        let wanted: Vec<(&Offerable, usize, usize)> = offers
             .iter()
-            .filter(|o| o.run.warm > 0 && o.manifest.body().expires_at > now_ms)
-            .collect();
-        ctx.warm
-            .retain(&wanted.iter().map(|o| o.manifest.id()).collect::<Vec<_>>());
-        for offer in wanted {
-            let id = offer.manifest.id();
-            if failed.get(&id).is_some_and(|t| t.elapsed() < RETRY_AFTER) {
-                continue;
-            }
-            let want = offer.run.warm.min(MAX_WARM) as usize;
-            while ctx.warm.counted(&id, Instant::now()) < want {
-                let made = tokio::select! {
-                    () = stop.cancelled() => break,
-                    made = launch_warm(&ctx, offer) => made,
+            .filter(|o| o.manifest.body().expires_at > now_ms)
+            .map(|o| {
+                let warm = o.run.warm.min(MAX_WARM) as usize;
+                let prepared = if prepares {
+                    o.run.prepared.min(MAX_PREPARED) as usize
+                } else {
+                    0
                 };
-                match made {
-                    Ok(slot) => {
-                        failed.remove(&id);
-                        ctx.warm.put(id, slot);
-                    }
-                    Err(e) => {
-                        tracing::warn!(agent = %offer.manifest.body().name, "cannot keep a warm process: {e}");
-                        failed.insert(id, tokio::time::Instant::now());
-                        break;
+                (o, warm, prepared)
+            })
+            .filter(|(_, warm, prepared)| warm + prepared > 0)
+            .collect();
+        ctx.warm.retain(
+            &wanted
+                .iter()
+                .map(|(o, ..)| o.manifest.id())
+                .collect::<Vec<_>>(),
+        );
+        // Warm processes first (they take the longest to boot), then prepared sandboxes.
+        'kinds: for booted in [true, false] {
+            for &(offer, warm, prepared) in &wanted {
+                let id = offer.manifest.id();
+                if failed.get(&id).is_some_and(|t| t.elapsed() < RETRY_AFTER) {
+                    continue;
+                }
+                let want = if booted { warm } else { prepared };
+                while ctx.warm.counted(&id, booted, Instant::now()) < want {
+                    let made = tokio::select! {
+                        () = stop.cancelled() => break 'kinds,
+                        made = launch_warm(&ctx, offer, booted) => made,
+                    };
+                    match made {
+                        Ok(slot) => {
+                            failed.remove(&id);
+                            ctx.warm.put(id, slot);
+                        }
+                        Err(e) => {
+                            let what = if booted {
+                                "a warm process"
+                            } else {
+                                "a prepared sandbox"
+                            };
+                            tracing::warn!(agent = %offer.manifest.body().name, "cannot keep {what}: {e}");
+                            failed.insert(id, tokio::time::Instant::now());
+                            break;
+                        }
                     }
                 }
             }
@@ -273,8 +418,9 @@ async fn hold_end(until: Option<Instant>) {
     }
 }
 
-/// Starts one warm process of `offer`.
-async fn launch_warm(ctx: &Ctx, offer: &Offerable) -> Result<WarmSlot, String> {
+/// Makes one sandbox of `offer`: a warm process (`booted`: its program started), or a
+/// prepared sandbox.
+async fn launch_warm(ctx: &Ctx, offer: &Offerable, booted: bool) -> Result<WarmSlot, String> {
     let manifest = offer.manifest.body();
     let run = &offer.run;
     launch::check_runnable(ctx, run, manifest).await?;
@@ -329,13 +475,16 @@ async fn launch_warm(ctx: &Ctx, offer: &Offerable) -> Result<WarmSlot, String> {
         super::ahead::record(ctx.store.clone(), launched.record())
             .await
             .map_err(|e| format!("cannot record it: {e}"))?;
-        launched.ignite().await.map_err(|e| e.to_string())?;
+        if booted {
+            launched.ignite().await.map_err(|e| e.to_string())?;
+        }
         Ok::<_, String>(launched)
     }
     .await;
     match made {
         Ok(launched) => Ok(WarmSlot {
             launched,
+            booted,
             workdir,
             proxy,
         }),
@@ -363,11 +512,21 @@ mod tests {
         let (hire_a, hire_b) = (hash(10), hash(11));
         let now = Instant::now();
         pool.with(|m| {
-            m.held.insert(hire_a, (agent, now + HOLD));
-            m.held.insert(hire_b, (agent, now + HOLD));
+            for hire in [hire_a, hire_b] {
+                m.held.insert(
+                    hire,
+                    Held {
+                        manifest: agent,
+                        booted: true,
+                        until: now + HOLD,
+                    },
+                );
+            }
         });
-        assert_eq!(pool.counted(&agent, now), 2);
-        assert_eq!(pool.counted(&other, now), 0);
+        assert_eq!(pool.counted(&agent, true, now), 2);
+        assert_eq!(pool.counted(&other, true, now), 0);
+        // Holds are of warm processes: they do not count as prepared sandboxes.
+        assert_eq!(pool.counted(&agent, false, now), 0);
         // Released: the hold ends SETTLE from the release, long before HOLD.
         pool.release(&hire_a);
         let settled = pool.next_hold_end().unwrap_or(now + HOLD);
@@ -376,11 +535,35 @@ mod tests {
         pool.release(&hire_a);
         pool.release(&hash(12));
         assert_eq!(pool.next_hold_end(), Some(settled));
-        assert_eq!(pool.counted(&agent, settled), 1);
+        assert_eq!(pool.counted(&agent, true, settled), 1);
         // Past its time a hold no longer counts (and is dropped).
-        assert_eq!(pool.counted(&agent, now + HOLD), 0);
+        assert_eq!(pool.counted(&agent, true, now + HOLD), 0);
         assert!(pool.with(|m| m.held.is_empty()));
         assert_eq!(pool.next_hold_end(), None);
+    }
+
+    /// A taken prepared sandbox's successor is held as a prepared one, not as a warm process.
+    #[test]
+    fn a_prepared_successor_is_held_as_one() {
+        let pool = WarmPool::default();
+        let agent = hash(1);
+        let now = Instant::now();
+        pool.with(|m| {
+            m.held.insert(
+                hash(10),
+                Held {
+                    manifest: agent,
+                    booted: false,
+                    until: now + HOLD,
+                },
+            );
+        });
+        assert_eq!(pool.counted(&agent, false, now), 1);
+        assert_eq!(pool.counted(&agent, true, now), 0);
+        pool.release(&hash(10));
+        let settled = pool.next_hold_end().unwrap_or(now + HOLD);
+        assert!(settled <= Instant::now() + SETTLE);
+        assert_eq!(pool.counted(&agent, false, settled), 0);
     }
 
     /// Holds of an agent that is no longer offered go with its processes.
@@ -389,11 +572,19 @@ mod tests {
         let pool = WarmPool::default();
         let now = Instant::now();
         pool.with(|m| {
-            m.held.insert(hash(10), (hash(1), now + HOLD));
-            m.held.insert(hash(11), (hash(2), now + HOLD));
+            for (hire, manifest) in [(hash(10), hash(1)), (hash(11), hash(2))] {
+                m.held.insert(
+                    hire,
+                    Held {
+                        manifest,
+                        booted: true,
+                        until: now + HOLD,
+                    },
+                );
+            }
         });
         pool.retain(&[hash(2)]);
-        assert_eq!(pool.counted(&hash(1), now), 0);
-        assert_eq!(pool.counted(&hash(2), now), 1);
+        assert_eq!(pool.counted(&hash(1), true, now), 0);
+        assert_eq!(pool.counted(&hash(2), true, now), 1);
     }
 }

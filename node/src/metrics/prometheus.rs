@@ -55,6 +55,12 @@ struct VerdictLabels {
     verdict: &'static str,
 }
 
+/// `souk_sandboxes_ready{kind}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
 /// `souk_store_op_seconds{op}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct OpLabels {
@@ -95,6 +101,7 @@ pub(super) struct Detail {
     agent_run_seconds: Histogram,
     egress_calls: Family<VerdictLabels, Counter>,
     store_op_seconds: Family<OpLabels, Histogram>,
+    sandboxes_ready: Family<KindLabels, Gauge>,
 }
 
 impl Default for Detail {
@@ -104,6 +111,10 @@ impl Default for Detail {
         for verdict in ["allowed", "denied"] {
             drop(egress_calls.get_or_create(&VerdictLabels { verdict }));
         }
+        let sandboxes_ready = Family::<KindLabels, Gauge>::default();
+        for kind in ["warm", "prepared"] {
+            drop(sandboxes_ready.get_or_create(&KindLabels { kind }));
+        }
         Detail {
             peers_connected: Gauge::default(),
             hires: Family::default(),
@@ -112,6 +123,7 @@ impl Default for Detail {
             agent_run_seconds: Histogram::new(RUN_BUCKETS),
             egress_calls,
             store_op_seconds: Family::new_with_constructor(|| Histogram::new(STORE_BUCKETS)),
+            sandboxes_ready,
         }
     }
 }
@@ -197,6 +209,16 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
+    /// Provider: sandboxes made ahead of any hire and ready now, warm processes (`booted`) or
+    /// prepared sandboxes.
+    pub fn sandboxes_ready(&self, booted: bool, n: usize) {
+        let kind = if booted { "warm" } else { "prepared" };
+        self.detail
+            .sandboxes_ready
+            .get_or_create(&KindLabels { kind })
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
     /// Connected peers, as `souk_peers_connected` shows them.
     pub fn peers_connected(&self) -> i64 {
         self.detail.peers_connected.get()
@@ -241,6 +263,11 @@ pub fn registry(metrics: &Metrics) -> Registry {
         "souk_egress_calls",
         "Network calls of hired agents seen by their egress proxies, allowed or denied",
         d.egress_calls.clone(),
+    );
+    r.register(
+        "souk_sandboxes_ready",
+        "Provider: sandboxes made ahead of any hire and ready now, by kind (warm: its process started; prepared: no process yet)",
+        d.sandboxes_ready.clone(),
     );
     r.register_with_unit(
         "souk_store_op",
