@@ -6,7 +6,12 @@ Variants (N sequential round trips each, after a warm-up):
                both real `souk` processes on loopback: the client's `POST /v1/hires?wait_ms=`
                to its answer with the output (one call; if the hire has not ended with its
                output by then, receipts long-polled until `completed`, then `GET .../output`);
-  souk-warm    the same agent published under another name with `[run] warm = 2`;
+               The agent file is the default one: no warm process, one prepared sandbox
+               (`run.prepared`, the node makes the sandbox ahead; the interpreter starts
+               with the hire);
+  souk-bare    the same agent with `[run] prepared = 0`: the sandbox is made for the hire
+               (from a standby sandbox, `standby_sandboxes`);
+  souk-warm    the same agent with `[run] warm = 2`: interpreters started ahead;
   a2a-inproc   a2a-sdk server (uvicorn) with an in-process echo executor, a2a-sdk client,
                non-streaming blocking `message/send` to the completed task;
   a2a-process  the same server whose executor runs a fresh `python3 -c ...` per task.
@@ -30,12 +35,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
-VARIANTS = ["souk-cold", "souk-warm", "a2a-inproc", "a2a-process"]
+VARIANTS = ["souk-cold", "souk-bare", "souk-warm", "a2a-inproc", "a2a-process"]
+SOUK_VARIANTS = ["souk-cold", "souk-bare", "souk-warm"]
 # (numerator, denominator, limit, what the issue asks)
 GOALS = [
     ("souk-warm", "a2a-inproc", 2.0, "Souk with warm starts vs the in-process A2A agent"),
@@ -46,12 +53,16 @@ HIRE_DEADLINE_S = 30.0  # one round trip
 OUTPUT_GRACE_S = 30.0  # a completed hire's output may trail its `completed` entry
 TERMINAL = {"completed", "failed", "canceled", "rejected", "expired"}
 WARM_SLOTS = 2
+# Prepared sandboxes the provider keeps when all pools are full: two (the node's default,
+# `run.prepared`) for each of souk-cold's and souk-warm's agents; souk-bare's has none.
+PREPARED_FULL = 2 * 2
 
-# The agent: marks how it was started (a warm process has no SOUK_HIRE_ID) in its working
-# directory, where the benchmark reads it after the hire, then echoes the start line's input.
-AGENT_PY = """import json, os, sys
+# The agent: writes when it started and its HOME (the slot directory of a sandbox made ahead
+# of the hire, `.warm/<slot>`, else the hire's) into its working directory, where the
+# benchmark reads it after the hire, then echoes the start line's input.
+AGENT_PY = """import json, os, sys, time
 with open("booted", "w") as f:
-    f.write("cold" if os.environ.get("SOUK_HIRE_ID") else "warm")
+    f.write("%.6f %s" % (time.time(), os.environ.get("HOME", "")))
 start = json.loads(sys.stdin.readline())
 sys.stdout.write(json.dumps({"type": "result", "output": {"echo": start["input"]}}) + "\\n")
 sys.stdout.flush()
@@ -245,6 +256,7 @@ class SoukNet:
         self.work = Path(str(self.pdir) + "-work")
         self.provider = self.client = None
         self.mids: dict[str, str] = {}
+        self.metrics_url: str | None = None
 
     def cli(self, data_dir: Path, *args: str) -> str:
         argv = [str(self.souk), "--data-dir", str(data_dir), *args]
@@ -297,7 +309,13 @@ class SoukNet:
         self.cli(self.pdir, "init")
         self.cli(self.cdir, "init", "--light")
         listen = "/ip4/127.0.0.1/tcp/%d" % free_port()
-        self.provider, info = self.start_node("provider", self.pdir, ["--listen", listen])
+        # The metrics endpoint shows how many sandboxes are ready (`souk_sandboxes_ready`).
+        self.provider, info = self.start_node(
+            "provider", self.pdir, ["--listen", listen, "--metrics", "127.0.0.1:0"]
+        )
+        self.metrics_url = info.get("metrics_url")
+        if not self.metrics_url:
+            raise BenchError("the provider serves no metrics (metrics_url: %r)" % info)
         paddr = "%s/p2p/%s" % (listen, info["peer_id"])
         self.client, _ = self.start_node(
             "client",
@@ -308,15 +326,16 @@ class SoukNet:
     def publish(self) -> None:
         """Publishes the cold and the warm echo agent (package dirs outside the nodes' data and
         work dirs) and waits until the client finds both."""
-        for variant, name, warm in [
+        for variant, name, run in [
             ("souk-cold", "bench-echo-cold", ""),
+            ("souk-bare", "bench-echo-bare", "prepared = 0\n"),
             ("souk-warm", "bench-echo-warm", "warm = %d\n" % WARM_SLOTS),
         ]:
-            pkg = self.root / ("pkg-" + variant.split("-")[1])
+            kind = variant.split("-")[1]
+            pkg = self.root / ("pkg-" + kind)
             pkg.mkdir()
             (pkg / "agent.py").write_text(AGENT_PY)
-            kind = "warm" if warm else "cold"
-            (pkg / "agent.toml").write_text(AGENT_TOML.format(name=name, kind=kind, warm=warm))
+            (pkg / "agent.toml").write_text(AGENT_TOML.format(name=name, kind=kind, warm=run))
             mid = self.cli(self.pdir, "agent", "publish", str(pkg / "agent.toml")).strip()
             self.mids[variant] = mid
         log("souk: published %s" % ", ".join("%s %s" % (v, m[:12]) for v, m in self.mids.items()))
@@ -326,28 +345,61 @@ class SoukNet:
             out = self.cli(self.cdir, "search", "latency", "--json")
             return True if all(m in out for m in self.mids.values()) else None
 
-        wait_for("the client to find both agents", found, poll_s=0.1)
+        wait_for("the client to find the agents", found, poll_s=0.1)
+
+    def sandboxes_ready(self) -> dict:
+        """`souk_sandboxes_ready` by kind (`warm`, `prepared`), from the provider's metrics."""
+        assert self.metrics_url
+        u = urllib.parse.urlsplit(self.metrics_url)
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+        try:
+            conn.request("GET", u.path)
+            text = conn.getresponse().read().decode()
+        finally:
+            conn.close()
+        ready = {}
+        for line in text.splitlines():
+            if line.startswith("souk_sandboxes_ready{"):
+                series, _, value = line.rpartition(" ")
+                kind = series.split('kind="', 1)[1].split('"', 1)[0]
+                ready[kind] = int(float(value))
+        return ready
 
     def booted_slots(self) -> int:
+        """Warm processes whose interpreter has booted: their agent wrote its `booted` marker
+        in its slot directory (the node counts a warm process ready once it let it start)."""
         try:
             slots = list((self.work / ".warm").iterdir())
         except OSError:
             return 0
         return sum(1 for s in slots if (s / "booted").exists())
 
-    def wait_warm_pool(self) -> None:
+    def wait_pools(self) -> None:
+        """Until the provider's warm processes have booted and its prepared sandboxes are made
+        (all of them: nothing is being made beside the next hire)."""
+
         def full():
             self.children.check_running(self.provider)
-            return True if self.booted_slots() >= WARM_SLOTS else None
+            if self.booted_slots() < WARM_SLOTS:
+                return None
+            r = self.sandboxes_ready()
+            return True if r.get("prepared", 0) >= PREPARED_FULL else None
 
-        wait_for("%d warm processes to boot" % WARM_SLOTS, full)
+        wait_for(
+            "%d warm processes and %d prepared sandboxes" % (WARM_SLOTS, PREPARED_FULL), full, poll_s=0.002
+        )
 
-    def started_how(self, hire_id: str) -> str:
-        """`warm` or `cold` as the agent wrote it in the hire's working directory (read after
-        the round trip, outside the timing), `unknown` if it is gone already."""
+    def started_how(self, hire_id: str, began: float) -> str:
+        """How the hire's process started, from what the agent wrote in the hire's working
+        directory (read after the round trip, outside the timing): `warm` (before the hire
+        began), `prepared` (with the hire, in a sandbox made ahead: its HOME is a `.warm` slot),
+        `cold` (with the hire, in a sandbox made for it), `unknown` if it is gone already."""
         try:
-            return (self.work / hire_id / "booted").read_text().strip() or "unknown"
-        except OSError:
+            when, _, home = (self.work / hire_id / "booted").read_text().strip().partition(" ")
+            if float(when) < began:
+                return "warm"
+            return "prepared" if "/.warm/" in home else "cold"
+        except (OSError, ValueError):
             return "unknown"
 
     def stop(self) -> None:
@@ -406,30 +458,33 @@ def hire_round_trip(api: SoukApi, mid: str, value) -> tuple[float, str, int]:
     return elapsed, hid, misses
 
 
-def measure_souk(net: SoukNet, variant: str, n: int, warmup: int, back_to_back: bool) -> dict:
-    """N round trips after the warm-up. For souk-warm, unless `back_to_back`, each waits
-    (untimed) until the pool is full again, so that every hire finds a booted process and no
-    refill runs beside it."""
-    pace = variant == "souk-warm" and not back_to_back
-    if variant == "souk-warm":
-        net.wait_warm_pool()
+def souk_round(net: SoukNet, variant: str, n: int, warmup: int, pace: bool, acc: dict) -> None:
+    """N round trips after the warm-up, added to `acc`. With `pace`, each waits (untimed)
+    until the provider's pools are full again, so that every hire finds what its agent keeps
+    ready and no sandbox is being made beside it."""
+    net.wait_pools()
     api = SoukApi(net.cdir)
-    samples, how, misses, trace = [], [], 0, []
     try:
         for i in range(warmup + n):
             if pace:
-                net.wait_warm_pool()
+                net.wait_pools()
             value = input_value(i)
             began = time.time()
             elapsed, hid, missed = hire_round_trip(api, net.mids[variant], value)
             if i >= warmup:
-                samples.append(elapsed)
-                how.append(net.started_how(hid))
-                misses += missed
+                acc["samples"].append(elapsed)
+                acc["how"].append(net.started_how(hid, began))
+                acc["misses"] += missed
                 # To match a round trip with the nodes' logs (`--keep`).
-                trace.append({"hire_id": hid, "began_unix": round(began, 6), "started": how[-1]})
+                acc["hires"].append(
+                    {"hire_id": hid, "began_unix": round(began, 6), "started": acc["how"][-1]}
+                )
     finally:
         api.close()
+
+
+def souk_result(acc: dict, pace: bool) -> dict:
+    samples, how = acc["samples"], acc["how"]
     by_start = {}
     for kind in sorted(set(how)):
         picked = [s for s, k in zip(samples, how, strict=True) if k == kind]
@@ -439,8 +494,8 @@ def measure_souk(net: SoukNet, variant: str, n: int, warmup: int, back_to_back: 
         "started": {k: v["n"] for k, v in by_start.items()},
         "by_start": by_start,
         "paced": pace,
-        "output_retries": misses,
-        "hires": trace,
+        "output_retries": acc["misses"],
+        "hires": acc["hires"],
     }
 
 
@@ -525,17 +580,6 @@ async def a2a_loop(url: str, n: int, warmup: int) -> list[float]:
     return samples
 
 
-def measure_a2a(children: Children, root: Path, variant: str, n: int, warmup: int) -> dict:
-    mode = variant.split("-")[1]
-    p, url = start_a2a_server(children, root, mode)
-    try:
-        samples = asyncio.run(a2a_loop(url, n, warmup))
-        children.check_running(p)
-    finally:
-        children.stop(p)
-    return {"samples": samples}
-
-
 # ---------------------------------------------------------------------------------------------
 # Figures
 
@@ -580,11 +624,12 @@ def ratios(stats: dict) -> list[dict]:
 def report(stats: dict, extra: dict, goals: list[dict], meta: dict) -> str:
     binary = ", %s" % meta["souk"] if meta["souk"] else ""
     lines = [
-        "Hire latency, %d round trips per variant after %d warm-up (%s cores, load %s at the "
-        "start, %s at the end%s)"
+        "Hire latency, %d round trips per variant after %d warm-up, in %d rounds (%s cores, "
+        "load %s at the start, %s at the end%s)"
         % (
             meta["n"],
             meta["warmup"],
+            meta["rounds"],
             meta["cpus"],
             meta["loadavg_start"],
             meta["loadavg_end"],
@@ -609,13 +654,13 @@ def report(stats: dict, extra: dict, goals: list[dict], meta: dict) -> str:
                 % (g["ratio"], g["value"], g["limit"], "PASS" if g["pass"] else "FAIL")
             )
     notes = []
-    for v in ("souk-cold", "souk-warm"):
+    for v in SOUK_VARIANTS:
         if v in extra:
             e = extra[v]
             started = ", ".join(
                 "%s %d (p50 %.2f ms)" % (k, b["n"], b["p50_ms"]) for k, b in e["by_start"].items()
             )
-            paced = " (each after the pool was full again)" if e["paced"] else ""
+            paced = " (each after the pools were full again)" if e["paced"] else ""
             notes.append(
                 "%s: agent processes started %s%s; output asked again %d times"
                 % (v, started, paced, e["output_retries"])
@@ -653,6 +698,13 @@ def parse_args(argv=None):
     p.add_argument("-n", type=int, default=200, help="measured round trips per variant (200)")
     p.add_argument("--warmup", type=int, default=20, help="unmeasured round trips first (20)")
     p.add_argument(
+        "--rounds",
+        type=int,
+        default=4,
+        help="split each variant's round trips into this many rounds, the variants taking "
+        "turns (4)",
+    )
+    p.add_argument(
         "--only",
         nargs="+",
         choices=VARIANTS,
@@ -666,10 +718,10 @@ def parse_args(argv=None):
         help="the nodes' log filter (RUST_LOG syntax; default: the node's own)",
     )
     p.add_argument(
-        "--warm-back-to-back",
+        "--back-to-back",
         action="store_true",
-        help="souk-warm: hire back to back instead of waiting (untimed) for the warm "
-        "pool to be full before each hire",
+        help="Souk variants: hire back to back instead of waiting (untimed) for the "
+        "provider's pools (warm processes, prepared sandboxes) to be full before each hire",
     )
     p.add_argument(
         "--keep",
@@ -677,8 +729,8 @@ def parse_args(argv=None):
         help="keep the temporary directory (node and server logs) and print its path",
     )
     args = p.parse_args(argv)
-    if args.n < 1 or args.warmup < 0:
-        p.error("-n must be at least 1 and --warmup at least 0")
+    if args.n < 1 or args.warmup < 0 or not 1 <= args.rounds <= args.n:
+        p.error("-n must be at least 1, --warmup at least 0, --rounds from 1 to N")
     return args
 
 
@@ -695,6 +747,8 @@ def run(args) -> int:
     meta = {
         "n": args.n,
         "warmup": args.warmup,
+        "rounds": args.rounds,
+        "paced": not args.back_to_back,
         "souk": str(souk) if souk else None,
         "python": platform.python_version(),
         "a2a_sdk": package_version("a2a-sdk"),
@@ -706,23 +760,38 @@ def run(args) -> int:
     children = Children()
     root = Path(tempfile.mkdtemp(prefix="souk-hire-latency-"))
     results: dict[str, dict] = {}
+    pace = not args.back_to_back
     try:
-        souk_variants = [v for v in wanted if v.startswith("souk")]
-        if souk_variants:
+        net = None
+        servers: dict[str, tuple] = {}
+        if any(v.startswith("souk") for v in wanted):
             net = SoukNet(souk, root, children, args.log)
-            try:
-                net.start()
-                net.publish()
-                for v in souk_variants:
-                    log("%s: %d + %d round trips" % (v, args.warmup, args.n))
-                    results[v] = measure_souk(net, v, args.n, args.warmup, args.warm_back_to_back)
-            finally:
-                net.stop()
+            net.start()
+            net.publish()
         for v in wanted:
             if v.startswith("a2a"):
-                log("%s: %d + %d round trips" % (v, args.warmup, args.n))
-                results[v] = measure_a2a(children, root, v, args.n, args.warmup)
+                servers[v] = start_a2a_server(children, root, v.split("-")[1])
+        acc = {v: {"samples": [], "how": [], "misses": 0, "hires": []} for v in wanted}
+        # Rounds: every variant runs a share of its round trips in each, in turn, so that a
+        # change of the machine's load during the run weighs on all of them alike.
+        for r in range(args.rounds):
+            for v in wanted:
+                count = args.n // args.rounds + (1 if r < args.n % args.rounds else 0)
+                warmup = args.warmup if r == 0 else 0
+                log("%s: round %d/%d, %d + %d round trips" % (v, r + 1, args.rounds, warmup, count))
+                if v.startswith("souk"):
+                    souk_round(net, v, count, warmup, pace, acc[v])
+                else:
+                    p, url = servers[v]
+                    acc[v]["samples"] += asyncio.run(a2a_loop(url, count, warmup))
+                    children.check_running(p)
+        for v in wanted:
+            results[v] = souk_result(acc[v], pace) if v.startswith("souk") else {
+                "samples": acc[v]["samples"]
+            }
     finally:
+        if net is not None:
+            net.stop()
         children.stop_all()
         if args.keep:
             log("kept %s" % root)
