@@ -6,9 +6,9 @@ Variants (N sequential round trips each, after a warm-up):
                both real `souk` processes on loopback: the client's `POST /v1/hires?wait_ms=`
                to its answer with the output (one call; if the hire has not ended with its
                output by then, receipts long-polled until `completed`, then `GET .../output`);
-               The agent file is the default one: no warm process, one prepared sandbox
-               (`run.prepared`, the node makes the sandbox ahead; the interpreter starts
-               with the hire);
+               The agent file is the default one: no warm process, two prepared sandboxes
+               (`run.prepared`: the node makes them ahead; the interpreter starts in one
+               when the provider makes its offer);
   souk-bare    the same agent with `[run] prepared = 0`: the sandbox is made for the hire
                (from a standby sandbox, `standby_sandboxes`);
   souk-warm    the same agent with `[run] warm = 2`: interpreters started ahead;
@@ -386,7 +386,7 @@ class SoukNet:
             return True if r.get("prepared", 0) >= PREPARED_FULL else None
 
         wait_for(
-            "%d warm processes and %d prepared sandboxes" % (WARM_SLOTS, PREPARED_FULL), full, poll_s=0.002
+            "%d warm processes and %d prepared sandboxes" % (WARM_SLOTS, PREPARED_FULL), full, poll_s=0.01
         )
 
     def started_how(self, hire_id: str, began: float) -> str:

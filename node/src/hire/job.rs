@@ -145,6 +145,14 @@ impl Job {
         }
     }
 
+    /// Discards a sandbox made ahead that this hire took and will not use.
+    fn drop_unused(&self, slot: Option<WarmSlot>) {
+        if let Some(slot) = slot {
+            self.ctx.warm.discard(slot);
+            self.ctx.warm.release(&self.hire_id);
+        }
+    }
+
     /// Appends the next entry; before a terminal one, the proxy is closed and every call it
     /// saw is recorded (nothing can follow a terminal entry).
     async fn append(
@@ -215,11 +223,9 @@ impl Job {
         if let Err(e) = self.drive().await {
             tracing::error!(hire = %self.hire_id.short(), "job stopped: {e}");
         }
-        if let Some(slot) = self.ahead.take() {
-            // Taken for this hire and not used (it ended before its agent ran).
-            self.ctx.warm.discard(slot);
-            self.ctx.warm.release(&self.hire_id);
-        }
+        // Taken for this hire and not used (it ended before its agent ran).
+        let unused = self.ahead.take();
+        self.drop_unused(unused);
     }
 
     async fn drive(&mut self) -> Result<(), HireError> {
@@ -322,6 +328,7 @@ impl Job {
         }
         if let Err(e) = launch::prepare_dirs(&self.ctx.workdir, &self.workdir).await {
             tracing::error!(hire = %self.hire_id.short(), "cannot create the working directory {}: {e}", self.workdir.display());
+            self.drop_unused(warm);
             return self
                 .fail(
                     &mut chain,
@@ -358,6 +365,7 @@ impl Job {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(hire = %self.hire_id.short(), "cannot start the egress proxy: {e}");
+                self.drop_unused(warm);
                 return self
                     .fail(
                         &mut chain,

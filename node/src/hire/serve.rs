@@ -146,6 +146,22 @@ fn on_request(hires: &mut Hires, peer: PeerId, raw: &[u8], reply: Responder) {
     let manifest_id = offer.as_ref().map(|o| o.manifest.id());
     hires.spawn(async move {
         let (answer, outcome) = answer_request(&ctx.key, request, offer, superseded, in_use, now);
+        // An offer that holds a slot: a prepared sandbox starts its program now, before the
+        // offer leaves (so that an acceptance finds it), and its interpreter boots while the
+        // client accepts. It gets no hire data until the contract is stored; if no acceptance
+        // comes while the slot is reserved, it is stopped. Bounded like the reservations: one
+        // per offer that holds a slot (a request sent again gets none), and a peer that lets
+        // offers lapse gets no more of them (`capacity.rs`). Never a warm process: the offer
+        // may not be accepted.
+        if reserved
+            && outcome == Answered::Proposed
+            && let Some(manifest) = manifest_id
+            && !ctx.warm.is_parked(&request_id)
+            && let Some(slot) = start_ahead(&ctx, &manifest, request_id, true).await
+        {
+            let until = Instant::now() + Duration::from_millis(RESERVATION_MS);
+            ctx.warm.park(request_id, manifest, slot, until);
+        }
         let _ = reply.send(answer);
         match outcome {
             Answered::Proposed => ctx.metrics.hires_offered.inc(),
@@ -156,19 +172,6 @@ fn on_request(hires: &mut Hires, peer: PeerId, raw: &[u8], reply: Responder) {
         }
         if reserved && !matches!(outcome, Answered::Proposed) {
             let _ = ctx.inbox.send(Msg::Done(Done::Unreserve(request_id))).await;
-        }
-        // An offer that holds a slot: a sandbox made ahead starts its program now, so that
-        // its interpreter boots while the client accepts. It gets no hire data until the
-        // contract is stored; if no acceptance comes while the slot is reserved, it is
-        // stopped. Bounded like the reservations: one per offer that holds a slot, and a peer
-        // that lets offers lapse gets no more of them (`capacity.rs`).
-        if reserved
-            && outcome == Answered::Proposed
-            && let Some(manifest) = manifest_id
-            && let Some(slot) = start_ahead(&ctx, &manifest, request_id).await
-        {
-            let until = Instant::now() + Duration::from_millis(RESERVATION_MS);
-            ctx.warm.park(request_id, manifest, slot, until);
         }
     });
 }
@@ -339,7 +342,7 @@ fn on_accept(
             // once the contract is durable.
             let ahead = match ctx.warm.claim(&request_id, id) {
                 Some(slot) => Some(slot),
-                None => start_ahead(&ctx, &manifest.id(), id).await,
+                None => start_ahead(&ctx, &manifest.id(), id, false).await,
             };
             match store_contract(&ctx, checked).await {
                 Ok(stored) => Ok((stored, ahead)),
@@ -373,12 +376,16 @@ fn on_accept(
     });
 }
 
-/// A sandbox made ahead of any hire of manifest `manifest`, taken for `hire` (a hire id, or
-/// the request id of an offer; a warm process first), with its program started. `None` if
-/// there is none ready, or it could not start (it is discarded; the job then starts the agent
-/// cold).
-async fn start_ahead(ctx: &Ctx, manifest: &Hash, hire: Hash) -> Option<WarmSlot> {
-    let mut slot = ctx.warm.take(manifest, hire)?;
+/// A sandbox made ahead of any hire of manifest `manifest`, taken for `hire` (a hire id, a
+/// warm process first; or, `for_offer`, the request id of an offer, a prepared sandbox only),
+/// with its program started. `None` if there is none ready, or it could not start (it is
+/// discarded; the job then starts the agent cold).
+async fn start_ahead(ctx: &Ctx, manifest: &Hash, hire: Hash, for_offer: bool) -> Option<WarmSlot> {
+    let mut slot = if for_offer {
+        ctx.warm.take_prepared(manifest, hire)?
+    } else {
+        ctx.warm.take(manifest, hire)?
+    };
     if let Err(e) = slot.launched.ignite().await {
         tracing::warn!(hire = %hire.short(), "cannot start a prepared sandbox ({e}); starting cold");
         ctx.warm.discard(slot);

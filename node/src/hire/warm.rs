@@ -145,10 +145,20 @@ impl WarmPool {
     /// first, else a prepared sandbox (dead ones are dropped). Its successor is held until
     /// [`WarmPool::release`], [`HOLD`] at the latest.
     pub(crate) fn take(&self, id: &Hash, hire: Hash) -> Option<WarmSlot> {
+        self.take_of(id, hire, &[true, false])
+    }
+
+    /// A live prepared sandbox of manifest `id` for `key` (the request id of an offer), as
+    /// [`WarmPool::take`] does; never a warm process (an offer may not be accepted).
+    pub(crate) fn take_prepared(&self, id: &Hash, key: Hash) -> Option<WarmSlot> {
+        self.take_of(id, key, &[false])
+    }
+
+    fn take_of(&self, id: &Hash, hire: Hash, kinds: &[bool]) -> Option<WarmSlot> {
         let mut dead = Vec::new();
         let found = self.with(|m| {
             let list = m.slots.get_mut(id)?;
-            for booted in [true, false] {
+            for &booted in kinds {
                 while let Some(i) = list.iter().rposition(|s| s.booted == booted) {
                     let mut slot = list.swap_remove(i);
                     if slot.launched.is_alive() {
@@ -199,19 +209,35 @@ impl WarmPool {
     /// under that id) and its program started, for the acceptance of that request's offer
     /// ([`WarmPool::claim`]) until `until`; then it is discarded.
     pub(crate) fn park(&self, request: Hash, manifest: Hash, slot: WarmSlot, until: Instant) {
-        self.with(|m| m.parked.insert(request, (manifest, slot, until)));
+        let replaced = self.with(|m| m.parked.insert(request, (manifest, slot, until)));
+        if let Some((_, old, _)) = replaced {
+            self.discard(old);
+        }
+    }
+
+    /// Whether a sandbox is parked for request `request` (a request sent again gets no
+    /// second one).
+    pub(crate) fn is_parked(&self, request: &Hash) -> bool {
+        self.with(|m| m.parked.contains_key(request))
     }
 
     /// The sandbox parked for request `request`, for hire `hire` (its successor's hold moves
-    /// to the hire).
+    /// to the hire); `None` if there is none, or its program died while it waited (it is
+    /// discarded).
     pub(crate) fn claim(&self, request: &Hash, hire: Hash) -> Option<WarmSlot> {
-        self.with(|m| {
+        let mut slot = self.with(|m| {
             let (_, slot, _) = m.parked.remove(request)?;
             if let Some(h) = m.held.remove(request) {
                 m.held.insert(hire, h);
             }
             Some(slot)
-        })
+        })?;
+        if slot.launched.is_alive() {
+            Some(slot)
+        } else {
+            self.discard(slot);
+            None
+        }
     }
 
     /// Discards the parked sandboxes whose offer was not accepted by `now` (their successors
@@ -564,6 +590,89 @@ mod tests {
         let settled = pool.next_hold_end().unwrap_or(now + HOLD);
         assert!(settled <= Instant::now() + SETTLE);
         assert_eq!(pool.counted(&agent, false, settled), 0);
+    }
+
+    /// A sandbox made ahead, for these tests: `sleep` started without confinement (the pool's
+    /// bookkeeping is the same whatever runs in it), not recorded anywhere.
+    async fn slot(dir: &std::path::Path, booted: bool) -> WarmSlot {
+        let workdir = dir.join(format!("slot-{}", rand_suffix()));
+        let cfg = souk_runtime::RunConfig {
+            command: vec!["sleep".into(), "30".into()],
+            workdir: workdir.clone(),
+            ..souk_runtime::RunConfig::default()
+        };
+        let launched = AgentProcess::launch(&cfg, &hash(99).to_hex())
+            .await
+            .unwrap_or_else(|e| panic!("launch: {e}"));
+        WarmSlot {
+            launched,
+            booted,
+            workdir,
+            proxy: None,
+        }
+    }
+
+    fn rand_suffix() -> String {
+        hex::encode(
+            crate::data_dir::random_32()
+                .map(|r| r[..8].to_vec())
+                .unwrap_or_default(),
+        )
+    }
+
+    /// An offer takes a prepared sandbox (never a warm process), parks it under its request
+    /// id; the acceptance claims it for the hire, and the successor's hold moves to the hire.
+    /// A request sent again finds it parked. A parked sandbox whose offer lapses is discarded
+    /// (its directory goes), and so is one whose manifest is no longer offered.
+    #[tokio::test]
+    async fn an_offer_parks_a_prepared_sandbox_until_claimed_or_lapsed() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let pool = WarmPool::default();
+        let agent = hash(1);
+        let (warm, prepared) = (slot(dir.path(), true).await, slot(dir.path(), false).await);
+        pool.put(agent, warm);
+        pool.put(agent, prepared);
+        let (request, hire) = (hash(20), hash(21));
+        let taken = pool.take_prepared(&agent, request);
+        let taken = taken.unwrap_or_else(|| panic!("a prepared sandbox"));
+        assert!(!taken.booted, "an offer never takes a warm process");
+        assert!(pool.take_prepared(&agent, hash(22)).is_none());
+        let now = Instant::now();
+        pool.park(request, agent, taken, now + HOLD);
+        assert!(pool.is_parked(&request));
+        // Parked sandboxes are not ready ones; the warm process still is.
+        assert_eq!(pool.counted(&agent, true, now), 1);
+        let claimed = pool.claim(&request, hire);
+        assert!(claimed.is_some() && !pool.is_parked(&request));
+        assert!(pool.claim(&request, hire).is_none());
+        pool.with(|m| {
+            assert!(m.held.contains_key(&hire) && !m.held.contains_key(&request));
+        });
+
+        // Another offer's sandbox, never accepted: discarded once its time is over.
+        let lapsing = slot(dir.path(), false).await;
+        let lapsing_dir = lapsing.workdir.clone();
+        std::fs::create_dir_all(&lapsing_dir).unwrap_or_else(|e| panic!("{e}"));
+        pool.park(hash(30), agent, lapsing, now + HOLD);
+        pool.drop_lapsed(now);
+        assert!(pool.is_parked(&hash(30)), "not lapsed yet");
+        pool.drop_lapsed(now + HOLD);
+        assert!(!pool.is_parked(&hash(30)));
+        wait_until(|| !lapsing_dir.exists()).await;
+
+        // No longer offered: parked and ready sandboxes of the manifest go.
+        pool.park(hash(31), agent, slot(dir.path(), false).await, now + HOLD);
+        pool.retain(&[]);
+        assert!(!pool.is_parked(&hash(31)));
+        assert_eq!(pool.counted(&agent, true, now + HOLD), 0);
+    }
+
+    async fn wait_until(mut done: impl FnMut() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !done() {
+            assert!(tokio::time::Instant::now() < deadline, "timed out");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// Holds of an agent that is no longer offered go with its processes.
