@@ -149,8 +149,13 @@ impl WarmPool {
     }
 
     /// A live prepared sandbox of manifest `id` for `key` (the request id of an offer), as
-    /// [`WarmPool::take`] does; never a warm process (an offer may not be accepted).
+    /// [`WarmPool::take`] does, if no warm process is ready (the acceptance takes that one);
+    /// never a warm process (an offer may not be accepted).
     pub(crate) fn take_prepared(&self, id: &Hash, key: Hash) -> Option<WarmSlot> {
+        let warm_ready = self.with(|m| m.slots.get(id).is_some_and(|l| l.iter().any(|s| s.booted)));
+        if warm_ready {
+            return None;
+        }
         self.take_of(id, key, &[false])
     }
 
@@ -633,6 +638,10 @@ mod tests {
         pool.put(agent, warm);
         pool.put(agent, prepared);
         let (request, hire) = (hash(20), hash(21));
+        // A warm process is ready: the offer leaves both (the acceptance takes that one).
+        assert!(pool.take_prepared(&agent, request).is_none());
+        let warm_one = pool.take(&agent, hash(23));
+        assert!(warm_one.as_ref().is_some_and(|s| s.booted));
         let taken = pool.take_prepared(&agent, request);
         let taken = taken.unwrap_or_else(|| panic!("a prepared sandbox"));
         assert!(!taken.booted, "an offer never takes a warm process");
@@ -640,8 +649,10 @@ mod tests {
         let now = Instant::now();
         pool.park(request, agent, taken, now + HOLD);
         assert!(pool.is_parked(&request));
-        // Parked sandboxes are not ready ones; the warm process still is.
-        assert_eq!(pool.counted(&agent, true, now), 1);
+        // A parked sandbox is not a ready one; its successor is held (counted, not made).
+        let ready = pool.with(|m| m.slots.get(&agent).map_or(0, Vec::len));
+        assert_eq!(ready, 0);
+        assert_eq!(pool.counted(&agent, false, now), 1);
         let claimed = pool.claim(&request, hire);
         assert!(claimed.is_some() && !pool.is_parked(&request));
         assert!(pool.claim(&request, hire).is_none());
