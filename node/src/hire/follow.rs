@@ -3,6 +3,10 @@
 //! commitment and the output against its hash, and stores them. Where a received receipt is
 //! verified.
 //!
+//! The next long-poll leaves as soon as a page is verified, while the page is being stored
+//! (pages are still stored one after the other, in order): a short hire's last page does not
+//! wait for the disk sync of the one before.
+//!
 //! It catches up from the last stored seq after a restart or while the provider was
 //! unreachable. Two kinds of failure are kept apart: the provider's (a broken or forked
 //! stream, a wrong output) stops the follower for good and is recorded in the hire's `error`
@@ -19,6 +23,7 @@ use souk_protocol::receipt::{Disclosure, EntryKind, SignedEntry};
 use souk_protocol::rules::Rule;
 use souk_protocol::verify::{ChainError, ChainVerifier, Pushed};
 use tokio::sync::watch;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::ctx::{Ctx, blocking, peer_of};
 use super::error::HireError;
@@ -27,6 +32,7 @@ use super::msg::{FollowUpdate, Msg};
 use super::record::{
     BLOB_EQUIVOCATION, BLOB_INPUT, BLOB_OUTPUT, BLOB_SALT, Closed, ClosedReason, HireRecord,
 };
+use super::transport::TransportError;
 use crate::now_ms;
 
 /// Longest pause between attempts.
@@ -77,6 +83,9 @@ pub(crate) struct Follower {
     record: HireRecord,
     provider: PeerId,
     stop: watch::Receiver<bool>,
+    /// The long-poll sent while the last page was being stored: the seq it asks from, and
+    /// the call (stopped if it is not used).
+    prefetch: Option<(u64, AbortOnDropHandle<Result<HireReply, TransportError>>)>,
 }
 
 impl Follower {
@@ -88,6 +97,7 @@ impl Follower {
             ctx,
             record,
             stop,
+            prefetch: None,
         }
     }
 
@@ -212,17 +222,17 @@ impl Follower {
             if *self.stop.borrow() {
                 return Err(Stop::Shutdown);
             }
-            let call = HireCall::Fetch {
-                hire_id: self.hire_id,
-                from_seq: if finished {
-                    verifier.next_seq().saturating_sub(1)
-                } else {
-                    verifier.next_seq()
-                },
-                wait_ms: MAX_FETCH_WAIT_MS - 5_000,
+            let from_seq = if finished {
+                verifier.next_seq().saturating_sub(1)
+            } else {
+                verifier.next_seq()
+            };
+            let call = match self.prefetch.take() {
+                Some((from, sent)) if from == from_seq => sent,
+                _ => self.fetch(from_seq),
             };
             let reply = tokio::select! {
-                r = self.ctx.net.call(self.provider, call) => r,
+                r = call => r.unwrap_or(Err(TransportError::Stopped)),
                 _ = self.stop.changed() => return Err(Stop::Shutdown),
             };
             match reply {
@@ -290,6 +300,17 @@ impl Follower {
                 }
             }
         }
+    }
+
+    /// Sends a long-poll for the entries from `from_seq` (it runs as its own task, so it
+    /// leaves now).
+    fn fetch(&self, from_seq: u64) -> AbortOnDropHandle<Result<HireReply, TransportError>> {
+        let call = HireCall::Fetch {
+            hire_id: self.hire_id,
+            from_seq,
+            wait_ms: MAX_FETCH_WAIT_MS - 5_000,
+        };
+        AbortOnDropHandle::new(tokio::spawn(self.ctx.net.call(self.provider, call)))
     }
 
     /// Delivers our acceptance again (the provider did not know the hire).
@@ -453,6 +474,11 @@ impl Follower {
                 self.save(r).await?;
             }
         } else {
+            // The page is verified: ask for the next one while this one is stored.
+            if failure.is_none() && !verifier.state().is_terminal() {
+                let next = verifier.next_seq();
+                self.prefetch = Some((next, self.fetch(next)));
+            }
             let store = self.ctx.store.clone();
             let id = self.hire_id;
             let rec = record.to_bytes();
