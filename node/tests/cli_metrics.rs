@@ -245,25 +245,9 @@ fn a_hire_shows_in_the_providers_agent_run_and_store_metrics() {
     init(&cdir, true);
     set_config(&pdir, "sandbox", "off");
     let listen = format!("/ip4/127.0.0.1/tcp/{}", free_port());
-    let mut provider = NodeProc::start(
-        "provider",
-        &pdir,
-        &root.join("provider.log"),
-        &["--listen", &listen, "--metrics", "127.0.0.1:0"],
-    );
-    let info = provider.wait_ready();
+    let (mut provider, info, mut client) =
+        start_provider_and_light_client(root, &listen, &["--metrics", "127.0.0.1:0"]);
     let addr = addr_of(&metrics_url(&info).unwrap_or_else(|| panic!("no metrics_url: {info}")));
-    let paddr = format!(
-        "{listen}/p2p/{}",
-        info["peer_id"].as_str().unwrap_or_default()
-    );
-    let mut client = NodeProc::start(
-        "client",
-        &cdir,
-        &root.join("client.log"),
-        &["--light", "--listen", LISTEN, "--bootstrap", &paddr],
-    );
-    client.wait_ready();
     publish_found(root, &pdir, &cdir, (AGENT_PY, AGENT_TOML), "echoes");
     let handle = format!("{}/echo", info["node_id"].as_str().unwrap_or_default());
     let input = root.join("in.json");

@@ -159,25 +159,9 @@ fn a_prepared_sandbox_starts_its_agent_for_the_offer_and_serves_one_hire() {
     init(&pdir, false);
     init(&cdir, true);
     let listen = format!("/ip4/127.0.0.1/tcp/{}", free_port());
-    let mut provider = NodeProc::start(
-        "provider",
-        &pdir,
-        &tmp.path().join("provider.log"),
-        &["--listen", &listen, "--metrics", "127.0.0.1:0"],
-    );
-    let info = provider.wait_ready();
+    let (provider, info, client) =
+        start_provider_and_light_client(tmp.path(), &listen, &["--metrics", "127.0.0.1:0"]);
     let metrics = info["metrics_url"].as_str().unwrap_or_default().to_owned();
-    let paddr = format!(
-        "{listen}/p2p/{}",
-        info["peer_id"].as_str().unwrap_or_default()
-    );
-    let mut client = NodeProc::start(
-        "client",
-        &cdir,
-        &tmp.path().join("client.log"),
-        &["--light", "--listen", LISTEN, "--bootstrap", &paddr],
-    );
-    client.wait_ready();
     let work = PathBuf::from(format!("{}-work", pdir.display()));
     let toml = AGENT_TOML
         .replace("name = \"warmy\"", "name = \"preppy\"")

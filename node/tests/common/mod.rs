@@ -285,16 +285,23 @@ pub fn free_port() -> u16 {
 /// `root/provider.log`) and a light client bootstrapped to it (`root/client`), both
 /// initialized and running; returns them with the provider's `node info`.
 pub fn provider_and_light_client(root: &Path, listen: &str) -> (NodeProc, Value, NodeProc) {
+    init(&root.join("provider"), false);
+    init(&root.join("client"), true);
+    start_provider_and_light_client(root, listen, &[])
+}
+
+/// [`provider_and_light_client`] on data directories `root/provider` and `root/client`
+/// already made (and configured); the provider also gets `provider_args`.
+pub fn start_provider_and_light_client(
+    root: &Path,
+    listen: &str,
+    provider_args: &[&str],
+) -> (NodeProc, Value, NodeProc) {
     let pdir = root.join("provider");
     let cdir = root.join("client");
-    init(&pdir, false);
-    init(&cdir, true);
-    let mut provider = NodeProc::start(
-        "provider",
-        &pdir,
-        &root.join("provider.log"),
-        &["--listen", listen],
-    );
+    let mut args = vec!["--listen", listen];
+    args.extend_from_slice(provider_args);
+    let mut provider = NodeProc::start("provider", &pdir, &root.join("provider.log"), &args);
     let info = provider.wait_ready();
     let paddr = format!(
         "{listen}/p2p/{}",
