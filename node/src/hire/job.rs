@@ -65,8 +65,8 @@ pub(crate) struct Fresh {
     pub(crate) input: Value,
     pub(crate) runnable: Result<(), String>,
     /// A sandbox made ahead of the hire (a warm process, or a prepared sandbox whose program
-    /// was started when the contract was checked, so that its interpreter boots while the
-    /// contract is stored): the job gives it the hire.
+    /// was started with the offer or when the contract was checked, so that its interpreter
+    /// boots while the contract is stored): the job gives it the hire.
     pub(crate) ahead: Option<WarmSlot>,
 }
 

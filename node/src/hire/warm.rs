@@ -534,6 +534,18 @@ mod tests {
         Hash::digest(&[b])
     }
 
+    /// Holds, for hire `hire`, the successor of a sandbox of `manifest`.
+    fn hold(m: &mut Pools, hire: Hash, manifest: Hash, booted: bool, until: Instant) {
+        m.held.insert(
+            hire,
+            Held {
+                manifest,
+                booted,
+                until,
+            },
+        );
+    }
+
     /// A taken process's successor counts as present (is not booted) until its hire
     /// releases it or [`HOLD`] passes; other agents' holds do not count.
     #[test]
@@ -544,14 +556,7 @@ mod tests {
         let now = Instant::now();
         pool.with(|m| {
             for hire in [hire_a, hire_b] {
-                m.held.insert(
-                    hire,
-                    Held {
-                        manifest: agent,
-                        booted: true,
-                        until: now + HOLD,
-                    },
-                );
+                hold(m, hire, agent, true, now + HOLD);
             }
         });
         assert_eq!(pool.counted(&agent, true, now), 2);
@@ -580,14 +585,7 @@ mod tests {
         let agent = hash(1);
         let now = Instant::now();
         pool.with(|m| {
-            m.held.insert(
-                hash(10),
-                Held {
-                    manifest: agent,
-                    booted: false,
-                    until: now + HOLD,
-                },
-            );
+            hold(m, hash(10), agent, false, now + HOLD);
         });
         assert_eq!(pool.counted(&agent, false, now), 1);
         assert_eq!(pool.counted(&agent, true, now), 0);
@@ -693,14 +691,7 @@ mod tests {
         let now = Instant::now();
         pool.with(|m| {
             for (hire, manifest) in [(hash(10), hash(1)), (hash(11), hash(2))] {
-                m.held.insert(
-                    hire,
-                    Held {
-                        manifest,
-                        booted: true,
-                        until: now + HOLD,
-                    },
-                );
+                hold(m, hire, manifest, true, now + HOLD);
             }
         });
         pool.retain(&[hash(2)]);
